@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   iproute2 iputils-ping iperf3 ethtool procps kmod
   containernetworking-plugins
+  qemu-system-x86 debootstrap
 )
 
 missing=()
