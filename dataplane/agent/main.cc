@@ -1,0 +1,181 @@
+// dpcni-agent: one per node. Owns the DPDK dataplane (pod ports and the forwarding engine) and serves
+// the dpcni.v1.Agent gRPC API on a unix socket for the CNI plugin and dpcnictl.
+#include <grpcpp/grpcpp.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "config/agent_config.h"
+#include "engine/engine.h"
+#include "ipam/ipam.h"
+#include "ipam/ipv4.h"
+#include "pods/pod_manager.h"
+#include "port/pod_ports.h"
+#include "service/agent_service.h"
+
+ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
+ABSL_FLAG(std::string, socket, "", "Overrides the config's gRPC unix socket path");
+ABSL_FLAG(std::string, state_dir, "", "Overrides the config's state directory");
+ABSL_FLAG(std::string, backend, "", "Overrides the config's pod port backend: auto|vhost-net|tap");
+ABSL_FLAG(std::string, file_prefix, "", "Overrides the config's EAL --file-prefix");
+
+namespace dpcni::dataplane {
+namespace {
+
+absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
+  AgentConfig config;
+  if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    auto loaded = LoadAgentConfig(path);
+    if (!loaded.ok()) return loaded.status();
+    config = *std::move(loaded);
+  }
+  if (auto socket = absl::GetFlag(FLAGS_socket); !socket.empty()) config.socket_path = socket;
+  if (auto dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) config.state_dir = dir;
+  if (auto prefix = absl::GetFlag(FLAGS_file_prefix); !prefix.empty()) config.eal.file_prefix = prefix;
+  if (auto backend = absl::GetFlag(FLAGS_backend); !backend.empty()) {
+    auto parsed = ParsePortBackend(backend);
+    if (!parsed.ok()) return parsed.status();
+    config.backend = *parsed;
+  }
+  if (auto status = ValidateAgentConfig(config); !status.ok()) return status;
+  return config;
+}
+
+absl::Status InitEal(const AgentConfig& config) {
+  std::vector<std::string> args = EalArguments(config);
+  args.insert(args.begin(), "dpcni-agent");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    return absl::InternalError(absl::StrCat("EAL init failed: ", rte_strerror(rte_errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<rte_mempool*> CreateMbufPool(const AgentConfig& config) {
+  // Every pod port's Rx ring and one Tx ring per worker can hold mbufs at once; the rest covers
+  // bursts in flight and per-lcore caches.
+  const uint32_t per_port = config.pod_queue_size * (1 + config.worker_lcores.size());
+  const uint32_t mbufs = config.max_pods * per_port + 8192;
+  rte_mempool* pool = rte_pktmbuf_pool_create("dpcni_mbufs", mbufs, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  if (pool == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot create a pool of ", mbufs, " mbufs: ",
+                                                     rte_strerror(rte_errno),
+                                                     " (raise eal.memory_mb or lower max_pods)"));
+  }
+  return pool;
+}
+
+absl::StatusOr<EngineConfig> MakeEngineConfig(const AgentConfig& config) {
+  EngineConfig engine;
+  engine.worker_lcores = config.worker_lcores;
+  engine.max_ports = RTE_MAX_ETHPORTS;
+  engine.burst_size = config.burst_size;
+  engine.idle_sleep_max = std::chrono::microseconds(config.idle_sleep_max_us);
+  auto gateway = ParseIpv4(config.gateway_ip);
+  if (!gateway.ok()) return gateway.status();
+  engine.gateway_ip = *gateway;
+  if (rte_ether_unformat_addr(config.gateway_mac.c_str(), &engine.gateway_mac) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("gateway_mac \"", config.gateway_mac,
+                                                   "\" is not a MAC address"));
+  }
+  return engine;
+}
+
+// The gRPC socket is the agent's whole control surface: create it owner-only from the start.
+absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const std::string& socket_path,
+                                                    grpc::Service& service) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
+  std::filesystem::remove(socket_path, ec);  // left by an earlier agent that did not stop cleanly
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  const mode_t previous = ::umask(077);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ::umask(previous);
+  if (!server) return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path));
+  return server;
+}
+
+int Run() {
+  auto config = LoadConfigWithFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
+    return 2;
+  }
+  auto fail = [](const absl::Status& status) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
+    return 1;
+  };
+  if (auto status = InitEal(*config); !status.ok()) return fail(status);
+  auto pool = CreateMbufPool(*config);
+  if (!pool.ok()) return fail(pool.status());
+  auto engine_config = MakeEngineConfig(*config);
+  if (!engine_config.ok()) return fail(engine_config.status());
+  auto engine = CreateEngine(*engine_config);
+  if (!engine.ok()) return fail(engine.status());
+  if (auto status = (*engine)->Start(); !status.ok()) return fail(status);
+
+  auto ipam = Ipam::Open(config->pod_cidrs, config->reserved_addresses, config->state_dir + "/ipam.json");
+  if (!ipam.ok()) return fail(ipam.status());
+  PodStore store(config->state_dir + "/pods.json");
+  PodPorts ports(*pool, static_cast<uint16_t>(config->worker_lcores.size()), config->pod_queue_size);
+  PodManager pods(*config, **ipam, ports, **engine, store);
+  if (auto status = pods.Restore(); !status.ok()) return fail(status);
+
+  AgentService service(*config, pods, **engine, **ipam);
+  auto server = Serve(config->socket_path, service);
+  if (!server.ok()) return fail(server.status());
+  std::fprintf(stderr, "dpcni-agent: serving on %s (pod backend %s, %zu pods restored)\n",
+               config->socket_path.c_str(),
+               PortBackendName(ResolveBackend(config->backend)).c_str(), pods.Count());
+
+  // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  std::thread waiter([&] {
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    std::fprintf(stderr, "dpcni-agent: signal %d, stopping\n", received);
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  (*engine)->Stop();
+  // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
+  std::filesystem::remove(config->socket_path);
+  rte_eal_cleanup();
+  return 0;
+}
+
+}  // namespace
+}  // namespace dpcni::dataplane
+
+int main(int argc, char** argv) {
+  // Blocked before any thread exists so every thread inherits the mask and only sigwait() sees them.
+  // Other signals stay unblocked: DPDK's net_tap signals Rx with a real-time signal.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::SetProgramUsageMessage("dpcni-agent --config /etc/dpcni/agent.yaml");
+  absl::ParseCommandLine(argc, argv);
+  return dpcni::dataplane::Run();
+}

@@ -1,0 +1,212 @@
+#include "ipam/ipam.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "state/atomic_file.h"
+
+namespace dpcni::dataplane {
+
+Ipv4Pool::Ipv4Pool(Ipv4Prefix prefix, std::vector<uint32_t> reserved)
+    : prefix_(prefix), reserved_(std::move(reserved)), cursor_(prefix.network) {}
+
+bool Ipv4Pool::Usable(uint32_t address) const {
+  if (!prefix_.Contains(address)) return false;
+  // /31 and /32 pools have no network or broadcast address (RFC 3021).
+  if (prefix_.length < 31) {
+    const uint32_t broadcast = prefix_.network | ~prefix_.Mask();
+    if (address == prefix_.network || address == broadcast) return false;
+  }
+  return std::find(reserved_.begin(), reserved_.end(), address) == reserved_.end();
+}
+
+absl::StatusOr<uint32_t> Ipv4Pool::AllocateNext(const std::string& owner) {
+  const uint64_t size = prefix_.Size();
+  for (uint64_t step = 1; step <= size; ++step) {
+    const uint32_t candidate =
+        prefix_.network + static_cast<uint32_t>((cursor_ - prefix_.network + step) % size);
+    if (Usable(candidate) && !allocations_.contains(candidate)) {
+      allocations_[candidate] = owner;
+      cursor_ = candidate;
+      return candidate;
+    }
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("pod CIDR ", prefix_.ToString(), " has no free address left (",
+                   allocations_.size(), " in use)"));
+}
+
+absl::Status Ipv4Pool::AllocateExactly(uint32_t address, const std::string& owner) {
+  if (!Usable(address)) {
+    return absl::InvalidArgumentError(absl::StrCat("requested address ", Ipv4ToString(address),
+                                                   " is not usable in pod CIDR ", prefix_.ToString()));
+  }
+  auto it = allocations_.find(address);
+  if (it != allocations_.end() && it->second != owner) {
+    return absl::AlreadyExistsError(absl::StrCat("requested address ", Ipv4ToString(address),
+                                                 " is already held by ", it->second));
+  }
+  allocations_[address] = owner;
+  return absl::OkStatus();
+}
+
+void Ipv4Pool::ReleaseOwner(const std::string& owner) {
+  std::erase_if(allocations_, [&owner](const auto& entry) { return entry.second == owner; });
+}
+
+void Ipv4Pool::Restore(std::map<uint32_t, std::string> allocations, uint32_t cursor) {
+  allocations_ = std::move(allocations);
+  cursor_ = prefix_.Contains(cursor) ? cursor : prefix_.network;
+}
+
+Ipam::Ipam(std::vector<Ipv4Pool> pools, std::string state_file)
+    : pools_(std::move(pools)), state_file_(std::move(state_file)) {}
+
+absl::StatusOr<std::unique_ptr<Ipam>> Ipam::Open(const std::vector<std::string>& cidrs,
+                                                 const std::vector<std::string>& reserved,
+                                                 const std::string& state_file) {
+  if (cidrs.empty()) return absl::InvalidArgumentError("IPAM needs at least one pod CIDR");
+  std::vector<uint32_t> reserved_addresses;
+  for (const std::string& text : reserved) {
+    auto address = ParseIpv4(text);
+    if (!address.ok()) return address.status();
+    reserved_addresses.push_back(*address);
+  }
+  std::vector<Ipv4Pool> pools;
+  for (const std::string& cidr : cidrs) {
+    auto prefix = Ipv4Prefix::Parse(cidr);
+    if (!prefix.ok()) return prefix.status();
+    pools.emplace_back(*prefix, reserved_addresses);
+  }
+  std::unique_ptr<Ipam> ipam(new Ipam(std::move(pools), state_file));
+  if (auto status = ipam->Load(); !status.ok()) return status;
+  return ipam;
+}
+
+absl::Status Ipam::Load() {
+  auto content = ReadFile(state_file_);
+  if (absl::IsNotFound(content.status())) return absl::OkStatus();
+  if (!content.ok()) return content.status();
+  const nlohmann::json state = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
+  if (state.is_discarded() || !state.contains("pools")) {
+    return absl::DataLossError(absl::StrCat("IPAM state ", state_file_, " is not valid JSON"));
+  }
+  for (const auto& saved : state["pools"]) {
+    const std::string cidr = saved.value("cidr", "");
+    auto pool = std::find_if(pools_.begin(), pools_.end(),
+                             [&cidr](const Ipv4Pool& p) { return p.prefix().ToString() == cidr; });
+    if (pool == pools_.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "IPAM state ", state_file_, " holds allocations from pod CIDR ", cidr,
+          " which is no longer configured; remove the file only if no pod uses those addresses"));
+    }
+    std::map<uint32_t, std::string> allocations;
+    const auto no_allocations = nlohmann::json::object();
+    const auto& saved_allocations = saved.contains("allocations") ? saved["allocations"] : no_allocations;
+    for (const auto& [address, owner] : saved_allocations.items()) {
+      auto parsed = ParseIpv4(address);
+      if (!parsed.ok()) return parsed.status();
+      allocations[*parsed] = owner.get<std::string>();
+    }
+    auto cursor = ParseIpv4(saved.value("cursor", cidr.substr(0, cidr.find('/'))));
+    pool->Restore(std::move(allocations), cursor.ok() ? *cursor : pool->prefix().network);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Ipam::Persist() const {
+  nlohmann::json state;
+  state["pools"] = nlohmann::json::array();
+  for (const Ipv4Pool& pool : pools_) {
+    nlohmann::json allocations = nlohmann::json::object();
+    for (const auto& [address, owner] : pool.allocations()) allocations[Ipv4ToString(address)] = owner;
+    state["pools"].push_back({{"cidr", pool.prefix().ToString()},
+                              {"cursor", Ipv4ToString(pool.cursor())},
+                              {"allocations", allocations}});
+  }
+  return WriteFileAtomically(state_file_, state.dump(2));
+}
+
+absl::StatusOr<std::vector<Allocation>> Ipam::Allocate(const std::string& owner,
+                                                       const std::vector<std::string>& requested) {
+  std::vector<uint32_t> wanted;
+  for (const std::string& text : requested) {
+    auto address = ParseIpv4(absl::string_view(text).substr(0, text.find('/')));
+    if (!address.ok()) return address.status();
+    wanted.push_back(*address);
+  }
+  std::lock_guard lock(mu_);
+  if (auto held = AllocationsOfLocked(owner); !held.empty()) return held;
+
+  const std::vector<Ipv4Pool> before = pools_;
+  auto rollback = [&](absl::Status status) {
+    pools_ = before;
+    return status;
+  };
+  for (uint32_t address : wanted) {
+    auto pool = std::find_if(pools_.begin(), pools_.end(),
+                             [address](const Ipv4Pool& p) { return p.prefix().Contains(address); });
+    if (pool == pools_.end()) {
+      return rollback(absl::InvalidArgumentError(
+          absl::StrCat("requested address ", Ipv4ToString(address), " is in no pod CIDR of this node")));
+    }
+    if (auto status = pool->AllocateExactly(address, owner); !status.ok()) return rollback(status);
+  }
+  for (Ipv4Pool& pool : pools_) {
+    const bool has_requested = std::any_of(wanted.begin(), wanted.end(),
+                                           [&pool](uint32_t a) { return pool.prefix().Contains(a); });
+    if (has_requested) continue;
+    if (auto address = pool.AllocateNext(owner); !address.ok()) return rollback(address.status());
+  }
+  if (auto status = Persist(); !status.ok()) return rollback(status);
+  return AllocationsOfLocked(owner);
+}
+
+absl::Status Ipam::Release(const std::string& owner) {
+  std::lock_guard lock(mu_);
+  if (AllocationsOfLocked(owner).empty()) return absl::OkStatus();
+  for (Ipv4Pool& pool : pools_) pool.ReleaseOwner(owner);
+  return Persist();
+}
+
+std::vector<Allocation> Ipam::AllocationsOf(const std::string& owner) const {
+  std::lock_guard lock(mu_);
+  return AllocationsOfLocked(owner);
+}
+
+std::vector<Allocation> Ipam::AllocationsOfLocked(const std::string& owner) const {
+  std::vector<Allocation> held;
+  for (const Ipv4Pool& pool : pools_) {
+    for (const auto& [address, holder] : pool.allocations()) {
+      if (holder == owner) held.push_back({Ipv4ToString(address), pool.prefix().ToString()});
+    }
+  }
+  return held;
+}
+
+std::vector<std::string> Ipam::Owners() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> owners;
+  for (const Ipv4Pool& pool : pools_) {
+    for (const auto& [address, owner] : pool.allocations()) owners.insert(owner);
+  }
+  return {owners.begin(), owners.end()};
+}
+
+size_t Ipam::InUse() const {
+  std::lock_guard lock(mu_);
+  size_t total = 0;
+  for (const Ipv4Pool& pool : pools_) total += pool.allocations().size();
+  return total;
+}
+
+std::vector<std::string> Ipam::Cidrs() const {
+  std::vector<std::string> cidrs;
+  for (const Ipv4Pool& pool : pools_) cidrs.push_back(pool.prefix().ToString());
+  return cidrs;
+}
+
+}  // namespace dpcni::dataplane

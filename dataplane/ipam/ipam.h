@@ -1,0 +1,80 @@
+// Built-in IPAM: hands out pod addresses from the node's pod CIDR(s) and persists every allocation
+// before returning it, so that an agent restart never hands out a live address twice.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ipam/ipv4.h"
+
+namespace dpcni::dataplane {
+
+struct Allocation {
+  std::string address;  // "10.244.0.5"
+  std::string pool;     // the pod CIDR it came from, "10.244.0.0/24"
+};
+
+// One pod CIDR. Next-fit allocation: a released address is handed out again only after the rest of
+// the pool has been used, which keeps stale conntrack and ARP entries from meeting a new pod.
+class Ipv4Pool {
+ public:
+  // `reserved` addresses (e.g. the node's own address on the host port) are never handed out; the
+  // network and broadcast addresses never are either.
+  Ipv4Pool(Ipv4Prefix prefix, std::vector<uint32_t> reserved);
+
+  absl::StatusOr<uint32_t> AllocateNext(const std::string& owner);
+  absl::Status AllocateExactly(uint32_t address, const std::string& owner);
+  void ReleaseOwner(const std::string& owner);
+
+  const Ipv4Prefix& prefix() const { return prefix_; }
+  const std::map<uint32_t, std::string>& allocations() const { return allocations_; }
+  uint32_t cursor() const { return cursor_; }
+  void Restore(std::map<uint32_t, std::string> allocations, uint32_t cursor);
+
+ private:
+  bool Usable(uint32_t address) const;
+
+  Ipv4Prefix prefix_;
+  std::vector<uint32_t> reserved_;
+  std::map<uint32_t, std::string> allocations_;
+  uint32_t cursor_;  // the last address handed out
+};
+
+class Ipam {
+ public:
+  // Opens the IPAM over `cidrs`, loading earlier allocations from `state_file` when it exists. A state
+  // file written for other CIDRs is an error: silently dropping it could hand out live addresses.
+  static absl::StatusOr<std::unique_ptr<Ipam>> Open(const std::vector<std::string>& cidrs,
+                                                    const std::vector<std::string>& reserved,
+                                                    const std::string& state_file);
+
+  // One address from every pool for `owner`. `requested` ("10.244.0.9" or with a /len) picks exact
+  // addresses; a pool without a requested address allocates the next free one. Calling again for the
+  // same owner returns the addresses it already holds.
+  absl::StatusOr<std::vector<Allocation>> Allocate(const std::string& owner,
+                                                   const std::vector<std::string>& requested);
+  // Releases everything `owner` holds; releasing nothing is fine (DEL is idempotent).
+  absl::Status Release(const std::string& owner);
+
+  std::vector<Allocation> AllocationsOf(const std::string& owner) const;
+  // Every owner holding at least one address.
+  std::vector<std::string> Owners() const;
+  size_t InUse() const;
+  std::vector<std::string> Cidrs() const;
+
+ private:
+  Ipam(std::vector<Ipv4Pool> pools, std::string state_file);
+  absl::Status Load();
+  absl::Status Persist() const;
+  std::vector<Allocation> AllocationsOfLocked(const std::string& owner) const;
+
+  mutable std::mutex mu_;
+  std::vector<Ipv4Pool> pools_;
+  const std::string state_file_;
+};
+
+}  // namespace dpcni::dataplane

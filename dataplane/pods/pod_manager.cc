@@ -1,0 +1,346 @@
+#include "pods/pod_manager.h"
+
+#include <net/if.h>
+#include <rte_ethdev.h>
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "ipam/ipv4.h"
+#include "netlink/pod_interface.h"
+#include "netns/netns.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+// Undo actions for the steps of an ADD, run in reverse unless the ADD commits.
+class Rollback {
+ public:
+  ~Rollback() {
+    for (auto undo = steps_.rbegin(); undo != steps_.rend(); ++undo) (*undo)();
+  }
+  void Add(std::function<void()> undo) { steps_.push_back(std::move(undo)); }
+  void Commit() { steps_.clear(); }
+
+ private:
+  std::vector<std::function<void()>> steps_;
+};
+
+absl::Status ValidateIfname(const std::string& ifname) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ || ifname == "." || ifname == ".." ||
+      ifname.find_first_of("/: \t\n") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid interface name \"", ifname, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// A stable MAC derived from the pod's IPv4 address (locally administered, unicast), so that a
+// re-attached or restored port keeps the MAC its neighbours already know.
+rte_ether_addr MacForAddress(uint32_t address) {
+  return rte_ether_addr{{0x02, 0xdc, static_cast<uint8_t>(address >> 24),
+                         static_cast<uint8_t>(address >> 16), static_cast<uint8_t>(address >> 8),
+                         static_cast<uint8_t>(address)}};
+}
+
+std::string MacToString(const rte_ether_addr& mac) {
+  char text[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(text, sizeof(text), &mac);
+  return text;
+}
+
+absl::StatusOr<rte_ether_addr> ParseMac(const std::string& text) {
+  rte_ether_addr mac{};
+  if (rte_ether_unformat_addr(text.c_str(), &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
+      rte_is_zero_ether_addr(&mac)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid unicast MAC address \"", text, "\""));
+  }
+  return mac;
+}
+
+std::string HostCidr(const Allocation& allocation) { return allocation.address + "/32"; }
+
+}  // namespace
+
+PodManager::PodManager(const AgentConfig& config, Ipam& ipam, PodPorts& ports, Engine& engine,
+                       PodStore& store)
+    : config_(config), ipam_(ipam), ports_(ports), engine_(engine), store_(store),
+      gateway_ip_(ParseIpv4(config.gateway_ip).value_or(0)) {}
+
+std::shared_ptr<std::mutex> PodManager::LockFor(const std::string& key) {
+  std::lock_guard lock(key_locks_mu_);
+  std::erase_if(key_locks_, [](const auto& entry) { return entry.second.expired(); });
+  std::shared_ptr<std::mutex> mutex = key_locks_[key].lock();
+  if (!mutex) {
+    mutex = std::make_shared<std::mutex>();
+    key_locks_[key] = mutex;
+  }
+  return mutex;
+}
+
+absl::Status PodManager::SaveRecords() { return store_.Save(records_); }
+
+absl::Status PodManager::StartPod(PodRecord& record) {
+  auto mac = ParseMac(record.mac);
+  if (!mac.ok()) return mac.status();
+  Rollback rollback;
+  auto port = ports_.Create(record.port.backend,
+                            {record.netns_path, record.ifname, *mac, record.mtu});
+  if (!port.ok()) return port.status();
+  record.port = *port;
+  rollback.Add([&] {
+    ports_.Destroy(record.port, record.netns_path, record.ifname).IgnoreError();
+  });
+
+  PodInterfaceSpec spec{record.ifname, record.mtu, {}, config_.gateway_ip};
+  for (const Allocation& allocation : record.addresses) spec.addresses.push_back(HostCidr(allocation));
+  if (auto status = RunInNetns(record.netns_path, [&] { return ConfigurePodInterface(spec); });
+      !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
+                                                    record.DisplayName(), ": ", status.message()));
+  }
+  auto ip = ParseIpv4(record.addresses.front().address);
+  if (!ip.ok()) return ip.status();
+  if (auto status = engine_.AttachPod({record.port.port_id, *ip, *mac, record.DisplayName()});
+      !status.ok()) {
+    return status;
+  }
+  rollback.Commit();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
+  if (auto status = ValidateIfname(params.ifname); !status.ok()) return status;
+  if (params.container_id.empty()) return absl::InvalidArgumentError("container id is empty");
+  if (!NetnsExists(params.netns_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("netns \"", params.netns_path, "\" of container ", params.container_id,
+                     " does not exist"));
+  }
+  const std::string key = PodRecord::AttachmentKey(params.container_id, params.ifname);
+  auto key_lock = LockFor(key);
+  std::lock_guard serialized(*key_lock);
+  {
+    std::lock_guard lock(records_mu_);
+    if (auto existing = records_.find(key); existing != records_.end()) {
+      if (existing->second.netns_path == params.netns_path) return existing->second;  // retried ADD
+      return absl::AlreadyExistsError(absl::StrCat("container ", params.container_id, " already has ",
+                                                   params.ifname, " in netns ",
+                                                   existing->second.netns_path));
+    }
+    if (records_.size() + adds_in_flight_ >= config_.max_pods) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("node is at its pod limit (max_pods ", config_.max_pods, ")"));
+    }
+    ++adds_in_flight_;
+  }
+  auto record = AddLocked(params);
+  std::lock_guard lock(records_mu_);
+  --adds_in_flight_;
+  return record;
+}
+
+absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
+  PodRecord record;
+  record.container_id = params.container_id;
+  record.ifname = params.ifname;
+  record.netns_path = params.netns_path;
+  record.pod_namespace = params.pod_namespace;
+  record.pod_name = params.pod_name;
+  record.pod_uid = params.pod_uid;
+  record.infra_container_id = params.infra_container_id;
+  record.network = params.network;
+  record.mtu = params.mtu == 0 ? config_.pod_mtu : params.mtu;
+  record.port.backend = ResolveBackend(config_.backend);
+  if (record.mtu > config_.pod_mtu) {
+    return absl::InvalidArgumentError(absl::StrCat("requested MTU ", record.mtu,
+                                                   " exceeds the node's pod_mtu ", config_.pod_mtu));
+  }
+
+  Rollback rollback;
+  auto addresses = ipam_.Allocate(record.Key(), params.requested_ips);
+  if (!addresses.ok()) return addresses.status();
+  record.addresses = *addresses;
+  rollback.Add([&] { ipam_.Release(record.Key()).IgnoreError(); });
+
+  if (params.requested_mac.empty()) {
+    auto ip = ParseIpv4(record.addresses.front().address);
+    if (!ip.ok()) return ip.status();
+    record.mac = MacToString(MacForAddress(*ip));
+  } else {
+    auto mac = ParseMac(params.requested_mac);
+    if (!mac.ok()) return mac.status();
+    record.mac = MacToString(*mac);
+  }
+
+  if (auto status = StartPod(record); !status.ok()) return status;
+  rollback.Add([&] {
+    engine_.DetachPod(record.port.port_id).IgnoreError();
+    ports_.Destroy(record.port, record.netns_path, record.ifname).IgnoreError();
+  });
+
+  std::lock_guard lock(records_mu_);
+  records_[record.Key()] = record;
+  if (auto status = SaveRecords(); !status.ok()) {
+    records_.erase(record.Key());
+    return status;
+  }
+  rollback.Commit();
+  return record;
+}
+
+absl::Status PodManager::Delete(const std::string& container_id, const std::string& ifname,
+                                const std::string& netns_path) {
+  const std::string key = PodRecord::AttachmentKey(container_id, ifname);
+  auto key_lock = LockFor(key);
+  std::lock_guard serialized(*key_lock);
+  return DeleteLocked(key, netns_path);
+}
+
+absl::Status PodManager::DeleteLocked(const std::string& key, const std::string& netns_path) {
+  std::optional<PodRecord> record;
+  {
+    std::lock_guard lock(records_mu_);
+    if (auto it = records_.find(key); it != records_.end()) record = it->second;
+  }
+  if (record) {
+    if (auto status = engine_.DetachPod(record->port.port_id);
+        !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+    const std::string& netns = netns_path.empty() ? record->netns_path : netns_path;
+    if (auto status = ports_.Destroy(record->port, netns, record->ifname); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("delete pod ", record->DisplayName(), ": ",
+                                                      status.message()));
+    }
+  }
+  // Released even without a record: an ADD that crashed between IPAM and the record leaves an
+  // address behind that only this owner key can free.
+  if (auto status = ipam_.Release(key); !status.ok()) return status;
+  if (!record) return absl::OkStatus();
+  std::lock_guard lock(records_mu_);
+  records_.erase(key);
+  return SaveRecords();
+}
+
+absl::Status PodManager::Check(const CheckPodParams& params) {
+  const std::string key = PodRecord::AttachmentKey(params.container_id, params.ifname);
+  auto key_lock = LockFor(key);
+  std::lock_guard serialized(*key_lock);
+  PodRecord record;
+  {
+    std::lock_guard lock(records_mu_);
+    auto it = records_.find(key);
+    if (it == records_.end()) {
+      return absl::NotFoundError(absl::StrCat("no pod with container ", params.container_id,
+                                              " and interface ", params.ifname));
+    }
+    record = it->second;
+  }
+  const std::string who = absl::StrCat("pod ", record.DisplayName(), ": ");
+  for (const std::string& expected : params.expected_ips) {
+    const std::string address = expected.substr(0, expected.find('/'));
+    const bool ours = std::any_of(record.addresses.begin(), record.addresses.end(),
+                                  [&](const Allocation& a) { return a.address == address; });
+    if (!ours) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, "runtime expects address ", expected, " which the agent did not assign"));
+    }
+  }
+  if (!params.expected_mac.empty() && !absl::EqualsIgnoreCase(params.expected_mac, record.mac)) {
+    return absl::FailedPreconditionError(absl::StrCat(who, "runtime expects MAC ", params.expected_mac,
+                                                      ", the agent assigned ", record.mac));
+  }
+  const std::string& netns = params.netns_path.empty() ? record.netns_path : params.netns_path;
+  absl::StatusOr<InterfaceState> state = absl::InternalError("not read");
+  if (auto status = RunInNetns(netns, [&] {
+        state = ReadInterface(record.ifname, config_.gateway_ip);
+        return absl::OkStatus();
+      });
+      !status.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(who, status.message()));
+  }
+  if (!state.ok()) return absl::FailedPreconditionError(absl::StrCat(who, state.status().message()));
+  if (!state->up) return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " is down"));
+  for (const Allocation& allocation : record.addresses) {
+    if (std::find(state->addresses.begin(), state->addresses.end(), HostCidr(allocation)) ==
+        state->addresses.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " lacks address ",
+                                                        HostCidr(allocation), " (has ",
+                                                        absl::StrJoin(state->addresses, ", "), ")"));
+    }
+  }
+  if (!state->has_default_route_via_gateway) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(who, "no default route via ", config_.gateway_ip, " on ", record.ifname));
+  }
+  if (!rte_eth_dev_is_valid_port(record.port.port_id)) {
+    return absl::FailedPreconditionError(absl::StrCat(who, "dataplane port ", record.port.port_id,
+                                                      " no longer exists"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PodRecord>> PodManager::GarbageCollect(
+    const std::string& network, const std::set<std::string>& valid_keys) {
+  std::vector<PodRecord> stale;
+  for (const PodRecord& record : List()) {
+    if (record.network == network && !valid_keys.contains(record.Key())) stale.push_back(record);
+  }
+  for (const PodRecord& record : stale) {
+    if (auto status = Delete(record.container_id, record.ifname, ""); !status.ok()) return status;
+  }
+  std::set<std::string> recorded;
+  for (const PodRecord& record : List()) recorded.insert(record.Key());
+  for (const std::string& owner : ipam_.Owners()) {
+    if (recorded.contains(owner) || valid_keys.contains(owner)) continue;
+    auto key_lock = LockFor(owner);
+    std::lock_guard serialized(*key_lock);
+    std::lock_guard lock(records_mu_);
+    // Re-checked under the key lock: an ADD may have completed since the snapshot above.
+    if (!records_.contains(owner)) {
+      if (auto status = ipam_.Release(owner); !status.ok()) return status;
+    }
+  }
+  return stale;
+}
+
+absl::Status PodManager::Restore() {
+  auto saved = store_.Load();
+  if (!saved.ok()) return saved.status();
+  for (auto& [key, record] : *saved) {
+    if (!NetnsExists(record.netns_path)) {
+      // The pod went away while the agent was down: nothing to re-attach, only the address to free.
+      if (auto status = ipam_.Release(key); !status.ok()) return status;
+      continue;
+    }
+    if (auto status = StartPod(record); !status.ok()) {
+      std::fprintf(stderr, "dpcni-agent: cannot restore pod %s (%s): %s; releasing it\n",
+                   record.DisplayName().c_str(), key.c_str(), std::string(status.message()).c_str());
+      if (auto released = ipam_.Release(key); !released.ok()) return released;
+      continue;
+    }
+    std::lock_guard lock(records_mu_);
+    records_[key] = record;
+  }
+  std::lock_guard lock(records_mu_);
+  return SaveRecords();
+}
+
+std::vector<PodRecord> PodManager::List() const {
+  std::lock_guard lock(records_mu_);
+  std::vector<PodRecord> all;
+  for (const auto& [key, record] : records_) all.push_back(record);
+  return all;
+}
+
+size_t PodManager::Count() const {
+  std::lock_guard lock(records_mu_);
+  return records_.size();
+}
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,90 @@
+// The pod lifecycle: ADD, DEL, CHECK and GC as the agent carries them out, each step undone in
+// reverse when a later one fails, so a failed ADD leaves no port, tap, address or record behind.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "config/agent_config.h"
+#include "engine/engine.h"
+#include "ipam/ipam.h"
+#include "pods/pod_record.h"
+#include "port/pod_ports.h"
+
+namespace dpcni::dataplane {
+
+struct AddPodParams {
+  std::string container_id;
+  std::string ifname;
+  std::string netns_path;
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string pod_uid;
+  std::string infra_container_id;
+  std::string network;
+  std::string requested_mac;
+  std::vector<std::string> requested_ips;
+  uint32_t mtu = 0;  // 0: the configured pod MTU
+};
+
+struct CheckPodParams {
+  std::string container_id;
+  std::string ifname;
+  std::string netns_path;
+  std::vector<std::string> expected_ips;  // CIDRs from the runtime's prevResult
+  std::string expected_mac;
+};
+
+class PodManager {
+ public:
+  PodManager(const AgentConfig& config, Ipam& ipam, PodPorts& ports, Engine& engine, PodStore& store);
+
+  // Re-attaches the pods recorded by an earlier agent whose netns still exist (their interfaces are
+  // persistent taps, so the pods keep their eth0 and addresses), and forgets the rest.
+  absl::Status Restore();
+
+  absl::StatusOr<PodRecord> Add(const AddPodParams& params);
+  // Idempotent: a pod, port or netns that is already gone is success. An empty netns_path (the
+  // runtime's second DEL after the sandbox is gone) uses the recorded one.
+  absl::Status Delete(const std::string& container_id, const std::string& ifname,
+                      const std::string& netns_path);
+  absl::Status Check(const CheckPodParams& params);
+  // Removes every pod of `network` whose (container id, ifname) is not in `valid_keys`, and releases
+  // addresses whose owner is neither a pod nor valid (left by a crash between two steps).
+  absl::StatusOr<std::vector<PodRecord>> GarbageCollect(const std::string& network,
+                                                        const std::set<std::string>& valid_keys);
+
+  std::vector<PodRecord> List() const;
+  size_t Count() const;
+  size_t Capacity() const { return config_.max_pods; }
+
+ private:
+  absl::StatusOr<PodRecord> AddLocked(const AddPodParams& params);
+  absl::Status StartPod(PodRecord& record);
+  absl::Status DeleteLocked(const std::string& key, const std::string& netns_path);
+  std::shared_ptr<std::mutex> LockFor(const std::string& key);
+  absl::Status SaveRecords();  // requires records_mu_
+
+  const AgentConfig& config_;
+  Ipam& ipam_;
+  PodPorts& ports_;
+  Engine& engine_;
+  PodStore& store_;
+  uint32_t gateway_ip_;
+
+  // One mutex per attachment: the runtime may run ADD and DEL of one pod concurrently, and different
+  // pods in parallel. The records map has its own short-held mutex.
+  std::mutex key_locks_mu_;
+  std::map<std::string, std::weak_ptr<std::mutex>> key_locks_;
+
+  mutable std::mutex records_mu_;
+  std::map<std::string, PodRecord> records_;
+  size_t adds_in_flight_ = 0;  // counted against max_pods, guarded by records_mu_
+};
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,82 @@
+#include "pods/pod_record.h"
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "state/atomic_file.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+nlohmann::json ToJson(const PodRecord& record) {
+  nlohmann::json addresses = nlohmann::json::array();
+  for (const Allocation& allocation : record.addresses) {
+    addresses.push_back({{"address", allocation.address}, {"pool", allocation.pool}});
+  }
+  return {{"container_id", record.container_id}, {"ifname", record.ifname},
+          {"netns", record.netns_path},          {"namespace", record.pod_namespace},
+          {"name", record.pod_name},             {"uid", record.pod_uid},
+          {"infra_container_id", record.infra_container_id},
+          {"network", record.network},           {"mac", record.mac},
+          {"mtu", record.mtu},                   {"addresses", addresses},
+          {"backend", PortBackendName(record.port.backend)}};
+}
+
+absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
+  PodRecord record;
+  record.container_id = json.value("container_id", "");
+  record.ifname = json.value("ifname", "");
+  record.netns_path = json.value("netns", "");
+  record.pod_namespace = json.value("namespace", "");
+  record.pod_name = json.value("name", "");
+  record.pod_uid = json.value("uid", "");
+  record.infra_container_id = json.value("infra_container_id", "");
+  record.network = json.value("network", "");
+  record.mac = json.value("mac", "");
+  record.mtu = json.value("mtu", 0u);
+  if (json.contains("addresses")) {
+    for (const auto& address : json["addresses"]) {
+      record.addresses.push_back({address.value("address", ""), address.value("pool", "")});
+    }
+  }
+  auto backend = ParsePortBackend(json.value("backend", "tap"));
+  if (!backend.ok()) return backend.status();
+  record.port.backend = *backend;
+  if (record.container_id.empty() || record.ifname.empty()) {
+    return absl::DataLossError("pod record without container_id or ifname");
+  }
+  return record;
+}
+
+}  // namespace
+
+std::string PodRecord::DisplayName() const {
+  if (pod_name.empty()) return container_id.substr(0, 12);
+  return absl::StrCat(pod_namespace, "/", pod_name);
+}
+
+absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
+  std::map<std::string, PodRecord> records;
+  auto content = ReadFile(path_);
+  if (absl::IsNotFound(content.status())) return records;
+  if (!content.ok()) return content.status();
+  const nlohmann::json state = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
+  if (state.is_discarded() || !state.contains("pods")) {
+    return absl::DataLossError(absl::StrCat("pod state ", path_, " is not valid JSON"));
+  }
+  for (const auto& entry : state["pods"]) {
+    auto record = FromJson(entry);
+    if (!record.ok()) {
+      return absl::DataLossError(absl::StrCat(path_, ": ", record.status().message()));
+    }
+    records[record->Key()] = *std::move(record);
+  }
+  return records;
+}
+
+absl::Status PodStore::Save(const std::map<std::string, PodRecord>& records) const {
+  nlohmann::json pods = nlohmann::json::array();
+  for (const auto& [key, record] : records) pods.push_back(ToJson(record));
+  return WriteFileAtomically(path_, nlohmann::json{{"pods", pods}}.dump(2));
+}
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,51 @@
+// What the agent knows about one pod attachment, persisted so that a restarted agent can find and
+// clean up (or re-attach) every pod it made.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "config/agent_config.h"
+#include "ipam/ipam.h"
+#include "port/pod_ports.h"
+
+namespace dpcni::dataplane {
+
+struct PodRecord {
+  // The CNI identity of an attachment is (container id, ifname).
+  std::string container_id;
+  std::string ifname;
+  std::string netns_path;
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string pod_uid;
+  std::string infra_container_id;
+  std::string network;
+  std::string mac;
+  uint32_t mtu = 0;
+  std::vector<Allocation> addresses;
+  PodPort port;  // port_id and device_name are only meaningful while this agent process runs
+
+  std::string Key() const { return AttachmentKey(container_id, ifname); }
+  std::string DisplayName() const;
+  static std::string AttachmentKey(const std::string& container_id, const std::string& ifname) {
+    return container_id + "/" + ifname;
+  }
+};
+
+// The records of all pods, stored as one JSON file replaced atomically on every change.
+class PodStore {
+ public:
+  explicit PodStore(std::string path) : path_(std::move(path)) {}
+
+  absl::StatusOr<std::map<std::string, PodRecord>> Load() const;
+  absl::Status Save(const std::map<std::string, PodRecord>& records) const;
+
+ private:
+  const std::string path_;
+};
+
+}  // namespace dpcni::dataplane

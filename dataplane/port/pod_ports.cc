@@ -1,0 +1,184 @@
+#include "port/pod_ports.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "netlink/pod_interface.h"
+#include "netns/netns.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+constexpr char kVhostNetPath[] = "/dev/vhost-net";
+
+// Offloads we ask for when the device has them. Rx LRO and checksum make virtio-user negotiate
+// GUEST_TSO4/6 and GUEST_CSUM with the tap, so the kernel hands over whole GSO packets instead of
+// segmenting; Tx TSO/checksum let it hand them back whole.
+constexpr uint64_t kWantedRxOffloads = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
+                                       RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_LRO;
+constexpr uint64_t kWantedTxOffloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                                       RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                       RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+
+std::string MacToString(const rte_ether_addr& mac) {
+  char text[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(text, sizeof(text), &mac);
+  return text;
+}
+
+absl::Status DpdkError(const std::string& what, int error) {
+  return absl::InternalError(absl::StrCat(what, ": ", rte_strerror(error < 0 ? -error : error)));
+}
+
+// A persistent tap outlives the fd that made it, so the pod's interface survives an agent restart;
+// virtio-user then attaches to it by name. The flags must match what DPDK asks for when it attaches
+// (IFF_MULTI_QUEUE included), or TUNSETIFF refuses.
+absl::Status CreatePersistentTap(const std::string& ifname) {
+  int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open /dev/net/tun: ", std::strerror(errno)));
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  ifreq request{};
+  std::strncpy(request.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+  if (::ioctl(fd, TUNSETIFF, &request) != 0) {
+    return absl::InternalError(absl::StrCat("create tap ", ifname, ": ", std::strerror(errno)));
+  }
+  if (::ioctl(fd, TUNSETPERSIST, 1) != 0) {
+    return absl::InternalError(absl::StrCat("make tap ", ifname, " persistent: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+PortBackend ResolveBackend(PortBackend configured) {
+  if (configured != PortBackend::kAuto) return configured;
+  return ::access(kVhostNetPath, R_OK | W_OK) == 0 ? PortBackend::kVhostNet : PortBackend::kTap;
+}
+
+PodPorts::PodPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size)
+    : pool_(pool), tx_queues_(tx_queues), queue_size_(queue_size) {}
+
+absl::StatusOr<PodPort> PodPorts::Create(PortBackend backend, const PodPortRequest& request) {
+  std::lock_guard lock(lifecycle_mu_);
+  absl::StatusOr<PodPort> port = absl::InternalError("not created");
+  absl::Status entered = RunInNetns(request.netns_path, [&] {
+    port = CreateInCurrentNetns(ResolveBackend(backend), request);
+    return port.status();
+  });
+  if (!entered.ok()) return entered;
+  return port;
+}
+
+absl::StatusOr<PodPort> PodPorts::CreateInCurrentNetns(PortBackend backend,
+                                                       const PodPortRequest& request) {
+  PodPort port;
+  port.backend = backend;
+  std::string devargs;
+  const std::string mac = MacToString(request.mac);
+  if (backend == PortBackend::kVhostNet) {
+    if (auto status = CreatePersistentTap(request.ifname); !status.ok()) return status;
+    port.device_name = absl::StrCat("virtio_user", next_device_index_++);
+    devargs = absl::StrCat("path=", kVhostNetPath, ",queues=", tx_queues_, ",queue_size=", queue_size_,
+                           ",iface=", request.ifname, ",mac=", mac);
+  } else {
+    port.device_name = absl::StrCat("net_tap", next_device_index_++);
+    // persist: the pod's interface must not vanish when the agent exits; a stable mac= because every
+    // attach would otherwise pick a new random one.
+    devargs = absl::StrCat("iface=", request.ifname, ",mac=", mac, ",persist");
+  }
+  const std::string what = absl::StrCat(PortBackendName(backend), " port ", port.device_name, " (",
+                                        request.ifname, " in ", request.netns_path, ")");
+  // Whatever fails below, the kernel interface goes too.
+  absl::Cleanup delete_interface = [&request] { DeleteInterface(request.ifname).IgnoreError(); };
+
+  if (int error = rte_eal_hotplug_add("vdev", port.device_name.c_str(), devargs.c_str()); error != 0) {
+    return DpdkError(absl::StrCat("create ", what), error);
+  }
+  if (int error = rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id); error != 0) {
+    rte_eal_hotplug_remove("vdev", port.device_name.c_str());
+    return DpdkError(absl::StrCat("find ethdev of ", what), error);
+  }
+  if (auto status = ConfigureAndStart(port.port_id, request); !status.ok()) {
+    RemoveDevice(port).IgnoreError();
+    return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+  }
+  std::move(delete_interface).Cancel();
+  return port;
+}
+
+absl::Status PodPorts::ConfigureAndStart(uint16_t port_id, const PodPortRequest& request) {
+  rte_eth_dev_info info{};
+  if (int error = rte_eth_dev_info_get(port_id, &info); error != 0) return DpdkError("dev_info", error);
+
+  rte_eth_conf conf{};
+  conf.rxmode.offloads = kWantedRxOffloads & info.rx_offload_capa;
+  conf.txmode.offloads = kWantedTxOffloads & info.tx_offload_capa;
+  conf.rxmode.mtu = request.mtu;
+  if (int error = rte_eth_dev_configure(port_id, 1, tx_queues_, &conf); error != 0) {
+    return DpdkError("configure", error);
+  }
+  uint16_t rx_descriptors = queue_size_;
+  uint16_t tx_descriptors = queue_size_;
+  if (int error = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_descriptors, &tx_descriptors);
+      error != 0) {
+    return DpdkError("adjust descriptors", error);
+  }
+  const int socket = rte_eth_dev_socket_id(port_id);
+  rte_eth_rxconf rx_conf = info.default_rxconf;
+  rx_conf.offloads = conf.rxmode.offloads;
+  if (int error = rte_eth_rx_queue_setup(port_id, 0, rx_descriptors, socket, &rx_conf, pool_);
+      error != 0) {
+    return DpdkError("set up rx queue", error);
+  }
+  rte_eth_txconf tx_conf = info.default_txconf;
+  tx_conf.offloads = conf.txmode.offloads;
+  for (uint16_t queue = 0; queue < tx_queues_; ++queue) {
+    if (int error = rte_eth_tx_queue_setup(port_id, queue, tx_descriptors, socket, &tx_conf);
+        error != 0) {
+      return DpdkError(absl::StrCat("set up tx queue ", queue), error);
+    }
+  }
+  if (int error = rte_eth_dev_start(port_id); error != 0) return DpdkError("start", error);
+  return absl::OkStatus();
+}
+
+absl::Status PodPorts::RemoveDevice(const PodPort& port) {
+  // Stopping an ethdev that never started is harmless; removing the vdev closes and frees the ethdev.
+  rte_eth_dev_stop(port.port_id);
+  if (int error = rte_eal_hotplug_remove("vdev", port.device_name.c_str()); error != 0) {
+    return DpdkError(absl::StrCat("remove ", port.device_name), error);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PodPorts::Destroy(const PodPort& port, const std::string& netns_path,
+                               const std::string& ifname) {
+  std::lock_guard lock(lifecycle_mu_);
+  auto remove_all = [&] {
+    absl::Status removed = RemoveDevice(port);
+    // DPDK never deletes a persistent tap: that is ours to do.
+    absl::Status deleted = DeleteInterface(ifname);
+    return removed.ok() ? deleted : removed;
+  };
+  if (NetnsExists(netns_path)) {
+    absl::Status status = RunInNetns(netns_path, remove_all);
+    if (!absl::IsNotFound(status)) return status;
+  }
+  // The sandbox is gone and took the interface with it; only the DPDK side remains.
+  return RemoveDevice(port);
+}
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,65 @@
+// Pod ports: the DPDK ethdev whose kernel side is the pod's eth0. Two backends:
+//  - vhost-net: a virtio-user port on /dev/vhost-net attached to a persistent tap that we pre-create in
+//    the pod's netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
+//  - tap: DPDK's net_tap PMD, for kernels without vhost-net; every frame crosses as one syscall.
+// Every lifecycle call runs on a thread inside the pod's netns: both PMDs create and look up their
+// kernel interface in the namespace of the calling thread.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/agent_config.h"
+
+namespace dpcni::dataplane {
+
+struct PodPort {
+  uint16_t port_id = 0;
+  std::string device_name;  // the vdev name, e.g. "virtio_user3" or "net_tap3"
+  PortBackend backend = PortBackend::kTap;
+};
+
+struct PodPortRequest {
+  std::string netns_path;
+  std::string ifname;
+  rte_ether_addr mac{};
+  uint32_t mtu = 1500;
+};
+
+// `auto` resolves to vhost-net where /dev/vhost-net can be opened, else tap.
+PortBackend ResolveBackend(PortBackend configured);
+
+class PodPorts {
+ public:
+  // `tx_queues` is one per forwarding worker; `queue_size` descriptors per queue; Rx buffers come
+  // from `pool`, which must be EAL memory (vhost-net can only map EAL memseg lists).
+  PodPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size);
+
+  // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
+  // On failure nothing is left behind: no ethdev, no tap.
+  absl::StatusOr<PodPort> Create(PortBackend backend, const PodPortRequest& request);
+
+  // Stops and removes the ethdev and deletes the pod's interface. When the netns is gone (the
+  // sandbox was torn down first) only the DPDK side is left to remove.
+  absl::Status Destroy(const PodPort& port, const std::string& netns_path, const std::string& ifname);
+
+ private:
+  absl::StatusOr<PodPort> CreateInCurrentNetns(PortBackend backend, const PodPortRequest& request);
+  absl::Status ConfigureAndStart(uint16_t port_id, const PodPortRequest& request);
+  absl::Status RemoveDevice(const PodPort& port);
+
+  rte_mempool* const pool_;
+  const uint16_t tx_queues_;
+  const uint16_t queue_size_;
+  // DPDK's vdev hotplug and ethdev allocation are not documented as thread-safe; gRPC serves pods in
+  // parallel, so port lifecycles are serialized here (on the control plane only).
+  std::mutex lifecycle_mu_;
+  uint64_t next_device_index_ = 0;
+};
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,165 @@
+#include "service/agent_service.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+// absl and gRPC share the canonical status codes, value for value.
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::Status Logged(const char* verb, const std::string& who, const absl::Status& status) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s %s: %s\n", verb, who.c_str(), status.ToString().c_str());
+  }
+  return ToGrpc(status);
+}
+
+void FillInterface(const PodRecord& record, v1::Interface* interface) {
+  interface->set_name(record.ifname);
+  interface->set_mac(record.mac);
+  interface->set_sandbox(record.netns_path);
+  interface->set_mtu(record.mtu);
+}
+
+void FillAddresses(const PodRecord& record, const std::string& gateway,
+                   google::protobuf::RepeatedPtrField<v1::IpAddress>* ips) {
+  for (const Allocation& allocation : record.addresses) {
+    v1::IpAddress* ip = ips->Add();
+    ip->set_cidr(allocation.address + "/32");
+    ip->set_gateway(gateway);
+  }
+}
+
+}  // namespace
+
+grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest* request,
+                                  v1::AddPodResponse* response) {
+  AddPodParams params;
+  params.container_id = request->attachment().container_id();
+  params.ifname = request->attachment().ifname();
+  params.netns_path = request->attachment().netns_path();
+  params.pod_namespace = request->pod().namespace_();
+  params.pod_name = request->pod().name();
+  params.pod_uid = request->pod().uid();
+  params.infra_container_id = request->pod().infra_container_id();
+  params.network = request->network();
+  params.requested_mac = request->requested_mac();
+  params.requested_ips.assign(request->requested_ips().begin(), request->requested_ips().end());
+  params.mtu = request->mtu();
+
+  auto record = pods_.Add(params);
+  if (!record.ok()) return Logged("AddPod", params.container_id, record.status());
+  FillInterface(*record, response->mutable_interface());
+  FillAddresses(*record, config_.gateway_ip, response->mutable_ips());
+  v1::Route* default_route = response->add_routes();
+  default_route->set_dst("0.0.0.0/0");
+  default_route->set_gw(config_.gateway_ip);
+  response->set_backend(PortBackendName(record->port.backend));
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::DelPod(grpc::ServerContext*, const v1::DelPodRequest* request,
+                                  v1::DelPodResponse*) {
+  const v1::Attachment& attachment = request->attachment();
+  return Logged("DelPod", attachment.container_id(),
+                pods_.Delete(attachment.container_id(), attachment.ifname(), attachment.netns_path()));
+}
+
+grpc::Status AgentService::CheckPod(grpc::ServerContext*, const v1::CheckPodRequest* request,
+                                    v1::CheckPodResponse*) {
+  CheckPodParams params;
+  params.container_id = request->attachment().container_id();
+  params.ifname = request->attachment().ifname();
+  params.netns_path = request->attachment().netns_path();
+  for (const v1::IpAddress& ip : request->expected_ips()) params.expected_ips.push_back(ip.cidr());
+  params.expected_mac = request->expected_mac();
+  return Logged("CheckPod", params.container_id, pods_.Check(params));
+}
+
+grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*,
+                                  v1::StatusResponse* response) {
+  response->set_ready(true);
+  response->set_message("serving");
+  response->set_pods(pods_.Count());
+  response->set_pod_capacity(pods_.Capacity());
+  response->set_default_backend(PortBackendName(ResolveBackend(config_.backend)));
+  for (const std::string& cidr : ipam_.Cidrs()) response->add_pod_cidrs(cidr);
+  response->set_addresses_in_use(ipam_.InUse());
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::GarbageCollect(grpc::ServerContext*,
+                                          const v1::GarbageCollectRequest* request,
+                                          v1::GarbageCollectResponse* response) {
+  std::set<std::string> valid;
+  for (const v1::Attachment& attachment : request->valid_attachments()) {
+    valid.insert(PodRecord::AttachmentKey(attachment.container_id(), attachment.ifname()));
+  }
+  auto removed = pods_.GarbageCollect(request->network(), valid);
+  if (!removed.ok()) return Logged("GarbageCollect", request->network(), removed.status());
+  for (const PodRecord& record : *removed) {
+    v1::Attachment* attachment = response->add_removed();
+    attachment->set_container_id(record.container_id);
+    attachment->set_ifname(record.ifname);
+    attachment->set_netns_path(record.netns_path);
+  }
+  return grpc::Status::OK;
+}
+
+void AgentService::FillPodInfo(const PodRecord& record, v1::PodInfo* info) const {
+  info->mutable_attachment()->set_container_id(record.container_id);
+  info->mutable_attachment()->set_ifname(record.ifname);
+  info->mutable_attachment()->set_netns_path(record.netns_path);
+  info->mutable_pod()->set_namespace_(record.pod_namespace);
+  info->mutable_pod()->set_name(record.pod_name);
+  info->mutable_pod()->set_uid(record.pod_uid);
+  info->mutable_pod()->set_infra_container_id(record.infra_container_id);
+  FillInterface(record, info->mutable_interface());
+  FillAddresses(record, config_.gateway_ip, info->mutable_ips());
+  info->set_backend(PortBackendName(record.port.backend));
+  info->set_port_id(record.port.port_id);
+  info->set_network(record.network);
+}
+
+grpc::Status AgentService::ListPods(grpc::ServerContext*, const v1::ListPodsRequest*,
+                                    v1::ListPodsResponse* response) {
+  for (const PodRecord& record : pods_.List()) FillPodInfo(record, response->add_pods());
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::GetPortStats(grpc::ServerContext*, const v1::GetPortStatsRequest* request,
+                                        v1::GetPortStatsResponse* response) {
+  const std::set<uint32_t> wanted(request->port_ids().begin(), request->port_ids().end());
+  for (const PodRecord& record : pods_.List()) {
+    if (!wanted.empty() && !wanted.contains(record.port.port_id)) continue;
+    auto counters = engine_.Counters(record.port.port_id);
+    if (!counters.ok()) continue;  // detached between listing and reading
+    v1::PortStats* stats = response->add_ports();
+    stats->set_port_id(record.port.port_id);
+    stats->set_name(record.DisplayName());
+    stats->set_backend(PortBackendName(record.port.backend));
+    stats->set_rx_packets(counters->rx_packets);
+    stats->set_rx_bytes(counters->rx_bytes);
+    stats->set_tx_packets(counters->tx_packets);
+    stats->set_tx_bytes(counters->tx_bytes);
+    for (const auto& [reason, count] : counters->drops) (*stats->mutable_drops())[reason] = count;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,
+                                      v1::ListRoutesResponse* response) {
+  for (const RouteInfo& route : engine_.Routes()) {
+    v1::RouteEntry* entry = response->add_routes();
+    entry->set_prefix(route.prefix);
+    entry->set_next_hop(route.next_hop);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,108 @@
+#include "config/agent_config.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace dpcni::dataplane {
+namespace {
+
+bool Contains(const std::vector<std::string>& args, const std::string& arg) {
+  return std::find(args.begin(), args.end(), arg) != args.end();
+}
+
+TEST(AgentConfigTest, ReadsEveryField) {
+  auto config = ParseAgentConfig(R"(
+socket: /tmp/x.sock
+state_dir: /tmp/state
+pod_cidrs: [10.244.1.0/24]
+reserved_addresses: [10.244.1.1]
+pod_mtu: 1400
+max_pods: 20
+backend: tap
+pod_queue_size: 256
+gateway_ip: 169.254.1.1
+gateway_mac: "02:dc:00:00:00:09"
+worker_lcores: [1]
+idle_sleep_max_us: 50
+burst_size: 64
+eal:
+  lcores: "0-1"
+  memory_mb: 256
+  file_prefix: node-a
+  extra_args: ["--log-level=lib.eal:debug"]
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->socket_path, "/tmp/x.sock");
+  EXPECT_EQ(config->pod_cidrs, std::vector<std::string>{"10.244.1.0/24"});
+  EXPECT_EQ(config->reserved_addresses, std::vector<std::string>{"10.244.1.1"});
+  EXPECT_EQ(config->pod_mtu, 1400u);
+  EXPECT_EQ(config->max_pods, 20u);
+  EXPECT_EQ(config->backend, PortBackend::kTap);
+  EXPECT_EQ(config->pod_queue_size, 256);
+  EXPECT_EQ(config->gateway_mac, "02:dc:00:00:00:09");
+  EXPECT_EQ(config->idle_sleep_max_us, 50u);
+  EXPECT_EQ(config->burst_size, 64);
+  EXPECT_EQ(config->eal.memory_mb, 256u);
+  EXPECT_EQ(config->eal.file_prefix, "node-a");
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
+TEST(AgentConfigTest, EmptyConfigTakesDefaultsButNeedsAPodCidr) {
+  auto config = ParseAgentConfig("");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->socket_path, "/run/dpcni/dpcni.sock");
+  EXPECT_EQ(config->backend, PortBackend::kAuto);
+  auto invalid = ValidateAgentConfig(*config);
+  EXPECT_NE(invalid.message().find("pod_cidrs"), std::string::npos) << invalid;
+}
+
+TEST(AgentConfigTest, UnknownKeysAndBadValuesAreNamed) {
+  auto typo = ParseAgentConfig("pod_cidr: 10.244.0.0/24\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("pod_cidr"), std::string::npos);
+
+  auto eal_typo = ParseAgentConfig("eal:\n  memory: 5\n");
+  EXPECT_NE(eal_typo.status().message().find("\"memory\" in eal"), std::string::npos);
+
+  auto backend = ParseAgentConfig("backend: vhost\n");
+  EXPECT_NE(backend.status().message().find("vhost"), std::string::npos);
+
+  auto not_a_number = ParseAgentConfig("max_pods: many\n");
+  EXPECT_FALSE(not_a_number.ok());
+}
+
+TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
+  AgentConfig config;
+  config.pod_cidrs = {"10.244.0.1/24"};
+  EXPECT_NE(ValidateAgentConfig(config).message().find("host bits"), std::string::npos);
+  config.pod_cidrs = {"10.244.0.0/24"};
+  config.backend = PortBackend::kTap;
+  config.pod_mtu = 9000;
+  EXPECT_NE(ValidateAgentConfig(config).message().find("tap backend"), std::string::npos);
+  config.pod_mtu = 1500;
+  config.pod_queue_size = 100;
+  EXPECT_NE(ValidateAgentConfig(config).message().find("power of two"), std::string::npos);
+  config.pod_queue_size = 512;
+  config.worker_lcores.clear();
+  EXPECT_FALSE(ValidateAgentConfig(config).ok());
+}
+
+TEST(AgentConfigTest, EalArgumentsNeverProbePciAndPickTheMemoryMode) {
+  AgentConfig config;
+  config.eal.file_prefix = "node-b";
+  std::vector<std::string> args = EalArguments(config);
+  EXPECT_TRUE(Contains(args, "--no-pci"));
+  EXPECT_TRUE(Contains(args, "--no-huge"));
+  EXPECT_TRUE(Contains(args, "--no-shconf"));
+  EXPECT_FALSE(Contains(args, "--in-memory"));  // cannot be combined with --no-huge
+  EXPECT_TRUE(Contains(args, "node-b"));
+
+  config.eal.hugepages = true;
+  args = EalArguments(config);
+  EXPECT_TRUE(Contains(args, "--in-memory"));
+  EXPECT_FALSE(Contains(args, "--no-huge"));
+}
+
+}  // namespace
+}  // namespace dpcni::dataplane

@@ -1,0 +1,123 @@
+#include "ipam/ipam.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+namespace dpcni::dataplane {
+namespace {
+
+class IpamTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    state_file_ = (std::filesystem::path(testing::TempDir()) /
+                   ("ipam_" + std::to_string(::getpid()) + "_" +
+                    testing::UnitTest::GetInstance()->current_test_info()->name() + ".json"))
+                      .string();
+    std::filesystem::remove(state_file_);
+  }
+  void TearDown() override { std::filesystem::remove(state_file_); }
+
+  std::unique_ptr<Ipam> Open(const std::string& cidr, std::vector<std::string> reserved = {}) {
+    auto ipam = Ipam::Open({cidr}, reserved, state_file_);
+    EXPECT_TRUE(ipam.ok()) << ipam.status();
+    return ipam.ok() ? *std::move(ipam) : nullptr;
+  }
+
+  static std::string AddressOf(Ipam& ipam, const std::string& owner) {
+    auto allocated = ipam.Allocate(owner, {});
+    EXPECT_TRUE(allocated.ok()) << allocated.status();
+    return allocated.ok() ? allocated->front().address : "";
+  }
+
+  std::string state_file_;
+};
+
+TEST_F(IpamTest, HandsOutDistinctUsableAddresses) {
+  auto ipam = Open("10.244.0.0/29", {"10.244.0.1"});  // .1 is the node's
+  std::set<std::string> seen;
+  for (int pod = 0; pod < 5; ++pod) seen.insert(AddressOf(*ipam, "pod" + std::to_string(pod)));
+  EXPECT_EQ(seen, (std::set<std::string>{"10.244.0.2", "10.244.0.3", "10.244.0.4", "10.244.0.5",
+                                         "10.244.0.6"}));
+  EXPECT_EQ(ipam->InUse(), 5u);
+}
+
+TEST_F(IpamTest, ExhaustionIsResourceExhaustedAndNamesThePool) {
+  auto ipam = Open("10.244.0.0/30");
+  AddressOf(*ipam, "a");
+  AddressOf(*ipam, "b");
+  auto third = ipam->Allocate("c", {});
+  ASSERT_FALSE(third.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(third.status()));
+  EXPECT_NE(third.status().message().find("10.244.0.0/30"), std::string::npos);
+}
+
+TEST_F(IpamTest, SameOwnerGetsItsAddressBack) {
+  auto ipam = Open("10.244.0.0/24");
+  const std::string first = AddressOf(*ipam, "c1/eth0");
+  EXPECT_EQ(AddressOf(*ipam, "c1/eth0"), first);
+  EXPECT_EQ(ipam->InUse(), 1u);
+}
+
+TEST_F(IpamTest, ReleasedAddressReturnsToThePoolAfterTheRest) {
+  auto ipam = Open("10.244.0.0/29");
+  const std::string first = AddressOf(*ipam, "a");
+  ASSERT_TRUE(ipam->Release("a").ok());
+  EXPECT_EQ(ipam->InUse(), 0u);
+  EXPECT_NE(AddressOf(*ipam, "b"), first);  // next-fit: not reused at once
+  for (const char* owner : {"c", "d", "e", "f"}) AddressOf(*ipam, owner);
+  EXPECT_EQ(AddressOf(*ipam, "g"), first);  // but it is back in the pool
+  EXPECT_TRUE(ipam->Release("never-allocated").ok());
+}
+
+TEST_F(IpamTest, AllocationsSurviveRestartAndAreNeverHandedOutTwice) {
+  std::set<std::string> live;
+  {
+    auto ipam = Open("10.244.0.0/28");
+    AddressOf(*ipam, "pod0");
+    ASSERT_TRUE(ipam->Release("pod0").ok());  // free again: may be handed out later
+    for (int pod = 1; pod < 6; ++pod) live.insert(AddressOf(*ipam, "pod" + std::to_string(pod)));
+  }
+  auto reopened = Open("10.244.0.0/28");
+  EXPECT_EQ(reopened->InUse(), 5u);
+  EXPECT_EQ(reopened->AllocationsOf("pod3").size(), 1u);
+  for (int pod = 10; pod < 17; ++pod) {
+    const std::string address = AddressOf(*reopened, "pod" + std::to_string(pod));
+    EXPECT_FALSE(live.contains(address)) << address << " was handed out while still live";
+  }
+}
+
+TEST_F(IpamTest, RequestedAddressIsHonouredOrRefusedClearly) {
+  auto ipam = Open("10.244.0.0/24");
+  auto exact = ipam->Allocate("a", {"10.244.0.50/24"});
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(exact->front().address, "10.244.0.50");
+  EXPECT_EQ(exact->front().pool, "10.244.0.0/24");
+
+  auto taken = ipam->Allocate("b", {"10.244.0.50"});
+  EXPECT_TRUE(absl::IsAlreadyExists(taken.status())) << taken.status();
+  auto outside = ipam->Allocate("b", {"10.9.9.9"});
+  EXPECT_TRUE(absl::IsInvalidArgument(outside.status())) << outside.status();
+  auto broadcast = ipam->Allocate("b", {"10.244.0.255"});
+  EXPECT_TRUE(absl::IsInvalidArgument(broadcast.status())) << broadcast.status();
+  EXPECT_EQ(ipam->InUse(), 1u);  // failed requests leave nothing allocated
+}
+
+TEST_F(IpamTest, StateFromAnotherPodCidrIsRefused) {
+  { Open("10.244.0.0/24")->Allocate("a", {}).IgnoreError(); }
+  auto other = Ipam::Open({"10.245.0.0/24"}, {}, state_file_);
+  ASSERT_FALSE(other.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(other.status()));
+  EXPECT_NE(other.status().message().find("10.244.0.0/24"), std::string::npos);
+}
+
+TEST_F(IpamTest, OwnersListsEveryHolder) {
+  auto ipam = Open("10.244.0.0/24");
+  AddressOf(*ipam, "x");
+  AddressOf(*ipam, "y");
+  EXPECT_EQ(ipam->Owners(), (std::vector<std::string>{"x", "y"}));
+}
+
+}  // namespace
+}  // namespace dpcni::dataplane
