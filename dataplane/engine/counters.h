@@ -1,0 +1,106 @@
+// Per-worker packet counters. Each worker owns its cells and is their only writer, so the fast path
+// bumps them with a relaxed load and store (no read-modify-write); readers sum every worker's cells.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "dataplane/engine/engine.h"
+
+namespace dpcni::dataplane {
+
+enum class DropReason : uint8_t {
+  kSpoofedSource,  // a pod sent with a source IP or MAC that is not its own
+  kNoRoute,        // no route to the destination
+  kTtlExceeded,    // TTL would reach zero
+  kNotIpv4,        // neither IPv4 nor ARP (IPv6, VLAN, ...)
+  kArpIgnored,     // ARP that is not a request for the gateway
+  kMalformed,      // truncated or inconsistent headers
+  kTxFull,         // the egress Tx ring was full
+  kOffloadFailed,  // segmentation or checksum preparation failed
+  kCount,
+};
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+
+constexpr std::string_view DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kSpoofedSource:
+      return "spoofed_source";
+    case DropReason::kNoRoute:
+      return "no_route";
+    case DropReason::kTtlExceeded:
+      return "ttl_exceeded";
+    case DropReason::kNotIpv4:
+      return "not_ipv4";
+    case DropReason::kArpIgnored:
+      return "arp_ignored";
+    case DropReason::kMalformed:
+      return "malformed";
+    case DropReason::kTxFull:
+      return "tx_full";
+    case DropReason::kOffloadFailed:
+      return "offload_failed";
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+// A counter with exactly one writing thread; any thread may read it.
+class SingleWriterCounter {
+ public:
+  void Add(uint64_t amount) {
+    value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+  }
+  void Subtract(uint64_t amount) {
+    value_.store(value_.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);
+  }
+  uint64_t Read() const { return value_.load(std::memory_order_relaxed); }
+  // Only while the writer cannot touch the counter (its port is not attached).
+  void Reset() { value_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// One worker's view of one port.
+struct PortCounterCells {
+  SingleWriterCounter rx_packets;
+  SingleWriterCounter rx_bytes;
+  SingleWriterCounter tx_packets;
+  SingleWriterCounter tx_bytes;
+  std::array<SingleWriterCounter, kDropReasonCount> drops;
+
+  void CountDrop(DropReason reason, uint64_t packets = 1) {
+    drops[static_cast<size_t>(reason)].Add(packets);
+  }
+
+  void Reset() {
+    for (SingleWriterCounter* counter : {&rx_packets, &rx_bytes, &tx_packets, &tx_bytes}) {
+      counter->Reset();
+    }
+    for (SingleWriterCounter& drop : drops) {
+      drop.Reset();
+    }
+  }
+
+  // Adds these cells to `total`; drop reasons that never happened are left out of the map.
+  void AddTo(PortCounters& total) const {
+    total.rx_packets += rx_packets.Read();
+    total.rx_bytes += rx_bytes.Read();
+    total.tx_packets += tx_packets.Read();
+    total.tx_bytes += tx_bytes.Read();
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+      if (uint64_t dropped = drops[i].Read(); dropped != 0) {
+        total.drops[std::string(DropReasonName(static_cast<DropReason>(i)))] += dropped;
+      }
+    }
+  }
+};
+
+}  // namespace dpcni::dataplane

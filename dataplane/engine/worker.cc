@@ -1,0 +1,193 @@
+#include "dataplane/engine/worker.h"
+
+#include <rte_branch_prediction.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+
+#include <ctime>
+
+#include "dataplane/engine/offload.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+// How many packets ahead of the one being handled we prefetch (as l3fwd does).
+constexpr uint16_t kPrefetchAhead = 3;
+// Room for the software GSO segments of one packet: a 64 KiB packet cut at an MSS of 512 or more.
+constexpr uint16_t kMaxGsoSegments = 128;
+
+void PrefetchHeaders(const rte_mbuf* packet) { rte_prefetch0(rte_pktmbuf_mtod(packet, void*)); }
+
+}  // namespace
+
+Worker::Worker(const WorkerSetup& setup)
+    : setup_(setup), poll_list_(new PollList()) {
+  gso_.direct_pool = setup.gso_direct_pool;
+  gso_.indirect_pool = setup.gso_indirect_pool;
+  gso_.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
+  gso_.flag = 0;  // incremental IP ids, as the sender's own stack would produce
+  pending_ports_.reserve(RTE_MAX_ETHPORTS);
+}
+
+Worker::~Worker() { delete poll_list_.load(std::memory_order_relaxed); }
+
+std::unique_ptr<const PollList> Worker::ReplacePollList(std::unique_ptr<const PollList> list) {
+  return std::unique_ptr<const PollList>(
+      poll_list_.exchange(list.release(), std::memory_order_acq_rel));
+}
+
+WorkerActivity Worker::Activity() const {
+  return {.poll_rounds = poll_rounds_.Read(),
+          .idle_sleeps = idle_sleeps_.Read(),
+          .requested_sleep_us = requested_sleep_us_.Read()};
+}
+
+int Worker::Main(void* worker) {
+  static_cast<Worker*>(worker)->Run();
+  return 0;
+}
+
+void Worker::Run() {
+  IdleBackoff backoff(setup_.idle_sleep_max);
+  rte_rcu_qsbr_thread_online(setup_.rcu, setup_.index);
+  while (!setup_.stop->load(std::memory_order_relaxed)) {
+    bool received = PollRound();
+    // Everything read from the poll list and routes this round is released, Tx buffers included.
+    rte_rcu_qsbr_quiescent(setup_.rcu, setup_.index);
+    poll_rounds_.Add(1);
+    if (received) {
+      backoff.Reset();
+    } else if (backoff.enabled()) {
+      // Offline, the control plane's grace periods need not wait for our nap.
+      rte_rcu_qsbr_thread_offline(setup_.rcu, setup_.index);
+      Sleep(backoff.NextSleep());
+      rte_rcu_qsbr_thread_online(setup_.rcu, setup_.index);
+    }
+  }
+  rte_rcu_qsbr_thread_offline(setup_.rcu, setup_.index);
+}
+
+bool Worker::PollRound() {
+  const PollList* list = poll_list_.load(std::memory_order_acquire);
+  bool received = false;
+  for (const IngressPod& ingress : list->ports) {
+    rte_mbuf* packets[kMaxBurstSize];
+    uint16_t count = rte_eth_rx_burst(ingress.port_id, 0, packets, setup_.burst_size);
+    if (count != 0) {
+      received = true;
+      ProcessBurst(ingress, packets, count);
+    }
+  }
+  FlushPending();
+  return received;
+}
+
+void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count) {
+  PortCounterCells& ingress_counters = counters_[ingress.port_id];
+  for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i) {
+    PrefetchHeaders(packets[i]);
+  }
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + kPrefetchAhead < count) {
+      PrefetchHeaders(packets[i + kPrefetchAhead]);
+    }
+    rte_mbuf* packet = packets[i];
+    bytes += packet->pkt_len;
+    Verdict verdict = DecidePacket(setup_.routing, ingress, packet);
+    switch (verdict.action) {
+      case Action::kForward:
+        Forward(packet, *verdict.next_hop, ingress_counters);
+        break;
+      case Action::kReplyToSender:
+        Enqueue(ingress.port_id, packet);
+        break;
+      case Action::kDrop:
+        ingress_counters.CountDrop(verdict.drop_reason);
+        rte_pktmbuf_free(packet);
+        break;
+    }
+  }
+  ingress_counters.rx_packets.Add(count);
+  ingress_counters.rx_bytes.Add(bytes);
+}
+
+void Worker::Forward(rte_mbuf* packet, const NextHop& next_hop,
+                     PortCounterCells& ingress_counters) {
+  if (likely(!HasOffloadMetadata(packet))) {
+    Enqueue(next_hop.port_id, packet);
+    return;
+  }
+  rte_mbuf* egress[kMaxGsoSegments];
+  EgressPackets prepared = PrepareForEgress(packet, next_hop.caps, gso_, egress, kMaxGsoSegments);
+  if (prepared.count == 0) {
+    ingress_counters.CountDrop(prepared.drop_reason);
+    rte_pktmbuf_free(packet);
+    return;
+  }
+  for (uint16_t i = 0; i < prepared.count; ++i) {
+    if (RequestsTxOffload(egress[i]) &&
+        rte_eth_tx_prepare(next_hop.port_id, setup_.index, &egress[i], 1) != 1) {
+      ingress_counters.CountDrop(DropReason::kOffloadFailed);
+      rte_pktmbuf_free(egress[i]);
+      continue;
+    }
+    Enqueue(next_hop.port_id, egress[i]);
+  }
+}
+
+void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
+  TxBuffer& buffer = tx_buffers_[port_id];
+  buffer.packets[buffer.count++] = packet;
+  if (!buffer.pending) {
+    buffer.pending = true;
+    pending_ports_.push_back(port_id);
+  }
+  if (buffer.count == setup_.burst_size) {
+    Flush(port_id);
+  }
+}
+
+void Worker::Flush(uint16_t port_id) {
+  TxBuffer& buffer = tx_buffers_[port_id];
+  if (buffer.count == 0) {
+    return;
+  }
+  // Count bytes first: once sent, the driver owns (and may free) the mbufs.
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < buffer.count; ++i) {
+    bytes += buffer.packets[i]->pkt_len;
+  }
+  uint16_t sent = rte_eth_tx_burst(port_id, setup_.index, buffer.packets.data(), buffer.count);
+  PortCounterCells& egress_counters = counters_[port_id];
+  if (unlikely(sent < buffer.count)) {
+    for (uint16_t i = sent; i < buffer.count; ++i) {
+      bytes -= buffer.packets[i]->pkt_len;
+      rte_pktmbuf_free(buffer.packets[i]);
+    }
+    egress_counters.CountDrop(DropReason::kTxFull, buffer.count - sent);
+  }
+  egress_counters.tx_packets.Add(sent);
+  egress_counters.tx_bytes.Add(bytes);
+  buffer.count = 0;
+}
+
+void Worker::FlushPending() {
+  for (uint16_t port_id : pending_ports_) {
+    Flush(port_id);
+    tx_buffers_[port_id].pending = false;
+  }
+  pending_ports_.clear();
+}
+
+void Worker::Sleep(std::chrono::microseconds duration) {
+  idle_sleeps_.Add(1);
+  requested_sleep_us_.Add(duration.count());
+  timespec nap{.tv_sec = static_cast<time_t>(duration.count() / 1'000'000),
+               .tv_nsec = static_cast<long>(duration.count() % 1'000'000) * 1000};
+  // An interruption (net_tap signals Rx with a real-time signal) just ends the nap early: the next
+  // poll round looks at the ports anyway.
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, nullptr);
+}
+
+}  // namespace dpcni::dataplane

@@ -1,0 +1,101 @@
+// One forwarding worker: the poll loop that runs on an EAL lcore. It reads the ports to poll from an
+// immutable list that the control plane swaps by atomic pointer, and reports an RCU quiescent state
+// after every poll round, once its Tx buffers are flushed, so that after a grace period nothing the
+// control plane removed can still be in use or buffered.
+#pragma once
+
+#include <rte_common.h>
+#include <rte_config.h>
+#include <rte_gso.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/engine/counters.h"
+#include "dataplane/engine/idle_backoff.h"
+#include "dataplane/engine/packet_path.h"
+
+namespace dpcni::dataplane {
+
+inline constexpr uint16_t kMaxBurstSize = 64;
+
+// The ports one worker polls. Never modified once published: changes publish a new list.
+struct PollList {
+  std::vector<IngressPod> ports;
+};
+
+// How much a worker polled and slept, for tests and diagnostics.
+struct WorkerActivity {
+  uint64_t poll_rounds = 0;
+  uint64_t idle_sleeps = 0;
+  uint64_t requested_sleep_us = 0;  // sum of the sleeps asked for (a signal may cut one short)
+};
+
+struct WorkerSetup {
+  unsigned index = 0;  // RCU thread id, and the Tx queue this worker uses on every port
+  unsigned lcore = 0;
+  rte_rcu_qsbr* rcu = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  RoutingView routing;
+  uint16_t burst_size = 32;
+  std::chrono::microseconds idle_sleep_max{0};
+  rte_mempool* gso_direct_pool = nullptr;
+  rte_mempool* gso_indirect_pool = nullptr;
+};
+
+class alignas(RTE_CACHE_LINE_SIZE) Worker {
+ public:
+  explicit Worker(const WorkerSetup& setup);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // The lcore entry point for rte_eal_remote_launch; `worker` is a Worker*. Returns at stop.
+  static int Main(void* worker);
+
+  unsigned lcore() const { return setup_.lcore; }
+
+  // Control plane: the list in force, and publishing its successor. The returned predecessor may
+  // still be read by this worker until the next RCU grace period.
+  const PollList& poll_list() const { return *poll_list_.load(std::memory_order_acquire); }
+  std::unique_ptr<const PollList> ReplacePollList(std::unique_ptr<const PollList> list);
+
+  PortCounterCells& counters(uint16_t port_id) { return counters_[port_id]; }
+  const PortCounterCells& counters(uint16_t port_id) const { return counters_[port_id]; }
+  WorkerActivity Activity() const;
+
+ private:
+  struct TxBuffer {
+    uint16_t count = 0;
+    bool pending = false;  // listed in pending_ports_ for this round's flush
+    std::array<rte_mbuf*, kMaxBurstSize> packets;
+  };
+
+  void Run();
+  // Receives and handles one burst from every port, then flushes; true if anything arrived.
+  bool PollRound();
+  void ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count);
+  void Forward(rte_mbuf* packet, const NextHop& next_hop, PortCounterCells& ingress_counters);
+  void Enqueue(uint16_t port_id, rte_mbuf* packet);
+  void Flush(uint16_t port_id);
+  void FlushPending();
+  void Sleep(std::chrono::microseconds duration);
+
+  const WorkerSetup setup_;
+  std::atomic<const PollList*> poll_list_;
+  rte_gso_ctx gso_{};
+  std::vector<uint16_t> pending_ports_;
+  std::array<TxBuffer, RTE_MAX_ETHPORTS> tx_buffers_{};
+  std::array<PortCounterCells, RTE_MAX_ETHPORTS> counters_;
+  SingleWriterCounter poll_rounds_;
+  SingleWriterCounter idle_sleeps_;
+  SingleWriterCounter requested_sleep_us_;
+};
+
+}  // namespace dpcni::dataplane
