@@ -55,6 +55,9 @@ struct RouteInfo {
 
 class Engine {
  public:
+  // Destroy the engine after stopping it and closing the ports it transmitted on (software GSO
+  // segments still in their Tx rings come from the engine's own mbuf pools), and before
+  // rte_eal_cleanup.
   virtual ~Engine() = default;
 
   // Launches the workers on their lcores. Call once, after rte_eal_init.

@@ -49,6 +49,13 @@ Verdict DecidePacket(const RoutingView& routing, const IngressPod& ingress, rte_
 
 // RFC 1624 (eqn. 3): the header checksum after one 16-bit word changed from `old_word` to
 // `new_word`. All three values are in network byte order.
-rte_be16_t UpdateChecksum(rte_be16_t checksum, rte_be16_t old_word, rte_be16_t new_word);
+inline rte_be16_t UpdateChecksum(rte_be16_t checksum, rte_be16_t old_word, rte_be16_t new_word) {
+  // HC' = ~(~HC + ~m + m'), in one's complement arithmetic with end-around carry.
+  uint32_t sum = static_cast<uint16_t>(~rte_be_to_cpu_16(checksum)) +
+                 static_cast<uint16_t>(~rte_be_to_cpu_16(old_word)) + rte_be_to_cpu_16(new_word);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return rte_cpu_to_be_16(static_cast<uint16_t>(~sum));
+}
 
 }  // namespace dpcni::dataplane

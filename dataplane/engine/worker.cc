@@ -143,7 +143,7 @@ void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
     buffer.pending = true;
     pending_ports_.push_back(port_id);
   }
-  if (buffer.count == setup_.burst_size) {
+  if (unlikely(buffer.count == setup_.burst_size)) {
     Flush(port_id);
   }
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Engine forwarding rate next to dpdk-testpmd's io forwarding, in one run, on the same kind of ports
+# (two net_null vdevs), the same EAL memory setup and the same forwarding core (lcore 1 on CPU 1,
+# main lcore on CPU 0). The contenders run one after another, never two pollers at once, alternating
+# for ROUNDS rounds so that a noisy neighbour hurts both alike. Each run samples its transmitted
+# packets per second (both ports, both directions) after a warm-up and reports the median sample.
+#
+#   testpmd io        net_null Rx hands out mbufs untouched: the floor of what forwarding costs
+#   testpmd io copy   net_null copy=1: its Rx and Tx each copy the 64-byte packet
+#   engine            net_null Rx plus a callback writing a routable 64-byte IPv4/UDP frame into
+#                     each mbuf (see engine_bench.cc); the engine then parses, checks the source,
+#                     looks up the /32, rewrites MACs and TTL, and transmits in buffered bursts
+#
+# Usage: bench/engine/run.sh            (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build_dir=${BUILD_DIR:-$repo/build-bench}
+rounds=${ROUNDS:-3}
+seconds=${SECONDS_PER_RUN:-10}
+warmup=${WARMUP:-2}
+testpmd=${TESTPMD:-/usr/bin/dpdk-testpmd}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+eal_args() {  # $1: what runs (for the file prefix), $2: extra net_null devargs
+  echo "--no-huge -m 512 --no-pci --no-shconf --file-prefix dpcni-bench-$1-$$ -l 0,1" \
+       "--vdev net_null0$2 --vdev net_null1$2"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'; }
+
+# testpmd prints each port's Tx-pps every stats period; a sample is the sum over the two ports.
+# The first period precedes forwarding and the next $warmup ones are warm-up: both are skipped.
+run_testpmd() {  # $1: label, $2: net_null devargs
+  local log=$scratch/testpmd.log
+  # shellcheck disable=SC2046
+  timeout -s INT $((seconds + warmup + 4)) "$testpmd" $(eal_args testpmd "$2") -- \
+    --forward-mode=io --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || true
+  grep -a 'Tx-pps:' "$log" | awk '{ print $2 }' | paste -d' ' - - |
+    awk -v skip=$((warmup + 1)) -v keep="$seconds" \
+      'NF == 2 && NR > skip && NR <= skip + keep { printf "%.2f\n", ($1 + $2) / 1e6 }' |
+    median || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
+}
+
+run_engine() {
+  local log=$scratch/engine.log
+  # shellcheck disable=SC2046
+  "$build_dir/bench/engine/engine_bench" $(eal_args engine "") -- \
+    --seconds="$seconds" --warmup_seconds="$warmup" >"$log" 2>&1 ||
+    { echo "engine_bench failed; log:" >&2; cat "$log" >&2; exit 1; }
+  if grep -q 'drop\[' "$log"; then
+    echo "engine_bench dropped packets, the rate is not forwarding only:" >&2
+    grep 'drop\[' "$log" >&2
+    exit 1
+  fi
+  sed -n 's/^median: \([0-9.]*\) Mpps.*/\1/p' "$log"
+}
+
+cmake -S "$repo" -B "$build_dir" -G Ninja >/dev/null
+ninja -C "$build_dir" engine_bench >/dev/null
+
+declare -A results
+contenders=("testpmd io" "testpmd io copy" "engine")
+for round in $(seq "$rounds"); do
+  results["testpmd io",$round]=$(run_testpmd "io" "")
+  results["testpmd io copy",$round]=$(run_testpmd "io copy" ",copy=1")
+  results["engine",$round]=$(run_engine)
+done
+
+printf '%s, %s rounds of %ss (after %ss warm-up), Mpps (both directions summed)\n' \
+  "$(date -u +%Y-%m-%d)" "$rounds" "$seconds" "$warmup"
+printf '| what | %s | median |\n' "$(seq -s ' | ' -f 'round %g' "$rounds")"
+printf '|---|%s---|\n' "$(printf -- '---|%.0s' $(seq "$rounds"))"
+for what in "${contenders[@]}"; do
+  row=()
+  for round in $(seq "$rounds"); do
+    row+=("${results[$what,$round]}")
+  done
+  cells=$(printf ' | %s' "${row[@]}")
+  printf '| %s%s | %s |\n' "$what" "$cells" "$(printf '%s\n' "${row[@]}" | median)"
+done
