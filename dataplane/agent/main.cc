@@ -33,6 +33,17 @@ ABSL_FLAG(std::string, file_prefix, "", "Overrides the config's EAL --file-prefi
 namespace dpcni::dataplane {
 namespace {
 
+const sigset_t& StopSignals() {
+  static const sigset_t signals = [] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+  }();
+  return signals;
+}
+
 absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
   AgentConfig config;
   if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
@@ -95,8 +106,8 @@ absl::StatusOr<EngineConfig> MakeEngineConfig(const AgentConfig& config) {
 }
 
 // The gRPC socket is the agent's whole control surface: create it owner-only from the start.
-absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const std::string& socket_path,
-                                                    grpc::Service& service) {
+absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(const std::string& socket_path,
+                                                     grpc::Service& service) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
   std::filesystem::remove(socket_path, ec);  // left by an earlier agent that did not stop cleanly
@@ -110,47 +121,34 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const std::string& socket_pa
   return server;
 }
 
-int Run() {
-  auto config = LoadConfigWithFlags();
-  if (!config.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
-    return 2;
-  }
-  auto fail = [](const absl::Status& status) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
-    return 1;
-  };
-  if (auto status = InitEal(*config); !status.ok()) return fail(status);
-  auto pool = CreateMbufPool(*config);
-  if (!pool.ok()) return fail(pool.status());
-  auto engine_config = MakeEngineConfig(*config);
-  if (!engine_config.ok()) return fail(engine_config.status());
+// Everything that owns DPDK objects lives in here, so it is all destroyed before rte_eal_cleanup().
+absl::Status Serve(const AgentConfig& config) {
+  auto pool = CreateMbufPool(config);
+  if (!pool.ok()) return pool.status();
+  auto engine_config = MakeEngineConfig(config);
+  if (!engine_config.ok()) return engine_config.status();
   auto engine = CreateEngine(*engine_config);
-  if (!engine.ok()) return fail(engine.status());
-  if (auto status = (*engine)->Start(); !status.ok()) return fail(status);
+  if (!engine.ok()) return engine.status();
+  if (auto status = (*engine)->Start(); !status.ok()) return status;
 
-  auto ipam = Ipam::Open(config->pod_cidrs, config->reserved_addresses, config->state_dir + "/ipam.json");
-  if (!ipam.ok()) return fail(ipam.status());
-  PodStore store(config->state_dir + "/pods.json");
-  PodPorts ports(*pool, static_cast<uint16_t>(config->worker_lcores.size()), config->pod_queue_size);
-  PodManager pods(*config, **ipam, ports, **engine, store);
-  if (auto status = pods.Restore(); !status.ok()) return fail(status);
+  auto ipam = Ipam::Open(config.pod_cidrs, config.reserved_addresses, config.state_dir + "/ipam.json");
+  if (!ipam.ok()) return ipam.status();
+  PodStore store(config.state_dir + "/pods.json");
+  PodPorts ports(*pool, static_cast<uint16_t>(config.worker_lcores.size()), config.pod_queue_size);
+  PodManager pods(config, **ipam, ports, **engine, store);
+  if (auto status = pods.Restore(); !status.ok()) return status;
 
-  AgentService service(*config, pods, **engine, **ipam);
-  auto server = Serve(config->socket_path, service);
-  if (!server.ok()) return fail(server.status());
+  AgentService service(config, pods, **engine, **ipam);
+  auto server = Listen(config.socket_path, service);
+  if (!server.ok()) return server.status();
   std::fprintf(stderr, "dpcni-agent: serving on %s (pod backend %s, %zu pods restored)\n",
-               config->socket_path.c_str(),
-               PortBackendName(ResolveBackend(config->backend)).c_str(), pods.Count());
+               config.socket_path.c_str(), PortBackendName(ResolveBackend(config.backend)).c_str(),
+               pods.Count());
 
   // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  std::thread waiter([&] {
+  std::thread waiter([&server] {
     int received = 0;
-    sigwait(&stop_signals, &received);
+    sigwait(&StopSignals(), &received);
     std::fprintf(stderr, "dpcni-agent: signal %d, stopping\n", received);
     (*server)->Shutdown();
   });
@@ -158,8 +156,26 @@ int Run() {
   waiter.join();
   (*engine)->Stop();
   // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
-  std::filesystem::remove(config->socket_path);
+  std::filesystem::remove(config.socket_path);
+  return absl::OkStatus();
+}
+
+int Run() {
+  auto config = LoadConfigWithFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
+    return 2;
+  }
+  if (auto status = InitEal(*config); !status.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  absl::Status served = Serve(*config);
   rte_eal_cleanup();
+  if (!served.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", served.ToString().c_str());
+    return 1;
+  }
   return 0;
 }
 
@@ -169,11 +185,7 @@ int Run() {
 int main(int argc, char** argv) {
   // Blocked before any thread exists so every thread inherits the mask and only sigwait() sees them.
   // Other signals stay unblocked: DPDK's net_tap signals Rx with a real-time signal.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  pthread_sigmask(SIG_BLOCK, &dpcni::dataplane::StopSignals(), nullptr);
 
   absl::SetProgramUsageMessage("dpcni-agent --config /etc/dpcni/agent.yaml");
   absl::ParseCommandLine(argc, argv);

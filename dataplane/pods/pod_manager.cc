@@ -47,12 +47,6 @@ rte_ether_addr MacForAddress(uint32_t address) {
                          static_cast<uint8_t>(address)}};
 }
 
-std::string MacToString(const rte_ether_addr& mac) {
-  char text[RTE_ETHER_ADDR_FMT_SIZE];
-  rte_ether_format_addr(text, sizeof(text), &mac);
-  return text;
-}
-
 absl::StatusOr<rte_ether_addr> ParseMac(const std::string& text) {
   rte_ether_addr mac{};
   if (rte_ether_unformat_addr(text.c_str(), &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
@@ -170,11 +164,11 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   if (params.requested_mac.empty()) {
     auto ip = ParseIpv4(record.addresses.front().address);
     if (!ip.ok()) return ip.status();
-    record.mac = MacToString(MacForAddress(*ip));
+    record.mac = FormatMac(MacForAddress(*ip));
   } else {
     auto mac = ParseMac(params.requested_mac);
     if (!mac.ok()) return mac.status();
-    record.mac = MacToString(*mac);
+    record.mac = FormatMac(*mac);
   }
 
   if (auto status = StartPod(record); !status.ok()) return status;

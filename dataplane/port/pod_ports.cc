@@ -15,6 +15,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "netlink/pod_interface.h"
 #include "netns/netns.h"
 
@@ -31,12 +32,6 @@ constexpr uint64_t kWantedRxOffloads = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_R
 constexpr uint64_t kWantedTxOffloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
                                        RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
                                        RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-
-std::string MacToString(const rte_ether_addr& mac) {
-  char text[RTE_ETHER_ADDR_FMT_SIZE];
-  rte_ether_format_addr(text, sizeof(text), &mac);
-  return text;
-}
 
 absl::Status DpdkError(const std::string& what, int error) {
   return absl::InternalError(absl::StrCat(what, ": ", rte_strerror(error < 0 ? -error : error)));
@@ -63,6 +58,11 @@ absl::Status CreatePersistentTap(const std::string& ifname) {
 
 }  // namespace
 
+std::string FormatMac(const rte_ether_addr& mac) {
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac.addr_bytes[0], mac.addr_bytes[1],
+                         mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5]);
+}
+
 PortBackend ResolveBackend(PortBackend configured) {
   if (configured != PortBackend::kAuto) return configured;
   return ::access(kVhostNetPath, R_OK | W_OK) == 0 ? PortBackend::kVhostNet : PortBackend::kTap;
@@ -87,7 +87,7 @@ absl::StatusOr<PodPort> PodPorts::CreateInCurrentNetns(PortBackend backend,
   PodPort port;
   port.backend = backend;
   std::string devargs;
-  const std::string mac = MacToString(request.mac);
+  const std::string mac = FormatMac(request.mac);
   if (backend == PortBackend::kVhostNet) {
     if (auto status = CreatePersistentTap(request.ifname); !status.ok()) return status;
     port.device_name = absl::StrCat("virtio_user", next_device_index_++);

@@ -31,6 +31,9 @@ struct PodPortRequest {
   uint32_t mtu = 1500;
 };
 
+// "02:dc:0a:f4:00:05": lower case, as ip(8) and the CNI result show MACs.
+std::string FormatMac(const rte_ether_addr& mac);
+
 // `auto` resolves to vhost-net where /dev/vhost-net can be opened, else tap.
 PortBackend ResolveBackend(PortBackend configured);
 

@@ -1,0 +1,246 @@
+#include "harness.h"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace dpcni::e2e {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+std::string TempPath(const std::string& what) {
+  static std::atomic<int> counter = 0;
+  return (std::filesystem::temp_directory_path() /
+          ("dpcni-e2e-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(counter++)))
+      .string();
+}
+
+// Spawns argv with stdin/stdout/stderr redirected to files; the environment is prepared before the
+// fork because the child may only make async-signal-safe calls.
+pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+            const std::string& in_path, const std::string& out_path, const std::string& err_path) {
+  std::map<std::string, std::string> merged;
+  for (char** entry = environ; *entry; ++entry) {
+    std::string text(*entry);
+    merged[text.substr(0, text.find('='))] = text.substr(text.find('=') + 1);
+  }
+  for (const auto& [key, value] : env) merged[key] = value;
+  std::vector<std::string> env_text;
+  for (const auto& [key, value] : merged) env_text.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (std::string& text : env_text) envp.push_back(text.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_argv;
+  for (std::string& arg : args) c_argv.push_back(arg.data());
+  c_argv.push_back(nullptr);
+
+  const int in_fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);  // so that a timeout kills the whole group (e.g. ip netns exec's children)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave an agent running
+    ::dup2(in_fd, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execvpe(c_argv[0], c_argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(in_fd);
+  ::close(out_fd);
+  ::close(err_fd);
+  return pid;
+}
+
+int WaitWithTimeout(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (true) {
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (done < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// A test binary that crashed cannot run its destructors: the next run removes the namespaces of
+// e2e processes that no longer exist (only names this harness makes: dpcni-e2e-<pid>-...).
+class StaleNamespaceSweeper : public testing::Environment {
+ public:
+  void SetUp() override {
+    const std::string prefix = "dpcni-e2e-";
+    for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec_)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) != 0) continue;
+      const std::string pid = name.substr(prefix.size(), name.find('-', prefix.size()) - prefix.size());
+      if (!pid.empty() && !std::filesystem::exists("/proc/" + pid)) Run({"ip", "netns", "del", name});
+    }
+  }
+
+ private:
+  std::error_code ec_;
+};
+const testing::Environment* const kSweeper = testing::AddGlobalTestEnvironment(new StaleNamespaceSweeper);
+
+}  // namespace
+
+std::string CommandResult::Describe() const {
+  return "exit " + std::to_string(exit_code) + "\nstdout:\n" + out + "\nstderr:\n" + err;
+}
+
+CommandResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                  const std::string& input, std::chrono::seconds timeout) {
+  const std::string in_path = TempPath("in"), out_path = TempPath("out"), err_path = TempPath("err");
+  std::ofstream(in_path) << input;
+  CommandResult result;
+  pid_t pid = Spawn(argv, env, in_path, out_path, err_path);
+  result.exit_code = WaitWithTimeout(pid, timeout);
+  result.out = Slurp(out_path);
+  result.err = Slurp(err_path);
+  for (const std::string& path : {in_path, out_path, err_path}) std::filesystem::remove(path);
+  return result;
+}
+
+CommandResult RunIn(const std::string& netns, const std::vector<std::string>& argv,
+                    std::chrono::seconds timeout) {
+  std::vector<std::string> full = {"ip", "netns", "exec", netns};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return Run(full, {}, "", timeout);
+}
+
+std::string UniqueName(const std::string& suffix) {
+  return "dpcni-e2e-" + std::to_string(::getpid()) + "-" + suffix;
+}
+
+Netns::Netns(std::string name) : name_(std::move(name)) {
+  Run({"ip", "netns", "del", name_});  // left over by a crashed earlier run of this pid
+  Run({"ip", "netns", "add", name_});
+  RunIn(name_, {"ip", "link", "set", "lo", "up"});
+}
+
+Netns::~Netns() { Run({"ip", "netns", "del", name_}); }
+
+Agent::Agent(const Netns& node, AgentOptions options) : node_(node), options_(std::move(options)) {
+  work_dir_ = TempPath("agent");
+  std::filesystem::create_directories(work_dir_);
+  socket_path_ = work_dir_ + "/dpcni.sock";
+  state_dir_ = work_dir_ + "/state";
+  log_path_ = work_dir_ + "/agent.log";
+  std::ofstream(work_dir_ + "/agent.yaml")
+      << "socket: " << socket_path_ << "\n"
+      << "state_dir: " << state_dir_ << "\n"
+      << "pod_cidrs: [" << options_.pod_cidr << "]\n"
+      << "max_pods: " << options_.max_pods << "\n"
+      << "backend: " << options_.backend << "\n"
+      << "worker_lcores: [1]\n"
+      << "eal:\n  lcores: \"0-1\"\n  memory_mb: 512\n  file_prefix: "
+      << std::filesystem::path(work_dir_).filename().string() << "\n";
+}
+
+Agent::~Agent() {
+  Stop();
+  std::filesystem::remove_all(work_dir_);
+}
+
+bool Agent::Start(std::string* failure) {
+  pid_ = Spawn({"ip", "netns", "exec", node_.name(), DPCNI_AGENT_PATH, "--config",
+                work_dir_ + "/agent.yaml"},
+               {}, "/dev/null", log_path_, log_path_ + ".err");
+  stub_.reset();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      *failure = "agent exited during start-up:\n" + Log();
+      return false;
+    }
+    // The channel is made once the socket exists: a channel that failed to connect backs off for
+    // seconds before it tries again.
+    if (!stub_ && std::filesystem::exists(socket_path_)) {
+      stub_ = dpcni::v1::Agent::NewStub(
+          grpc::CreateChannel("unix:" + socket_path_, grpc::InsecureChannelCredentials()));
+    }
+    if (stub_) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      context.set_wait_for_ready(true);
+      dpcni::v1::StatusResponse response;
+      if (stub_->Status(&context, {}, &response).ok()) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  *failure = "agent did not answer Status within 60 s:\n" + Log();
+  return false;
+}
+
+void Agent::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (WaitWithTimeout(pid_, std::chrono::seconds(15)) == -1) ::kill(-pid_, SIGKILL);
+  pid_ = -1;
+}
+
+std::string Agent::Log() const { return Slurp(log_path_) + Slurp(log_path_ + ".err"); }
+
+nlohmann::json NetConf(const std::string& socket_path, const std::string& cni_version) {
+  return {{"cniVersion", cni_version}, {"name", "dpcni-e2e"}, {"type", "dpcni"},
+          {"agentSocket", socket_path}};
+}
+
+CommandResult InvokePlugin(const CniCall& call) {
+  // containerd builds CNI_ARGS from a map: the order of the keys is not fixed.
+  const std::string args = "K8S_POD_INFRA_CONTAINER_ID=" + call.container_id +
+                           ";K8S_POD_UID=uid-" + call.pod_name + ";IgnoreUnknown=1" +
+                           ";K8S_POD_NAME=" + call.pod_name + ";K8S_POD_NAMESPACE=" + call.pod_namespace;
+  return Run({DPCNI_PLUGIN_PATH},
+             {{"CNI_COMMAND", call.command},
+              {"CNI_CONTAINERID", call.container_id},
+              {"CNI_NETNS", call.netns_path},
+              {"CNI_IFNAME", call.ifname},
+              {"CNI_ARGS", args},
+              {"CNI_PATH", "/opt/cni/bin"}},
+             call.netconf.dump(), std::chrono::seconds(90));
+}
+
+nlohmann::json ParseOutput(const CommandResult& result) {
+  return nlohmann::json::parse(result.out, nullptr, /*allow_exceptions=*/false);
+}
+
+dpcni::v1::PortStats PortStatsOf(dpcni::v1::Agent::Stub& api, uint32_t port_id) {
+  grpc::ClientContext context;
+  dpcni::v1::GetPortStatsRequest request;
+  request.add_port_ids(port_id);
+  dpcni::v1::GetPortStatsResponse response;
+  if (!api.GetPortStats(&context, request, &response).ok() || response.ports().empty()) return {};
+  return response.ports(0);
+}
+
+}  // namespace dpcni::e2e

@@ -1,0 +1,109 @@
+// The end-to-end harness: namespaces, processes and plugin invocations, all made by the test and all
+// removed when the objects go away, also when an assertion fails midway.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dpcni/v1/dpcni.grpc.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace dpcni::e2e {
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed on timeout or by a signal
+  std::string out;
+  std::string err;
+  std::string Describe() const;
+};
+
+// Runs argv[0] (searched in PATH) with the current environment plus `env`, `input` on stdin.
+CommandResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+                  const std::string& input = "",
+                  std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// `ip netns exec <netns> argv...`
+CommandResult RunIn(const std::string& netns, const std::vector<std::string>& argv,
+                    std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// A named network namespace (ip netns add), deleted on destruction.
+class Netns {
+ public:
+  explicit Netns(std::string name);
+  ~Netns();
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+  const std::string& name() const { return name_; }
+  std::string path() const { return "/var/run/netns/" + name_; }
+
+ private:
+  std::string name_;
+};
+
+// A unique name for this test process: "dpcni-e2e-<pid>-<suffix>".
+std::string UniqueName(const std::string& suffix);
+
+struct AgentOptions {
+  std::string backend = "tap";
+  std::string pod_cidr = "10.99.0.0/24";
+  uint32_t max_pods = 28;
+};
+
+// dpcni-agent running inside a node netns, with its own socket, state dir and EAL file prefix.
+class Agent {
+ public:
+  Agent(const Netns& node, AgentOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Starts the agent and waits until its gRPC Status answers; false (with the log) on failure.
+  bool Start(std::string* failure);
+  // SIGTERM, then SIGKILL after a grace period; the state dir stays for a restart.
+  void Stop();
+
+  const std::string& socket_path() const { return socket_path_; }
+  const std::string& state_dir() const { return state_dir_; }
+  std::string Log() const;
+  dpcni::v1::Agent::Stub& api() { return *stub_; }
+
+ private:
+  const Netns& node_;
+  AgentOptions options_;
+  std::string work_dir_;
+  std::string socket_path_;
+  std::string state_dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::unique_ptr<dpcni::v1::Agent::Stub> stub_;
+};
+
+// One invocation of the dpcni plugin as kubelet's runtime makes it.
+struct CniCall {
+  std::string command;  // ADD, DEL, CHECK, VERSION, STATUS, GC
+  std::string container_id;
+  std::string netns_path;
+  std::string ifname = "eth0";
+  std::string pod_namespace = "default";
+  std::string pod_name;
+  nlohmann::json netconf;
+};
+
+// The netconf a node's /etc/cni/net.d would hold for this agent.
+nlohmann::json NetConf(const std::string& socket_path, const std::string& cni_version = "1.1.0");
+
+// Execs the plugin; CNI_ARGS carries the K8S_POD_* keys in the order containerd happens to use.
+CommandResult InvokePlugin(const CniCall& call);
+
+// Output of a successful call parsed as JSON (a discarded value when it is not JSON).
+nlohmann::json ParseOutput(const CommandResult& result);
+
+// Packets and bytes of one dataplane port, from the agent's GetPortStats.
+dpcni::v1::PortStats PortStatsOf(dpcni::v1::Agent::Stub& api, uint32_t port_id);
+
+}  // namespace dpcni::e2e
