@@ -1,9 +1,10 @@
 # The plugin binary is copied onto every node's host, where gRPC, protobuf and abseil shared libraries
 # are not installed. Debian's gRPC CMake targets point only at .so files, and its grpc++_unsecure.pc
 # omits upb, address_sorting and cares, so we locate each static archive ourselves and link them in
-# one linker group (the archives reference each other in cycles).
+# one linker group (the archives reference each other in cycles). grpc_unsecure's message
+# compression needs zlib, which is not on the .pc files' static list either.
 set(_dpcni_static_names
-  grpc++_unsecure grpc_unsecure upb address_sorting cares gpr protobuf
+  grpc++_unsecure grpc_unsecure upb address_sorting cares z gpr protobuf
   absl_statusor absl_status absl_cord absl_cordz_info absl_cord_internal absl_cordz_functions
   absl_exponential_biased absl_cordz_handle absl_bad_optional_access absl_bad_variant_access
   absl_strerror absl_str_format_internal absl_synchronization absl_graphcycles_internal
