@@ -82,6 +82,19 @@ bool Worker::PollRound() {
   return received;
 }
 
+// Called per packet: always inlined, the rare flush stays out of line.
+__rte_always_inline void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
+  TxBuffer& buffer = tx_buffers_[port_id];
+  buffer.packets[buffer.count++] = packet;
+  if (!buffer.pending) {
+    buffer.pending = true;
+    pending_ports_.push_back(port_id);
+  }
+  if (unlikely(buffer.count == setup_.burst_size)) {
+    Flush(port_id);
+  }
+}
+
 void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count) {
   PortCounterCells& ingress_counters = counters_[ingress.port_id];
   for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i) {
@@ -97,7 +110,11 @@ void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_
     Verdict verdict = DecidePacket(setup_.routing, ingress, packet);
     switch (verdict.action) {
       case Action::kForward:
-        Forward(packet, *verdict.next_hop, ingress_counters);
+        if (likely(!HasOffloadMetadata(packet))) {
+          Enqueue(verdict.next_hop->port_id, packet);
+        } else {
+          ForwardWithOffloads(packet, *verdict.next_hop, ingress_counters);
+        }
         break;
       case Action::kReplyToSender:
         Enqueue(ingress.port_id, packet);
@@ -112,12 +129,8 @@ void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_
   ingress_counters.rx_bytes.Add(bytes);
 }
 
-void Worker::Forward(rte_mbuf* packet, const NextHop& next_hop,
-                     PortCounterCells& ingress_counters) {
-  if (likely(!HasOffloadMetadata(packet))) {
-    Enqueue(next_hop.port_id, packet);
-    return;
-  }
+void Worker::ForwardWithOffloads(rte_mbuf* packet, const NextHop& next_hop,
+                                 PortCounterCells& ingress_counters) {
   rte_mbuf* egress[kMaxGsoSegments];
   EgressPackets prepared = PrepareForEgress(packet, next_hop.caps, gso_, egress, kMaxGsoSegments);
   if (prepared.count == 0) {
@@ -133,18 +146,6 @@ void Worker::Forward(rte_mbuf* packet, const NextHop& next_hop,
       continue;
     }
     Enqueue(next_hop.port_id, egress[i]);
-  }
-}
-
-void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
-  TxBuffer& buffer = tx_buffers_[port_id];
-  buffer.packets[buffer.count++] = packet;
-  if (!buffer.pending) {
-    buffer.pending = true;
-    pending_ports_.push_back(port_id);
-  }
-  if (unlikely(buffer.count == setup_.burst_size)) {
-    Flush(port_id);
   }
 }
 

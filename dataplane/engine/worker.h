@@ -81,7 +81,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   // Receives and handles one burst from every port, then flushes; true if anything arrived.
   bool PollRound();
   void ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count);
-  void Forward(rte_mbuf* packet, const NextHop& next_hop, PortCounterCells& ingress_counters);
+  // The path of packets that carry GSO or partial-checksum metadata (see offload.h).
+  void ForwardWithOffloads(rte_mbuf* packet, const NextHop& next_hop,
+                           PortCounterCells& ingress_counters);
   void Enqueue(uint16_t port_id, rte_mbuf* packet);
   // Kept out of line so that Enqueue, called per packet, stays small enough to inline.
   __rte_noinline void Flush(uint16_t port_id);
