@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Pod networking side by side, in one run on this machine: dpcni (agent in a node netns, pods through
+# the DPDK dataplane) against the reference `bridge` plugin with host-local IPAM (veth pairs on a
+# Linux bridge in a node netns). Measures pod->pod TCP (iperf3), ping latency, and CNI ADD/DEL
+# latency (p50/p99 over N pods). Everything happens in namespaces made here and removed on exit.
+# Usage: bench/pods/run.sh [build-dir]   (root; prints a Markdown table)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+seconds=${DPCNI_BENCH_SECONDS:-5}
+latency_pods=${DPCNI_BENCH_PODS:-50}
+batch=25  # Debian's DPDK holds 32 ethdevs: ADD/DEL latency is taken in batches of live pods
+backend=${DPCNI_BACKEND:-auto}
+bridge_plugins=/usr/lib/cni
+
+work=$(mktemp -d /tmp/dpcni-bench.XXXXXX)
+node=dpcni-bench-node
+agent_pid=""
+cleanup() {
+  set +e
+  for ns in $(ip netns list | awk '{print $1}' | grep '^dpcni-bench-'); do ip netns del "$ns"; done
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+percentile() {  # percentile P < numbers
+  sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
+}
+tcp_gbps() {  # tcp_gbps CLIENT_NS SERVER_NS SERVER_IP
+  ip netns exec "$2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  sleep 0.5
+  ip netns exec "$1" taskset -c 0 iperf3 -c "$3" -p 5201 -t "$seconds" -J |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+  wait
+}
+ping_avg_ms() {  # ping_avg_ms NS IP
+  ip netns exec "$1" ping -q -c 200 -i 0.005 "$2" | awk -F/ '/^rtt/ {print $5}'
+}
+
+# ---- plugins, invoked as the runtime does --------------------------------------------------------
+cni() {  # cni PLUGIN NETCONF_FILE COMMAND POD [exec-netns]
+  local run=()
+  [ -n "${5:-}" ] && run=(ip netns exec "$5")
+  CNI_COMMAND=$3 CNI_CONTAINERID="bench-$4" CNI_NETNS="/var/run/netns/dpcni-bench-$4" CNI_IFNAME=eth0 \
+    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$4" CNI_PATH="$bridge_plugins" \
+    "${run[@]}" "$1" <"$2"
+}
+pod_ip() { sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' | head -1; }
+
+cat >"$work/agent.yaml" <<YAML
+socket: $work/dpcni.sock
+state_dir: $work/state
+pod_cidrs: [10.96.0.0/24]
+backend: $backend
+max_pods: 28
+worker_lcores: [1]
+eal: {lcores: "0-1", memory_mb: 512, file_prefix: dpcni-bench}
+YAML
+echo "{\"cniVersion\":\"1.1.0\",\"name\":\"bench\",\"type\":\"dpcni\",\"agentSocket\":\"$work/dpcni.sock\"}" >"$work/dpcni.json"
+cat >"$work/bridge.json" <<JSON
+{"cniVersion": "1.0.0", "name": "bench-bridge", "type": "bridge", "bridge": "cni-bench0",
+ "isGateway": true, "ipam": {"type": "host-local", "subnet": "10.95.0.0/24", "dataDir": "$work/host-local"}}
+JSON
+
+ip netns add "$node"
+ip netns exec "$node" "$build/dataplane/dpcni-agent" --config "$work/agent.yaml" 2>"$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 300); do [ -S "$work/dpcni.sock" ] && break; sleep 0.05; done
+sleep 0.5
+
+declare -A result
+# ---- throughput and latency: two pods each ---------------------------------------------------------
+for impl in dpcni bridge; do
+  for pod in ${impl}-a ${impl}-b; do ip netns add "dpcni-bench-$pod"; done
+  if [ "$impl" = dpcni ]; then
+    ip_a=$(cni "$build/cni/dpcni" "$work/dpcni.json" ADD dpcni-a | pod_ip)
+    ip_b=$(cni "$build/cni/dpcni" "$work/dpcni.json" ADD dpcni-b | pod_ip)
+  else
+    ip_a=$(cni "$bridge_plugins/bridge" "$work/bridge.json" ADD bridge-a "$node" | pod_ip)
+    ip_b=$(cni "$bridge_plugins/bridge" "$work/bridge.json" ADD bridge-b "$node" | pod_ip)
+  fi
+  result[$impl-tcp]=$(tcp_gbps "dpcni-bench-$impl-a" "dpcni-bench-$impl-b" "$ip_b")
+  result[$impl-ping]=$(ping_avg_ms "dpcni-bench-$impl-a" "$ip_b")
+done
+dpcni_backend=$("$build/tools/dpcnictl/dpcnictl" --socket "$work/dpcni.sock" pods | awk 'NR>1 {print $NF; exit}' || true)
+
+# ---- CNI ADD/DEL latency ----------------------------------------------------------------------------
+measure_cni() {  # measure_cni NAME PLUGIN NETCONF [exec-netns]
+  : >"$work/$1.add"; : >"$work/$1.del"
+  local done_pods=0
+  while [ "$done_pods" -lt "$latency_pods" ]; do
+    local n=$(( latency_pods - done_pods < batch ? latency_pods - done_pods : batch ))
+    for i in $(seq "$done_pods" $((done_pods + n - 1))); do ip netns add "dpcni-bench-$1-$i"; done
+    for i in $(seq "$done_pods" $((done_pods + n - 1))); do
+      t0=$(now_us); cni "$2" "$3" ADD "$1-$i" "${4:-}" >/dev/null; echo $(( $(now_us) - t0 )) >>"$work/$1.add"
+    done
+    for i in $(seq "$done_pods" $((done_pods + n - 1))); do
+      t0=$(now_us); cni "$2" "$3" DEL "$1-$i" "${4:-}" >/dev/null; echo $(( $(now_us) - t0 )) >>"$work/$1.del"
+      ip netns del "dpcni-bench-$1-$i"
+    done
+    done_pods=$((done_pods + n))
+  done
+  result[$1-add50]=$(percentile 50 <"$work/$1.add"); result[$1-add99]=$(percentile 99 <"$work/$1.add")
+  result[$1-del50]=$(percentile 50 <"$work/$1.del"); result[$1-del99]=$(percentile 99 <"$work/$1.del")
+}
+measure_cni dpcni "$build/cni/dpcni" "$work/dpcni.json"
+measure_cni bridge "$bridge_plugins/bridge" "$work/bridge.json" "$node"
+
+echo "| measure | dpcni (${dpcni_backend:-$backend}) | bridge + host-local |"
+echo "|---|---|---|"
+echo "| pod→pod TCP, iperf3 ${seconds} s (Gbit/s) | ${result[dpcni-tcp]} | ${result[bridge-tcp]} |"
+echo "| pod→pod ping avg, 200 × 5 ms (ms) | ${result[dpcni-ping]} | ${result[bridge-ping]} |"
+echo "| CNI ADD p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-add50]} / ${result[dpcni-add99]} | ${result[bridge-add50]} / ${result[bridge-add99]} |"
+echo "| CNI DEL p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-del50]} / ${result[dpcni-del99]} | ${result[bridge-del50]} / ${result[bridge-del99]} |"
