@@ -1,0 +1,126 @@
+#include "tools/dpcnictl/commands.h"
+
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <absl/strings/str_split.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/cni/testing/fake_agent.h"
+#include "tests/tools/dpcnictl/dpcnictl_test_data.h"
+
+namespace dpcni::dpcnictl {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Serves KnownAgentState() and runs dpcnictl's commands against it.
+class CommandsTest : public ::testing::Test {
+ protected:
+  // The lines `command` printed; fails the test if the command failed.
+  std::vector<std::string> Lines(absl::string_view command) {
+    std::ostringstream out;
+    absl::Status status = RunCommand(command, server_.socket_path(), out);
+    EXPECT_TRUE(status.ok()) << status;
+    return absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  }
+
+  testing::FakeAgent agent_{KnownAgentState()};
+  testing::UnixSocketServer server_{agent_};
+};
+
+// Where `text` starts in `line`; npos when absent.
+size_t ColumnOf(const std::string& line, const std::string& text) { return line.find(text); }
+
+TEST_F(CommandsTest, StatusShowsReadinessCapacityAndCidrs) {
+  EXPECT_THAT(Lines("status"), ElementsAre("ready:           yes", "message:         serving",
+                                           "pods:            2 of 30", "default backend: tap",
+                                           "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64"));
+}
+
+TEST_F(CommandsTest, PodsAreATableSortedByPod) {
+  std::vector<std::string> lines = Lines("pods");
+  ASSERT_EQ(lines.size(), 3u);
+  const std::string& header = lines[0];
+  EXPECT_THAT(header, ::testing::StartsWith("POD"));
+  // kube-system sorts before shop.
+  EXPECT_THAT(lines[1], ::testing::StartsWith("kube-system/coredns-5d78c9869d-xk2lp"));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("shop/web-0"));
+  // Container ids are shortened; a short one is shown whole.
+  EXPECT_THAT(lines[2], HasSubstr(" 9d8c7b6a5f4e3 "));
+  EXPECT_THAT(lines[2], Not(HasSubstr("9d8c7b6a5f4e3d")));
+  EXPECT_THAT(lines[1], HasSubstr(" 1a2b3c4d "));
+  // Each left-aligned value starts under its header.
+  for (auto [column, web_value, dns_value] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"CONTAINER", "9d8c7b6a5f4e3", "1a2b3c4d"},
+           {"IFNAME", "eth0", "eth0"},
+           {"IP", "10.244.1.7/24,fd00:10:244:1::7/64", "10.244.1.2/24"},
+           {"MAC", "02:00:0a:f4:01:07", "02:00:0a:f4:01:02"},
+           {"BACKEND", "tap", "vhost-net"}}) {
+    SCOPED_TRACE(column);
+    size_t start = ColumnOf(header, column);
+    ASSERT_NE(start, std::string::npos);
+    EXPECT_EQ(lines[2].compare(start, web_value.size(), web_value), 0) << lines[2];
+    EXPECT_EQ(lines[1].compare(start, dns_value.size(), dns_value), 0) << lines[1];
+  }
+  // PORT is right-aligned: the numbers end where the header ends.
+  EXPECT_THAT(header, ::testing::EndsWith("PORT"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith(" 12"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith("  3"));
+  EXPECT_EQ(lines[1].size(), header.size());
+  EXPECT_EQ(lines[2].size(), header.size());
+}
+
+TEST_F(CommandsTest, PortsShowCountersAndDropsByReason) {
+  std::vector<std::string> lines = Lines("ports");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].substr(0, lines[0].find("DROPS")),
+            "PORT  NAME        BACKEND    RX PACKETS   RX BYTES  TX PACKETS   TX BYTES  ");
+  EXPECT_EQ(lines[1],
+            "   0  uplink      af_packet     1234567  987654321     7654321  123456789  "
+            "no_route=17 ttl_expired=2");
+  EXPECT_EQ(lines[2],
+            "   3  shop/web-0  tap                42       4200          40       3900  -");
+}
+
+TEST_F(CommandsTest, RoutesKeepTheAgentsOrder) {
+  EXPECT_THAT(Lines("routes"),
+              ElementsAre("PREFIX         NEXT HOP", "10.244.1.7/32  port 3 (shop/web-0)",
+                          "0.0.0.0/0      port 0 (uplink)"));
+}
+
+TEST_F(CommandsTest, AgentErrorsNameTheMethodAndSocket) {
+  agent_.FailWith(grpc::Status(grpc::StatusCode::INTERNAL, "route table is being rebuilt"));
+  std::ostringstream out;
+  absl::Status status = RunCommand("routes", server_.socket_path(), out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("ListRoutes"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr(server_.socket_path()));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("route table is being rebuilt"));
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(RunCommand, UnreachableAgentIsUnavailableNamingTheSocket) {
+  testing::TemporaryDirectory directory;
+  std::string socket = (directory.path() / "agent.sock").string();
+  std::ostringstream out;
+  absl::Status status = RunCommand("pods", socket, out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cannot reach dpcni-agent at " + socket));
+}
+
+TEST(RunCommand, UnknownCommandIsInvalidArgument) {
+  std::ostringstream out;
+  absl::Status status = RunCommand("frobnicate", "/nonexistent.sock", out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("frobnicate"));
+}
+
+}  // namespace
+}  // namespace dpcni::dpcnictl

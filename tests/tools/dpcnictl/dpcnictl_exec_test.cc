@@ -1,0 +1,50 @@
+// Runs the built dpcnictl binary.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/cni/testing/fake_agent.h"
+#include "tests/cni/testing/subprocess.h"
+#include "tests/tools/dpcnictl/dpcnictl_test_data.h"
+
+namespace dpcni::dpcnictl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+testing::ProcessResult RunDpcnictl(const std::vector<std::string>& arguments) {
+  return testing::RunProcess(DPCNICTL_PATH, arguments, {}, "");
+}
+
+TEST(DpcnictlBinary, PrintsThePodsTable) {
+  testing::FakeAgent agent(KnownAgentState());
+  testing::UnixSocketServer server(agent);
+  testing::ProcessResult result = RunDpcnictl({"--socket", server.socket_path(), "pods"});
+  EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, StartsWith("POD "));
+  EXPECT_THAT(result.stdout_text, HasSubstr("shop/web-0"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("10.244.1.7/24"));
+}
+
+TEST(DpcnictlBinary, UnreachableAgentExits1NamingTheSocket) {
+  testing::TemporaryDirectory directory;
+  std::string socket = (directory.path() / "agent.sock").string();
+  testing::ProcessResult result = RunDpcnictl({"--socket=" + socket, "status"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.stdout_text, IsEmpty());
+  EXPECT_THAT(result.stderr_text, HasSubstr("cannot reach dpcni-agent at " + socket));
+}
+
+TEST(DpcnictlBinary, WrongCommandLineExits2WithUsage) {
+  for (const std::vector<std::string>& arguments :
+       {std::vector<std::string>{}, std::vector<std::string>{"status", "pods"},
+        std::vector<std::string>{"frobnicate"}}) {
+    testing::ProcessResult result = RunDpcnictl(arguments);
+    EXPECT_EQ(result.exit_code, 2) << result.stderr_text;
+    EXPECT_THAT(result.stderr_text, HasSubstr("status|pods|ports|routes"));
+  }
+}
+
+}  // namespace
+}  // namespace dpcni::dpcnictl

@@ -1,0 +1,68 @@
+// A known agent state for dpcnictl's tests.
+#pragma once
+
+#include "tests/cni/testing/fake_agent.h"
+
+namespace dpcni::dpcnictl {
+
+inline testing::FakeAgentReplies KnownAgentState() {
+  testing::FakeAgentReplies replies;
+  replies.status.set_ready(true);
+  replies.status.set_message("serving");
+  replies.status.set_pods(2);
+  replies.status.set_pod_capacity(30);
+  replies.status.set_default_backend("tap");
+  replies.status.add_pod_cidrs("10.244.1.0/24");
+  replies.status.add_pod_cidrs("fd00:10:244:1::/64");
+
+  // Listed out of order: dpcnictl sorts by pod.
+  v1::PodInfo* web = replies.list_pods.add_pods();
+  web->mutable_pod()->set_namespace_("shop");
+  web->mutable_pod()->set_name("web-0");
+  web->mutable_attachment()->set_container_id(
+      "9d8c7b6a5f4e3d2c1b0a9d8c7b6a5f4e3d2c1b0a9d8c7b6a5f4e3d2c1b0a9d8c");
+  web->mutable_attachment()->set_ifname("eth0");
+  web->mutable_interface()->set_mac("02:00:0a:f4:01:07");
+  web->add_ips()->set_cidr("10.244.1.7/24");
+  web->add_ips()->set_cidr("fd00:10:244:1::7/64");
+  web->set_backend("tap");
+  web->set_port_id(3);
+  v1::PodInfo* dns = replies.list_pods.add_pods();
+  dns->mutable_pod()->set_namespace_("kube-system");
+  dns->mutable_pod()->set_name("coredns-5d78c9869d-xk2lp");
+  dns->mutable_attachment()->set_container_id("1a2b3c4d");
+  dns->mutable_attachment()->set_ifname("eth0");
+  dns->mutable_interface()->set_mac("02:00:0a:f4:01:02");
+  dns->add_ips()->set_cidr("10.244.1.2/24");
+  dns->set_backend("vhost-net");
+  dns->set_port_id(12);
+
+  v1::PortStats* uplink = replies.port_stats.add_ports();
+  uplink->set_port_id(0);
+  uplink->set_name("uplink");
+  uplink->set_backend("af_packet");
+  uplink->set_rx_packets(1234567);
+  uplink->set_rx_bytes(987654321);
+  uplink->set_tx_packets(7654321);
+  uplink->set_tx_bytes(123456789);
+  (*uplink->mutable_drops())["ttl_expired"] = 2;
+  (*uplink->mutable_drops())["no_route"] = 17;
+  v1::PortStats* web_port = replies.port_stats.add_ports();
+  web_port->set_port_id(3);
+  web_port->set_name("shop/web-0");
+  web_port->set_backend("tap");
+  web_port->set_rx_packets(42);
+  web_port->set_rx_bytes(4200);
+  web_port->set_tx_packets(40);
+  web_port->set_tx_bytes(3900);
+
+  v1::RouteEntry* route = replies.list_routes.add_routes();
+  route->set_prefix("10.244.1.7/32");
+  route->set_next_hop("port 3 (shop/web-0)");
+  route = replies.list_routes.add_routes();
+  route->set_prefix("0.0.0.0/0");
+  route->set_next_hop("port 0 (uplink)");
+  return replies;
+}
+
+}  // namespace dpcni::dpcnictl

@@ -1,0 +1,134 @@
+#include "tools/dpcnictl/commands.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
+#include <absl/strings/str_join.h>
+
+#include "tools/dpcnictl/agent_reader.h"
+#include "tools/dpcnictl/table.h"
+
+namespace dpcni::dpcnictl {
+namespace {
+
+// Container ids are 64 hex digits; like `crictl ps`, the first 13 tell them apart.
+constexpr size_t kContainerIdPrefix = 13;
+
+std::string PodName(const v1::PodRef& pod) {
+  return pod.name().empty() ? "-" : absl::StrCat(pod.namespace_(), "/", pod.name());
+}
+
+std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
+
+std::string JoinCidrs(const google::protobuf::RepeatedPtrField<v1::IpAddress>& ips) {
+  std::vector<std::string> cidrs;
+  for (const v1::IpAddress& ip : ips) cidrs.push_back(ip.cidr());
+  return cidrs.empty() ? "-" : absl::StrJoin(cidrs, ",");
+}
+
+// "no_route=3 ttl_expired=1", by reason; "-" when nothing was dropped.
+std::string FormatDrops(const google::protobuf::Map<std::string, uint64_t>& drops) {
+  std::map<std::string, uint64_t> by_reason(drops.begin(), drops.end());
+  std::vector<std::string> parts;
+  for (const auto& [reason, count] : by_reason) parts.push_back(absl::StrCat(reason, "=", count));
+  return parts.empty() ? "-" : absl::StrJoin(parts, " ");
+}
+
+// Fetches with `fetch` and prints with `print`, or returns the fetch's error.
+template <typename Fetch, typename Print>
+absl::Status FetchAndPrint(Fetch fetch, Print print, std::ostream& out) {
+  auto response = fetch();
+  if (!response.ok()) return response.status();
+  print(*response, out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"ready", status.ready() ? "yes" : "no"},
+      {"message", OrDash(status.message())},
+      {"pods", absl::StrCat(status.pods(), " of ", status.pod_capacity())},
+      {"default backend", OrDash(status.default_backend())},
+      {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
+  };
+  for (const auto& [name, value] : fields) {
+    out << absl::StrFormat("%-17s%s\n", name + ":", value);
+  }
+}
+
+void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out) {
+  std::vector<const v1::PodInfo*> sorted;
+  for (const v1::PodInfo& pod : pods.pods()) sorted.push_back(&pod);
+  std::sort(sorted.begin(), sorted.end(), [](const v1::PodInfo* a, const v1::PodInfo* b) {
+    return std::forward_as_tuple(a->pod().namespace_(), a->pod().name(), a->attachment().ifname()) <
+           std::forward_as_tuple(b->pod().namespace_(), b->pod().name(), b->attachment().ifname());
+  });
+  Table table(
+      {{"POD"}, {"CONTAINER"}, {"IFNAME"}, {"IP"}, {"MAC"}, {"BACKEND"}, {"PORT", Align::kRight}});
+  for (const v1::PodInfo* pod : sorted) {
+    table.AddRow({PodName(pod->pod()),
+                  pod->attachment().container_id().substr(0, kContainerIdPrefix),
+                  pod->attachment().ifname(), JoinCidrs(pod->ips()), OrDash(pod->interface().mac()),
+                  OrDash(pod->backend()), absl::StrCat(pod->port_id())});
+  }
+  table.Print(out);
+}
+
+void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out) {
+  std::vector<const v1::PortStats*> sorted;
+  for (const v1::PortStats& port : stats.ports()) sorted.push_back(&port);
+  std::sort(sorted.begin(), sorted.end(), [](const v1::PortStats* a, const v1::PortStats* b) {
+    return a->port_id() < b->port_id();
+  });
+  Table table({{"PORT", Align::kRight},
+               {"NAME"},
+               {"BACKEND"},
+               {"RX PACKETS", Align::kRight},
+               {"RX BYTES", Align::kRight},
+               {"TX PACKETS", Align::kRight},
+               {"TX BYTES", Align::kRight},
+               {"DROPS"}});
+  for (const v1::PortStats* port : sorted) {
+    table.AddRow({absl::StrCat(port->port_id()), OrDash(port->name()), OrDash(port->backend()),
+                  absl::StrCat(port->rx_packets()), absl::StrCat(port->rx_bytes()),
+                  absl::StrCat(port->tx_packets()), absl::StrCat(port->tx_bytes()),
+                  FormatDrops(port->drops())});
+  }
+  table.Print(out);
+}
+
+void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out) {
+  Table table({{"PREFIX"}, {"NEXT HOP"}});
+  for (const v1::RouteEntry& route : routes.routes()) {
+    table.AddRow({route.prefix(), OrDash(route.next_hop())});
+  }
+  table.Print(out);
+}
+
+absl::Status RunCommand(absl::string_view command, const std::string& socket_path,
+                        std::ostream& out) {
+  AgentReader agent(socket_path);
+  if (command == "status") {
+    return FetchAndPrint([&] { return agent.Status(); }, PrintStatus, out);
+  }
+  if (command == "pods") {
+    return FetchAndPrint([&] { return agent.ListPods(); }, PrintPods, out);
+  }
+  if (command == "ports") {
+    return FetchAndPrint([&] { return agent.GetPortStats(); }, PrintPortStats, out);
+  }
+  if (command == "routes") {
+    return FetchAndPrint([&] { return agent.ListRoutes(); }, PrintRoutes, out);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown command \"", command, "\"; usage: ", kUsage));
+}
+
+}  // namespace dpcni::dpcnictl

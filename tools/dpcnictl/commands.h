@@ -1,0 +1,30 @@
+// dpcnictl's commands: each reads one thing from the agent and prints it for an operator.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include <absl/status/status.h>
+#include <absl/strings/string_view.h>
+
+#include "dpcni/v1/dpcni.pb.h"
+
+namespace dpcni::dpcnictl {
+
+inline constexpr absl::string_view kDefaultAgentSocket = "/run/dpcni/dpcni.sock";
+inline constexpr absl::string_view kUsage = "dpcnictl [--socket PATH] status|pods|ports|routes";
+
+void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
+// One row per pod attachment, sorted by pod then interface.
+void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
+// One row per port, sorted by port id; drops listed by reason.
+void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
+// In the agent's order.
+void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);
+
+// Runs `command` against the agent listening on `socket_path`. An unknown command is
+// InvalidArgument; an unreachable agent is Unavailable with a message naming the socket.
+absl::Status RunCommand(absl::string_view command, const std::string& socket_path,
+                        std::ostream& out);
+
+}  // namespace dpcni::dpcnictl

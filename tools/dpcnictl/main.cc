@@ -1,0 +1,43 @@
+// dpcnictl: the operator's view of the node agent (see docs/cni.md).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <absl/flags/flag.h>
+#include <absl/flags/parse.h>
+#include <absl/flags/usage.h>
+#include <absl/strings/str_cat.h>
+
+#include "tools/dpcnictl/commands.h"
+
+ABSL_FLAG(std::string, socket, std::string(dpcni::dpcnictl::kDefaultAgentSocket),
+          "path of dpcni-agent's gRPC unix socket");
+
+namespace {
+
+// Exit codes: 0 done, 1 the agent could not be asked, 2 the command line is wrong.
+constexpr int kAgentFailed = 1;
+constexpr int kUsageError = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "shows what dpcni-agent on this node knows.\n\n  ", dpcni::dpcnictl::kUsage,
+      "\n\n  status  readiness, pod count and capacity, pod CIDRs\n"
+      "  pods    pod attachments: pod, container, interface, addresses, MAC, backend, port\n"
+      "  ports   per-port packet and byte counters and drops by reason\n"
+      "  routes  the dataplane's route table"));
+  std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
+  if (arguments.size() != 2) {
+    std::cerr << "usage: " << dpcni::dpcnictl::kUsage << "\n";
+    return kUsageError;
+  }
+  absl::Status status =
+      dpcni::dpcnictl::RunCommand(arguments[1], absl::GetFlag(FLAGS_socket), std::cout);
+  if (!status.ok()) {
+    std::cerr << "dpcnictl: " << status.message() << "\n";
+    return status.code() == absl::StatusCode::kInvalidArgument ? kUsageError : kAgentFailed;
+  }
+  return 0;
+}
