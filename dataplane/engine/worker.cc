@@ -182,8 +182,8 @@ void Worker::FlushPending() {
 }
 
 void Worker::Sleep(std::chrono::microseconds duration) {
-  idle_sleeps_.Add(1);
   requested_sleep_us_.Add(duration.count());
+  idle_sleeps_.Add(1);
   timespec nap{.tv_sec = static_cast<time_t>(duration.count() / 1'000'000),
                .tv_nsec = static_cast<long>(duration.count() % 1'000'000) * 1000};
   // An interruption (net_tap signals Rx with a real-time signal) just ends the nap early: the next
