@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Prints, one per line and sorted, the Debian packages that provide the shared libraries the given
+# ELF files load, so a guest built from the same Debian release can run binaries built on this host.
+# Libraries under --skip-under (the project's own build tree) are not looked up.
+# Fails, naming the library, when one is not found or belongs to no installed package.
+#
+#   guest-packages.sh [--skip-under DIR]... ELF...
+set -euo pipefail
+
+skip_dirs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --skip-under) skip_dirs+=("${2%/}/"); shift 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "usage: guest-packages.sh [--skip-under DIR]... ELF..." >&2; exit 2; }
+
+# The libraries the ELFs need, as absolute paths, less the skipped ones (the vDSO has no path).
+library_paths() {
+  local elf ldd_output library dir
+  for elf in "$@"; do
+    ldd_output=$(ldd "$elf") || { echo "guest-packages: ldd failed on $elf" >&2; return 1; }
+    if grep -q 'not found' <<<"$ldd_output"; then
+      echo "guest-packages: $elf needs a library that is not installed:" >&2
+      grep 'not found' <<<"$ldd_output" >&2
+      return 1
+    fi
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$ldd_output"
+  done | sort -u | while read -r library; do
+    for dir in "${skip_dirs[@]}"; do
+      [[ "$library" == "$dir"* ]] && continue 2
+    done
+    echo "$library"
+  done
+}
+
+# The spellings of a library's path that dpkg's database may hold: with a merged /usr the loader may
+# report /usr/lib/... for a file a package shipped as /lib/... (or the reverse), or a symlink's target.
+path_spellings() {
+  printf '%s\n' "$1" "$(readlink -f "$1")" "${1#/usr}" "/usr$1"
+}
+
+libraries=$(library_paths "$@")
+[ -n "$libraries" ] || exit 0
+
+queries=()
+while read -r library; do
+  mapfile -t -O "${#queries[@]}" queries < <(path_spellings "$library")
+done <<<"$libraries"
+
+# One dpkg query for all paths, as dpkg reads its whole database on every call. It prints
+# "pkg[:arch][, pkg...]: /path" for each path it knows and exits non-zero when any is unknown.
+declare -A owner_of=()
+while IFS= read -r line; do
+  [[ "$line" == "diversion by"* ]] && continue
+  owner_of["${line#*: }"]=$(cut -d: -f1 <<<"${line%%,*}")
+done < <(dpkg -S "${queries[@]}" 2>/dev/null || true)
+
+while read -r library; do
+  package=""
+  while read -r spelling; do
+    package=${owner_of[$spelling]:-}
+    [ -n "$package" ] && break
+  done < <(path_spellings "$library")
+  [ -n "$package" ] || { echo "guest-packages: no installed Debian package provides $library" >&2; exit 1; }
+  echo "$package"
+done <<<"$libraries" | sort -u

@@ -1,0 +1,73 @@
+#!/bin/bash
+# Runs inside the vhost-net lane's guest, from the per-run share the host made (run.sh copies it there
+# with run.env beside it). Mounts the project's trees at their host paths, makes /dev/vhost-net, proves
+# DPDK's virtio-user ports work on it, then runs the end-to-end suite with DPCNI_E2E_BACKEND=vhost-net.
+# The outcome goes to "status" in the share: "ok", or "failed: <why>". The console is the guest's log.
+set -uo pipefail
+
+run_dir=$(dirname "$(readlink -f "$0")")
+# shellcheck source=/dev/null
+. "$run_dir/run.env"  # DPCNI_VM_SHARES (tag=path...), DPCNI_VM_E2E, and the e2e's own variables
+
+step() { echo "== dpcni-vm: $* (guest uptime $(cut -d' ' -f1 /proc/uptime) s)"; }
+fail() {
+  step "FAILED: $*"
+  echo "failed: $*" >"$run_dir/status"
+  sync
+  exit 1
+}
+
+prepare_system() {
+  mountpoint -q /run || mount -t tmpfs -o mode=755 tmpfs /run
+  mount -t tmpfs -o mode=1777 tmpfs /tmp
+  mkdir -p /dev/pts /dev/shm /dev/hugepages
+  mount -t devpts devpts /dev/pts
+  mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+  mount -t hugetlbfs hugetlbfs /dev/hugepages
+  ip link set lo up
+  hostname dpcni-vm
+}
+
+# The source and build trees, read-only, at the absolute paths compiled into the test binaries.
+mount_project_trees() {
+  local share
+  for share in "${DPCNI_VM_SHARES[@]}"; do
+    mkdir -p "${share#*=}"
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro "${share%%=*}" "${share#*=}" ||
+      return 1
+  done
+}
+
+# The primary pod port needs the kernel's vhost-net; a guest without it must fail the lane rather
+# than let anything fall back to tap.
+load_vhost_net() {
+  modprobe tun && modprobe vhost_net && [ -c /dev/vhost-net ] && [ -c /dev/net/tun ]
+}
+
+run_e2e() {
+  export DPCNI_E2E_BACKEND=vhost-net
+  cd /tmp || return 1
+  "$DPCNI_VM_E2E" --gtest_output="xml:$run_dir/e2e.xml" 2>&1 | tee "$run_dir/e2e.log"
+}
+
+step "payload started, kernel $(uname -r)"
+prepare_system || fail "mounting the guest's file systems"
+mount_project_trees || fail "mounting the project's trees (${DPCNI_VM_SHARES[*]})"
+load_vhost_net || fail "/dev/vhost-net is missing after modprobe tun vhost_net"
+step "/dev/vhost-net is present"
+
+step "vhost-net smoke: dpdk-testpmd with two virtio-user ports on /dev/vhost-net"
+bash "$run_dir/vhost-net-smoke.sh" || fail "vhost-net smoke"
+step "vhost-net smoke passed"
+
+if [ -n "$DPCNI_VM_E2E" ]; then
+  step "end-to-end suite: $DPCNI_VM_E2E with DPCNI_E2E_BACKEND=vhost-net"
+  run_e2e
+  e2e_status=$?
+  [ "$e2e_status" -eq 0 ] || fail "end-to-end suite (exit status $e2e_status)"
+  step "end-to-end suite passed"
+fi
+
+echo ok >"$run_dir/status"
+sync
+step "payload done"

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The vhost-net lane. This host's kernel has no vhost-net, so the product's primary pod port (DPDK
+# virtio-user on /dev/vhost-net) is tested in a Debian guest under qemu: the guest boots with the
+# project's source and build trees shared at the same paths, checks /dev/vhost-net, runs a testpmd
+# smoke on it and then the end-to-end suite with DPCNI_E2E_BACKEND=vhost-net. Any failure, a hang past
+# the time budget, or a missing tool fails this script; the guest's console is printed as it runs.
+#
+#   run.sh --build-dir DIR [--source-dir DIR] [--e2e BINARY] [--budget SECONDS]
+#
+# --build-dir   the CMake build tree: shared with the guest, scanned for the ELF files whose libraries
+#               the guest must hold, and home of the cached image (tests/vm/image) and of the last
+#               run's results (tests/vm/run: console.log, status, e2e.xml, e2e.log).
+# --source-dir  shared with the guest too (read-only, like the build tree).
+# --e2e         the end-to-end GoogleTest binary; without it the guest runs the smoke only.
+# --budget      wall-clock seconds for everything, image build included (default 570).
+# GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build_dir="" source_dir="" e2e="" budget=570
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build_dir=$(realpath "$2"); shift 2 ;;
+    --source-dir) source_dir=$(realpath "$2"); shift 2 ;;
+    --e2e) e2e=$(realpath "$2"); shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+started=$SECONDS
+log() { echo "vm-lane [$((SECONDS - started)) s]: $*" >&2; }
+fail() { log "FAILED: $*"; exit 1; }
+remaining() { echo $((budget - (SECONDS - started))); }
+
+[ -d "$build_dir" ] || fail "--build-dir must name the CMake build tree"
+[ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, and qemu sharing root-owned trees)"
+for tool in qemu-system-x86_64 debootstrap mkfs.ext4 dpkg ldd flock timeout dpdk-testpmd; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed: run tools/install-deps.sh"
+done
+[ -z "$e2e" ] || [ -x "$e2e" ] || fail "the end-to-end binary $e2e is not built"
+
+work_dir=$build_dir/tests/vm
+mkdir -p "$work_dir"
+
+# The one child running at a time (image build or qemu), under `timeout`, which signals its whole
+# process group; stopping it on the way out leaves no debootstrap or qemu behind.
+child=""
+stop_child() {
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+}
+trap stop_child EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# Runs a command bounded by the time left, in the background so the traps above can fire meanwhile.
+run_bounded() {
+  local seconds
+  seconds=$(remaining)
+  [ "$seconds" -gt 0 ] || return 124
+  timeout --kill-after=15 "$seconds" "$@" &
+  child=$!
+  local status=0
+  wait "$child" || status=$?
+  child=""
+  return "$status"
+}
+
+# --- The guest image: cached under the build tree, keyed on everything that goes into it. ---
+
+# What the guest runs besides binaries built here, and DPDK drivers that EAL loads with dlopen from
+# its driver directory (ldd cannot see those).
+readonly guest_tools=(
+  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool containernetworking-plugins
+  librte-mempool-ring23 librte-net-virtio23 librte-net-tap23 librte-net-af-packet23
+  librte-net-af-xdp23)
+# The smoke's forwarder, taken from this host into the run's share like the project's binaries:
+# Debian ships it in dpdk-dev, which would pull every DPDK development package into the guest.
+testpmd=$(command -v dpdk-testpmd)
+
+project_elf_files() {
+  local file
+  find "$build_dir" -path "$work_dir" -prune -o -path '*/CMakeFiles' -prune -o \
+    -type f -perm -u+x -print | while read -r file; do
+    [ "$(head -c 4 "$file" | tail -c 3)" = ELF ] && echo "$file"
+  done
+}
+
+mapfile -t elf_files < <(project_elf_files; echo "$testpmd")
+log "deriving the guest's packages from the libraries of ${#elf_files[@]} ELF files"
+library_packages=$("$here/guest-packages.sh" --skip-under "$build_dir" ${source_dir:+--skip-under "$source_dir"} \
+  "${elf_files[@]}") || fail "cannot map the binaries' libraries to Debian packages"
+mapfile -t packages < <({ printf '%s\n' "${guest_tools[@]}"; echo "$library_packages"; } | grep . | sort -u)
+
+image_key=$( {
+  printf '%s\n' "${packages[@]}"
+  dpkg-query -W -f='${Package}=${Version}\n' "${packages[@]}" 2>/dev/null || true
+  echo "mirror=${DPCNI_VM_MIRROR:-}"
+  cat /etc/os-release "$here/build-image.sh" "$here/guest/init"
+} | sha256sum | cut -c1-16)
+image_dir=$work_dir/image/$image_key
+
+exec {image_lock}>"$work_dir/image.lock"
+flock -w "$(remaining)" "$image_lock" || fail "another run holds $work_dir/image.lock"
+if [ -f "$image_dir/rootfs.img" ]; then
+  log "guest image $image_key is cached"
+else
+  find "$work_dir/image" -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null || true
+  log "building guest image $image_key (${#packages[@]} packages)"
+  run_bounded "$here/build-image.sh" "$image_dir" "$work_dir/debs" "${packages[@]}" ||
+    fail "building the guest image (status $?; past the budget of $budget s if 124)"
+  log "guest image built"
+fi
+flock -u "$image_lock"
+
+# --- The run: a fresh share for the payload and its results, then the guest. ---
+
+run_dir=$work_dir/run
+rm -rf "$run_dir"
+mkdir -p "$run_dir"
+cp "$here/guest/payload.sh" "$here/guest/vhost-net-smoke.sh" "$testpmd" "$run_dir/"
+
+# Share each tree once: one nested in the other is reached through its parent's mount.
+trees=("$build_dir")
+if [ -n "$source_dir" ]; then
+  case "$build_dir/" in
+    "$source_dir"/*) trees=("$source_dir") ;;
+    *) case "$source_dir/" in "$build_dir"/*) ;; *) trees+=("$source_dir") ;; esac ;;
+  esac
+fi
+shares=() virtfs_args=()
+for i in "${!trees[@]}"; do
+  shares+=("dpcni_tree$i=${trees[$i]}")
+  virtfs_args+=(-virtfs "local,path=${trees[$i]},mount_tag=dpcni_tree$i,security_model=none,readonly=on,multidevs=remap")
+done
+
+{
+  echo "DPCNI_VM_SHARES=($(printf '%q ' "${shares[@]}"))"
+  echo "DPCNI_VM_E2E=$(printf '%q' "$e2e")"
+  for name in GTEST_FILTER ${!DPCNI_E2E_@}; do
+    [ -n "${!name:-}" ] && echo "export $name=$(printf '%q' "${!name}")"
+  done
+} >"$run_dir/run.env"
+
+# shellcheck disable=SC2054  # commas inside qemu's option values
+# TCG: this machine kind's KVM cannot run a stock guest kernel. No network card: nothing leaves.
+qemu_args=(
+  -nodefaults -no-user-config -no-reboot -display none -nic none
+  -accel tcg,thread=multi -cpu max -smp 2 -m 3072
+  -kernel "$image_dir/vmlinuz" -initrd "$image_dir/initrd.img"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/dpcni-vm-init panic=-1 loglevel=4"
+  -drive "file=$image_dir/rootfs.img,format=raw,if=virtio,snapshot=on"
+  -device virtio-rng-pci
+  -chardev "stdio,id=console,signal=off,logfile=$run_dir/console.log"
+  -serial chardev:console
+  -virtfs "local,path=$run_dir,mount_tag=dpcni_run,security_model=none"
+  "${virtfs_args[@]}"
+)
+log "booting the guest (${trees[*]} shared; $(remaining) s left of the budget)"
+guest_started=$SECONDS
+qemu_status=0
+run_bounded qemu-system-x86_64 "${qemu_args[@]}" </dev/null || qemu_status=$?
+log "guest ran $((SECONDS - guest_started)) s"
+
+[ "$qemu_status" -ne 124 ] || fail "the guest did not finish within the budget of $budget s"
+[ "$qemu_status" -eq 0 ] || fail "qemu exited with status $qemu_status"
+status=$(cat "$run_dir/status" 2>/dev/null || echo "no status: the payload did not finish")
+[ "$status" = ok ] || fail "guest: $status"
+
+if [ -n "$e2e" ]; then
+  [ -f "$run_dir/e2e.xml" ] || fail "the end-to-end suite wrote no $run_dir/e2e.xml"
+  read -r tests failures errors skipped < <(grep -m1 '<testsuites ' "$run_dir/e2e.xml" |
+    sed -E 's/.* tests="([0-9]+)".* failures="([0-9]+)".* disabled="([0-9]+)".* errors="([0-9]+)".*/\1 \2 \4 \3/')
+  log "end-to-end suite: $tests tests, $failures failures, $errors errors, $skipped disabled"
+  [ "${tests:-0}" -gt 0 ] || fail "the end-to-end suite ran no test"
+  [ "$failures" -eq 0 ] && [ "$errors" -eq 0 ] || fail "the end-to-end suite reported failures"
+  # The suite names its backend for every test; in this lane nothing may have run on another one.
+  backends=$(grep -oE '(^|[^_[:alnum:]])backend=[[:alnum:]-]+' "$run_dir/e2e.log" | sed 's/.*backend=//' |
+    sort | uniq -c)
+  log "backends reported (count, name): $(tr -s ' \n' ' ' <<<"$backends")"
+  grep -q 'vhost-net' <<<"$backends" || fail "the end-to-end suite never reported backend=vhost-net"
+  ! grep -vq ' vhost-net$' <<<"$backends" || fail "the end-to-end suite ran on a backend other than vhost-net"
+fi
+log "passed (results in $run_dir)"
