@@ -42,7 +42,93 @@ absl::Status ParseEal(const YAML::Node& node, EalConfig& eal) {
   return absl::OkStatus();
 }
 
+absl::Status ParseHostPort(const YAML::Node& node, HostPortConfig& host_port) {
+  if (auto status = RejectUnknownKeys(node, "host_port", {"name", "address"}); !status.ok()) {
+    return status;
+  }
+  ReadIfPresent(node, "name", host_port.name);
+  ReadIfPresent(node, "address", host_port.address);
+  return absl::OkStatus();
+}
+
+absl::Status ParseUplink(const YAML::Node& node, UplinkConfig& uplink) {
+  if (auto status = RejectUnknownKeys(
+          node, "uplink", {"type", "interface", "pci_address", "address", "gateway", "routes"});
+      !status.ok()) {
+    return status;
+  }
+  if (node["type"]) {
+    auto type = ParseUplinkType(node["type"].as<std::string>());
+    if (!type.ok()) return type.status();
+    uplink.type = *type;
+  }
+  ReadIfPresent(node, "interface", uplink.interface);
+  ReadIfPresent(node, "pci_address", uplink.pci_address);
+  ReadIfPresent(node, "address", uplink.address);
+  ReadIfPresent(node, "gateway", uplink.gateway);
+  for (const auto& route : node["routes"]) {
+    if (auto status = RejectUnknownKeys(route, "uplink.routes", {"dst", "via"}); !status.ok()) {
+      return status;
+    }
+    uplink.routes.push_back({route["dst"].as<std::string>(""), route["via"].as<std::string>("")});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUplink(const UplinkConfig& uplink) {
+  if (uplink.type == UplinkType::kNone) return absl::OkStatus();
+  const std::string what = "uplink (" + UplinkTypeName(uplink.type) + ")";
+  if (uplink.type == UplinkType::kPci ? uplink.pci_address.empty() : uplink.interface.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " needs ", uplink.type == UplinkType::kPci ? "pci_address" : "interface"));
+  }
+  if (auto address = Ipv4InterfaceAddress::Parse(uplink.address); !address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " address: ", address.status().message()));
+  }
+  if (!uplink.gateway.empty()) {
+    if (auto gateway = ParseIpv4(uplink.gateway); !gateway.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " gateway: ", gateway.status().message()));
+    }
+  }
+  for (const StaticRoute& route : uplink.routes) {
+    if (auto dst = Ipv4Prefix::Parse(route.dst); !dst.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " route: ", dst.status().message()));
+    }
+    if (auto via = ParseIpv4(route.via); !via.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " route via: ", via.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<UplinkType> ParseUplinkType(const std::string& name) {
+  if (name == "none") return UplinkType::kNone;
+  if (name == "af_packet") return UplinkType::kAfPacket;
+  if (name == "af_xdp") return UplinkType::kAfXdp;
+  if (name == "pci") return UplinkType::kPci;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown uplink type \"", name, "\" (expected pci, af_packet, af_xdp or none)"));
+}
+
+std::string UplinkTypeName(UplinkType type) {
+  switch (type) {
+    case UplinkType::kNone: return "none";
+    case UplinkType::kAfPacket: return "af_packet";
+    case UplinkType::kAfXdp: return "af_xdp";
+    case UplinkType::kPci: return "pci";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config) {
+  if (!config.host_port.address.empty()) return config.host_port.address;
+  if (config.pod_cidrs.empty()) return absl::InvalidArgumentError("no pod CIDR for the host port");
+  auto prefix = Ipv4Prefix::Parse(config.pod_cidrs.front());
+  if (!prefix.ok()) return prefix.status();
+  return Ipv4ToString(prefix->network + (prefix->length < 31 ? 1 : 0));
+}
 
 absl::StatusOr<PortBackend> ParsePortBackend(const std::string& name) {
   if (name == "auto") return PortBackend::kAuto;
@@ -71,7 +157,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
             root, "agent config",
             {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
              "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
-             "idle_sleep_max_us", "burst_size"});
+             "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
+             "uplink"});
         !status.ok()) {
       return status;
     }
@@ -95,6 +182,14 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     if (root["eal"]) {
       if (auto status = ParseEal(root["eal"], config.eal); !status.ok()) return status;
     }
+    if (root["host_port"]) {
+      if (auto status = ParseHostPort(root["host_port"], config.host_port); !status.ok()) return status;
+    }
+    if (root["uplink"]) {
+      if (auto status = ParseUplink(root["uplink"], config.uplink); !status.ok()) return status;
+    }
+    ReadIfPresent(root, "cluster_cidrs", config.cluster_cidrs);
+    ReadIfPresent(root, "masquerade", config.masquerade);
   } catch (const YAML::Exception& error) {
     return absl::InvalidArgumentError(absl::StrCat("agent config: ", error.what()));
   }
@@ -138,6 +233,19 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.burst_size == 0 || config.burst_size > 256) {
     return absl::InvalidArgumentError("burst_size must be within 1..256");
   }
+  for (const std::string& cidr : config.cluster_cidrs) {
+    if (auto prefix = Ipv4Prefix::Parse(cidr); !prefix.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("cluster_cidrs: ", prefix.status().message()));
+    }
+  }
+  if (auto host = HostPortAddress(config); !host.ok() || !ParseIpv4(*host).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("host_port.address \"", config.host_port.address,
+                                                   "\" is not an IPv4 address"));
+  }
+  if (config.host_port.name.empty() || config.host_port.name.size() >= 16) {
+    return absl::InvalidArgumentError("host_port.name must be 1..15 characters");
+  }
+  if (auto status = ValidateUplink(config.uplink); !status.ok()) return status;
   if (config.pod_queue_size < 64 || (config.pod_queue_size & (config.pod_queue_size - 1)) != 0) {
     return absl::InvalidArgumentError("pod_queue_size must be a power of two, at least 64");
   }
@@ -145,10 +253,14 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
 }
 
 std::vector<std::string> EalArguments(const AgentConfig& config) {
-  std::vector<std::string> args = {"-l", config.eal.lcores, "--file-prefix", config.eal.file_prefix,
-                                   // Pod ports and the uplink are named explicitly; never probe the
-                                   // machine's PCI NICs behind the operator's back.
-                                   "--no-pci"};
+  std::vector<std::string> args = {"-l", config.eal.lcores, "--file-prefix", config.eal.file_prefix};
+  // Ports are named explicitly: never probe the machine's PCI NICs behind the operator's back. A PCI
+  // uplink is the one device EAL may take.
+  if (config.uplink.type == UplinkType::kPci) {
+    args.insert(args.end(), {"-a", config.uplink.pci_address});
+  } else {
+    args.push_back("--no-pci");
+  }
   if (config.eal.hugepages) {
     args.insert(args.end(), {"--in-memory"});
   } else {

@@ -23,6 +23,34 @@ struct EalConfig {
   std::vector<std::string> extra_args;
 };
 
+// The host port: a port in the agent's own netns whose kernel side (`name`) is the node's way to and
+// from its pods, and the pods' way to the node's kernel (probes, Services, egress).
+struct HostPortConfig {
+  std::string name = "dpcni0";
+  // The node's address on it; empty: the first usable address of the first pod CIDR (kept out of IPAM).
+  std::string address;
+};
+
+enum class UplinkType { kNone, kAfPacket, kAfXdp, kPci };
+
+absl::StatusOr<UplinkType> ParseUplinkType(const std::string& name);
+std::string UplinkTypeName(UplinkType type);
+
+struct StaticRoute {
+  std::string dst;  // CIDR
+  std::string via;  // a neighbour on the uplink subnet
+};
+
+// The uplink NIC: a PCI device bound to vfio-pci, or a kernel interface read through af_packet/af_xdp.
+struct UplinkConfig {
+  UplinkType type = UplinkType::kNone;
+  std::string interface;    // af_packet, af_xdp
+  std::string pci_address;  // pci, e.g. 0000:03:00.0
+  std::string address;      // the node's address on the uplink network, CIDR: 192.168.1.10/24
+  std::string gateway;      // optional default next hop on the uplink network
+  std::vector<StaticRoute> routes;
+};
+
 struct AgentConfig {
   std::string socket_path = "/run/dpcni/dpcni.sock";
   std::string state_dir = "/var/lib/dpcni";
@@ -39,7 +67,15 @@ struct AgentConfig {
   std::vector<unsigned> worker_lcores = {1};
   uint32_t idle_sleep_max_us = 200;  // 0: busy-poll
   uint16_t burst_size = 32;
+  HostPortConfig host_port;
+  // Destinations that pod traffic reaches without masquerade; empty: the pod CIDRs.
+  std::vector<std::string> cluster_cidrs;
+  bool masquerade = true;
+  UplinkConfig uplink;
 };
+
+// The host port's address: the configured one, or the first usable address of the first pod CIDR.
+absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config);
 
 // Parses the YAML text; unknown keys are errors (a typo must not silently fall back to a default).
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);

@@ -24,15 +24,30 @@ std::string Ipv4ToString(uint32_t address) {
   return text;
 }
 
-absl::StatusOr<Ipv4Prefix> Ipv4Prefix::Parse(absl::string_view text) {
+absl::StatusOr<Ipv4InterfaceAddress> Ipv4InterfaceAddress::Parse(absl::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
   uint32_t length = 0;
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &length) || length > 32) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 prefix: \"", text, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address/length: \"", text, "\""));
   }
   auto address = ParseIpv4(parts[0]);
   if (!address.ok()) return address.status();
-  Ipv4Prefix prefix{*address, static_cast<uint8_t>(length)};
+  return Ipv4InterfaceAddress{*address, static_cast<uint8_t>(length)};
+}
+
+Ipv4Prefix Ipv4InterfaceAddress::Subnet() const {
+  Ipv4Prefix subnet{0, length};
+  subnet.network = address & subnet.Mask();
+  return subnet;
+}
+
+absl::StatusOr<Ipv4Prefix> Ipv4Prefix::Parse(absl::string_view text) {
+  auto parsed = Ipv4InterfaceAddress::Parse(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 prefix: \"", text, "\""));
+  }
+  const uint8_t length = parsed->length;
+  Ipv4Prefix prefix{parsed->address, length};
   if ((prefix.network & ~prefix.Mask()) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("prefix \"", text, "\" has host bits set (did you mean ",

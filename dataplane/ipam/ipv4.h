@@ -24,4 +24,13 @@ struct Ipv4Prefix {
   std::string ToString() const;
 };
 
+// An address with the length of its subnet, as on an interface: "192.168.1.10/24".
+struct Ipv4InterfaceAddress {
+  uint32_t address = 0;
+  uint8_t length = 0;
+
+  static absl::StatusOr<Ipv4InterfaceAddress> Parse(absl::string_view text);
+  Ipv4Prefix Subnet() const;
+};
+
 }  // namespace dpcni::dataplane

@@ -53,7 +53,6 @@ class PodPorts {
 
  private:
   absl::StatusOr<PodPort> CreateInCurrentNetns(PortBackend backend, const PodPortRequest& request);
-  absl::Status ConfigureAndStart(uint16_t port_id, const PodPortRequest& request);
   absl::Status RemoveDevice(const PodPort& port);
 
   rte_mempool* const pool_;

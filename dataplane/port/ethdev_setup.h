@@ -1,0 +1,26 @@
+// Configuring and starting an ethdev the way the engine expects every port: one Rx queue, one Tx
+// queue per worker, and the checksum/segmentation offloads the device has.
+#pragma once
+
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace dpcni::dataplane {
+
+struct PortQueues {
+  rte_mempool* pool = nullptr;  // Rx buffers (EAL memory)
+  uint16_t tx_queues = 1;       // one per forwarding worker
+  uint16_t queue_size = 512;    // descriptors per queue, adjusted to what the device allows
+  uint32_t mtu = 1500;
+};
+
+absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues);
+
+// A DPDK return code (negative errno) as a status naming what failed.
+absl::Status DpdkError(const std::string& what, int error);
+
+}  // namespace dpcni::dataplane
