@@ -12,7 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "ipam/ipv4.h"
-#include "netlink/pod_interface.h"
+#include "netlink/interface.h"
 #include "netns/netns.h"
 
 namespace dpcni::dataplane {
@@ -90,9 +90,10 @@ absl::Status PodManager::StartPod(PodRecord& record) {
     ports_.Destroy(record.port, record.netns_path, record.ifname).IgnoreError();
   });
 
-  PodInterfaceSpec spec{record.ifname, record.mtu, {}, config_.gateway_ip};
-  for (const Allocation& allocation : record.addresses) spec.addresses.push_back(HostCidr(allocation));
-  if (auto status = RunInNetns(record.netns_path, [&] { return ConfigurePodInterface(spec); });
+  std::vector<std::string> addresses;
+  for (const Allocation& allocation : record.addresses) addresses.push_back(HostCidr(allocation));
+  const InterfaceSpec spec = PodInterface(record.ifname, record.mtu, addresses, config_.gateway_ip);
+  if (auto status = RunInNetns(record.netns_path, [&] { return ConfigureInterface(spec); });
       !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
                                                     record.DisplayName(), ": ", status.message()));

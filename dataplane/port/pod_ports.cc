@@ -16,7 +16,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "netlink/pod_interface.h"
+#include "netlink/interface.h"
 #include "netns/netns.h"
 #include "port/ethdev_setup.h"
 

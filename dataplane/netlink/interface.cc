@@ -1,4 +1,4 @@
-#include "netlink/pod_interface.h"
+#include "netlink/interface.h"
 
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -140,7 +140,12 @@ bool HasDefaultRouteVia(nl_sock* sock, int ifindex, const std::string& gateway) 
 
 }  // namespace
 
-absl::Status ConfigurePodInterface(const PodInterfaceSpec& spec) {
+InterfaceSpec PodInterface(const std::string& ifname, uint32_t mtu,
+                           const std::vector<std::string>& addresses, const std::string& gateway) {
+  return {ifname, mtu, addresses, {{gateway + "/32", ""}, {"0.0.0.0/0", gateway}}};
+}
+
+absl::Status ConfigureInterface(const InterfaceSpec& spec) {
   auto sock = Connect();
   if (!sock.ok()) return sock.status();
   auto link = GetLink(sock->get(), spec.ifname);
@@ -153,12 +158,12 @@ absl::Status ConfigurePodInterface(const PodInterfaceSpec& spec) {
   for (const std::string& cidr : spec.addresses) {
     if (auto status = AddAddress(sock->get(), ifindex, cidr, spec.ifname); !status.ok()) return status;
   }
-  // The gateway is not in the pod's subnet (the pod holds a /32), so it must be made reachable on-link
-  // before the kernel accepts a default route through it.
-  if (auto status = AddRoute(sock->get(), ifindex, spec.gateway + "/32", "", spec.ifname); !status.ok()) {
-    return status;
+  for (const RouteSpec& route : spec.routes) {
+    if (auto status = AddRoute(sock->get(), ifindex, route.dst, route.via, spec.ifname); !status.ok()) {
+      return status;
+    }
   }
-  return AddRoute(sock->get(), ifindex, "0.0.0.0/0", spec.gateway, spec.ifname);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<InterfaceState> ReadInterface(const std::string& ifname, const std::string& gateway) {
