@@ -21,7 +21,7 @@
 #include "ipam/ipam.h"
 #include "ipam/ipv4.h"
 #include "pods/pod_manager.h"
-#include "port/pod_ports.h"
+#include "port/kernel_ports.h"
 #include "service/agent_service.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
@@ -134,7 +134,7 @@ absl::Status Serve(const AgentConfig& config) {
   auto ipam = Ipam::Open(config.pod_cidrs, config.reserved_addresses, config.state_dir + "/ipam.json");
   if (!ipam.ok()) return ipam.status();
   PodStore store(config.state_dir + "/pods.json");
-  PodPorts ports(*pool, static_cast<uint16_t>(config.worker_lcores.size()), config.pod_queue_size);
+  KernelPorts ports(*pool, static_cast<uint16_t>(config.worker_lcores.size()), config.pod_queue_size);
   PodManager pods(config, **ipam, ports, **engine, store);
   if (auto status = pods.Restore(); !status.ok()) return status;
 

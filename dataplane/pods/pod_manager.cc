@@ -39,14 +39,6 @@ absl::Status ValidateIfname(const std::string& ifname) {
   return absl::OkStatus();
 }
 
-// A stable MAC derived from the pod's IPv4 address (locally administered, unicast), so that a
-// re-attached or restored port keeps the MAC its neighbours already know.
-rte_ether_addr MacForAddress(uint32_t address) {
-  return rte_ether_addr{{0x02, 0xdc, static_cast<uint8_t>(address >> 24),
-                         static_cast<uint8_t>(address >> 16), static_cast<uint8_t>(address >> 8),
-                         static_cast<uint8_t>(address)}};
-}
-
 absl::StatusOr<rte_ether_addr> ParseMac(const std::string& text) {
   rte_ether_addr mac{};
   if (rte_ether_unformat_addr(text.c_str(), &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
@@ -60,7 +52,7 @@ std::string HostCidr(const Allocation& allocation) { return allocation.address +
 
 }  // namespace
 
-PodManager::PodManager(const AgentConfig& config, Ipam& ipam, PodPorts& ports, Engine& engine,
+PodManager::PodManager(const AgentConfig& config, Ipam& ipam, KernelPorts& ports, Engine& engine,
                        PodStore& store)
     : config_(config), ipam_(ipam), ports_(ports), engine_(engine), store_(store),
       gateway_ip_(ParseIpv4(config.gateway_ip).value_or(0)) {}
@@ -165,7 +157,7 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   if (params.requested_mac.empty()) {
     auto ip = ParseIpv4(record.addresses.front().address);
     if (!ip.ok()) return ip.status();
-    record.mac = FormatMac(MacForAddress(*ip));
+    record.mac = FormatMac(StableMac(*ip));
   } else {
     auto mac = ParseMac(params.requested_mac);
     if (!mac.ok()) return mac.status();

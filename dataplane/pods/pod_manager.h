@@ -14,7 +14,7 @@
 #include "engine/engine.h"
 #include "ipam/ipam.h"
 #include "pods/pod_record.h"
-#include "port/pod_ports.h"
+#include "port/kernel_ports.h"
 
 namespace dpcni::dataplane {
 
@@ -42,7 +42,7 @@ struct CheckPodParams {
 
 class PodManager {
  public:
-  PodManager(const AgentConfig& config, Ipam& ipam, PodPorts& ports, Engine& engine, PodStore& store);
+  PodManager(const AgentConfig& config, Ipam& ipam, KernelPorts& ports, Engine& engine, PodStore& store);
 
   // Re-attaches the pods recorded by an earlier agent whose netns still exist (their interfaces are
   // persistent taps, so the pods keep their eth0 and addresses), and forgets the rest.
@@ -72,7 +72,7 @@ class PodManager {
 
   const AgentConfig& config_;
   Ipam& ipam_;
-  PodPorts& ports_;
+  KernelPorts& ports_;
   Engine& engine_;
   PodStore& store_;
   uint32_t gateway_ip_;

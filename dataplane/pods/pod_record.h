@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "config/agent_config.h"
 #include "ipam/ipam.h"
-#include "port/pod_ports.h"
+#include "port/kernel_ports.h"
 
 namespace dpcni::dataplane {
 
@@ -27,7 +27,7 @@ struct PodRecord {
   std::string mac;
   uint32_t mtu = 0;
   std::vector<Allocation> addresses;
-  PodPort port;  // port_id and device_name are only meaningful while this agent process runs
+  KernelPort port;  // port_id and device_name are only meaningful while this agent process runs
 
   std::string Key() const { return AttachmentKey(container_id, ifname); }
   std::string DisplayName() const;

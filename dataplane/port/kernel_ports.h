@@ -1,9 +1,10 @@
-// Pod ports: the DPDK ethdev whose kernel side is the pod's eth0. Two backends:
+// Kernel ports: a DPDK ethdev whose other side is a kernel interface in some netns: a pod's eth0, or
+// the node's host port (dpcni0). Two backends:
 //  - vhost-net: a virtio-user port on /dev/vhost-net attached to a persistent tap that we pre-create in
-//    the pod's netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
+//    the netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
 //  - tap: DPDK's net_tap PMD, for kernels without vhost-net; every frame crosses as one syscall.
-// Every lifecycle call runs on a thread inside the pod's netns: both PMDs create and look up their
-// kernel interface in the namespace of the calling thread.
+// Every lifecycle call runs on a thread inside the interface's netns: both PMDs create and look up
+// their kernel interface in the namespace of the calling thread.
 #pragma once
 
 #include <rte_ether.h>
@@ -18,13 +19,13 @@
 
 namespace dpcni::dataplane {
 
-struct PodPort {
+struct KernelPort {
   uint16_t port_id = 0;
   std::string device_name;  // the vdev name, e.g. "virtio_user3" or "net_tap3"
   PortBackend backend = PortBackend::kTap;
 };
 
-struct PodPortRequest {
+struct KernelPortRequest {
   std::string netns_path;
   std::string ifname;
   rte_ether_addr mac{};
@@ -34,26 +35,30 @@ struct PodPortRequest {
 // "02:dc:0a:f4:00:05": lower case, as ip(8) and the CNI result show MACs.
 std::string FormatMac(const rte_ether_addr& mac);
 
+// A stable MAC derived from an IPv4 address (locally administered, unicast): a re-attached or
+// restored port keeps the MAC its neighbours already know.
+rte_ether_addr StableMac(uint32_t ipv4);
+
 // `auto` resolves to vhost-net where /dev/vhost-net can be opened, else tap.
 PortBackend ResolveBackend(PortBackend configured);
 
-class PodPorts {
+class KernelPorts {
  public:
   // `tx_queues` is one per forwarding worker; `queue_size` descriptors per queue; Rx buffers come
   // from `pool`, which must be EAL memory (vhost-net can only map EAL memseg lists).
-  PodPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size);
+  KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size);
 
   // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
   // On failure nothing is left behind: no ethdev, no tap.
-  absl::StatusOr<PodPort> Create(PortBackend backend, const PodPortRequest& request);
+  absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request);
 
   // Stops and removes the ethdev and deletes the pod's interface. When the netns is gone (the
   // sandbox was torn down first) only the DPDK side is left to remove.
-  absl::Status Destroy(const PodPort& port, const std::string& netns_path, const std::string& ifname);
+  absl::Status Destroy(const KernelPort& port, const std::string& netns_path, const std::string& ifname);
 
  private:
-  absl::StatusOr<PodPort> CreateInCurrentNetns(PortBackend backend, const PodPortRequest& request);
-  absl::Status RemoveDevice(const PodPort& port);
+  absl::StatusOr<KernelPort> CreateInCurrentNetns(PortBackend backend, const KernelPortRequest& request);
+  absl::Status RemoveDevice(const KernelPort& port);
 
   rte_mempool* const pool_;
   const uint16_t tx_queues_;

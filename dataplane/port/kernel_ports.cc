@@ -1,4 +1,4 @@
-#include "port/pod_ports.h"
+#include "port/kernel_ports.h"
 
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -51,17 +51,22 @@ std::string FormatMac(const rte_ether_addr& mac) {
                          mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5]);
 }
 
+rte_ether_addr StableMac(uint32_t ipv4) {
+  return rte_ether_addr{{0x02, 0xdc, static_cast<uint8_t>(ipv4 >> 24), static_cast<uint8_t>(ipv4 >> 16),
+                         static_cast<uint8_t>(ipv4 >> 8), static_cast<uint8_t>(ipv4)}};
+}
+
 PortBackend ResolveBackend(PortBackend configured) {
   if (configured != PortBackend::kAuto) return configured;
   return ::access(kVhostNetPath, R_OK | W_OK) == 0 ? PortBackend::kVhostNet : PortBackend::kTap;
 }
 
-PodPorts::PodPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size)
+KernelPorts::KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size)
     : pool_(pool), tx_queues_(tx_queues), queue_size_(queue_size) {}
 
-absl::StatusOr<PodPort> PodPorts::Create(PortBackend backend, const PodPortRequest& request) {
+absl::StatusOr<KernelPort> KernelPorts::Create(PortBackend backend, const KernelPortRequest& request) {
   std::lock_guard lock(lifecycle_mu_);
-  absl::StatusOr<PodPort> port = absl::InternalError("not created");
+  absl::StatusOr<KernelPort> port = absl::InternalError("not created");
   absl::Status entered = RunInNetns(request.netns_path, [&] {
     port = CreateInCurrentNetns(ResolveBackend(backend), request);
     return port.status();
@@ -70,9 +75,9 @@ absl::StatusOr<PodPort> PodPorts::Create(PortBackend backend, const PodPortReque
   return port;
 }
 
-absl::StatusOr<PodPort> PodPorts::CreateInCurrentNetns(PortBackend backend,
-                                                       const PodPortRequest& request) {
-  PodPort port;
+absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend,
+                                                       const KernelPortRequest& request) {
+  KernelPort port;
   port.backend = backend;
   std::string devargs;
   const std::string mac = FormatMac(request.mac);
@@ -108,7 +113,7 @@ absl::StatusOr<PodPort> PodPorts::CreateInCurrentNetns(PortBackend backend,
   return port;
 }
 
-absl::Status PodPorts::RemoveDevice(const PodPort& port) {
+absl::Status KernelPorts::RemoveDevice(const KernelPort& port) {
   // Stopping an ethdev that never started is harmless; removing the vdev closes and frees the ethdev.
   rte_eth_dev_stop(port.port_id);
   if (int error = rte_eal_hotplug_remove("vdev", port.device_name.c_str()); error != 0) {
@@ -117,7 +122,7 @@ absl::Status PodPorts::RemoveDevice(const PodPort& port) {
   return absl::OkStatus();
 }
 
-absl::Status PodPorts::Destroy(const PodPort& port, const std::string& netns_path,
+absl::Status KernelPorts::Destroy(const KernelPort& port, const std::string& netns_path,
                                const std::string& ifname) {
   std::lock_guard lock(lifecycle_mu_);
   auto remove_all = [&] {
