@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -161,7 +162,8 @@ Agent::Agent(const Netns& node, AgentOptions options) : node_(node), options_(st
       << "backend: " << options_.backend << "\n"
       << "worker_lcores: [1]\n"
       << "eal:\n  lcores: \"0-1\"\n  memory_mb: 512\n  file_prefix: "
-      << std::filesystem::path(work_dir_).filename().string() << "\n";
+      << std::filesystem::path(work_dir_).filename().string() << "\n"
+      << options_.extra_yaml;
 }
 
 Agent::~Agent() {
@@ -241,6 +243,100 @@ dpcni::v1::PortStats PortStatsOf(dpcni::v1::Agent::Stub& api, uint32_t port_id) 
   dpcni::v1::GetPortStatsResponse response;
   if (!api.GetPortStats(&context, request, &response).ok() || response.ports().empty()) return {};
   return response.ports(0);
+}
+
+bool Ping(const std::string& from_netns, const std::string& to_ip, const std::string& source) {
+  std::vector<std::string> ping = {"ping", "-c", "3", "-i", "0.2", "-W", "2"};
+  if (!source.empty()) ping.insert(ping.end(), {"-I", source});
+  ping.push_back(to_ip);
+  return RunIn(from_netns, ping).exit_code == 0;
+}
+
+nlohmann::json Iperf(const std::string& client_netns, const std::string& server_netns,
+                     const std::string& server_ip, int seconds) {
+  auto server = std::async(std::launch::async, [&] {
+    return RunIn(server_netns, {"iperf3", "-s", "-1", "-p", "5201"}, std::chrono::seconds(seconds + 40));
+  });
+  CommandResult client;
+  for (int attempt = 0; attempt < 20; ++attempt) {  // until the server listens
+    client = RunIn(client_netns, {"iperf3", "-c", server_ip, "-p", "5201", "-t", std::to_string(seconds),
+                                  "-J"});
+    if (client.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  server.wait();
+  if (client.exit_code != 0) {
+    ADD_FAILURE() << "iperf3 " << client_netns << " -> " << server_ip << ": " << client.Describe();
+    return nlohmann::json::value_t::discarded;
+  }
+  return nlohmann::json::parse(client.out, nullptr, /*allow_exceptions=*/false);
+}
+
+double Gbps(const nlohmann::json& iperf_report) {
+  return iperf_report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e9;
+}
+
+TestNode::TestNode(AgentOptions options)
+    : netns_(std::make_unique<Netns>(UniqueName("node"))),
+      agent_(std::make_unique<Agent>(*netns_, std::move(options))) {}
+
+TestNode::~TestNode() {
+  pods_.clear();
+  agent_.reset();
+  netns_.reset();
+}
+
+CniCall TestNode::Call(const std::string& command, const Pod& pod) const {
+  CniCall call;
+  call.command = command;
+  call.container_id = pod.container_id;
+  call.netns_path = pod.netns ? pod.netns->path() : "";
+  call.pod_name = pod.name;
+  call.netconf = NetConf(agent_->socket_path());
+  return call;
+}
+
+Pod& TestNode::AddPod(const std::string& name) {
+  Pod pod;
+  pod.name = name;
+  pod.container_id = "ctr" + std::to_string(::getpid()) + name;
+  pod.netns = std::make_unique<Netns>(UniqueName(name));
+  CommandResult added = InvokePlugin(Call("ADD", pod));
+  EXPECT_EQ(added.exit_code, 0) << added.Describe();
+  pod.result = ParseOutput(added);
+  if (pod.result.contains("ips") && !pod.result["ips"].empty()) {
+    const std::string cidr = pod.result["ips"][0]["address"];
+    pod.ip = cidr.substr(0, cidr.find('/'));
+  }
+  pods_.push_back(std::move(pod));
+  return pods_.back();
+}
+
+dpcni::v1::PodInfo TestNode::InfoOf(const Pod& pod) {
+  grpc::ClientContext context;
+  dpcni::v1::ListPodsResponse response;
+  EXPECT_TRUE(agent_->api().ListPods(&context, {}, &response).ok());
+  for (const auto& info : response.pods()) {
+    if (info.attachment().container_id() == pod.container_id) return info;
+  }
+  ADD_FAILURE() << "agent does not list pod " << pod.name;
+  return {};
+}
+
+dpcni::v1::StatusResponse TestNode::Status() {
+  grpc::ClientContext context;
+  dpcni::v1::StatusResponse response;
+  EXPECT_TRUE(agent_->api().Status(&context, {}, &response).ok());
+  return response;
+}
+
+std::vector<std::string> Backends() {
+  if (const char* only = std::getenv("DPCNI_E2E_BACKEND"); only && std::string(only) != "auto") {
+    return {only};
+  }
+  std::vector<std::string> backends = {"tap"};
+  if (::access("/dev/vhost-net", R_OK | W_OK) == 0) backends.push_back("vhost-net");
+  return backends;
 }
 
 }  // namespace dpcni::e2e

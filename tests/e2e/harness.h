@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,6 +53,7 @@ struct AgentOptions {
   std::string backend = "tap";
   std::string pod_cidr = "10.99.0.0/24";
   uint32_t max_pods = 28;
+  std::string extra_yaml;  // appended to the agent's config (e.g. an uplink section)
 };
 
 // dpcni-agent running inside a node netns, with its own socket, state dir and EAL file prefix.
@@ -105,5 +107,49 @@ nlohmann::json ParseOutput(const CommandResult& result);
 
 // Packets and bytes of one dataplane port, from the agent's GetPortStats.
 dpcni::v1::PortStats PortStatsOf(dpcni::v1::Agent::Stub& api, uint32_t port_id);
+
+// `ping -c 3` from a netns; true when every reply came back.
+bool Ping(const std::string& from_netns, const std::string& to_ip, const std::string& source = "");
+
+// A TCP transfer of `seconds` from client_netns to an iperf3 server started in server_netns; the
+// client's JSON report, or a discarded value (with a test failure) when it did not complete.
+nlohmann::json Iperf(const std::string& client_netns, const std::string& server_netns,
+                     const std::string& server_ip, int seconds = 2);
+double Gbps(const nlohmann::json& iperf_report);
+
+struct Pod {
+  std::unique_ptr<Netns> netns;
+  std::string container_id;
+  std::string name;
+  std::string ip;  // without prefix
+  nlohmann::json result;
+};
+
+// A node: its netns, its agent, and the pods added through the plugin. Destroying it deletes the pods'
+// netns (which removes their interfaces), stops the agent and deletes the node netns.
+class TestNode {
+ public:
+  explicit TestNode(AgentOptions options);
+  ~TestNode();
+
+  Netns& netns() { return *netns_; }
+  Agent& agent() { return *agent_; }
+
+  CniCall Call(const std::string& command, const Pod& pod) const;
+  // Makes the pod's netns and runs ADD (expecting success); the pod lives as long as the node.
+  Pod& AddPod(const std::string& name);
+  dpcni::v1::PodInfo InfoOf(const Pod& pod);
+  dpcni::v1::StatusResponse Status();
+  std::deque<Pod>& pods() { return pods_; }
+
+ private:
+  std::unique_ptr<Netns> netns_;
+  std::unique_ptr<Agent> agent_;
+  std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
+};
+
+// The backends the e2e suite runs on here: DPCNI_E2E_BACKEND when set, else tap, plus vhost-net where
+// /dev/vhost-net opens.
+std::vector<std::string> Backends();
 
 }  // namespace dpcni::e2e

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <deque>
 #include <future>
 #include <iostream>
@@ -17,90 +16,37 @@
 namespace dpcni::e2e {
 namespace {
 
-struct Pod {
-  std::unique_ptr<Netns> netns;
-  std::string container_id;
-  std::string name;
-  std::string ip;  // without prefix
-  nlohmann::json result;
-};
-
 class PodNetworkTest : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     std::cout << "backend=" << GetParam() << std::endl;
     RecordProperty("backend", GetParam());
-    node_ = std::make_unique<Netns>(UniqueName("node"));
-    agent_ = std::make_unique<Agent>(*node_, AgentOptions{.backend = GetParam()});
+    AgentOptions options;
+    options.backend = GetParam();
+    node_ = std::make_unique<TestNode>(options);
     std::string failure;
-    ASSERT_TRUE(agent_->Start(&failure)) << failure;
+    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
   }
 
   void TearDown() override {
-    if (HasFailure() && agent_) std::cout << "agent log:\n" << agent_->Log() << std::endl;
-    pods_.clear();  // deleting a pod netns removes its interface
-    agent_.reset();
+    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
     node_.reset();
   }
 
-  CniCall Call(const std::string& command, const Pod& pod) const {
-    CniCall call;
-    call.command = command;
-    call.container_id = pod.container_id;
-    call.netns_path = pod.netns->path();
-    call.pod_name = pod.name;
-    call.netconf = NetConf(agent_->socket_path());
-    return call;
-  }
-
-  // Makes the pod's netns and runs ADD; the pod is kept (and cleaned up) by the fixture.
-  Pod& AddPod(const std::string& name) {
-    Pod pod;
-    pod.name = name;
-    pod.container_id = "ctr" + std::to_string(::getpid()) + name;
-    pod.netns = std::make_unique<Netns>(UniqueName(name));
-    CommandResult added = InvokePlugin(Call("ADD", pod));
-    EXPECT_EQ(added.exit_code, 0) << added.Describe();
-    pod.result = ParseOutput(added);
-    if (pod.result.contains("ips") && !pod.result["ips"].empty()) {
-      const std::string cidr = pod.result["ips"][0]["address"];
-      pod.ip = cidr.substr(0, cidr.find('/'));
-    }
-    pods_.push_back(std::move(pod));
-    return pods_.back();
-  }
-
-  dpcni::v1::PodInfo InfoOf(const Pod& pod) {
-    grpc::ClientContext context;
-    dpcni::v1::ListPodsResponse response;
-    EXPECT_TRUE(agent_->api().ListPods(&context, {}, &response).ok());
-    for (const auto& info : response.pods()) {
-      if (info.attachment().container_id() == pod.container_id) return info;
-    }
-    ADD_FAILURE() << "agent does not list pod " << pod.name;
-    return {};
-  }
-
-  dpcni::v1::StatusResponse AgentStatus() {
-    grpc::ClientContext context;
-    dpcni::v1::StatusResponse response;
-    EXPECT_TRUE(agent_->api().Status(&context, {}, &response).ok());
-    return response;
-  }
-
+  CniCall Call(const std::string& command, const Pod& pod) const { return node_->Call(command, pod); }
+  Pod& AddPod(const std::string& name) { return node_->AddPod(name); }
+  dpcni::v1::PodInfo InfoOf(const Pod& pod) { return node_->InfoOf(pod); }
+  dpcni::v1::StatusResponse AgentStatus() { return node_->Status(); }
   bool Ping(const Pod& from, const std::string& to_ip, const std::string& source = "") {
-    std::vector<std::string> ping = {"ping", "-c", "3", "-i", "0.2", "-W", "2"};
-    if (!source.empty()) ping.insert(ping.end(), {"-I", source});
-    ping.push_back(to_ip);
-    return RunIn(from.netns->name(), ping).exit_code == 0;
+    return e2e::Ping(from.netns->name(), to_ip, source);
   }
+  dpcni::v1::Agent::Stub& api() { return node_->agent().api(); }
 
-  std::unique_ptr<Netns> node_;
-  std::unique_ptr<Agent> agent_;
-  std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
+  std::unique_ptr<TestNode> node_;
 };
 
 TEST_P(PodNetworkTest, PodsGetDistinctAddressesAndTalkThroughTheDataplane) {
+  std::deque<Pod>& pods = node_->pods();
   std::set<std::string> addresses;
   for (const char* name : {"a", "b", "c"}) {
     Pod& pod = AddPod(name);
@@ -115,31 +61,19 @@ TEST_P(PodNetworkTest, PodsGetDistinctAddressesAndTalkThroughTheDataplane) {
   }
   EXPECT_EQ(addresses.size(), 3u);
 
-  EXPECT_TRUE(Ping(pods_[0], pods_[1].ip));
-  EXPECT_TRUE(Ping(pods_[1], pods_[2].ip));
-  EXPECT_TRUE(Ping(pods_[2], pods_[0].ip));
+  EXPECT_TRUE(Ping(pods[0], pods[1].ip));
+  EXPECT_TRUE(Ping(pods[1], pods[2].ip));
+  EXPECT_TRUE(Ping(pods[2], pods[0].ip));
 
-  const uint32_t server_port = InfoOf(pods_[1]).port_id();
-  const uint64_t tx_before = PortStatsOf(agent_->api(), server_port).tx_bytes();
-  auto server = std::async(std::launch::async, [&] {
-    return RunIn(pods_[1].netns->name(), {"iperf3", "-s", "-1", "-p", "5201"}, std::chrono::seconds(40));
-  });
-  CommandResult client;
-  for (int attempt = 0; attempt < 20; ++attempt) {  // until the server listens
-    client = RunIn(pods_[0].netns->name(), {"iperf3", "-c", pods_[1].ip, "-p", "5201", "-t", "2", "-J"});
-    if (client.exit_code == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  ASSERT_EQ(client.exit_code, 0) << client.Describe();
-  server.wait();
-  const auto report = nlohmann::json::parse(client.out);
+  const uint32_t server_port = InfoOf(pods[1]).port_id();
+  const uint64_t tx_before = PortStatsOf(api(), server_port).tx_bytes();
+  const auto report = Iperf(pods[0].netns->name(), pods[1].netns->name(), pods[1].ip);
+  ASSERT_FALSE(report.is_discarded());
   const double received = report["end"]["sum_received"]["bytes"].get<double>();
   EXPECT_GT(received, 1e6);
-  std::cout << "backend=" << GetParam() << " iperf3 pod->pod "
-            << report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e9 << " Gbit/s"
-            << std::endl;
+  std::cout << "backend=" << GetParam() << " iperf3 pod->pod " << Gbps(report) << " Gbit/s" << std::endl;
   // Everything the receiver got crossed the dataplane's Tx toward its port.
-  EXPECT_GE(PortStatsOf(agent_->api(), server_port).tx_bytes() - tx_before,
+  EXPECT_GE(PortStatsOf(api(), server_port).tx_bytes() - tx_before,
             static_cast<uint64_t>(received));
 }
 
@@ -149,7 +83,7 @@ TEST_P(PodNetworkTest, SpoofedSourceAddressIsDroppedAndCounted) {
   ASSERT_TRUE(Ping(a, b.ip));
   ASSERT_EQ(RunIn(a.netns->name(), {"ip", "addr", "add", "10.99.0.250/32", "dev", "eth0"}).exit_code, 0);
   EXPECT_FALSE(Ping(a, b.ip, "10.99.0.250"));
-  const auto stats = PortStatsOf(agent_->api(), InfoOf(a).port_id());
+  const auto stats = PortStatsOf(api(), InfoOf(a).port_id());
   ASSERT_TRUE(stats.drops().contains("spoofed_source")) << stats.DebugString();
   EXPECT_GE(stats.drops().at("spoofed_source"), 3u);
   EXPECT_TRUE(Ping(a, b.ip));  // its own address still works
@@ -184,7 +118,7 @@ TEST_P(PodNetworkTest, DeleteRemovesEverythingAndRepeatsSafely) {
   EXPECT_EQ(AgentStatus().pods(), 1u);
   grpc::ClientContext context;
   dpcni::v1::GetPortStatsResponse ports;
-  ASSERT_TRUE(agent_->api().GetPortStats(&context, {}, &ports).ok());
+  ASSERT_TRUE(api().GetPortStats(&context, {}, &ports).ok());
   EXPECT_EQ(ports.ports_size(), 1);
 
   // The runtime retries DEL, and sends one more with an empty CNI_NETNS once the sandbox is gone.
@@ -205,7 +139,6 @@ TEST_P(PodNetworkTest, DeleteAfterTheSandboxIsGoneFreesThePort) {
   EXPECT_EQ(deleted.exit_code, 0) << deleted.Describe();
   EXPECT_EQ(AgentStatus().addresses_in_use(), 0u);
   EXPECT_EQ(AgentStatus().pods(), 0u);
-  pods_.clear();
 }
 
 TEST_P(PodNetworkTest, BadAddLeavesNothingBehind) {
@@ -228,7 +161,7 @@ TEST_P(PodNetworkTest, BadAddLeavesNothingBehind) {
 }
 
 TEST_P(PodNetworkTest, AddWithTheAgentStoppedIsTryAgainLater) {
-  agent_->Stop();
+  node_->agent().Stop();
   Pod pod;
   pod.name = "a";
   pod.container_id = "ctr-a";
@@ -258,29 +191,20 @@ TEST_P(PodNetworkTest, TwentyPodsAddedInParallelGetDistinctAddresses) {
   }
   EXPECT_EQ(addresses.size(), static_cast<size_t>(kPods));
   EXPECT_EQ(AgentStatus().pods(), static_cast<uint32_t>(kPods));
-  for (Pod& pod : pods) pods_.push_back(std::move(pod));
+  for (Pod& pod : pods) node_->pods().push_back(std::move(pod));
 }
 
 TEST_P(PodNetworkTest, RestartedAgentReattachesPodsThatStillExist) {
   Pod& a = AddPod("a");
   Pod& b = AddPod("b");
-  agent_->Stop();
+  node_->agent().Stop();
   std::string failure;
-  ASSERT_TRUE(agent_->Start(&failure)) << failure;
+  ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
   EXPECT_EQ(AgentStatus().pods(), 2u);
   EXPECT_TRUE(Ping(a, b.ip));
   Pod& c = AddPod("c");
   EXPECT_NE(c.ip, a.ip);
   EXPECT_NE(c.ip, b.ip);
-}
-
-std::vector<std::string> Backends() {
-  if (const char* only = std::getenv("DPCNI_E2E_BACKEND"); only && std::string(only) != "auto") {
-    return {only};
-  }
-  std::vector<std::string> backends = {"tap"};
-  if (::access("/dev/vhost-net", R_OK | W_OK) == 0) backends.push_back("vhost-net");
-  return backends;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PodNetworkTest, testing::ValuesIn(Backends()),
