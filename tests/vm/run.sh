@@ -53,8 +53,8 @@ stop_child() {
   fi
 }
 trap stop_child EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+trap 'log "interrupted"; exit 130' INT
 
 # Runs a command bounded by the time left, in the background so the traps above can fire meanwhile.
 run_bounded() {
