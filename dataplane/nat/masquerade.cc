@@ -49,31 +49,32 @@ absl::StatusOr<std::unique_ptr<Masquerade>> Masquerade::Install(
         absl::StrCat("masquerade: cannot open this thread's netns: ", std::strerror(errno)));
   }
 
-  // `add` then `delete` empties a table left by an earlier agent (and is harmless when there is
-  // none); the whole text is one nft transaction.
+  // `add` is a no-op on a table an earlier agent left and makes the `delete` after it safe when
+  // there is none; the whole text is one nft transaction, so the node never has two rules or none.
   const std::string table = TableName();
-  const std::string commands = absl::StrCat(
-      "add table ", table, "\n",
-      "delete table ", table, "\n",
-      "add table ", table, "\n",
-      "add chain ", table, " ", kMasqueradeChain,
-      " { type nat hook postrouting priority srcnat; policy accept; }\n",
-      "add rule ", table, " ", kMasqueradeChain, " ip saddr ", *sources, " ip daddr != ", *cluster,
-      " masquerade\n");
-  if (auto applied = Nftables().Run(commands); !applied.ok()) {
+  const std::vector<std::string> commands = {
+      absl::StrCat("add table ", table),
+      absl::StrCat("delete table ", table),
+      absl::StrCat("add table ", table),
+      absl::StrCat("add chain ", table, " ", kMasqueradeChain,
+                   " { type nat hook postrouting priority srcnat; policy accept; }"),
+      absl::StrCat("add rule ", table, " ", kMasqueradeChain, " ip saddr ", *sources,
+                   " ip daddr != ", *cluster, " masquerade"),
+  };
+  if (auto applied = Nftables().Run(absl::StrJoin(commands, "\n")); !applied.ok()) {
     ::close(netns_fd);
-    return absl::Status(applied.status().code(),
-                        absl::StrCat("install masquerade table ", table, ": ",
-                                     applied.status().message()));
+    return absl::Status(applied.status().code(), absl::StrCat("install masquerade table ", table,
+                                                              ": ", applied.status().message()));
   }
   return std::unique_ptr<Masquerade>(new Masquerade(netns_fd));
 }
 
 Masquerade::~Masquerade() {
   const std::string table = TableName();
-  absl::Status deleted = RunInNetns(absl::StrCat("/proc/self/fd/", netns_fd_), [&]() -> absl::Status {
-    return Nftables().Run(absl::StrCat("delete table ", table)).status();
-  });
+  absl::Status deleted =
+      RunInNetns(absl::StrCat("/proc/self/fd/", netns_fd_), [&]() -> absl::Status {
+        return Nftables().Run(absl::StrCat("delete table ", table)).status();
+      });
   if (!deleted.ok()) {
     std::fprintf(stderr, "dpcni-agent: delete masquerade table %s: %s\n", table.c_str(),
                  deleted.ToString().c_str());

@@ -17,8 +17,8 @@ Nftables::Nftables(Output output) : context_(nft_ctx_new(NFT_CTX_DEFAULT)) {
 
 absl::StatusOr<std::string> Nftables::Run(const std::string& commands) {
   if (nft_run_cmd_from_buffer(context_.get(), commands.c_str()) != 0) {
-    const std::string message(absl::StripTrailingAsciiWhitespace(
-        nft_ctx_get_error_buffer(context_.get())));
+    const std::string message(
+        absl::StripTrailingAsciiWhitespace(nft_ctx_get_error_buffer(context_.get())));
     return absl::InternalError(absl::StrCat("nft: ", message));
   }
   return std::string(nft_ctx_get_output_buffer(context_.get()));

@@ -72,7 +72,8 @@ std::vector<std::string> CoveredBy(const std::vector<std::string>& cidrs) {
 // What the right-hand side of a match covers: a set, or (for one element) a bare prefix; each
 // element a prefix, a range or an address.
 std::vector<std::string> Covered(const nlohmann::json& right) {
-  const nlohmann::json elements = right.contains("set") ? right["set"] : nlohmann::json::array({right});
+  const nlohmann::json elements =
+      right.contains("set") ? right["set"] : nlohmann::json::array({right});
   std::vector<Range> ranges;
   for (const nlohmann::json& element : elements) {
     if (element.is_object() && element.contains("prefix")) {
@@ -124,8 +125,8 @@ class MasqueradeTest : public ::testing::Test {
 
 TEST_F(MasqueradeTest, InstallsOneSourceNatRuleForPodTrafficLeavingTheCluster) {
   InNetns([] {
-    auto masquerade = Masquerade::Install({"10.244.1.0/24", "10.244.2.0/24"},
-                                          {"10.244.0.0/16", "10.96.0.0/12"});
+    auto masquerade =
+        Masquerade::Install({"10.244.1.0/24", "10.244.2.0/24"}, {"10.244.0.0/16", "10.96.0.0/12"});
     ASSERT_TRUE(masquerade.ok()) << masquerade.status();
 
     auto listing = ListTable();
@@ -183,7 +184,8 @@ TEST_F(MasqueradeTest, DestroyedFromAnotherNamespaceDeletesWhereItWasInstalled) 
 
 TEST_F(MasqueradeTest, ReplacesATableLeftByACrashedAgent) {
   InNetns([] {
-    // What an earlier agent with another pod CIDR left: its chain, its rule, and a chain we never make.
+    // What an earlier agent with another pod CIDR left: its chain, its rule, and a chain we never
+    // make.
     auto stale = Nftables().Run(
         "add table ip dpcni\n"
         "add chain ip dpcni postrouting { type nat hook postrouting priority srcnat; }\n"

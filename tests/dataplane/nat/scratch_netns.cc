@@ -29,7 +29,8 @@ ScratchNetns::ScratchNetns() {
   });
   maker.join();
   if (!failure.empty()) throw std::runtime_error(failure);
-  if (Shell("ip link set lo up") != 0) throw std::runtime_error("cannot set lo up in a scratch netns");
+  if (Shell("ip link set lo up") != 0)
+    throw std::runtime_error("cannot set lo up in a scratch netns");
 }
 
 ScratchNetns::~ScratchNetns() { ::close(fd_); }

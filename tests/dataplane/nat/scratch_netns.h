@@ -1,5 +1,5 @@
-// A network namespace of a test's own. It has no name under /var/run/netns: it lives as long as this
-// object holds a descriptor of it, so a test that crashes leaves nothing behind.
+// A network namespace of a test's own. It has no name under /var/run/netns: it lives as long as
+// this object holds a descriptor of it, so a test that crashes leaves nothing behind.
 #pragma once
 
 #include <string>
