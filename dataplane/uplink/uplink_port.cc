@@ -1,0 +1,178 @@
+#include "uplink/uplink_port.h"
+
+#include <net/if.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_pci.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+constexpr char kVfioDriver[] = "vfio-pci";
+
+// af_packet ring geometry. A 2 KiB frame holds a 1518-byte Ethernet frame (1500 MTU, VLAN tag)
+// after the 32-byte TPACKET_V2 header, and its data part (2016 bytes) still fits the data room of a
+// default mbuf, which the PMD requires. Two frames per page-sized block.
+constexpr unsigned kAfPacketBlockSize = 4096;
+constexpr unsigned kAfPacketFrameSize = 2048;
+
+// "0000:03:00.0" for "0000:03:00.0" or "03:00.0": the form sysfs and DPDK's device names use.
+absl::StatusOr<std::string> CanonicalPciAddress(const std::string& address) {
+  rte_pci_addr parsed{};
+  if (rte_pci_addr_parse(address.c_str(), &parsed) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("uplink pci_address \"", address, "\" is not a PCI address (0000:03:00.0)"));
+  }
+  char name[PCI_PRI_STR_SIZE];
+  rte_pci_device_name(&parsed, name, sizeof(name));
+  return std::string(name);
+}
+
+absl::Status CheckInterface(const std::string& interface) {
+  if (::if_nametoindex(interface.c_str()) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("uplink interface ", interface, " does not exist in this network namespace"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPciDevice(const std::string& address, const std::string& sysfs_root) {
+  const std::filesystem::path device =
+      std::filesystem::path(sysfs_root) / "bus" / "pci" / "devices" / address;
+  std::error_code error;
+  if (!std::filesystem::exists(device, error)) {
+    return absl::NotFoundError(absl::StrCat("uplink ", address,
+                                            " is not a PCI device on this node (", device.string(),
+                                            " does not exist)"));
+  }
+  // `driver` is a symlink to the bound driver's directory, absent when no driver is bound.
+  const std::filesystem::path driver = std::filesystem::read_symlink(device / "driver", error);
+  const std::string bound_to = error ? "no driver" : driver.filename().string();
+  if (bound_to != kVfioDriver) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("uplink ", address, " is bound to ", bound_to, ", not ", kVfioDriver,
+                     ": bind it with dpdk-devbind.py --bind=", kVfioDriver, " ", address));
+  }
+  return absl::OkStatus();
+}
+
+// The bus, device name and devargs that make the port, for a config already checked.
+struct DeviceSpec {
+  std::string bus;
+  std::string device_name;
+  std::string devargs;
+  std::string link_name;
+};
+
+absl::StatusOr<DeviceSpec> SpecFor(const UplinkConfig& config, const PortQueues& queues) {
+  switch (config.type) {
+    case UplinkType::kAfPacket:
+      return DeviceSpec{"vdev", "net_af_packet0",
+                        absl::StrCat("iface=", config.interface, ",qpairs=1,blocksz=",
+                                     kAfPacketBlockSize, ",framesz=", kAfPacketFrameSize,
+                                     // The ring holds as many frames as a queue has descriptors.
+                                     ",framecnt=", queues.queue_size),
+                        config.interface};
+    case UplinkType::kAfXdp:
+      return DeviceSpec{"vdev", "net_af_xdp0",
+                        absl::StrCat("iface=", config.interface, ",start_queue=0,queue_count=1"),
+                        config.interface};
+    case UplinkType::kPci: {
+      auto address = CanonicalPciAddress(config.pci_address);
+      if (!address.ok()) return address.status();
+      return DeviceSpec{"pci", *address, "", *address};
+    }
+    case UplinkType::kNone:
+      break;
+  }
+  return absl::InvalidArgumentError("no uplink is configured (uplink type none)");
+}
+
+// af_packet and af_xdp ports have one queue pair: every socket (or NIC queue) they open receives,
+// and the engine reads Rx queue 0 only, so a second pair would take frames nobody reads. Their Tx
+// queues are that one pair's, so only one forwarding worker can transmit on them.
+absl::Status CheckQueues(const UplinkConfig& config, const PortQueues& queues) {
+  if (config.type != UplinkType::kPci && queues.tx_queues > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("uplink ", UplinkTypeName(config.type), " on ", config.interface,
+                     " has one queue pair, but ", queues.tx_queues,
+                     " forwarding workers each need a Tx queue: use one worker (worker_lcores) "
+                     "or a pci uplink"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveDevice(const UplinkPort& port) {
+  // Stopping a port that never started is harmless; removing the device closes and frees the
+  // ethdev.
+  rte_eth_dev_stop(port.port_id);
+  const char* bus = port.type == UplinkType::kPci ? "pci" : "vdev";
+  if (int error = rte_eal_hotplug_remove(bus, port.device_name.c_str()); error != 0) {
+    return DpdkError(absl::StrCat("remove uplink ", port.device_name), error);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckUplinkDevice(const UplinkConfig& config, const std::string& sysfs_root) {
+  switch (config.type) {
+    case UplinkType::kAfPacket:
+    case UplinkType::kAfXdp:
+      return CheckInterface(config.interface);
+    case UplinkType::kPci: {
+      auto address = CanonicalPciAddress(config.pci_address);
+      if (!address.ok()) return address.status();
+      return CheckPciDevice(*address, sysfs_root);
+    }
+    case UplinkType::kNone:
+      break;
+  }
+  return absl::InvalidArgumentError("no uplink is configured (uplink type none)");
+}
+
+absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const PortQueues& queues,
+                                            const std::string& sysfs_root) {
+  if (auto status = CheckUplinkDevice(config, sysfs_root); !status.ok()) return status;
+  if (auto status = CheckQueues(config, queues); !status.ok()) return status;
+  auto spec = SpecFor(config, queues);
+  if (!spec.ok()) return spec.status();
+
+  UplinkPort port;
+  port.type = config.type;
+  port.device_name = spec->device_name;
+  port.link_name = spec->link_name;
+  const std::string what =
+      absl::StrCat("uplink ", UplinkTypeName(config.type), " ", port.link_name);
+
+  // A pci uplink named with `-a` was already probed by EAL at start-up, if its driver was bound
+  // then.
+  const int probed =
+      rte_eal_hotplug_add(spec->bus.c_str(), spec->device_name.c_str(), spec->devargs.c_str());
+  if (probed != 0 && !(config.type == UplinkType::kPci && probed == -EEXIST)) {
+    return DpdkError(absl::StrCat("probe ", what), probed);
+  }
+  if (int error = rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id);
+      error != 0) {
+    rte_eal_hotplug_remove(spec->bus.c_str(), spec->device_name.c_str());
+    return DpdkError(absl::StrCat("find the ethdev of ", what), error);
+  }
+  if (auto status = ConfigureAndStartPort(port.port_id, queues); !status.ok()) {
+    RemoveDevice(port).IgnoreError();
+    return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+  }
+  if (int error = rte_eth_macaddr_get(port.port_id, &port.mac); error != 0) {
+    RemoveDevice(port).IgnoreError();
+    return DpdkError(absl::StrCat("read the MAC of ", what), error);
+  }
+  return port;
+}
+
+absl::Status DestroyUplinkPort(const UplinkPort& port) { return RemoveDevice(port); }
+
+}  // namespace dpcni::dataplane
