@@ -22,6 +22,11 @@ enum class DropReason : uint8_t {
   kMalformed,      // truncated or inconsistent headers
   kTxFull,         // the egress Tx ring was full
   kOffloadFailed,  // segmentation or checksum preparation failed
+  kMtuExceeded,    // a frame (not a GSO packet) larger than the egress port's MTU
+  kNotForUs,       // a unicast frame on the uplink for another MAC
+  kNeighbourQueueFull,   // no room left to hold the packet while its neighbour is resolved
+  kNeighbourUnresolved,  // the neighbour never answered ARP; the packets held for it are dropped
+  kNeighbourTableFull,   // no room for another neighbour
   kCount,
 };
 
@@ -45,7 +50,41 @@ constexpr std::string_view DropReasonName(DropReason reason) {
       return "tx_full";
     case DropReason::kOffloadFailed:
       return "offload_failed";
+    case DropReason::kMtuExceeded:
+      return "mtu_exceeded";
+    case DropReason::kNotForUs:
+      return "not_for_us";
+    case DropReason::kNeighbourQueueFull:
+      return "neighbour_queue_full";
+    case DropReason::kNeighbourUnresolved:
+      return "neighbour_unresolved";
+    case DropReason::kNeighbourTableFull:
+      return "neighbour_table_full";
     case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+// Things a port saw that are neither forwarding nor drops (PortCounters::events).
+enum class PortEvent : uint8_t {
+  kArpReplied,    // an ARP request answered on this port
+  kArpRequested,  // an ARP request sent on this port
+  kToNode,        // a packet for the node's uplink address, handed to the host port
+  kCount,
+};
+
+inline constexpr size_t kPortEventCount = static_cast<size_t>(PortEvent::kCount);
+
+constexpr std::string_view PortEventName(PortEvent event) {
+  switch (event) {
+    case PortEvent::kArpReplied:
+      return "arp_replies";
+    case PortEvent::kArpRequested:
+      return "arp_requests";
+    case PortEvent::kToNode:
+      return "to_node";
+    case PortEvent::kCount:
       break;
   }
   return "unknown";
@@ -75,10 +114,12 @@ struct PortCounterCells {
   SingleWriterCounter tx_packets;
   SingleWriterCounter tx_bytes;
   std::array<SingleWriterCounter, kDropReasonCount> drops;
+  std::array<SingleWriterCounter, kPortEventCount> events;
 
   void CountDrop(DropReason reason, uint64_t packets = 1) {
     drops[static_cast<size_t>(reason)].Add(packets);
   }
+  void CountEvent(PortEvent event) { events[static_cast<size_t>(event)].Add(1); }
 
   void Reset() {
     for (SingleWriterCounter* counter : {&rx_packets, &rx_bytes, &tx_packets, &tx_bytes}) {
@@ -87,9 +128,13 @@ struct PortCounterCells {
     for (SingleWriterCounter& drop : drops) {
       drop.Reset();
     }
+    for (SingleWriterCounter& event : events) {
+      event.Reset();
+    }
   }
 
-  // Adds these cells to `total`; drop reasons that never happened are left out of the map.
+  // Adds these cells to `total`; drop reasons and events that never happened are left out of the
+  // maps.
   void AddTo(PortCounters& total) const {
     total.rx_packets += rx_packets.Read();
     total.rx_bytes += rx_bytes.Read();
@@ -98,6 +143,11 @@ struct PortCounterCells {
     for (size_t i = 0; i < kDropReasonCount; ++i) {
       if (uint64_t dropped = drops[i].Read(); dropped != 0) {
         total.drops[std::string(DropReasonName(static_cast<DropReason>(i)))] += dropped;
+      }
+    }
+    for (size_t i = 0; i < kPortEventCount; ++i) {
+      if (uint64_t seen = events[i].Read(); seen != 0) {
+        total.events[std::string(PortEventName(static_cast<PortEvent>(i)))] += seen;
       }
     }
   }

@@ -1,6 +1,9 @@
 // The forwarding engine: worker lcores that poll every attached port, route IPv4 with rte_lpm and
-// transmit in buffered bursts. The control plane (gRPC threads) attaches and detaches ports; changes
-// are published to the workers with RCU (rte_rcu_qsbr), so the fast path takes no locks.
+// transmit in buffered bursts. Besides the pods' ports it drives two edge ports: the host port (the
+// node's kernel, reached through virtio-user or a tap) and the uplink (a NIC or an af_packet/af_xdp
+// port on the node's network, whose neighbours it resolves with ARP). The control plane (gRPC
+// threads) attaches and detaches ports; changes are published to the workers with RCU
+// (rte_rcu_qsbr), so the fast path takes no locks.
 #pragma once
 
 #include <rte_ether.h>
@@ -21,14 +24,21 @@ struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.
   std::vector<unsigned> worker_lcores;
-  // Upper bound on ports the engine can hold at once (sizes the route table and counters).
+  // Upper bound on pods the engine can hold at once (sizes the route and next-hop tables).
   uint32_t max_ports = 32;
   uint16_t burst_size = 32;
   // An idle worker backs off, sleeping up to this long between polls; zero means busy-poll.
   std::chrono::microseconds idle_sleep_max{200};
-  // The pods' default gateway: every pod port answers ARP for it with gateway_mac.
+  // The pods' default gateway: every pod port answers ARP for it with gateway_mac, which is also the
+  // source MAC of everything the engine sends to pods and to the host port.
   uint32_t gateway_ip = 0;  // host byte order (169.254.1.1)
   rte_ether_addr gateway_mac{};
+  // Neighbours on the uplink network: how many the engine tracks at once, how long a MAC learned
+  // from ARP is trusted before it goes stale (a stale MAC is still used, and re-confirmed with an
+  // ARP request when it is), and the least time between two ARP requests for one neighbour.
+  uint32_t max_neighbours = 1024;
+  std::chrono::milliseconds neighbour_timeout{60'000};
+  std::chrono::milliseconds arp_retry_interval{1'000};
 };
 
 // A started ethdev carrying one pod: the engine polls Rx queue 0 and routes ip/32 to it.
@@ -39,13 +49,49 @@ struct PodEndpoint {
   std::string name;  // "namespace/name", for counters and route listings
 };
 
+// The node's kernel behind the host port (the kernel side is an interface in the agent's netns).
+struct HostEndpoint {
+  uint16_t port_id = 0;
+  rte_ether_addr kernel_mac{};  // MAC of the kernel side: the destination MAC of frames sent to it
+};
+
+struct Ipv4Route {
+  uint32_t prefix = 0;  // host byte order, no bits set beyond `length`
+  uint8_t length = 0;   // 1..32
+  uint32_t via = 0;     // host byte order: a neighbour on the uplink network
+};
+
+// The DPDK-owned port on the node's network.
+struct UplinkEndpoint {
+  uint16_t port_id = 0;
+  rte_ether_addr mac{};       // the uplink port's own MAC
+  uint32_t ip = 0;            // host byte order: the node's address on the uplink network
+  uint8_t prefix_length = 0;  // of that network (1..31), which is on-link: ARP for the destination
+  uint32_t gateway = 0;       // host byte order, on that network; 0: none
+  std::vector<Ipv4Route> routes;  // prefixes reached via neighbours on the uplink network
+};
+
+struct NeighbourInfo {
+  std::string ip;     // "192.168.1.20"
+  std::string mac;    // "02:00:00:00:00:01"; empty while incomplete
+  std::string state;  // "incomplete", "reachable" or "stale"
+  uint64_t age_ms = 0;  // since the MAC was last confirmed (incomplete: since the first request)
+};
+
 struct PortCounters {
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
   uint64_t tx_packets = 0;
   uint64_t tx_bytes = 0;
-  // Drops by reason, e.g. "spoofed_source", "no_route", "tx_full", "ttl_exceeded", "not_ipv4".
+  // Drops by reason, e.g. "spoofed_source", "no_route", "tx_full", "ttl_exceeded", "not_ipv4",
+  // "mtu_exceeded", "neighbour_queue_full". Counted on the port the packet came in on, except
+  // "tx_full", counted on the port whose Tx ring was full.
   std::map<std::string, uint64_t> drops;
+  // What the port saw besides forwarding and drops: "arp_replies" (ARP requests the engine answered
+  // on this port), "arp_requests" (ARP requests it sent on this port: the uplink), "to_node"
+  // (packets for the node's uplink address that came in on this port and were handed to the host
+  // port).
+  std::map<std::string, uint64_t> events;
 };
 
 struct RouteInfo {
@@ -71,8 +117,26 @@ class Engine {
   // caller may stop and close the ethdev right after.
   virtual absl::Status DetachPod(uint16_t port_id) = 0;
 
+  // Makes the node's kernel the default route (0.0.0.0/0) for traffic that is not for a local pod,
+  // the node's uplink address or the uplink networks, and starts polling its port. Frames from the
+  // kernel are routed like any other, without the pods' anti-spoofing checks (the kernel forwards
+  // for others), and its ARP requests for any address the engine routes elsewhere than back to the
+  // host port are answered with gateway_mac (the kernel routes the pod CIDR on-link). Once, for the
+  // engine's life; safe to call while workers run.
+  virtual absl::Status AttachHostPort(const HostEndpoint& host) = 0;
+
+  // Starts polling the uplink: answers ARP for the node's address there, routes the uplink network
+  // on-link and `routes` via their next hops, resolving neighbours with ARP, and routes frames that
+  // arrive for local pods to them; frames for the node's address go to the host port. The gateway
+  // becomes the default route only while no host port is attached. Once, for the engine's life; safe
+  // to call while workers run.
+  virtual absl::Status AttachUplink(const UplinkEndpoint& uplink) = 0;
+
+  // Any attached port: a pod's, the host port or the uplink.
   virtual absl::StatusOr<PortCounters> Counters(uint16_t port_id) const = 0;
   virtual std::vector<RouteInfo> Routes() const = 0;
+  // The uplink's neighbour table, ordered by address.
+  virtual std::vector<NeighbourInfo> Neighbours() const = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config);

@@ -4,6 +4,8 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include <rte_cycles.h>
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -19,6 +21,12 @@ namespace {
 constexpr uint16_t kGsoHeaderRoom = 256;
 constexpr unsigned kGsoPoolSize = 8191;
 constexpr unsigned kGsoPoolCache = 256;
+// ARP requests: a minimum-size frame each, a few in flight per neighbour at most.
+constexpr uint16_t kArpFrameRoom = 64;
+constexpr unsigned kArpPoolSize = 1023;
+// Routes besides the pods' and the uplink's configured ones: the default route, the uplink network
+// and the node's uplink address.
+constexpr uint32_t kEdgeRoutes = 3;
 
 std::atomic<unsigned> next_engine_instance{0};
 
@@ -26,8 +34,19 @@ std::string FormatIpv4(uint32_t ip) {
   return absl::StrFormat("%d.%d.%d.%d", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
+// The netmask of a prefix length, host byte order.
+uint32_t Mask(uint8_t length) { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
+
 std::string PodLabel(const PodEndpoint& pod) {
   return absl::StrCat("pod ", pod.name, " on port ", pod.port_id);
+}
+
+uint32_t RouteCapacity(const EngineConfig& config) {
+  return config.max_ports + ForwardingEngine::kMaxUplinkRoutes + kEdgeRoutes;
+}
+
+uint64_t ToCycles(std::chrono::milliseconds duration) {
+  return static_cast<uint64_t>(duration.count()) * rte_get_tsc_hz() / 1000;
 }
 
 absl::Status ValidateConfig(const EngineConfig& config) {
@@ -62,30 +81,36 @@ absl::Status ValidateConfig(const EngineConfig& config) {
   if (config.gateway_ip == 0 || !rte_is_valid_assigned_ether_addr(&config.gateway_mac)) {
     return absl::InvalidArgumentError("engine config: gateway IP and unicast MAC are required");
   }
+  if (config.max_neighbours == 0 || config.neighbour_timeout.count() <= 0 ||
+      config.arp_retry_interval.count() <= 0) {
+    return absl::InvalidArgumentError(
+        "engine config: max_neighbours, neighbour_timeout and arp_retry_interval must be positive");
+  }
   return absl::OkStatus();
 }
 
 // What the egress side of a port may ask of its driver, from the configuration the agent gave it.
-absl::StatusOr<EgressCaps> ReadEgressCaps(const PodEndpoint& pod, size_t workers) {
+absl::StatusOr<EgressCaps> ReadEgressCaps(uint16_t port_id, const std::string& label,
+                                          size_t workers) {
   rte_eth_dev_info info;
-  if (int rc = rte_eth_dev_info_get(pod.port_id, &info); rc != 0) {
+  if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(PodLabel(pod), ": reading device info failed: ", rte_strerror(-rc)));
+        absl::StrCat(label, ": reading device info failed: ", rte_strerror(-rc)));
   }
   if (info.nb_rx_queues < 1 || info.nb_tx_queues < workers) {
     return absl::FailedPreconditionError(absl::StrCat(
-        PodLabel(pod), ": needs 1 Rx queue and ", workers, " Tx queues (one per worker), has ",
+        label, ": needs 1 Rx queue and ", workers, " Tx queues (one per worker), has ",
         info.nb_rx_queues, " and ", info.nb_tx_queues));
   }
   rte_eth_conf conf;
-  if (int rc = rte_eth_dev_conf_get(pod.port_id, &conf); rc != 0) {
+  if (int rc = rte_eth_dev_conf_get(port_id, &conf); rc != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(PodLabel(pod), ": reading configuration failed: ", rte_strerror(-rc)));
+        absl::StrCat(label, ": reading configuration failed: ", rte_strerror(-rc)));
   }
   uint16_t mtu = RTE_ETHER_MTU;
-  if (int rc = rte_eth_dev_get_mtu(pod.port_id, &mtu); rc != 0) {
+  if (int rc = rte_eth_dev_get_mtu(port_id, &mtu); rc != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(PodLabel(pod), ": reading MTU failed: ", rte_strerror(-rc)));
+        absl::StrCat(label, ": reading MTU failed: ", rte_strerror(-rc)));
   }
   return EgressCapsFromTxOffloads(conf.txmode.offloads, mtu);
 }
@@ -95,7 +120,8 @@ absl::StatusOr<EgressCaps> ReadEgressCaps(const PodEndpoint& pod, size_t workers
 ForwardingEngine::ForwardingEngine(const EngineConfig& config)
     : config_(config),
       instance_(next_engine_instance.fetch_add(1, std::memory_order_relaxed)),
-      next_hops_(config.max_ports) {}
+      // One spare slot: a replaced route's new next hop is filled before the old one is released.
+      next_hops_(RouteCapacity(config) + 1) {}
 
 absl::StatusOr<std::unique_ptr<ForwardingEngine>> ForwardingEngine::Create(
     const EngineConfig& config) {
@@ -121,10 +147,10 @@ absl::Status ForwardingEngine::CreateTables() {
 
   std::string lpm_name = absl::StrCat("dpcni_routes_", instance_);
   rte_lpm_config lpm_config{
-      // Pod /32s, with room for the host and uplink routes that will join them.
-      .max_rules = config_.max_ports * 2,
-      // A /32 needs a tbl8 group for its /24 unless another pod's route already made one.
-      .number_tbl8s = config_.max_ports + 1,
+      .max_rules = RouteCapacity(config_),
+      // A route longer than /24 needs a tbl8 group (unless one for its /24 exists already): with a
+      // group per rule the table cannot run out of them.
+      .number_tbl8s = RouteCapacity(config_) + 1,
       .flags = 0,
   };
   lpm_.reset(rte_lpm_create(lpm_name.c_str(), SOCKET_ID_ANY, &lpm_config));
@@ -148,10 +174,28 @@ absl::Status ForwardingEngine::CreateTables() {
   std::string indirect_name = absl::StrCat("dpcni_gso_ref_", instance_);
   gso_indirect_pool_.reset(rte_pktmbuf_pool_create(indirect_name.c_str(), kGsoPoolSize,
                                                    kGsoPoolCache, 0, 0, SOCKET_ID_ANY));
-  if (gso_direct_pool_ == nullptr || gso_indirect_pool_ == nullptr) {
+  std::string arp_name = absl::StrCat("dpcni_arp_", instance_);
+  arp_pool_.reset(rte_pktmbuf_pool_create(arp_name.c_str(), kArpPoolSize, 0, 0,
+                                          RTE_PKTMBUF_HEADROOM + kArpFrameRoom, SOCKET_ID_ANY));
+  if (gso_direct_pool_ == nullptr || gso_indirect_pool_ == nullptr || arp_pool_ == nullptr) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("engine: creating GSO mbuf pools failed: ", rte_strerror(rte_errno)));
+        absl::StrCat("engine: creating mbuf pools failed: ", rte_strerror(rte_errno)));
   }
+
+  absl::StatusOr<std::unique_ptr<NeighbourTable>> neighbours = NeighbourTable::Create(
+      absl::StrCat("dpcni_neigh_", instance_), config_.max_neighbours, rcu_.get());
+  if (!neighbours.ok()) {
+    return neighbours.status();
+  }
+  neighbours_ = std::move(*neighbours);
+  absl::StatusOr<std::unique_ptr<NeighbourResolver>> resolver = NeighbourResolver::Create(
+      absl::StrCat("dpcni_resolve_", instance_), *neighbours_, arp_pool_.get(),
+      NeighbourTiming{.reachable_cycles = ToCycles(config_.neighbour_timeout),
+                      .retry_cycles = ToCycles(config_.arp_retry_interval)});
+  if (!resolver.ok()) {
+    return resolver.status();
+  }
+  resolver_ = std::move(*resolver);
   return absl::OkStatus();
 }
 
@@ -159,7 +203,9 @@ void ForwardingEngine::CreateWorkers() {
   absl::MutexLock lock(&mutex_);
   RoutingView routing{
       .lpm = lpm_.get(),
+      .default_next_hop = &default_next_hop_,
       .next_hops = next_hops_.entries(),
+      .neighbours = neighbours_.get(),
       .gateway_ip = rte_cpu_to_be_32(config_.gateway_ip),
       .gateway_mac = config_.gateway_mac,
   };
@@ -174,6 +220,7 @@ void ForwardingEngine::CreateWorkers() {
         .idle_sleep_max = config_.idle_sleep_max,
         .gso_direct_pool = gso_direct_pool_.get(),
         .gso_indirect_pool = gso_indirect_pool_.get(),
+        .resolver = resolver_.get(),
     }));
   }
 }
@@ -219,38 +266,196 @@ void ForwardingEngine::StopLaunchedWorkers(size_t launched) {
   }
 }
 
-absl::Status ForwardingEngine::ValidateNewPod(const PodEndpoint& pod) const {
-  if (pod.port_id >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(pod.port_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(PodLabel(pod), ": no such ethdev"));
+absl::Status ForwardingEngine::ValidateNewPort(uint16_t port_id, const std::string& label) const {
+  if (port_id >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(port_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": no such ethdev"));
   }
-  if (pods_.contains(pod.port_id)) {
-    return absl::AlreadyExistsError(absl::StrCat(PodLabel(pod), ": port already attached to ",
-                                                 pods_.at(pod.port_id).endpoint.name));
+  if (auto attached = polled_.find(port_id); attached != polled_.end()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(label, ": port already attached as ", attached->second.label));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForwardingEngine::ValidateNewPod(const PodEndpoint& pod) const {
+  const std::string label = PodLabel(pod);
+  if (absl::Status valid = ValidateNewPort(pod.port_id, label); !valid.ok()) {
+    return valid;
   }
   if (pods_.size() >= config_.max_ports) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(PodLabel(pod), ": engine already holds max_ports=", config_.max_ports));
+        absl::StrCat(label, ": engine already holds max_ports=", config_.max_ports));
   }
   if (pod.ip == 0 || !rte_is_valid_assigned_ether_addr(&pod.mac)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(PodLabel(pod), ": needs an IPv4 address and a unicast MAC"));
+        absl::StrCat(label, ": needs an IPv4 address and a unicast MAC"));
   }
-  for (const auto& [port_id, attached] : pods_) {
-    if (attached.endpoint.ip == pod.ip) {
-      return absl::AlreadyExistsError(absl::StrCat(PodLabel(pod), ": ", FormatIpv4(pod.ip),
-                                                   " is already routed to ",
-                                                   PodLabel(attached.endpoint)));
+  if (auto routed = routes_.find(RouteKey{pod.ip, 32}); routed != routes_.end()) {
+    return absl::AlreadyExistsError(absl::StrCat(label, ": ", FormatIpv4(pod.ip),
+                                                 " is already routed to ", routed->second.next_hop));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
+                                              const std::string& label) const {
+  if (uplink_.has_value()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(label, ": an uplink is attached already (port ", uplink_->port_id, ")"));
+  }
+  if (!rte_is_valid_assigned_ether_addr(&uplink.mac) || uplink.ip == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": needs a unicast MAC and the node's IPv4 address"));
+  }
+  if (uplink.prefix_length < 1 || uplink.prefix_length > 31) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": prefix length ", uplink.prefix_length, " outside 1..31"));
+  }
+  const uint32_t mask = Mask(uplink.prefix_length);
+  auto on_link = [&](uint32_t address) {
+    return address != 0 && address != uplink.ip && (address & mask) == (uplink.ip & mask);
+  };
+  if (uplink.gateway != 0 && !on_link(uplink.gateway)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": gateway ", FormatIpv4(uplink.gateway), " is not another address on ",
+        FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
+  }
+  if (uplink.routes.size() > kMaxUplinkRoutes) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.routes.size(),
+                                                   " routes, at most ", kMaxUplinkRoutes));
+  }
+  std::set<RouteKey> keys = {RouteKey{uplink.ip & mask, uplink.prefix_length},
+                             RouteKey{uplink.ip, 32}};
+  for (const Ipv4Route& route : uplink.routes) {
+    const std::string prefix = absl::StrCat(FormatIpv4(route.prefix), "/", route.length);
+    if (route.length < 1 || route.length > 32 || (route.prefix & ~Mask(route.length)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": route ", prefix, " is not a prefix of length 1..32 (for a default route, set "
+          "the gateway)"));
+    }
+    if (!on_link(route.via)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": route ", prefix, " via ", FormatIpv4(route.via), ": not another address on ",
+          FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
+    }
+    if (!keys.insert(RouteKey{route.prefix, route.length}).second) {
+      return absl::InvalidArgumentError(absl::StrCat(label, ": route ", prefix, " given twice"));
+    }
+  }
+  for (const RouteKey& key : keys) {
+    if (auto routed = routes_.find(key); routed != routes_.end()) {
+      return absl::AlreadyExistsError(absl::StrCat(label, ": ", FormatIpv4(key.prefix), "/",
+                                                   key.length, " is already routed to ",
+                                                   routed->second.next_hop));
     }
   }
   return absl::OkStatus();
 }
 
+absl::Status ForwardingEngine::ReserveRoutes(size_t routes, const std::string& label) const {
+  if (routes_.size() + routes > RouteCapacity(config_) || next_hops_.available() < routes + 1) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(label, ": no room for ", routes, " more routes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForwardingEngine::SetRoute(const RouteKey& key, const NextHop& hop,
+                                        std::string description) {
+  absl::StatusOr<uint32_t> next_hop_id = next_hops_.Allocate(hop);
+  if (!next_hop_id.ok()) {
+    return next_hop_id.status();
+  }
+  if (int rc = PointRoute(key, *next_hop_id); rc != 0) {
+    next_hops_.Release(*next_hop_id);
+    return absl::ResourceExhaustedError(absl::StrCat("adding route ", FormatIpv4(key.prefix), "/",
+                                                     key.length, " to ", description,
+                                                     " failed: ", rte_strerror(-rc)));
+  }
+  auto [route, added] = routes_.try_emplace(key);
+  if (!added) {
+    // The route was pointed at the new slot in place; workers may still use the old one until they
+    // pass a quiescent state.
+    rte_rcu_qsbr_synchronize(rcu_.get(), RTE_QSBR_THRID_INVALID);
+    next_hops_.Release(route->second.next_hop_id);
+  }
+  route->second = InstalledRoute{.next_hop_id = *next_hop_id, .next_hop = std::move(description)};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> ForwardingEngine::DeleteRoute(const RouteKey& key) {
+  auto route = routes_.find(key);
+  if (route == routes_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no route ", FormatIpv4(key.prefix), "/", key.length));
+  }
+  const std::string prefix = absl::StrCat(FormatIpv4(key.prefix), "/", key.length);
+  const uint32_t next_hop_id = route->second.next_hop_id;
+  routes_.erase(route);
+  if (int rc = Unroute(key); rc != 0) {
+    // The slot may still be referenced: it is leaked rather than reused.
+    return absl::InternalError(
+        absl::StrCat("removing route ", prefix, " failed: ", rte_strerror(-rc)));
+  }
+  return next_hop_id;
+}
+
+int ForwardingEngine::PointRoute(const RouteKey& key, uint32_t next_hop_id) {
+  if (key.length == 0) {
+    default_next_hop_.store(next_hop_id, std::memory_order_release);
+    return 0;
+  }
+  return rte_lpm_add(lpm_.get(), key.prefix, key.length, next_hop_id);
+}
+
+int ForwardingEngine::Unroute(const RouteKey& key) {
+  if (key.length == 0) {
+    default_next_hop_.store(kNoNextHop, std::memory_order_release);
+    return 0;
+  }
+  return rte_lpm_delete(lpm_.get(), key.prefix, key.length);
+}
+
+NextHop ForwardingEngine::HostNextHop() const {
+  // Only for pods: the kernel's own packets, or the uplink's, would go back where they came from.
+  return NextHop{.port_id = host_->port_id,
+                 .kind = NextHopKind::kDirect,
+                 .allowed_ingress = RoleMask(PortRole::kPod),
+                 .dst_mac = host_->kernel_mac,
+                 .src_mac = config_.gateway_mac,
+                 .caps = host_caps_};
+}
+
+NextHop ForwardingEngine::NodeAddressNextHop() const {
+  if (!host_.has_value()) {
+    return NextHop{};  // reachable from nowhere: discarded
+  }
+  NextHop hop = HostNextHop();
+  hop.kind = NextHopKind::kLocal;
+  hop.allowed_ingress = RoleMask(PortRole::kPod, PortRole::kUplink);
+  return hop;
+}
+
+std::string ForwardingEngine::NodeAddressDescription() const {
+  return host_.has_value() ? absl::StrCat("host port ", host_->port_id, " (node address)")
+                           : "discarded (node address, no host port)";
+}
+
 size_t ForwardingEngine::LeastLoadedWorker() const {
   std::vector<size_t> load(workers_.size(), 0);
-  for (const auto& [port_id, attached] : pods_) {
-    ++load[attached.worker];
+  for (const auto& [port_id, polled] : polled_) {
+    ++load[polled.worker];
   }
   return std::min_element(load.begin(), load.end()) - load.begin();
+}
+
+void ForwardingEngine::StartPolling(const IngressPort& ingress, std::string label) {
+  size_t worker = LeastLoadedWorker();
+  auto list = std::make_unique<PollList>(workers_[worker]->poll_list());
+  list->ports.push_back(ingress);
+  list->resolves_neighbours |= ingress.role == PortRole::kUplink;
+  PublishPollList(worker, std::move(list));
+  polled_[ingress.port_id] = PolledPort{.label = std::move(label), .worker = worker};
 }
 
 void ForwardingEngine::PublishPollList(size_t worker, std::unique_ptr<const PollList> list) {
@@ -258,66 +463,175 @@ void ForwardingEngine::PublishPollList(size_t worker, std::unique_ptr<const Poll
   rte_rcu_qsbr_synchronize(rcu_.get(), RTE_QSBR_THRID_INVALID);
 }
 
+void ForwardingEngine::ResetCounters(uint16_t port_id) {
+  // The port id may have carried another port: its counters start again from zero. No worker
+  // touches them now, as the port is neither polled nor routed to.
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    worker->counters(port_id).Reset();
+  }
+}
+
 absl::Status ForwardingEngine::AttachPod(const PodEndpoint& pod) {
   absl::MutexLock lock(&mutex_);
+  const std::string label = PodLabel(pod);
   if (absl::Status valid = ValidateNewPod(pod); !valid.ok()) {
     return valid;
   }
-  absl::StatusOr<EgressCaps> caps = ReadEgressCaps(pod, workers_.size());
+  absl::StatusOr<EgressCaps> caps = ReadEgressCaps(pod.port_id, label, workers_.size());
   if (!caps.ok()) {
     return caps.status();
   }
-  // The port id may have carried another pod: its counters start again from zero. No worker
-  // touches them now, as the port is neither polled nor routed to.
-  for (const std::unique_ptr<Worker>& worker : workers_) {
-    worker->counters(pod.port_id).Reset();
+  if (absl::Status room = ReserveRoutes(1, label); !room.ok()) {
+    return room;
   }
-  absl::StatusOr<uint32_t> next_hop_id = next_hops_.Allocate(NextHop{
-      .port_id = pod.port_id, .dst_mac = pod.mac, .src_mac = config_.gateway_mac, .caps = *caps});
-  if (!next_hop_id.ok()) {
-    return next_hop_id.status();
+  ResetCounters(pod.port_id);
+  NextHop to_pod{.port_id = pod.port_id,
+                 .kind = NextHopKind::kDirect,
+                 .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
+                 .dst_mac = pod.mac,
+                 .src_mac = config_.gateway_mac,
+                 .caps = *caps};
+  if (absl::Status routed = SetRoute(RouteKey{pod.ip, 32}, to_pod,
+                                     absl::StrCat("port ", pod.port_id, " (", pod.name, ")"));
+      !routed.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(label, ": ", routed.message()));
   }
-  if (int rc = rte_lpm_add(lpm_.get(), pod.ip, 32, *next_hop_id); rc != 0) {
-    next_hops_.Release(*next_hop_id);
-    return absl::ResourceExhaustedError(absl::StrCat(PodLabel(pod), ": adding route ",
-                                                     FormatIpv4(pod.ip), "/32 failed: ",
-                                                     rte_strerror(-rc)));
-  }
-  size_t worker = LeastLoadedWorker();
-  auto list = std::make_unique<PollList>(workers_[worker]->poll_list());
-  list->ports.push_back(
-      IngressPod{.port_id = pod.port_id, .ip = rte_cpu_to_be_32(pod.ip), .mac = pod.mac});
-  PublishPollList(worker, std::move(list));
-  pods_[pod.port_id] = AttachedPod{.endpoint = pod, .next_hop_id = *next_hop_id, .worker = worker};
+  StartPolling(IngressPort{.port_id = pod.port_id,
+                           .role = PortRole::kPod,
+                           .ip = rte_cpu_to_be_32(pod.ip),
+                           .mac = pod.mac},
+               label);
+  pods_[pod.port_id] = pod;
   return absl::OkStatus();
 }
 
 absl::Status ForwardingEngine::DetachPod(uint16_t port_id) {
   absl::MutexLock lock(&mutex_);
-  auto found = pods_.find(port_id);
-  if (found == pods_.end()) {
-    return absl::NotFoundError(absl::StrCat("port ", port_id, " is not attached"));
+  auto pod = pods_.find(port_id);
+  if (pod == pods_.end()) {
+    return absl::NotFoundError(absl::StrCat("port ", port_id, " is not a pod's"));
   }
-  const AttachedPod& attached = found->second;
-  absl::Status route_removed = absl::OkStatus();
-  if (int rc = rte_lpm_delete(lpm_.get(), attached.endpoint.ip, 32); rc != 0) {
-    route_removed = absl::InternalError(absl::StrCat(PodLabel(attached.endpoint),
-                                                     ": removing route failed: ", rte_strerror(-rc)));
-  }
-  auto list = std::make_unique<PollList>(workers_[attached.worker]->poll_list());
-  std::erase_if(list->ports, [port_id](const IngressPod& ingress) { return ingress.port_id == port_id; });
+  absl::StatusOr<uint32_t> next_hop_id = DeleteRoute(RouteKey{pod->second.ip, 32});
+  auto polled = polled_.find(port_id);
+  auto list = std::make_unique<PollList>(workers_[polled->second.worker]->poll_list());
+  std::erase_if(list->ports, [port_id](const IngressPort& ingress) { return ingress.port_id == port_id; });
   // After this grace period no worker polls the port, routes to it or holds a packet for it.
-  PublishPollList(attached.worker, std::move(list));
-  if (route_removed.ok()) {  // else the slot may still be referenced: leak it rather than reuse it
-    next_hops_.Release(attached.next_hop_id);
+  PublishPollList(polled->second.worker, std::move(list));
+  absl::Status detached = absl::OkStatus();
+  if (next_hop_id.ok()) {
+    next_hops_.Release(*next_hop_id);
+  } else {
+    detached = absl::Status(next_hop_id.status().code(),
+                            absl::StrCat(PodLabel(pod->second), ": ", next_hop_id.status().message()));
   }
-  pods_.erase(found);
-  return route_removed;
+  polled_.erase(polled);
+  pods_.erase(pod);
+  return detached;
+}
+
+absl::Status ForwardingEngine::AttachHostPort(const HostEndpoint& host) {
+  absl::MutexLock lock(&mutex_);
+  const std::string label = absl::StrCat("host port ", host.port_id);
+  if (host_.has_value()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(label, ": a host port is attached already (port ", host_->port_id, ")"));
+  }
+  if (absl::Status valid = ValidateNewPort(host.port_id, label); !valid.ok()) {
+    return valid;
+  }
+  if (!rte_is_valid_assigned_ether_addr(&host.kernel_mac)) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": needs the kernel side's unicast MAC"));
+  }
+  absl::StatusOr<EgressCaps> caps = ReadEgressCaps(host.port_id, label, workers_.size());
+  if (!caps.ok()) {
+    return caps.status();
+  }
+  if (absl::Status room = ReserveRoutes(2, label); !room.ok()) {
+    return room;
+  }
+  ResetCounters(host.port_id);
+  host_ = host;
+  host_caps_ = *caps;
+  absl::Status routed = SetRoute(RouteKey{0, 0}, HostNextHop(), label);
+  if (routed.ok() && uplink_.has_value()) {
+    routed = SetRoute(RouteKey{uplink_->ip, 32}, NodeAddressNextHop(), NodeAddressDescription());
+  }
+  if (!routed.ok()) {
+    return absl::InternalError(absl::StrCat(label, ": ", routed.message(),
+                                            " (routes may be left half-way)"));
+  }
+  StartPolling(IngressPort{.port_id = host.port_id, .role = PortRole::kHost, .mac = host.kernel_mac},
+               label);
+  return absl::OkStatus();
+}
+
+absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
+  absl::MutexLock lock(&mutex_);
+  const std::string label = absl::StrCat("uplink port ", uplink.port_id);
+  if (absl::Status valid = ValidateNewPort(uplink.port_id, label); !valid.ok()) {
+    return valid;
+  }
+  if (absl::Status valid = ValidateUplink(uplink, label); !valid.ok()) {
+    return valid;
+  }
+  absl::StatusOr<EgressCaps> caps = ReadEgressCaps(uplink.port_id, label, workers_.size());
+  if (!caps.ok()) {
+    return caps.status();
+  }
+  const bool gateway_is_default = uplink.gateway != 0 && !host_.has_value();
+  if (absl::Status room = ReserveRoutes(2 + uplink.routes.size() + (gateway_is_default ? 1 : 0),
+                                        label);
+      !room.ok()) {
+    return room;
+  }
+  ResetCounters(uplink.port_id);
+  // The resolver learns where to send before any route leads there.
+  resolver_->SetUplink(UplinkAddress{
+      .port_id = uplink.port_id, .mac = uplink.mac, .ip = rte_cpu_to_be_32(uplink.ip), .caps = *caps});
+  const NextHop on_link{.port_id = uplink.port_id,
+                        .kind = NextHopKind::kNeighbour,
+                        .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost),
+                        .src_mac = uplink.mac,
+                        .caps = *caps};
+  auto via = [&](uint32_t neighbour) {
+    NextHop hop = on_link;
+    hop.via = rte_cpu_to_be_32(neighbour);
+    return hop;
+  };
+  auto via_description = [&](uint32_t neighbour) {
+    return absl::StrCat(label, " via ", FormatIpv4(neighbour));
+  };
+  const uint32_t mask = Mask(uplink.prefix_length);
+  absl::Status routed =
+      SetRoute(RouteKey{uplink.ip & mask, uplink.prefix_length}, on_link,
+               absl::StrCat(label, " (on-link)"));
+  if (routed.ok()) {
+    routed = SetRoute(RouteKey{uplink.ip, 32}, NodeAddressNextHop(), NodeAddressDescription());
+  }
+  for (size_t i = 0; routed.ok() && i < uplink.routes.size(); ++i) {
+    const Ipv4Route& route = uplink.routes[i];
+    routed = SetRoute(RouteKey{route.prefix, route.length}, via(route.via),
+                      via_description(route.via));
+  }
+  if (routed.ok() && gateway_is_default) {
+    routed = SetRoute(RouteKey{0, 0}, via(uplink.gateway), via_description(uplink.gateway));
+  }
+  if (!routed.ok()) {
+    return absl::InternalError(absl::StrCat(label, ": ", routed.message(),
+                                            " (routes may be left half-way)"));
+  }
+  uplink_ = uplink;
+  StartPolling(IngressPort{.port_id = uplink.port_id,
+                           .role = PortRole::kUplink,
+                           .ip = rte_cpu_to_be_32(uplink.ip),
+                           .mac = uplink.mac},
+               label);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PortCounters> ForwardingEngine::Counters(uint16_t port_id) const {
   absl::MutexLock lock(&mutex_);
-  if (!pods_.contains(port_id)) {
+  if (!polled_.contains(port_id)) {
     return absl::NotFoundError(absl::StrCat("port ", port_id, " is not attached"));
   }
   PortCounters total;
@@ -330,11 +644,15 @@ absl::StatusOr<PortCounters> ForwardingEngine::Counters(uint16_t port_id) const 
 std::vector<RouteInfo> ForwardingEngine::Routes() const {
   absl::MutexLock lock(&mutex_);
   std::vector<RouteInfo> routes;
-  for (const auto& [port_id, attached] : pods_) {
-    routes.push_back({.prefix = FormatIpv4(attached.endpoint.ip) + "/32",
-                      .next_hop = absl::StrCat("port ", port_id, " (", attached.endpoint.name, ")")});
+  for (const auto& [key, route] : routes_) {
+    routes.push_back({.prefix = absl::StrCat(FormatIpv4(key.prefix), "/", key.length),
+                      .next_hop = route.next_hop});
   }
   return routes;
+}
+
+std::vector<NeighbourInfo> ForwardingEngine::Neighbours() const {
+  return neighbours_->List(rte_rdtsc(), rte_get_tsc_hz());
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config) {

@@ -1,11 +1,12 @@
 // The table that LPM results index into. An LPM entry holds only a 24-bit next-hop id; the id names
-// a slot here that says where and how to send: today a local pod's port and MACs, later a host port
-// or an uplink neighbour whose MAC came from ARP.
+// a slot here that says where and how to send: a local pod's port and MACs, the host port, or the
+// uplink with a neighbour whose MAC comes from ARP.
 #pragma once
 
 #include <rte_ether.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -14,8 +15,37 @@
 
 namespace dpcni::dataplane {
 
+// What kind of port a packet came in on. The values are bits, so that a next hop can say in one
+// byte which ingress ports may use it.
+enum class PortRole : uint8_t {
+  kPod = 1 << 0,
+  kHost = 1 << 1,
+  kUplink = 1 << 2,
+};
+
+constexpr uint8_t RoleMask(PortRole role) { return static_cast<uint8_t>(role); }
+template <typename... Roles>
+constexpr uint8_t RoleMask(PortRole role, Roles... more) {
+  return static_cast<uint8_t>(RoleMask(role) | RoleMask(more...));
+}
+
+enum class NextHopKind : uint8_t {
+  kDirect,     // dst_mac is known: a pod, or the node's kernel on the host port
+  kNeighbour,  // a host on the uplink network: dst_mac comes from the neighbour table
+  kLocal,      // the node's own uplink address: handed to the host port unrouted (TTL untouched)
+};
+
+// A next-hop id that names no slot: no default route.
+inline constexpr uint32_t kNoNextHop = std::numeric_limits<uint32_t>::max();
+
 struct NextHop {
   uint16_t port_id = 0;
+  NextHopKind kind = NextHopKind::kDirect;
+  // Ingress ports whose packets may take this next hop (RoleMask); zero discards everything, as
+  // the node's address does while no host port is attached. It keeps packets from going back where
+  // they came from: the kernel's and the uplink's traffic for the default route or the uplink.
+  uint8_t allowed_ingress = 0;
+  rte_be32_t via = 0;  // kNeighbour: the neighbour to resolve; zero: the destination itself
   rte_ether_addr dst_mac{};
   rte_ether_addr src_mac{};
   EgressCaps caps{};
@@ -30,8 +60,8 @@ class NextHopTable {
   absl::StatusOr<uint32_t> Allocate(const NextHop& hop);
   void Release(uint32_t id);
 
+  size_t available() const { return free_ids_.size(); }
   const NextHop* entries() const { return entries_.get(); }
-  const NextHop& at(uint32_t id) const { return entries_[id]; }
 
  private:
   std::unique_ptr<NextHop[]> entries_;

@@ -5,6 +5,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
+
 namespace dpcni::dataplane {
 namespace {
 
@@ -142,9 +144,10 @@ EgressPackets PrepareForEgress(rte_mbuf* packet, const EgressCaps& caps, rte_gso
   }
   const uint32_t payload = rte_be_to_cpu_16(ip->total_length) - headers;
   if ((rx_flags & RTE_MBUF_F_RX_LRO) != 0 && protocol == IPPROTO_TCP) {
-    // Without an MSS from the sender, cut to what the egress MTU carries.
-    uint16_t mss = packet->tso_segsz != 0 ? packet->tso_segsz
-                                          : static_cast<uint16_t>(caps.mtu - headers);
+    // The sender's MSS, unless the egress MTU carries less (a pod's MTU may exceed the uplink's).
+    const auto mtu_mss = static_cast<uint16_t>(caps.mtu - headers);
+    const uint16_t mss =
+        packet->tso_segsz != 0 ? std::min<uint16_t>(packet->tso_segsz, mtu_mss) : mtu_mss;
     if (payload > mss) {
       if (caps.tcp_segmentation) {
         RequestSegmentation(packet, caps, mss);
@@ -153,6 +156,10 @@ EgressPackets PrepareForEgress(rte_mbuf* packet, const EgressCaps& caps, rte_gso
       }
       return SegmentInSoftware(packet, caps, mss, gso, out, out_capacity);
     }
+  }
+  // What is not cut into segments must fit the egress port as it is.
+  if (rte_be_to_cpu_16(ip->total_length) > caps.mtu) {
+    return {.drop_reason = DropReason::kMtuExceeded};
   }
   // A coalesced packet's checksum is not trustworthy either, so LRO also lands here.
   CompleteChecksums(packet, caps, /*ip_header_changed=*/false);

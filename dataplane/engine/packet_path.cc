@@ -1,11 +1,11 @@
 #include "dataplane/engine/packet_path.h"
 
-#include <rte_arp.h>
 #include <rte_ip.h>
-
 
 namespace dpcni::dataplane {
 namespace {
+
+constexpr uint32_t kL2Length = sizeof(rte_ether_hdr);
 
 constexpr Verdict Drop(DropReason reason) { return {.action = Action::kDrop, .drop_reason = reason}; }
 
@@ -20,44 +20,123 @@ void DecrementTtl(rte_ipv4_hdr* ip) {
       UpdateChecksum(ip->hdr_checksum, rte_cpu_to_be_16(old_word), rte_cpu_to_be_16(new_word));
 }
 
-Verdict RouteIpv4(const RoutingView& routing, const IngressPod& ingress, rte_mbuf* packet,
+bool AllowedFrom(const NextHop& next_hop, const IngressPort& ingress) {
+  return (next_hop.allowed_ingress & RoleMask(ingress.role)) != 0;
+}
+
+// The next hop for `destination` (network byte order) that a packet from `ingress` may take.
+const NextHop* Lookup(const RoutingView& routing, const IngressPort& ingress,
+                      rte_be32_t destination) {
+  uint32_t next_hop_id;
+  if (rte_lpm_lookup(routing.lpm, rte_be_to_cpu_32(destination), &next_hop_id) != 0) {
+    next_hop_id = routing.default_next_hop->load(std::memory_order_acquire);
+    if (next_hop_id == kNoNextHop) {
+      return nullptr;
+    }
+  }
+  const NextHop* next_hop = &routing.next_hops[next_hop_id];
+  return AllowedFrom(*next_hop, ingress) ? next_hop : nullptr;
+}
+
+// Headers must be consistent: version, header length, total length within the frame, and the
+// driver's verdict on the header checksum.
+bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
+  const uint32_t l3_length = rte_ipv4_hdr_len(ip);
+  const uint32_t total_length = rte_be_to_cpu_16(ip->total_length);
+  return (ip->version_ihl >> 4) == 4 && l3_length >= sizeof(rte_ipv4_hdr) &&
+         packet->data_len >= kL2Length + l3_length && total_length >= l3_length &&
+         total_length <= packet->pkt_len - kL2Length &&
+         (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_BAD;
+}
+
+Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                   rte_ether_hdr* ethernet) {
-  constexpr uint32_t kL2Length = sizeof(rte_ether_hdr);
   if (packet->data_len < kL2Length + sizeof(rte_ipv4_hdr)) {
     return Drop(DropReason::kMalformed);
   }
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
-  const uint32_t l3_length = rte_ipv4_hdr_len(ip);
-  const uint32_t total_length = rte_be_to_cpu_16(ip->total_length);
-  if ((ip->version_ihl >> 4) != 4 || l3_length < sizeof(rte_ipv4_hdr) ||
-      packet->data_len < kL2Length + l3_length || total_length < l3_length ||
-      total_length > packet->pkt_len - kL2Length ||
-      (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+  if (!WellFormed(packet, ip)) {
     return Drop(DropReason::kMalformed);
   }
-  if (ip->src_addr != ingress.ip) {
+  if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
     return Drop(DropReason::kSpoofedSource);
+  }
+  const NextHop* next_hop = Lookup(routing, ingress, ip->dst_addr);
+  if (next_hop == nullptr) {
+    return Drop(DropReason::kNoRoute);
+  }
+  // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
+  if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
+      (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
+    return Drop(DropReason::kMtuExceeded);
+  }
+  packet->l2_len = kL2Length;
+  packet->l3_len = rte_ipv4_hdr_len(ip);
+  ethernet->src_addr = next_hop->src_mac;
+  if (next_hop->kind == NextHopKind::kLocal) {
+    // Delivered to the node rather than routed through it: the TTL stays as it came.
+    ethernet->dst_addr = next_hop->dst_mac;
+    return {.action = Action::kToNode, .next_hop = next_hop};
   }
   if (ip->time_to_live <= 1) {
     return Drop(DropReason::kTtlExceeded);
   }
-  uint32_t next_hop_id;
-  if (rte_lpm_lookup(routing.lpm, rte_be_to_cpu_32(ip->dst_addr), &next_hop_id) != 0) {
-    return Drop(DropReason::kNoRoute);
-  }
-  const NextHop* next_hop = &routing.next_hops[next_hop_id];
   DecrementTtl(ip);
-  ethernet->dst_addr = next_hop->dst_mac;
-  ethernet->src_addr = next_hop->src_mac;
-  packet->l2_len = kL2Length;
-  packet->l3_len = l3_length;
-  return {.action = Action::kForward, .next_hop = next_hop};
+  if (next_hop->kind == NextHopKind::kDirect) {
+    ethernet->dst_addr = next_hop->dst_mac;
+    return {.action = Action::kForward, .next_hop = next_hop};
+  }
+  const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
+  if (routing.neighbours->Resolve(neighbour, &ethernet->dst_addr)) {
+    return {.action = Action::kForward, .next_hop = next_hop};
+  }
+  return {.action = Action::kResolve, .neighbour_ip = neighbour, .next_hop = next_hop};
 }
 
-// Proxy ARP: every pod resolves the gateway to the one gateway MAC; nothing else is answered.
-Verdict AnswerArp(const RoutingView& routing, const IngressPod& ingress, rte_mbuf* packet,
+// Turns an ARP request into the reply that `mac` has the address asked for.
+Verdict ReplyToArp(rte_ether_hdr* ethernet, rte_arp_hdr* arp, const rte_ether_addr& mac) {
+  rte_arp_ipv4& body = arp->arp_data;
+  const rte_be32_t asked_for = body.arp_tip;
+  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+  body.arp_tha = body.arp_sha;
+  body.arp_tip = body.arp_sip;
+  body.arp_sha = mac;
+  body.arp_sip = asked_for;
+  ethernet->dst_addr = ethernet->src_addr;
+  ethernet->src_addr = mac;
+  return {.action = Action::kReplyToSender};
+}
+
+bool IsRequest(const rte_arp_hdr* arp) { return arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST); }
+
+// Proxy ARP for a pod: it resolves the gateway to the one gateway MAC; nothing else is answered.
+Verdict AnswerPodArp(const RoutingView& routing, const IngressPort& pod, rte_ether_hdr* ethernet,
+                     rte_arp_hdr* arp) {
+  const rte_arp_ipv4& body = arp->arp_data;
+  if (!IsRequest(arp) || body.arp_tip != routing.gateway_ip) {
+    return Drop(DropReason::kArpIgnored);
+  }
+  // A probe (sender IP 0) is fine; any other sender IP must be the pod's own.
+  if (body.arp_sip != 0 && body.arp_sip != pod.ip) {
+    return Drop(DropReason::kSpoofedSource);
+  }
+  return ReplyToArp(ethernet, arp, routing.gateway_mac);
+}
+
+// The kernel routes the pod CIDR on-link through the host port and so asks for each address it
+// sends to: answered with the gateway MAC for every address the engine would forward the kernel's
+// packets to.
+Verdict AnswerHostArp(const RoutingView& routing, const IngressPort& host, rte_ether_hdr* ethernet,
+                      rte_arp_hdr* arp) {
+  if (!IsRequest(arp) || Lookup(routing, host, arp->arp_data.arp_tip) == nullptr) {
+    return Drop(DropReason::kArpIgnored);
+  }
+  return ReplyToArp(ethernet, arp, routing.gateway_mac);
+}
+
+Verdict DecideArp(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                   rte_ether_hdr* ethernet) {
-  if (packet->data_len < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+  if (packet->data_len < kL2Length + sizeof(rte_arp_hdr)) {
     return Drop(DropReason::kMalformed);
   }
   auto* arp = reinterpret_cast<rte_arp_hdr*>(ethernet + 1);
@@ -66,42 +145,53 @@ Verdict AnswerArp(const RoutingView& routing, const IngressPod& ingress, rte_mbu
       arp->arp_plen != sizeof(rte_be32_t)) {
     return Drop(DropReason::kMalformed);
   }
-  rte_arp_ipv4& body = arp->arp_data;
-  if (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) || body.arp_tip != routing.gateway_ip) {
-    return Drop(DropReason::kArpIgnored);
+  switch (ingress.role) {
+    case PortRole::kPod:
+      return AnswerPodArp(routing, ingress, ethernet, arp);
+    case PortRole::kHost:
+      return AnswerHostArp(routing, ingress, ethernet, arp);
+    case PortRole::kUplink:
+      return {.action = Action::kNeighbourArp};
   }
-  // A probe (sender IP 0) is fine; any other sender IP must be the pod's own.
-  if (body.arp_sip != 0 && body.arp_sip != ingress.ip) {
-    return Drop(DropReason::kSpoofedSource);
-  }
-  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
-  body.arp_tha = body.arp_sha;
-  body.arp_tip = body.arp_sip;
-  body.arp_sha = routing.gateway_mac;
-  body.arp_sip = routing.gateway_ip;
-  ethernet->dst_addr = ethernet->src_addr;
-  ethernet->src_addr = routing.gateway_mac;
-  return {.action = Action::kReplyToSender};
+  return Drop(DropReason::kArpIgnored);
 }
 
 }  // namespace
 
-Verdict DecidePacket(const RoutingView& routing, const IngressPod& ingress, rte_mbuf* packet) {
-  if (packet->data_len < sizeof(rte_ether_hdr)) {
+Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet) {
+  if (packet->data_len < kL2Length) {
     return Drop(DropReason::kMalformed);
   }
   auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
-  if (!rte_is_same_ether_addr(&ethernet->src_addr, &ingress.mac)) {
-    return Drop(DropReason::kSpoofedSource);
+  if (ingress.role == PortRole::kPod) {
+    if (!rte_is_same_ether_addr(&ethernet->src_addr, &ingress.mac)) {
+      return Drop(DropReason::kSpoofedSource);
+    }
+  } else if (ingress.role == PortRole::kUplink) {
+    // The uplink may be promiscuous (af_packet): frames between other hosts are none of ours.
+    if (!rte_is_same_ether_addr(&ethernet->dst_addr, &ingress.mac) &&
+        !rte_is_multicast_ether_addr(&ethernet->dst_addr)) {
+      return Drop(DropReason::kNotForUs);
+    }
   }
   switch (ethernet->ether_type) {
     case RTE_BE16(RTE_ETHER_TYPE_IPV4):
       return RouteIpv4(routing, ingress, packet, ethernet);
     case RTE_BE16(RTE_ETHER_TYPE_ARP):
-      return AnswerArp(routing, ingress, packet, ethernet);
+      return DecideArp(routing, ingress, packet, ethernet);
     default:
       return Drop(DropReason::kNotIpv4);
   }
+}
+
+Verdict AnswerNodeArp(const IngressPort& uplink, rte_mbuf* packet) {
+  rte_arp_hdr* arp = ArpHeader(packet);
+  const rte_arp_ipv4& body = arp->arp_data;
+  // A request from the node's own address is another host claiming it (gratuitous), not a question.
+  if (!IsRequest(arp) || body.arp_tip != uplink.ip || body.arp_sip == uplink.ip) {
+    return Drop(DropReason::kArpIgnored);
+  }
+  return ReplyToArp(rte_pktmbuf_mtod(packet, rte_ether_hdr*), arp, uplink.mac);
 }
 
 }  // namespace dpcni::dataplane

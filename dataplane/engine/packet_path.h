@@ -1,16 +1,20 @@
 // The per-packet forwarding decision, free of workers, queues and threads so that it can be tested
-// packet by packet: parse Ethernet, answer ARP for the gateway, check the pod's source addresses,
-// look the destination up and rewrite the packet for its next hop.
+// packet by packet: parse Ethernet, answer ARP (the gateway for pods, routed addresses for the host
+// port), check a pod's source addresses, look the destination up, resolve an uplink neighbour and
+// rewrite the packet for its next hop.
 #pragma once
 
+#include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_lpm.h>
 #include <rte_mbuf.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "dataplane/engine/counters.h"
+#include "dataplane/engine/neighbour_table.h"
 #include "dataplane/engine/next_hop_table.h"
 
 namespace dpcni::dataplane {
@@ -19,33 +23,52 @@ namespace dpcni::dataplane {
 // under RCU.
 struct RoutingView {
   rte_lpm* lpm = nullptr;
+  // The default route lives outside the LPM, which takes prefix lengths 1..32 only: the next hop
+  // of addresses it does not match, or kNoNextHop.
+  const std::atomic<uint32_t>* default_next_hop = nullptr;
   const NextHop* next_hops = nullptr;
+  NeighbourTable* neighbours = nullptr;
   rte_be32_t gateway_ip = 0;
   rte_ether_addr gateway_mac{};
 };
 
-// The pod behind an ingress port: the only source addresses it may use.
-struct IngressPod {
+// A port the workers poll, and what its role asks of its traffic.
+struct IngressPort {
   uint16_t port_id = 0;
-  rte_be32_t ip = 0;
-  rte_ether_addr mac{};
+  PortRole role = PortRole::kPod;
+  rte_be32_t ip = 0;    // pod: its address (the only source it may use); uplink: the node's
+  rte_ether_addr mac{};  // pod: its MAC (the only source it may use); uplink: the port's own
 };
 
 enum class Action : uint8_t {
   kForward,        // rewritten for next_hop, send it on next_hop->port_id
-  kReplyToSender,  // rewritten into a reply, send it back on the ingress port
+  kToNode,         // for the node's uplink address: as kForward, and counted as such
+  kResolve,        // routed to the uplink, but neighbour_ip has no MAC yet: hold it until it does
+  kReplyToSender,  // an ARP request turned into its reply, send it back on the ingress port
+  kNeighbourArp,   // ARP from the uplink: learn from its sender, then AnswerNodeArp
   kDrop,           // count drop_reason on the ingress port and free it
 };
 
 struct Verdict {
   Action action = Action::kDrop;
   DropReason drop_reason = DropReason::kMalformed;
+  rte_be32_t neighbour_ip = 0;  // kResolve
   const NextHop* next_hop = nullptr;
 };
 
-// Decides what to do with a packet received from `ingress` and rewrites it accordingly. A forwarded
-// packet leaves with l2_len and l3_len set, ready for PrepareForEgress.
-Verdict DecidePacket(const RoutingView& routing, const IngressPod& ingress, rte_mbuf* packet);
+// Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
+// packet (kForward, kToNode, kResolve) leaves with l2_len and l3_len set, ready for
+// PrepareForEgress, and with its source MAC written; kResolve still lacks its destination MAC.
+Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet);
+
+// The ARP header of a packet DecidePacket returned kNeighbourArp for (it checked the lengths).
+inline rte_arp_hdr* ArpHeader(rte_mbuf* packet) {
+  return rte_pktmbuf_mtod_offset(packet, rte_arp_hdr*, sizeof(rte_ether_hdr));
+}
+
+// After learning from it: turns an ARP request for the node's address on the uplink into the reply
+// (kReplyToSender); anything else is kDrop with arp_ignored.
+Verdict AnswerNodeArp(const IngressPort& uplink, rte_mbuf* packet);
 
 // RFC 1624 (eqn. 3): the header checksum after one 16-bit word changed from `old_word` to
 // `new_word`. All three values are in network byte order.

@@ -1,6 +1,7 @@
 #include "dataplane/engine/worker.h"
 
 #include <rte_branch_prediction.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
 
@@ -70,13 +71,16 @@ void Worker::Run() {
 bool Worker::PollRound() {
   const PollList* list = poll_list_.load(std::memory_order_acquire);
   bool received = false;
-  for (const IngressPod& ingress : list->ports) {
+  for (const IngressPort& ingress : list->ports) {
     rte_mbuf* packets[kMaxBurstSize];
     uint16_t count = rte_eth_rx_burst(ingress.port_id, 0, packets, setup_.burst_size);
     if (count != 0) {
       received = true;
       ProcessBurst(ingress, packets, count);
     }
+  }
+  if (list->resolves_neighbours) {
+    setup_.resolver->Service(rte_rdtsc(), *this);
   }
   FlushPending();
   return received;
@@ -95,7 +99,17 @@ __rte_always_inline void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
   }
 }
 
-void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count) {
+__rte_always_inline void Worker::Forward(rte_mbuf* packet, uint16_t port_id,
+                                         const EgressCaps& caps,
+                                         PortCounterCells& ingress_counters) {
+  if (likely(!HasOffloadMetadata(packet))) {
+    Enqueue(port_id, packet);
+  } else {
+    ForwardWithOffloads(packet, port_id, caps, ingress_counters);
+  }
+}
+
+void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count) {
   PortCounterCells& ingress_counters = counters_[ingress.port_id];
   for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i) {
     PrefetchHeaders(packets[i]);
@@ -110,14 +124,24 @@ void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_
     Verdict verdict = DecidePacket(setup_.routing, ingress, packet);
     switch (verdict.action) {
       case Action::kForward:
-        if (likely(!HasOffloadMetadata(packet))) {
-          Enqueue(verdict.next_hop->port_id, packet);
-        } else {
-          ForwardWithOffloads(packet, *verdict.next_hop, ingress_counters);
+        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+        break;
+      case Action::kToNode:
+        ingress_counters.CountEvent(PortEvent::kToNode);
+        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+        break;
+      case Action::kResolve:
+        if (!setup_.resolver->HandOver(packet, verdict.neighbour_ip, ingress.port_id)) {
+          ingress_counters.CountDrop(DropReason::kNeighbourQueueFull);
+          rte_pktmbuf_free(packet);
         }
         break;
       case Action::kReplyToSender:
+        ingress_counters.CountEvent(PortEvent::kArpReplied);
         Enqueue(ingress.port_id, packet);
+        break;
+      case Action::kNeighbourArp:
+        HandleNeighbourArp(ingress, packet, ingress_counters);
         break;
       case Action::kDrop:
         ingress_counters.CountDrop(verdict.drop_reason);
@@ -129,10 +153,10 @@ void Worker::ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_
   ingress_counters.rx_bytes.Add(bytes);
 }
 
-void Worker::ForwardWithOffloads(rte_mbuf* packet, const NextHop& next_hop,
+void Worker::ForwardWithOffloads(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
                                  PortCounterCells& ingress_counters) {
   rte_mbuf* egress[kMaxGsoSegments];
-  EgressPackets prepared = PrepareForEgress(packet, next_hop.caps, gso_, egress, kMaxGsoSegments);
+  EgressPackets prepared = PrepareForEgress(packet, caps, gso_, egress, kMaxGsoSegments);
   if (prepared.count == 0) {
     ingress_counters.CountDrop(prepared.drop_reason);
     rte_pktmbuf_free(packet);
@@ -140,13 +164,47 @@ void Worker::ForwardWithOffloads(rte_mbuf* packet, const NextHop& next_hop,
   }
   for (uint16_t i = 0; i < prepared.count; ++i) {
     if (RequestsTxOffload(egress[i]) &&
-        rte_eth_tx_prepare(next_hop.port_id, setup_.index, &egress[i], 1) != 1) {
+        rte_eth_tx_prepare(port_id, setup_.index, &egress[i], 1) != 1) {
       ingress_counters.CountDrop(DropReason::kOffloadFailed);
       rte_pktmbuf_free(egress[i]);
       continue;
     }
-    Enqueue(next_hop.port_id, egress[i]);
+    Enqueue(port_id, egress[i]);
   }
+}
+
+void Worker::HandleNeighbourArp(const IngressPort& uplink, rte_mbuf* packet,
+                                PortCounterCells& ingress_counters) {
+  const rte_arp_ipv4& body = ArpHeader(packet)->arp_data;
+  const rte_ether_addr sender_mac = body.arp_sha;
+  const bool learned = setup_.resolver->Learn(body.arp_sip, sender_mac, rte_rdtsc(), *this);
+  Verdict answer = AnswerNodeArp(uplink, packet);
+  if (answer.action == Action::kReplyToSender) {
+    ingress_counters.CountEvent(PortEvent::kArpReplied);
+    Enqueue(uplink.port_id, packet);
+    return;
+  }
+  // An answer we asked for (or news of a tracked neighbour) was used, not dropped.
+  if (!learned) {
+    ingress_counters.CountDrop(answer.drop_reason);
+  }
+  rte_pktmbuf_free(packet);
+}
+
+void Worker::ForwardResolved(rte_mbuf* packet, uint16_t ingress_port) {
+  const UplinkAddress& uplink = setup_.resolver->uplink();
+  Forward(packet, uplink.port_id, uplink.caps, counters_[ingress_port]);
+}
+
+void Worker::SendArpRequest(rte_mbuf* request) {
+  const uint16_t uplink_port = setup_.resolver->uplink().port_id;
+  counters_[uplink_port].CountEvent(PortEvent::kArpRequested);
+  Enqueue(uplink_port, request);
+}
+
+void Worker::DropHeld(rte_mbuf* packet, uint16_t ingress_port, DropReason reason) {
+  counters_[ingress_port].CountDrop(reason);
+  rte_pktmbuf_free(packet);
 }
 
 void Worker::Flush(uint16_t port_id) {

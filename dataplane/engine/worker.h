@@ -1,7 +1,8 @@
 // One forwarding worker: the poll loop that runs on an EAL lcore. It reads the ports to poll from an
 // immutable list that the control plane swaps by atomic pointer, and reports an RCU quiescent state
 // after every poll round, once its Tx buffers are flushed, so that after a grace period nothing the
-// control plane removed can still be in use or buffered.
+// control plane removed can still be in use or buffered. The worker that polls the uplink also runs
+// the neighbour resolver (it receives the ARP answers).
 #pragma once
 
 #include <rte_common.h>
@@ -19,6 +20,7 @@
 
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/idle_backoff.h"
+#include "dataplane/engine/neighbour_resolver.h"
 #include "dataplane/engine/packet_path.h"
 
 namespace dpcni::dataplane {
@@ -27,7 +29,8 @@ inline constexpr uint16_t kMaxBurstSize = 64;
 
 // The ports one worker polls. Never modified once published: changes publish a new list.
 struct PollList {
-  std::vector<IngressPod> ports;
+  std::vector<IngressPort> ports;
+  bool resolves_neighbours = false;  // the uplink is among the ports
 };
 
 // How much a worker polled and slept, for tests and diagnostics.
@@ -47,9 +50,10 @@ struct WorkerSetup {
   std::chrono::microseconds idle_sleep_max{0};
   rte_mempool* gso_direct_pool = nullptr;
   rte_mempool* gso_indirect_pool = nullptr;
+  NeighbourResolver* resolver = nullptr;
 };
 
-class alignas(RTE_CACHE_LINE_SIZE) Worker {
+class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
  public:
   explicit Worker(const WorkerSetup& setup);
   ~Worker();
@@ -80,10 +84,21 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   void Run();
   // Receives and handles one burst from every port, then flushes; true if anything arrived.
   bool PollRound();
-  void ProcessBurst(const IngressPod& ingress, rte_mbuf** packets, uint16_t count);
+  void ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count);
+  // Sends a routed packet, through the offload path if it carries offload metadata.
+  void Forward(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
+               PortCounterCells& ingress_counters);
   // The path of packets that carry GSO or partial-checksum metadata (see offload.h).
-  void ForwardWithOffloads(rte_mbuf* packet, const NextHop& next_hop,
+  void ForwardWithOffloads(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
                            PortCounterCells& ingress_counters);
+  // ARP from the uplink: refreshes the sender's neighbour entry, answers a request for the node.
+  void HandleNeighbourArp(const IngressPort& uplink, rte_mbuf* packet,
+                          PortCounterCells& ingress_counters);
+
+  // NeighbourSink: the resolver's output, on this worker's Tx buffers and counters.
+  void ForwardResolved(rte_mbuf* packet, uint16_t ingress_port) override;
+  void SendArpRequest(rte_mbuf* request) override;
+  void DropHeld(rte_mbuf* packet, uint16_t ingress_port, DropReason reason) override;
   void Enqueue(uint16_t port_id, rte_mbuf* packet);
   // Kept out of line so that Enqueue, called per packet, stays small enough to inline.
   __rte_noinline void Flush(uint16_t port_id);

@@ -1,8 +1,7 @@
 // The engine with real workers on EAL lcores, between net_ring ports whose both ends the test holds.
-#include "dataplane/engine/forwarding_engine.h"
-
 #include <rte_arp.h>
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 
 #include <atomic>
 #include <memory>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/dataplane/engine/engine_fixture.h"
 #include "tests/dataplane/engine/test_packets.h"
 #include "tests/dataplane/engine/test_ports.h"
 
@@ -20,125 +20,8 @@ using std::chrono::microseconds;
 using testing::Ipv4;
 using testing::Ipv4Frame;
 using testing::RingPort;
+using testing::TrafficGenerator;
 using testing::WaitUntil;
-
-constexpr uint32_t kPodAIp = RTE_IPV4(10, 244, 0, 10);
-constexpr uint32_t kPodBIp = RTE_IPV4(10, 244, 0, 11);
-constexpr rte_ether_addr kPodAMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a}};
-constexpr rte_ether_addr kPodBMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b}};
-
-// Keeps a port's Rx ring fed with copies of one frame until stopped, from its own thread.
-class TrafficGenerator {
- public:
-  TrafficGenerator(rte_mempool* pool, RingPort& port, const Ipv4Frame& frame)
-      : thread_([this, pool, &port, frame] {
-          while (!stop_.load()) {
-            rte_mbuf* burst[32];
-            unsigned built = 0;
-            while (built < 32 && (burst[built] = testing::BuildIpv4(pool, frame)) != nullptr) {
-              ++built;
-            }
-            unsigned queued = port.Receive(burst, built);
-            for (unsigned i = queued; i < built; ++i) {
-              rte_pktmbuf_free(burst[i]);
-            }
-            if (queued < built || built < 32) {
-              std::this_thread::yield();
-            }
-          }
-        }) {}
-  ~TrafficGenerator() { Stop(); }
-
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
-class EngineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    pool_ = rte_pktmbuf_pool_create(testing::UniqueName("engine_pool").c_str(), 8191, 256, 0,
-                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-    ASSERT_NE(pool_, nullptr);
-  }
-
-  void TearDown() override {
-    // The order the engine asks for: stop it, close the ports, then destroy it.
-    if (engine_ != nullptr) {
-      engine_->Stop();
-    }
-    ports_.clear();
-    engine_.reset();
-    rte_mempool_free(pool_);
-  }
-
-  EngineConfig Config(std::vector<unsigned> lcores = {1},
-                      microseconds idle_sleep_max = microseconds(100)) const {
-    return EngineConfig{.worker_lcores = std::move(lcores),
-                        .max_ports = 8,
-                        .burst_size = 32,
-                        .idle_sleep_max = idle_sleep_max,
-                        .gateway_ip = testing::kGatewayIp,
-                        .gateway_mac = testing::kGatewayMac};
-  }
-
-  void StartEngine(const EngineConfig& config) {
-    absl::StatusOr<std::unique_ptr<ForwardingEngine>> engine = ForwardingEngine::Create(config);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-    workers_ = config.worker_lcores.size();
-    ASSERT_TRUE(engine_->Start().ok());
-  }
-
-  RingPort& AddPort(uint16_t tx_queues = 0) {
-    ports_.push_back(RingPort::Create(pool_, tx_queues != 0 ? tx_queues : workers_));
-    EXPECT_NE(ports_.back(), nullptr);
-    return *ports_.back();
-  }
-
-  static PodEndpoint Pod(const RingPort& port, uint32_t ip, const rte_ether_addr& mac,
-                         const std::string& name) {
-    return PodEndpoint{.port_id = port.port_id(), .ip = ip, .mac = mac, .name = name};
-  }
-
-  // Pods A and B on two fresh ports.
-  void AttachPodsAAndB() {
-    port_a_ = &AddPort();
-    port_b_ = &AddPort();
-    ASSERT_TRUE(engine_->AttachPod(Pod(*port_a_, kPodAIp, kPodAMac, "default/a")).ok());
-    ASSERT_TRUE(engine_->AttachPod(Pod(*port_b_, kPodBIp, kPodBMac, "default/b")).ok());
-  }
-
-  static Ipv4Frame FromAToB() {
-    return Ipv4Frame{.src_mac = kPodAMac, .src_ip = kPodAIp, .dst_ip = kPodBIp};
-  }
-
-  PortCounters CountersOf(const RingPort& port) const {
-    absl::StatusOr<PortCounters> counters = engine_->Counters(port.port_id());
-    EXPECT_TRUE(counters.ok()) << counters.status();
-    return counters.ok() ? *counters : PortCounters{};
-  }
-
-  uint64_t Dropped(const RingPort& port, const std::string& reason) const {
-    PortCounters counters = CountersOf(port);
-    auto found = counters.drops.find(reason);
-    return found == counters.drops.end() ? 0 : found->second;
-  }
-
-  rte_mempool* pool_ = nullptr;
-  size_t workers_ = 1;
-  std::vector<std::unique_ptr<RingPort>> ports_;
-  std::unique_ptr<ForwardingEngine> engine_;
-  RingPort* port_a_ = nullptr;
-  RingPort* port_b_ = nullptr;
-};
 
 TEST_F(EngineTest, ForwardsBetweenPods) {
   StartEngine(Config());
@@ -178,6 +61,7 @@ TEST_F(EngineTest, AnswersArpForTheGatewayOnThePodsOwnPort) {
   EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_tip), kPodAIp);
   testing::FreeAll(replies);
   EXPECT_TRUE(port_b_->TakeAllSent().empty());
+  ASSERT_TRUE(WaitUntil([&] { return Events(*port_a_, "arp_replies") == 1; }));
 }
 
 TEST_F(EngineTest, CountsDropsByReasonOnTheIngressPort) {
@@ -259,7 +143,9 @@ TEST_F(EngineTest, DetachWhileTrafficFlowsLeavesNothingForTheDetachedPort) {
   StartEngine(Config());
   AttachPodsAAndB();
   DetachWatch watch;
-  ASSERT_NE(rte_eth_add_tx_callback(port_b_->port_id(), 0, &DetachWatch::OnTx, &watch), nullptr);
+  const rte_eth_rxtx_callback* on_tx =
+      rte_eth_add_tx_callback(port_b_->port_id(), 0, &DetachWatch::OnTx, &watch);
+  ASSERT_NE(on_tx, nullptr);
   TrafficGenerator generator(pool_, *port_a_, FromAToB());
   // Many cycles, as a packet that outlives DetachPod in a worker would show up only now and then.
   for (int cycle = 0; cycle < 20; ++cycle) {
@@ -280,8 +166,12 @@ TEST_F(EngineTest, DetachWhileTrafficFlowsLeavesNothingForTheDetachedPort) {
     testing::FreeAll(port_b_->TakeAllSent());
   }
 
-  // The agent closes a detached port right away; so do we, with traffic for it still arriving.
+  // A closed port keeps its callbacks, and the next port to take its id would call this one with
+  // a dangling `watch`: remove it first. No worker transmits on the detached port any more.
   uint16_t detached_port = port_b_->port_id();
+  ASSERT_EQ(rte_eth_remove_tx_callback(detached_port, 0, on_tx), 0);
+  rte_free(const_cast<rte_eth_rxtx_callback*>(on_tx));
+  // The agent closes a detached port right away; so do we, with traffic for it still arriving.
   std::erase_if(ports_, [&](const auto& port) { return port.get() == port_b_; });
   port_b_ = nullptr;
   EXPECT_FALSE(engine_->Counters(detached_port).ok());
@@ -487,7 +377,12 @@ TEST(EngineConfigTest, RejectsUnusableConfigurations) {
   no_burst.burst_size = 0;
   EngineConfig no_gateway = valid;
   no_gateway.gateway_ip = 0;
-  for (const EngineConfig& config : {main_lcore, missing_lcore, twice, no_burst, no_gateway}) {
+  EngineConfig no_neighbours = valid;
+  no_neighbours.max_neighbours = 0;
+  EngineConfig no_neighbour_timeout = valid;
+  no_neighbour_timeout.neighbour_timeout = std::chrono::milliseconds(0);
+  for (const EngineConfig& config : {main_lcore, missing_lcore, twice, no_burst, no_gateway,
+                                     no_neighbours, no_neighbour_timeout}) {
     EXPECT_EQ(CreateEngine(config).status().code(), absl::StatusCode::kInvalidArgument);
   }
   EXPECT_TRUE(CreateEngine(valid).ok());

@@ -213,6 +213,29 @@ TEST_F(OffloadTest, GsoPacketWithoutMssIsCutToTheEgressMtu) {
   ExpectSegmentsOf(1460);
 }
 
+TEST_F(OffloadTest, GsoPacketWithAnMssBeyondTheEgressMtuIsCutToTheMtu) {
+  // A pod with a jumbo MTU sending to a 1500-byte uplink.
+  EgressPackets prepared = Prepare(GsoPacket(/*mss=*/8948), EgressCaps{.mtu = 1500});
+
+  ASSERT_EQ(prepared.count, 3);  // 1460 + 1460 + 1080
+  ExpectSegmentsOf(1460);
+}
+
+TEST_F(OffloadTest, TsoRequestCarriesAnMssTheEgressMtuTakes) {
+  rte_mbuf* packet = GsoPacket(/*mss=*/8948);
+  ASSERT_EQ(Prepare(packet, EgressCaps{.tcp_segmentation = true, .mtu = 1500}).count, 1);
+  EXPECT_EQ(packet->tso_segsz, 1460);
+}
+
+TEST_F(OffloadTest, CoalescedPacketThatCannotBeSegmentedMustFitTheMtu) {
+  rte_mbuf* packet = RoutedPacket(large_pool_, IPPROTO_UDP, 4000);
+  testing::MarkAsGsoFromVirtio(packet, kMss);  // UDP: nothing rte_gso is asked to cut
+
+  EgressPackets prepared = Prepare(packet, EgressCaps{.mtu = 1500});
+  EXPECT_EQ(prepared.count, 0);
+  EXPECT_EQ(DropReasonName(prepared.drop_reason), DropReasonName(DropReason::kMtuExceeded));
+}
+
 TEST_F(OffloadTest, GsoPacketWithinOneMssOnlyGetsItsChecksumCompleted) {
   rte_mbuf* packet = RoutedPacket(small_pool_, IPPROTO_TCP, 1000);
   testing::MarkAsGsoFromVirtio(packet, kMss);

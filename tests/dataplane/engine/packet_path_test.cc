@@ -3,6 +3,10 @@
 
 #include <rte_arp.h>
 #include <rte_lpm.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "tests/dataplane/engine/test_packets.h"
@@ -11,6 +15,7 @@
 namespace dpcni::dataplane {
 namespace {
 
+using testing::BuildArpReply;
 using testing::BuildArpRequest;
 using testing::BuildIpv4;
 using testing::BuildIpv6;
@@ -22,10 +27,14 @@ using testing::kGatewayMac;
 
 constexpr uint16_t kPortA = 3;
 constexpr uint16_t kPortB = 5;
+constexpr uint16_t kHostPort = 7;
+constexpr uint16_t kUplinkPort = 8;
 constexpr uint32_t kPodAIp = RTE_IPV4(10, 244, 0, 10);
 constexpr uint32_t kPodBIp = RTE_IPV4(10, 244, 0, 11);
 constexpr rte_ether_addr kPodAMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a}};
 constexpr rte_ether_addr kPodBMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b}};
+constexpr uint32_t kRemotePrefix = RTE_IPV4(10, 50, 0, 0);  // /16 via the router
+constexpr uint32_t kInternetIp = RTE_IPV4(8, 8, 8, 8);
 
 class PacketPathTest : public ::testing::Test {
  protected:
@@ -36,31 +45,98 @@ class PacketPathTest : public ::testing::Test {
     rte_lpm_config config{.max_rules = 16, .number_tbl8s = 16, .flags = 0};
     lpm_ = rte_lpm_create(testing::UniqueName("path_lpm").c_str(), SOCKET_ID_ANY, &config);
     ASSERT_NE(lpm_, nullptr);
-    absl::StatusOr<uint32_t> to_b = next_hops_.Allocate(
-        NextHop{.port_id = kPortB, .dst_mac = kPodBMac, .src_mac = kGatewayMac});
-    ASSERT_TRUE(to_b.ok());
-    ASSERT_EQ(rte_lpm_add(lpm_, kPodBIp, 32, *to_b), 0);
+    rcu_ = static_cast<rte_rcu_qsbr*>(
+        rte_zmalloc("path_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
+    ASSERT_EQ(rte_rcu_qsbr_init(rcu_, 1), 0);
+    absl::StatusOr<std::unique_ptr<NeighbourTable>> neighbours =
+        NeighbourTable::Create(testing::UniqueName("path_neigh"), 8, rcu_);
+    ASSERT_TRUE(neighbours.ok()) << neighbours.status();
+    neighbours_ = std::move(*neighbours);
+
+    // The routes ForwardingEngine sets up with pod B, a host port and an uplink attached.
+    const NextHop to_host{.port_id = kHostPort,
+                          .allowed_ingress = RoleMask(PortRole::kPod),
+                          .dst_mac = testing::kKernelMac,
+                          .src_mac = kGatewayMac};
+    NextHop to_node = to_host;
+    to_node.kind = NextHopKind::kLocal;
+    to_node.allowed_ingress = RoleMask(PortRole::kPod, PortRole::kUplink);
+    const NextHop on_link{.port_id = kUplinkPort,
+                          .kind = NextHopKind::kNeighbour,
+                          .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost),
+                          .src_mac = testing::kUplinkMac,
+                          .caps = EgressCaps{.mtu = 1500}};
+    NextHop via_router = on_link;
+    via_router.via = rte_cpu_to_be_32(testing::kRouterIp);
+    AddRoute(kPodBIp, 32,
+             NextHop{.port_id = kPortB,
+                     .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
+                     .dst_mac = kPodBMac,
+                     .src_mac = kGatewayMac});
+    AddRoute(0, 0, to_host);
+    AddRoute(testing::kNodeIp, 32, to_node);
+    AddRoute(testing::kNodeIp & 0xffffff00, testing::kUplinkPrefixLength, on_link);
+    AddRoute(kRemotePrefix, 16, via_router);
     routing_ = RoutingView{.lpm = lpm_,
+                           .default_next_hop = &default_next_hop_,
                            .next_hops = next_hops_.entries(),
+                           .neighbours = neighbours_.get(),
                            .gateway_ip = rte_cpu_to_be_32(kGatewayIp),
                            .gateway_mac = kGatewayMac};
   }
 
   void TearDown() override {
     rte_pktmbuf_free(packet_);
+    neighbours_.reset();
+    rte_free(rcu_);
     rte_lpm_free(lpm_);
     rte_mempool_free(pool_);
   }
 
-  // Decides for a packet from pod A; the fixture frees the packet.
-  Verdict Decide(rte_mbuf* packet) {
+  void AddRoute(uint32_t prefix, uint8_t length, const NextHop& hop) {
+    absl::StatusOr<uint32_t> id = next_hops_.Allocate(hop);
+    ASSERT_TRUE(id.ok());
+    if (length == 0) {
+      default_next_hop_ = *id;
+    } else {
+      ASSERT_EQ(rte_lpm_add(lpm_, prefix, length, *id), 0);
+    }
+  }
+
+  // Decides for a packet from `ingress` (pod A unless given); the fixture frees the packet.
+  Verdict Decide(rte_mbuf* packet) { return Decide(packet, pod_a_); }
+  Verdict Decide(rte_mbuf* packet, const IngressPort& ingress) {
     EXPECT_NE(packet, nullptr);
     packet_ = packet;
-    return DecidePacket(routing_, pod_a_, packet);
+    return DecidePacket(routing_, ingress, packet);
+  }
+
+  // Makes `ip` a reachable neighbour with `mac`; returns its table position.
+  uint32_t Learn(uint32_t ip, const rte_ether_addr& mac) {
+    absl::StatusOr<uint32_t> position = neighbours_->Add(rte_cpu_to_be_32(ip), /*now=*/1);
+    EXPECT_TRUE(position.ok());
+    neighbours_->Confirm(*position, mac, /*now=*/1);
+    return *position;
   }
 
   Ipv4Frame FromAToB() const {
     return Ipv4Frame{.src_mac = kPodAMac, .src_ip = kPodAIp, .dst_ip = kPodBIp};
+  }
+  Ipv4Frame FromA(uint32_t destination) const {
+    Ipv4Frame frame = FromAToB();
+    frame.dst_ip = destination;
+    return frame;
+  }
+  // What the kernel sends through the host port: any source address.
+  Ipv4Frame FromKernel(uint32_t source, uint32_t destination) const {
+    return Ipv4Frame{.src_mac = testing::kKernelMac, .src_ip = source, .dst_ip = destination};
+  }
+  // What a neighbour on the uplink network sends to the node.
+  Ipv4Frame FromNeighbour(uint32_t destination) const {
+    return Ipv4Frame{.src_mac = testing::kNeighbourMac,
+                     .dst_mac = testing::kUplinkMac,
+                     .src_ip = testing::kNeighbourIp,
+                     .dst_ip = destination};
   }
 
   void ExpectDrop(const Verdict& verdict, DropReason reason) {
@@ -70,9 +146,20 @@ class PacketPathTest : public ::testing::Test {
 
   rte_mempool* pool_ = nullptr;
   rte_lpm* lpm_ = nullptr;
+  std::atomic<uint32_t> default_next_hop_{kNoNextHop};
+  rte_rcu_qsbr* rcu_ = nullptr;
+  std::unique_ptr<NeighbourTable> neighbours_;
   NextHopTable next_hops_{8};
   RoutingView routing_;
-  const IngressPod pod_a_{.port_id = kPortA, .ip = rte_cpu_to_be_32(kPodAIp), .mac = kPodAMac};
+  const IngressPort pod_a_{.port_id = kPortA,
+                           .role = PortRole::kPod,
+                           .ip = rte_cpu_to_be_32(kPodAIp),
+                           .mac = kPodAMac};
+  const IngressPort host_{.port_id = kHostPort, .role = PortRole::kHost, .mac = testing::kKernelMac};
+  const IngressPort uplink_{.port_id = kUplinkPort,
+                            .role = PortRole::kUplink,
+                            .ip = rte_cpu_to_be_32(testing::kNodeIp),
+                            .mac = testing::kUplinkMac};
   rte_mbuf* packet_ = nullptr;
 };
 
@@ -140,9 +227,8 @@ TEST_F(PacketPathTest, DropsASpoofedSourceMac) {
 }
 
 TEST_F(PacketPathTest, DropsWithoutRoute) {
-  Ipv4Frame frame = FromAToB();
-  frame.dst_ip = RTE_IPV4(10, 244, 1, 1);
-  ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kNoRoute);
+  default_next_hop_ = kNoNextHop;  // no host port: no default route
+  ExpectDrop(Decide(BuildIpv4(pool_, FromA(RTE_IPV4(10, 244, 1, 1)))), DropReason::kNoRoute);
 }
 
 TEST_F(PacketPathTest, DropsWhenTtlWouldExpire) {
@@ -177,6 +263,177 @@ TEST_F(PacketPathTest, DropsIpv4WhoseTotalLengthExceedsTheFrame) {
   rte_mbuf* packet = BuildIpv4(pool_, FromAToB());
   Ipv4(packet)->total_length = rte_cpu_to_be_16(1400);
   ExpectDrop(Decide(packet), DropReason::kMalformed);
+}
+
+TEST_F(PacketPathTest, SendsWhatNoOtherRouteTakesToTheNodesKernel) {
+  Verdict verdict = Decide(BuildIpv4(pool_, FromA(kInternetIp)));
+
+  ASSERT_EQ(verdict.action, Action::kForward);
+  EXPECT_EQ(verdict.next_hop->port_id, kHostPort);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kKernelMac));
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kGatewayMac));
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, 63);
+}
+
+TEST_F(PacketPathTest, RoutesTheKernelsPacketsToPodsWithoutSourceChecks) {
+  Verdict verdict =
+      Decide(BuildIpv4(pool_, FromKernel(RTE_IPV4(172, 16, 0, 9), kPodBIp)), host_);
+
+  ASSERT_EQ(verdict.action, Action::kForward);
+  EXPECT_EQ(verdict.next_hop->port_id, kPortB);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &kPodBMac));
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, 63);
+}
+
+TEST_F(PacketPathTest, NeverSendsTheKernelsPacketsBackToIt) {
+  ExpectDrop(Decide(BuildIpv4(pool_, FromKernel(RTE_IPV4(172, 16, 0, 9), kInternetIp)), host_),
+             DropReason::kNoRoute);
+}
+
+TEST_F(PacketPathTest, AnswersTheKernelsArpForAPodWithTheGatewayMac) {
+  Verdict verdict =
+      Decide(BuildArpRequest(pool_, testing::kKernelMac, RTE_IPV4(169, 254, 1, 2), kPodBIp), host_);
+
+  ASSERT_EQ(verdict.action, Action::kReplyToSender);
+  rte_arp_hdr* arp = testing::Arp(packet_);
+  EXPECT_EQ(arp->arp_opcode, RTE_BE16(RTE_ARP_OP_REPLY));
+  rte_ether_addr sender_mac = arp->arp_data.arp_sha;
+  EXPECT_TRUE(rte_is_same_ether_addr(&sender_mac, &kGatewayMac));
+  EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_sip), kPodBIp);
+  EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_tip), RTE_IPV4(169, 254, 1, 2));
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kKernelMac));
+}
+
+TEST_F(PacketPathTest, IgnoresTheKernelsArpForAddressesRoutedBackToIt) {
+  ExpectDrop(Decide(BuildArpRequest(pool_, testing::kKernelMac, RTE_IPV4(169, 254, 1, 2),
+                                    kInternetIp),
+                    host_),
+             DropReason::kArpIgnored);
+}
+
+TEST_F(PacketPathTest, HoldsAPacketForAnUnresolvedNeighbourOnTheUplinkNetwork) {
+  Verdict verdict = Decide(BuildIpv4(pool_, FromA(testing::kNeighbourIp)));
+
+  ASSERT_EQ(verdict.action, Action::kResolve);
+  EXPECT_EQ(verdict.neighbour_ip, rte_cpu_to_be_32(testing::kNeighbourIp));
+  EXPECT_EQ(verdict.next_hop->port_id, kUplinkPort);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &testing::kUplinkMac));
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, 63);
+}
+
+TEST_F(PacketPathTest, SendsToAResolvedNeighbourWithItsMac) {
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  Verdict verdict = Decide(BuildIpv4(pool_, FromA(testing::kNeighbourIp)));
+
+  ASSERT_EQ(verdict.action, Action::kForward);
+  EXPECT_EQ(verdict.next_hop->port_id, kUplinkPort);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kNeighbourMac));
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &testing::kUplinkMac));
+  EXPECT_TRUE(testing::Ipv4ChecksumValid(packet_));
+}
+
+TEST_F(PacketPathTest, ResolvesTheNextHopOfARouteRatherThanTheDestination) {
+  Verdict unresolved = Decide(BuildIpv4(pool_, FromA(RTE_IPV4(10, 50, 3, 4))));
+  ASSERT_EQ(unresolved.action, Action::kResolve);
+  EXPECT_EQ(unresolved.neighbour_ip, rte_cpu_to_be_32(testing::kRouterIp));
+
+  Learn(testing::kRouterIp, testing::kRouterMac);
+  rte_pktmbuf_free(packet_);
+  ASSERT_EQ(Decide(BuildIpv4(pool_, FromA(RTE_IPV4(10, 50, 3, 4)))).action, Action::kForward);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kRouterMac));
+}
+
+TEST_F(PacketPathTest, KeepsUsingAStaleNeighbourAndMarksItWanted) {
+  uint32_t position = Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  neighbours_->MarkStale(position);
+  ASSERT_FALSE(neighbours_->TakeWanted(position));
+
+  ASSERT_EQ(Decide(BuildIpv4(pool_, FromA(testing::kNeighbourIp))).action, Action::kForward);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kNeighbourMac));
+  EXPECT_TRUE(neighbours_->TakeWanted(position));
+}
+
+TEST_F(PacketPathTest, DropsAPlainFrameLargerThanTheEgressMtu) {
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  Ipv4Frame frame = FromA(testing::kNeighbourIp);
+  frame.payload_size = 1500 - 20 - 8 + 1;
+  ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kMtuExceeded);
+}
+
+TEST_F(PacketPathTest, LeavesAGsoPacketLargerThanTheMtuToSegmentation) {
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  Ipv4Frame frame = FromA(testing::kNeighbourIp);
+  frame.protocol = IPPROTO_TCP;
+  frame.payload_size = 1800;
+  rte_mbuf* packet = BuildIpv4(pool_, frame);
+  testing::MarkAsGsoFromVirtio(packet, 1448);
+  EXPECT_EQ(Decide(packet).action, Action::kForward);
+}
+
+TEST_F(PacketPathTest, RoutesUplinkFramesToPods) {
+  Verdict verdict = Decide(BuildIpv4(pool_, FromNeighbour(kPodBIp)), uplink_);
+
+  ASSERT_EQ(verdict.action, Action::kForward);
+  EXPECT_EQ(verdict.next_hop->port_id, kPortB);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &kPodBMac));
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, 63);
+}
+
+TEST_F(PacketPathTest, HandsUplinkFramesForTheNodeToTheKernelWithTheirTtl) {
+  Ipv4Frame frame = FromNeighbour(testing::kNodeIp);
+  frame.ttl = 1;
+  Verdict verdict = Decide(BuildIpv4(pool_, frame), uplink_);
+
+  ASSERT_EQ(verdict.action, Action::kToNode);
+  EXPECT_EQ(verdict.next_hop->port_id, kHostPort);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kKernelMac));
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, 1);
+  EXPECT_TRUE(testing::Ipv4ChecksumValid(packet_));
+}
+
+TEST_F(PacketPathTest, RoutesUplinkFramesOnlyToPodsAndTheNode) {
+  for (uint32_t destination : {kInternetIp, RTE_IPV4(192, 168, 1, 30), RTE_IPV4(10, 50, 3, 4)}) {
+    SCOPED_TRACE(destination);
+    ExpectDrop(Decide(BuildIpv4(pool_, FromNeighbour(destination)), uplink_), DropReason::kNoRoute);
+    rte_pktmbuf_free(packet_);
+    packet_ = nullptr;
+  }
+}
+
+TEST_F(PacketPathTest, IgnoresUplinkFramesForOtherMacs) {
+  Ipv4Frame frame = FromNeighbour(kPodBIp);
+  frame.dst_mac = testing::kRouterMac;
+  ExpectDrop(Decide(BuildIpv4(pool_, frame), uplink_), DropReason::kNotForUs);
+}
+
+TEST_F(PacketPathTest, LeavesUplinkArpToTheNeighbourTableThenAnswersForTheNode) {
+  rte_mbuf* request =
+      BuildArpRequest(pool_, testing::kNeighbourMac, testing::kNeighbourIp, testing::kNodeIp);
+  ASSERT_EQ(Decide(request, uplink_).action, Action::kNeighbourArp);
+  EXPECT_EQ(testing::Arp(packet_)->arp_opcode, RTE_BE16(RTE_ARP_OP_REQUEST));  // untouched
+
+  ASSERT_EQ(AnswerNodeArp(uplink_, packet_).action, Action::kReplyToSender);
+  rte_arp_hdr* arp = testing::Arp(packet_);
+  EXPECT_EQ(arp->arp_opcode, RTE_BE16(RTE_ARP_OP_REPLY));
+  rte_ether_addr sender_mac = arp->arp_data.arp_sha;
+  EXPECT_TRUE(rte_is_same_ether_addr(&sender_mac, &testing::kUplinkMac));
+  EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_sip), testing::kNodeIp);
+  EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_tip), testing::kNeighbourIp);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kNeighbourMac));
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &testing::kUplinkMac));
+}
+
+TEST_F(PacketPathTest, AnswersNoUplinkArpButRequestsForTheNode) {
+  rte_mbuf* for_other =
+      BuildArpRequest(pool_, testing::kNeighbourMac, testing::kNeighbourIp, testing::kRouterIp);
+  rte_mbuf* reply = BuildArpReply(pool_, testing::kNeighbourMac, testing::kNeighbourIp,
+                                  testing::kUplinkMac, testing::kNodeIp);
+  rte_mbuf* claiming_ours =
+      BuildArpRequest(pool_, testing::kNeighbourMac, testing::kNodeIp, testing::kNodeIp);
+  for (rte_mbuf* packet : {for_other, reply, claiming_ours}) {
+    ExpectDrop(AnswerNodeArp(uplink_, packet), DropReason::kArpIgnored);
+    rte_pktmbuf_free(packet);
+  }
 }
 
 }  // namespace

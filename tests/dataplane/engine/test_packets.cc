@@ -35,6 +35,10 @@ void SetL4Checksum(rte_mbuf* packet, rte_be16_t checksum) {
 
 rte_ether_hdr* Ethernet(rte_mbuf* packet) { return rte_pktmbuf_mtod(packet, rte_ether_hdr*); }
 
+rte_arp_hdr* Arp(rte_mbuf* packet) {
+  return rte_pktmbuf_mtod_offset(packet, rte_arp_hdr*, kL2Length);
+}
+
 rte_ipv4_hdr* Ipv4(rte_mbuf* packet) {
   return rte_pktmbuf_mtod_offset(packet, rte_ipv4_hdr*, kL2Length);
 }
@@ -111,6 +115,18 @@ rte_mbuf* BuildArpRequest(rte_mempool* pool, const rte_ether_addr& sender_mac, u
   arp->arp_data.arp_sip = rte_cpu_to_be_32(sender_ip);
   std::memset(&arp->arp_data.arp_tha, 0, sizeof(arp->arp_data.arp_tha));
   arp->arp_data.arp_tip = rte_cpu_to_be_32(target_ip);
+  return packet;
+}
+
+rte_mbuf* BuildArpReply(rte_mempool* pool, const rte_ether_addr& sender_mac, uint32_t sender_ip,
+                        const rte_ether_addr& target_mac, uint32_t target_ip) {
+  rte_mbuf* packet = BuildArpRequest(pool, sender_mac, sender_ip, target_ip);
+  if (packet == nullptr) {
+    return nullptr;
+  }
+  Ethernet(packet)->dst_addr = target_mac;
+  Arp(packet)->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+  Arp(packet)->arp_data.arp_tha = target_mac;
   return packet;
 }
 

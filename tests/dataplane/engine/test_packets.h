@@ -2,6 +2,7 @@
 // valid checksums, in mbufs from a caller's pool.
 #pragma once
 
+#include <rte_arp.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -14,6 +15,15 @@ namespace dpcni::dataplane::testing {
 
 inline constexpr uint32_t kGatewayIp = RTE_IPV4(169, 254, 1, 1);
 inline constexpr rte_ether_addr kGatewayMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x01}};
+// The node: the kernel side of the host port, and the uplink on 192.168.1.0/24 with two neighbours.
+inline constexpr rte_ether_addr kKernelMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x02}};
+inline constexpr rte_ether_addr kUplinkMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x03}};
+inline constexpr uint32_t kNodeIp = RTE_IPV4(192, 168, 1, 2);
+inline constexpr uint8_t kUplinkPrefixLength = 24;
+inline constexpr uint32_t kNeighbourIp = RTE_IPV4(192, 168, 1, 20);
+inline constexpr rte_ether_addr kNeighbourMac = {{0x02, 0x11, 0x00, 0x00, 0x00, 0x20}};
+inline constexpr uint32_t kRouterIp = RTE_IPV4(192, 168, 1, 254);
+inline constexpr rte_ether_addr kRouterMac = {{0x02, 0x11, 0x00, 0x00, 0x00, 0xfe}};
 
 struct Ipv4Frame {
   rte_ether_addr src_mac{};
@@ -28,8 +38,12 @@ struct Ipv4Frame {
 
 // A frame with valid IPv4 and L4 checksums; the payload bytes count up from 0 (mod 256).
 rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame);
+// A broadcast ARP request from `sender` for `target_ip`.
 rte_mbuf* BuildArpRequest(rte_mempool* pool, const rte_ether_addr& sender_mac, uint32_t sender_ip,
                           uint32_t target_ip);
+// The ARP reply a host `sender` sends to `target` (unicast).
+rte_mbuf* BuildArpReply(rte_mempool* pool, const rte_ether_addr& sender_mac, uint32_t sender_ip,
+                        const rte_ether_addr& target_mac, uint32_t target_ip);
 // A frame of some other EtherType (IPv6) from `src_mac`.
 rte_mbuf* BuildIpv6(rte_mempool* pool, const rte_ether_addr& src_mac);
 
@@ -39,6 +53,7 @@ void MarkAsGsoFromVirtio(rte_mbuf* packet, uint16_t mss);
 void MarkAsPartialChecksum(rte_mbuf* packet);
 
 rte_ether_hdr* Ethernet(rte_mbuf* packet);
+rte_arp_hdr* Arp(rte_mbuf* packet);
 rte_ipv4_hdr* Ipv4(rte_mbuf* packet);
 rte_tcp_hdr* Tcp(rte_mbuf* packet);
 bool Ipv4ChecksumValid(rte_mbuf* packet);
