@@ -49,4 +49,9 @@ absl::StatusOr<v1::ListRoutesResponse> AgentReader::ListRoutes() {
                                                              &v1::Agent::Stub::ListRoutes);
 }
 
+absl::StatusOr<v1::ListNeighboursResponse> AgentReader::ListNeighbours() {
+  return Call<v1::ListNeighboursRequest, v1::ListNeighboursResponse>(
+      "ListNeighbours", &v1::Agent::Stub::ListNeighbours);
+}
+
 }  // namespace dpcni::dpcnictl

@@ -21,6 +21,7 @@ class AgentReader {
   absl::StatusOr<v1::ListPodsResponse> ListPods();
   absl::StatusOr<v1::GetPortStatsResponse> GetPortStats();
   absl::StatusOr<v1::ListRoutesResponse> ListRoutes();
+  absl::StatusOr<v1::ListNeighboursResponse> ListNeighbours();
 
  private:
   template <typename Request, typename Response, typename StubMethod>

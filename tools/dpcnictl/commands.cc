@@ -9,6 +9,7 @@
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
 #include <absl/strings/str_join.h>
+#include <absl/time/time.h>
 
 #include "tools/dpcnictl/agent_reader.h"
 #include "tools/dpcnictl/table.h"
@@ -39,6 +40,19 @@ std::string FormatDrops(const google::protobuf::Map<std::string, uint64_t>& drop
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
 
+// "10 Gbit/s", "100 Mbit/s".
+std::string FormatSpeed(uint32_t mbps) {
+  return mbps % 1000 == 0 ? absl::StrCat(mbps / 1000, " Gbit/s") : absl::StrCat(mbps, " Mbit/s");
+}
+
+// "eth1 (port 0): up, 10 Gbit/s"; the speed only when the port knows it.
+std::string FormatLink(const v1::PortLink& link) {
+  std::string text = absl::StrCat(OrDash(link.name()), " (port ", link.port_id(),
+                                  "): ", link.up() ? "up" : "down");
+  if (link.speed_mbps() != 0) absl::StrAppend(&text, ", ", FormatSpeed(link.speed_mbps()));
+  return text;
+}
+
 // Fetches with `fetch` and prints with `print`, or returns the fetch's error.
 template <typename Fetch, typename Print>
 absl::Status FetchAndPrint(Fetch fetch, Print print, std::ostream& out) {
@@ -51,13 +65,16 @@ absl::Status FetchAndPrint(Fetch fetch, Print print, std::ostream& out) {
 }  // namespace
 
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
-  const std::vector<std::pair<std::string, std::string>> fields = {
+  std::vector<std::pair<std::string, std::string>> fields = {
       {"ready", status.ready() ? "yes" : "no"},
       {"message", OrDash(status.message())},
       {"pods", absl::StrCat(status.pods(), " of ", status.pod_capacity())},
       {"default backend", OrDash(status.default_backend())},
       {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
   };
+  for (const v1::PortLink& link : status.links()) {
+    fields.emplace_back(absl::StrCat(link.role(), " port"), FormatLink(link));
+  }
   for (const auto& [name, value] : fields) {
     out << absl::StrFormat("%-17s%s\n", name + ":", value);
   }
@@ -112,6 +129,15 @@ void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out) {
   table.Print(out);
 }
 
+void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream& out) {
+  Table table({{"IP"}, {"MAC"}, {"STATE"}, {"AGE", Align::kRight}});
+  for (const v1::Neighbour& neighbour : neighbours.neighbours()) {
+    table.AddRow({neighbour.ip(), OrDash(neighbour.mac()), OrDash(neighbour.state()),
+                  absl::FormatDuration(absl::Milliseconds(neighbour.age_ms()))});
+  }
+  table.Print(out);
+}
+
 absl::Status RunCommand(absl::string_view command, const std::string& socket_path,
                         std::ostream& out) {
   AgentReader agent(socket_path);
@@ -126,6 +152,9 @@ absl::Status RunCommand(absl::string_view command, const std::string& socket_pat
   }
   if (command == "routes") {
     return FetchAndPrint([&] { return agent.ListRoutes(); }, PrintRoutes, out);
+  }
+  if (command == "neighbours") {
+    return FetchAndPrint([&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown command \"", command, "\"; usage: ", kUsage));

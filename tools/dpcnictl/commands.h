@@ -12,8 +12,10 @@
 namespace dpcni::dpcnictl {
 
 inline constexpr absl::string_view kDefaultAgentSocket = "/run/dpcni/dpcni.sock";
-inline constexpr absl::string_view kUsage = "dpcnictl [--socket PATH] status|pods|ports|routes";
+inline constexpr absl::string_view kUsage =
+    "dpcnictl [--socket PATH] status|pods|ports|routes|neighbours";
 
+// Readiness, pods, pod CIDRs, then one line per node port (host port, uplink) with its link.
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
 // One row per pod attachment, sorted by pod then interface.
 void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
@@ -21,6 +23,8 @@ void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
 void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
 // In the agent's order.
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);
+// The uplink's neighbours in the agent's order (by address), ages as durations ("1.2s").
+void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream& out);
 
 // Runs `command` against the agent listening on `socket_path`. An unknown command is
 // InvalidArgument; an unreachable agent is Unavailable with a message naming the socket.

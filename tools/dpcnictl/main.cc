@@ -24,10 +24,11 @@ constexpr int kUsageError = 2;
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(absl::StrCat(
       "shows what dpcni-agent on this node knows.\n\n  ", dpcni::dpcnictl::kUsage,
-      "\n\n  status  readiness, pod count and capacity, pod CIDRs\n"
-      "  pods    pod attachments: pod, container, interface, addresses, MAC, backend, port\n"
-      "  ports   per-port packet and byte counters and drops by reason\n"
-      "  routes  the dataplane's route table"));
+      "\n\n  status      readiness, pod count and capacity, pod CIDRs, node ports' links\n"
+      "  pods        pod attachments: pod, container, interface, addresses, MAC, backend, port\n"
+      "  ports       per-port packet and byte counters and drops by reason\n"
+      "  routes      the dataplane's route table\n"
+      "  neighbours  the uplink's neighbours: address, MAC, state, age"));
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
   if (arguments.size() != 2) {
     std::cerr << "usage: " << dpcni::dpcnictl::kUsage << "\n";

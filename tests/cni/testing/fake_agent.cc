@@ -96,6 +96,12 @@ grpc::Status FakeAgent::ListRoutes(grpc::ServerContext* context,
   return Answer(context, *request, last_list_routes_, replies_.list_routes, response);
 }
 
+grpc::Status FakeAgent::ListNeighbours(grpc::ServerContext* context,
+                                       const v1::ListNeighboursRequest* request,
+                                       v1::ListNeighboursResponse* response) {
+  return Answer(context, *request, last_list_neighbours_, replies_.list_neighbours, response);
+}
+
 TemporaryDirectory::TemporaryDirectory() {
   std::string pattern = (std::filesystem::temp_directory_path() / "dpcni-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {

@@ -23,6 +23,7 @@ struct FakeAgentReplies {
   v1::ListPodsResponse list_pods;
   v1::GetPortStatsResponse port_stats;
   v1::ListRoutesResponse list_routes;
+  v1::ListNeighboursResponse list_neighbours;
 };
 
 class FakeAgent final : public v1::Agent::Service {
@@ -58,6 +59,9 @@ class FakeAgent final : public v1::Agent::Service {
                             v1::GetPortStatsResponse* response) override;
   grpc::Status ListRoutes(grpc::ServerContext* context, const v1::ListRoutesRequest* request,
                           v1::ListRoutesResponse* response) override;
+  grpc::Status ListNeighbours(grpc::ServerContext* context,
+                              const v1::ListNeighboursRequest* request,
+                              v1::ListNeighboursResponse* response) override;
 
  private:
   // Records `request`, then answers with `reply`, the configured failure, or a hang.
@@ -77,6 +81,7 @@ class FakeAgent final : public v1::Agent::Service {
   std::optional<v1::StatusRequest> last_status_ ABSL_GUARDED_BY(mutex_);
   std::optional<v1::ListPodsRequest> last_list_pods_ ABSL_GUARDED_BY(mutex_);
   std::optional<v1::ListRoutesRequest> last_list_routes_ ABSL_GUARDED_BY(mutex_);
+  std::optional<v1::ListNeighboursRequest> last_list_neighbours_ ABSL_GUARDED_BY(mutex_);
 };
 
 // A fresh temporary directory, removed with everything in it on destruction.

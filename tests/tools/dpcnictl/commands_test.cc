@@ -37,10 +37,35 @@ class CommandsTest : public ::testing::Test {
 // Where `text` starts in `line`; npos when absent.
 size_t ColumnOf(const std::string& line, const std::string& text) { return line.find(text); }
 
-TEST_F(CommandsTest, StatusShowsReadinessCapacityAndCidrs) {
-  EXPECT_THAT(Lines("status"), ElementsAre("ready:           yes", "message:         serving",
-                                           "pods:            2 of 30", "default backend: tap",
-                                           "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64"));
+TEST_F(CommandsTest, StatusShowsReadinessCapacityCidrsAndNodePortLinks) {
+  EXPECT_THAT(Lines("status"),
+              ElementsAre("ready:           yes", "message:         serving",
+                          "pods:            2 of 30", "default backend: tap",
+                          "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
+                          // The host port does not know its speed; the uplink does.
+                          "host port:       dpcni0 (port 1): up",
+                          "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));
+}
+
+TEST(PrintStatus, SpeedsThatAreNotWholeGigabitsShowInMegabits) {
+  v1::StatusResponse status;
+  v1::PortLink* link = status.add_links();
+  link->set_role("uplink");
+  link->set_name("eth1");
+  link->set_port_id(2);
+  link->set_up(true);
+  link->set_speed_mbps(100);
+  std::ostringstream out;
+  PrintStatus(status, out);
+  EXPECT_THAT(out.str(), HasSubstr("uplink port:     eth1 (port 2): up, 100 Mbit/s\n"));
+}
+
+TEST_F(CommandsTest, NeighboursKeepTheAgentsOrderWithAges) {
+  EXPECT_THAT(Lines("neighbours"),
+              ElementsAre("IP             MAC                STATE           AGE",
+                          "192.168.1.1    02:00:c0:a8:01:01  reachable      1.2s",
+                          "192.168.1.20   -                  incomplete     40ms",
+                          "192.168.1.254  02:00:c0:a8:01:fe  stale       3m12.5s"));
 }
 
 TEST_F(CommandsTest, PodsAreATableSortedByPod) {

@@ -27,6 +27,15 @@ TEST(DpcnictlBinary, PrintsThePodsTable) {
   EXPECT_THAT(result.stdout_text, HasSubstr("10.244.1.7/24"));
 }
 
+TEST(DpcnictlBinary, PrintsTheNeighbours) {
+  testing::FakeAgent agent(KnownAgentState());
+  testing::UnixSocketServer server(agent);
+  testing::ProcessResult result = RunDpcnictl({"--socket", server.socket_path(), "neighbours"});
+  EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, StartsWith("IP "));
+  EXPECT_THAT(result.stdout_text, HasSubstr("192.168.1.254  02:00:c0:a8:01:fe  stale"));
+}
+
 TEST(DpcnictlBinary, UnreachableAgentExits1NamingTheSocket) {
   testing::TemporaryDirectory directory;
   std::string socket = (directory.path() / "agent.sock").string();
@@ -42,7 +51,7 @@ TEST(DpcnictlBinary, WrongCommandLineExits2WithUsage) {
         std::vector<std::string>{"frobnicate"}}) {
     testing::ProcessResult result = RunDpcnictl(arguments);
     EXPECT_EQ(result.exit_code, 2) << result.stderr_text;
-    EXPECT_THAT(result.stderr_text, HasSubstr("status|pods|ports|routes"));
+    EXPECT_THAT(result.stderr_text, HasSubstr("status|pods|ports|routes|neighbours"));
   }
 }
 

@@ -14,6 +14,17 @@ inline testing::FakeAgentReplies KnownAgentState() {
   replies.status.set_default_backend("tap");
   replies.status.add_pod_cidrs("10.244.1.0/24");
   replies.status.add_pod_cidrs("fd00:10:244:1::/64");
+  v1::PortLink* host = replies.status.add_links();
+  host->set_role("host");
+  host->set_name("dpcni0");
+  host->set_port_id(1);
+  host->set_up(true);
+  v1::PortLink* uplink_link = replies.status.add_links();
+  uplink_link->set_role("uplink");
+  uplink_link->set_name("0000:03:00.0");
+  uplink_link->set_port_id(0);
+  uplink_link->set_up(false);
+  uplink_link->set_speed_mbps(25000);
 
   // Listed out of order: dpcnictl sorts by pod.
   v1::PodInfo* web = replies.list_pods.add_pods();
@@ -62,6 +73,22 @@ inline testing::FakeAgentReplies KnownAgentState() {
   route = replies.list_routes.add_routes();
   route->set_prefix("0.0.0.0/0");
   route->set_next_hop("port 0 (uplink)");
+
+  // The agent lists neighbours by address.
+  v1::Neighbour* gateway = replies.list_neighbours.add_neighbours();
+  gateway->set_ip("192.168.1.1");
+  gateway->set_mac("02:00:c0:a8:01:01");
+  gateway->set_state("reachable");
+  gateway->set_age_ms(1200);
+  v1::Neighbour* peer = replies.list_neighbours.add_neighbours();
+  peer->set_ip("192.168.1.20");
+  peer->set_state("incomplete");
+  peer->set_age_ms(40);
+  v1::Neighbour* router = replies.list_neighbours.add_neighbours();
+  router->set_ip("192.168.1.254");
+  router->set_mac("02:00:c0:a8:01:fe");
+  router->set_state("stale");
+  router->set_age_ms(192500);
   return replies;
 }
 
