@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -20,6 +21,8 @@
 #include "engine/engine.h"
 #include "ipam/ipam.h"
 #include "ipam/ipv4.h"
+#include "metrics/port_metrics.h"
+#include "node/node_edges.h"
 #include "pods/pod_manager.h"
 #include "port/kernel_ports.h"
 #include "service/agent_service.h"
@@ -121,6 +124,16 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(const std::string& socket_p
   return server;
 }
 
+std::vector<InfrastructurePort> NodePorts(const NodeEdges& edges) {
+  const HostPort& host = edges.host();
+  std::vector<InfrastructurePort> ports = {
+      {"host", host.ifname, host.port.port_id, PortBackendName(host.port.backend)}};
+  if (const auto& uplink = edges.uplink()) {
+    ports.push_back({"uplink", uplink->link_name, uplink->port_id, UplinkTypeName(uplink->type)});
+  }
+  return ports;
+}
+
 // Everything that owns DPDK objects lives in here, so it is all destroyed before rte_eal_cleanup().
 absl::Status Serve(const AgentConfig& config) {
   auto pool = CreateMbufPool(config);
@@ -131,16 +144,38 @@ absl::Status Serve(const AgentConfig& config) {
   if (!engine.ok()) return engine.status();
   if (auto status = (*engine)->Start(); !status.ok()) return status;
 
-  auto ipam = Ipam::Open(config.pod_cidrs, config.reserved_addresses, config.state_dir + "/ipam.json");
+  auto host_address = HostPortAddress(config);
+  if (!host_address.ok()) return host_address.status();
+  std::vector<std::string> reserved = config.reserved_addresses;
+  reserved.push_back(*host_address);
+  auto ipam = Ipam::Open(config.pod_cidrs, reserved, config.state_dir + "/ipam.json");
   if (!ipam.ok()) return ipam.status();
+  const PortQueues queues{*pool, static_cast<uint16_t>(config.worker_lcores.size()),
+                          config.pod_queue_size, config.pod_mtu};
+  KernelPorts ports(queues.pool, queues.tx_queues, queues.queue_size);
+  auto edges = NodeEdges::SetUp(config, ports, queues, **engine);
+  if (!edges.ok()) return edges.status();
+  // Declared after everything the workers touch, so on any return the workers stop first.
+  absl::Cleanup stop_workers = [&engine] { (*engine)->Stop(); };
   PodStore store(config.state_dir + "/pods.json");
-  KernelPorts ports(*pool, static_cast<uint16_t>(config.worker_lcores.size()), config.pod_queue_size);
   PodManager pods(config, **ipam, ports, **engine, store);
   if (auto status = pods.Restore(); !status.ok()) return status;
 
-  AgentService service(config, pods, **engine, **ipam);
+  AgentService service(config, pods, **engine, **ipam, NodePorts(**edges));
   auto server = Listen(config.socket_path, service);
   if (!server.ok()) return server.status();
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    auto started = MetricsServer::Start(config.metrics_address, [&service] {
+      grpc::ServerContext context;
+      const v1::GetPortStatsRequest every_port;
+      v1::GetPortStatsResponse stats;
+      service.GetPortStats(&context, &every_port, &stats);
+      return stats;
+    });
+    if (!started.ok()) return started.status();
+    metrics = *std::move(started);
+  }
   std::fprintf(stderr, "dpcni-agent: serving on %s (pod backend %s, %zu pods restored)\n",
                config.socket_path.c_str(), PortBackendName(ResolveBackend(config.backend)).c_str(),
                pods.Count());
@@ -154,7 +189,6 @@ absl::Status Serve(const AgentConfig& config) {
   });
   (*server)->Wait();
   waiter.join();
-  (*engine)->Stop();
   // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
   std::filesystem::remove(config.socket_path);
   return absl::OkStatus();

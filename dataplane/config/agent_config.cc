@@ -158,7 +158,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
             {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
              "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
              "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
-             "uplink"});
+             "uplink", "metrics_address"});
         !status.ok()) {
       return status;
     }
@@ -190,6 +190,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     }
     ReadIfPresent(root, "cluster_cidrs", config.cluster_cidrs);
     ReadIfPresent(root, "masquerade", config.masquerade);
+    ReadIfPresent(root, "metrics_address", config.metrics_address);
   } catch (const YAML::Exception& error) {
     return absl::InvalidArgumentError(absl::StrCat("agent config: ", error.what()));
   }

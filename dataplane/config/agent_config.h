@@ -72,6 +72,8 @@ struct AgentConfig {
   std::vector<std::string> cluster_cidrs;
   bool masquerade = true;
   UplinkConfig uplink;
+  // Where Prometheus scrapes the port counters ("0.0.0.0:9464"); empty: no metrics endpoint.
+  std::string metrics_address;
 };
 
 // The host port's address: the configured one, or the first usable address of the first pod CIDR.

@@ -119,7 +119,10 @@ TEST_P(PodNetworkTest, DeleteRemovesEverythingAndRepeatsSafely) {
   grpc::ClientContext context;
   dpcni::v1::GetPortStatsResponse ports;
   ASSERT_TRUE(api().GetPortStats(&context, {}, &ports).ok());
-  EXPECT_EQ(ports.ports_size(), 1);
+  std::set<std::string> port_names;
+  for (const auto& port : ports.ports()) port_names.insert(port.name());
+  EXPECT_FALSE(port_names.contains("default/gone")) << "the pod's dataplane port is still there";
+  EXPECT_TRUE(port_names.contains("default/keep"));
 
   // The runtime retries DEL, and sends one more with an empty CNI_NETNS once the sandbox is gone.
   EXPECT_EQ(InvokePlugin(Call("DEL", gone)).exit_code, 0);
@@ -205,6 +208,28 @@ TEST_P(PodNetworkTest, RestartedAgentReattachesPodsThatStillExist) {
   Pod& c = AddPod("c");
   EXPECT_NE(c.ip, a.ip);
   EXPECT_NE(c.ip, b.ip);
+}
+
+TEST_P(PodNetworkTest, MetricsEndpointServesThePortCounters) {
+  AgentOptions options;
+  options.backend = GetParam();
+  options.extra_yaml = "metrics_address: 127.0.0.1:9464\n";
+  node_.reset();  // the fixture's node goes first: the new one takes the same netns name
+  node_ = std::make_unique<TestNode>(options);
+  std::string failure;
+  ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+  Pod& a = AddPod("a");
+  Pod& b = AddPod("b");
+  ASSERT_TRUE(Ping(a, b.ip));
+  // A plain HTTP GET from inside the node's netns, where the agent listens.
+  CommandResult scrape = RunIn(node_->netns().name(),
+                               {"bash", "-c",
+                                "exec 3<>/dev/tcp/127.0.0.1/9464 && "
+                                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"});
+  ASSERT_EQ(scrape.exit_code, 0) << scrape.Describe();
+  const std::string pod_label = "name=\"default/a\"";
+  EXPECT_NE(scrape.out.find("dpcni_port_rx_packets_total{"), std::string::npos) << scrape.out;
+  EXPECT_NE(scrape.out.find(pod_label), std::string::npos) << scrape.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PodNetworkTest, testing::ValuesIn(Backends()),

@@ -1,0 +1,64 @@
+#include "metrics/port_metrics.h"
+
+#include <prometheus/metric_family.h>
+
+#include <exception>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+prometheus::MetricFamily CounterFamily(const std::string& name, const std::string& help) {
+  return {name, help, prometheus::MetricType::Counter, {}};
+}
+
+void AddCounter(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels,
+                uint64_t value) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = static_cast<double>(value);
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
+  auto rx_packets = CounterFamily("dpcni_port_rx_packets_total", "Packets received on the port");
+  auto rx_bytes = CounterFamily("dpcni_port_rx_bytes_total", "Bytes received on the port");
+  auto tx_packets = CounterFamily("dpcni_port_tx_packets_total", "Packets sent on the port");
+  auto tx_bytes = CounterFamily("dpcni_port_tx_bytes_total", "Bytes sent on the port");
+  auto drops = CounterFamily("dpcni_port_drops_total", "Packets the dataplane dropped, by reason");
+  const v1::GetPortStatsResponse stats = source_();
+  for (const v1::PortStats& port : stats.ports()) {
+    const std::vector<prometheus::ClientMetric::Label> labels = {
+        {"port", std::to_string(port.port_id())}, {"name", port.name()}, {"backend", port.backend()}};
+    AddCounter(rx_packets, labels, port.rx_packets());
+    AddCounter(rx_bytes, labels, port.rx_bytes());
+    AddCounter(tx_packets, labels, port.tx_packets());
+    AddCounter(tx_bytes, labels, port.tx_bytes());
+    const std::map<std::string, uint64_t> by_reason(port.drops().begin(), port.drops().end());
+    for (const auto& [reason, count] : by_reason) {
+      auto with_reason = labels;
+      with_reason.push_back({"reason", reason});
+      AddCounter(drops, with_reason, count);
+    }
+  }
+  return {rx_packets, rx_bytes, tx_packets, tx_bytes, drops};
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
+                                                                     PortMetrics::StatsSource source) {
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  server->metrics_ = std::make_shared<PortMetrics>(std::move(source));
+  try {
+    server->exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& error) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", error.what()));
+  }
+  server->exposer_->RegisterCollectable(server->metrics_);
+  return server;
+}
+
+}  // namespace dpcni::dataplane

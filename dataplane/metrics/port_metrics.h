@@ -1,0 +1,45 @@
+// Prometheus metrics of the dataplane's ports, served over HTTP (prometheus-cpp) for the node's
+// monitoring. They are built on each scrape from the same GetPortStats answer dpcnictl shows, so
+// the two never disagree.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dpcni/v1/dpcni.pb.h"
+
+namespace dpcni::dataplane {
+
+class PortMetrics : public prometheus::Collectable {
+ public:
+  using StatsSource = std::function<v1::GetPortStatsResponse()>;
+  explicit PortMetrics(StatsSource source) : source_(std::move(source)) {}
+
+  // dpcni_port_{rx,tx}_{packets,bytes}_total and dpcni_port_drops_total{reason}, labelled with
+  // the port id, its name (pod "namespace/name" or the node port's role) and backend.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  StatsSource source_;
+};
+
+// Serves /metrics on `address` ("127.0.0.1:9464") until destroyed.
+class MetricsServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
+                                                              PortMetrics::StatsSource source);
+
+ private:
+  MetricsServer() = default;
+
+  std::shared_ptr<PortMetrics> metrics_;  // the exposer only holds a weak reference to it
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace dpcni::dataplane

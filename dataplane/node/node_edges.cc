@@ -1,0 +1,68 @@
+#include "node/node_edges.h"
+
+#include "absl/strings/str_cat.h"
+#include "ipam/ipv4.h"
+
+namespace dpcni::dataplane {
+
+absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port) {
+  auto address = Ipv4InterfaceAddress::Parse(config.address);
+  if (!address.ok()) return address.status();
+  UplinkEndpoint uplink;
+  uplink.port_id = port.port_id;
+  uplink.mac = port.mac;
+  uplink.ip = address->address;
+  uplink.prefix_length = address->length;
+  if (!config.gateway.empty()) {
+    auto gateway = ParseIpv4(config.gateway);
+    if (!gateway.ok()) return gateway.status();
+    uplink.gateway = *gateway;
+  }
+  for (const StaticRoute& route : config.routes) {
+    auto dst = Ipv4Prefix::Parse(route.dst);
+    if (!dst.ok()) return dst.status();
+    auto via = ParseIpv4(route.via);
+    if (!via.ok()) return via.status();
+    uplink.routes.push_back({dst->network, dst->length, *via});
+  }
+  return uplink;
+}
+
+absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& config,
+                                                             KernelPorts& ports,
+                                                             const PortQueues& queues,
+                                                             Engine& engine) {
+  // Ordered so that nothing can fail once the uplink is attached: a failed start must not destroy a
+  // port the engine's workers poll.
+  std::unique_ptr<NodeEdges> edges(new NodeEdges());
+  if (config.masquerade) {
+    auto masquerade = Masquerade::Install(config.pod_cidrs, config.cluster_cidrs);
+    if (!masquerade.ok()) return masquerade.status();
+    edges->masquerade_ = *std::move(masquerade);
+  }
+  auto host = SetUpHostPort(config, ports);
+  if (!host.ok()) return host.status();
+  edges->host_ = *host;
+  if (auto status = engine.AttachHostPort({host->port.port_id, host->kernel_mac}); !status.ok()) {
+    return status;
+  }
+
+  if (config.uplink.type != UplinkType::kNone) {
+    auto uplink = CreateUplinkPort(config.uplink, queues);
+    if (!uplink.ok()) return uplink.status();
+    edges->uplink_ = *uplink;
+    auto endpoint = MakeUplinkEndpoint(config.uplink, *uplink);
+    if (!endpoint.ok()) return endpoint.status();
+    if (auto status = engine.AttachUplink(*endpoint); !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("uplink ", uplink->link_name, ": ", status.message()));
+    }
+  }
+  return edges;
+}
+
+NodeEdges::~NodeEdges() {
+  if (uplink_) DestroyUplinkPort(*uplink_).IgnoreError();
+}
+
+}  // namespace dpcni::dataplane
