@@ -1,5 +1,7 @@
 #include "service/agent_service.h"
 
+#include <rte_ethdev.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -90,6 +92,18 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
   response->set_default_backend(PortBackendName(ResolveBackend(config_.backend)));
   for (const std::string& cidr : ipam_.Cidrs()) response->add_pod_cidrs(cidr);
   response->set_addresses_in_use(ipam_.InUse());
+  for (const InfrastructurePort& port : node_ports_) {
+    v1::PortLink* link = response->add_links();
+    link->set_role(port.role);
+    link->set_name(port.name);
+    link->set_port_id(port.port_id);
+    rte_eth_link state{};
+    if (rte_eth_link_get_nowait(port.port_id, &state) == 0) {
+      link->set_up(state.link_status == RTE_ETH_LINK_UP);
+      // Virtual devices may not know their speed; the proto's 0 means unknown.
+      if (state.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN) link->set_speed_mbps(state.link_speed);
+    }
+  }
   return grpc::Status::OK;
 }
 
@@ -135,21 +149,35 @@ grpc::Status AgentService::ListPods(grpc::ServerContext*, const v1::ListPodsRequ
 grpc::Status AgentService::GetPortStats(grpc::ServerContext*, const v1::GetPortStatsRequest* request,
                                         v1::GetPortStatsResponse* response) {
   const std::set<uint32_t> wanted(request->port_ids().begin(), request->port_ids().end());
+  auto is_wanted = [&wanted](uint16_t port) { return wanted.empty() || wanted.contains(port); };
+  for (const InfrastructurePort& port : node_ports_) {
+    if (is_wanted(port.port_id)) {
+      AddPortStats(port.port_id, port.role + " " + port.name, port.backend, response);
+    }
+  }
   for (const PodRecord& record : pods_.List()) {
-    if (!wanted.empty() && !wanted.contains(record.port.port_id)) continue;
-    auto counters = engine_.Counters(record.port.port_id);
-    if (!counters.ok()) continue;  // detached between listing and reading
-    v1::PortStats* stats = response->add_ports();
-    stats->set_port_id(record.port.port_id);
-    stats->set_name(record.DisplayName());
-    stats->set_backend(PortBackendName(record.port.backend));
-    stats->set_rx_packets(counters->rx_packets);
-    stats->set_rx_bytes(counters->rx_bytes);
-    stats->set_tx_packets(counters->tx_packets);
-    stats->set_tx_bytes(counters->tx_bytes);
-    for (const auto& [reason, count] : counters->drops) (*stats->mutable_drops())[reason] = count;
+    if (is_wanted(record.port.port_id)) {
+      AddPortStats(record.port.port_id, record.DisplayName(), PortBackendName(record.port.backend),
+                   response);
+    }
   }
   return grpc::Status::OK;
+}
+
+void AgentService::AddPortStats(uint16_t port_id, const std::string& name,
+                                const std::string& backend,
+                                v1::GetPortStatsResponse* response) const {
+  auto counters = engine_.Counters(port_id);
+  if (!counters.ok()) return;  // a pod detached between listing and reading
+  v1::PortStats* stats = response->add_ports();
+  stats->set_port_id(port_id);
+  stats->set_name(name);
+  stats->set_backend(backend);
+  stats->set_rx_packets(counters->rx_packets);
+  stats->set_rx_bytes(counters->rx_bytes);
+  stats->set_tx_packets(counters->tx_packets);
+  stats->set_tx_bytes(counters->tx_bytes);
+  for (const auto& [reason, count] : counters->drops) (*stats->mutable_drops())[reason] = count;
 }
 
 grpc::Status AgentService::ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,
@@ -158,6 +186,18 @@ grpc::Status AgentService::ListRoutes(grpc::ServerContext*, const v1::ListRoutes
     v1::RouteEntry* entry = response->add_routes();
     entry->set_prefix(route.prefix);
     entry->set_next_hop(route.next_hop);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::ListNeighbours(grpc::ServerContext*, const v1::ListNeighboursRequest*,
+                                          v1::ListNeighboursResponse* response) {
+  for (const NeighbourInfo& neighbour : engine_.Neighbours()) {
+    v1::Neighbour* entry = response->add_neighbours();
+    entry->set_ip(neighbour.ip);
+    entry->set_mac(neighbour.mac);
+    entry->set_state(neighbour.state);
+    entry->set_age_ms(neighbour.age_ms);
   }
   return grpc::Status::OK;
 }

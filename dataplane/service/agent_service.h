@@ -2,6 +2,11 @@
 // here knows about CNI JSON; the plugin has already turned it into these messages.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "config/agent_config.h"
 #include "dpcni/v1/dpcni.grpc.pb.h"
 #include "engine/engine.h"
@@ -10,10 +15,23 @@
 
 namespace dpcni::dataplane {
 
+// A port the node itself owns rather than a pod: the host port or the uplink.
+struct InfrastructurePort {
+  std::string role;     // "host" or "uplink"
+  std::string name;     // the kernel interface ("dpcni0", "eth1") or the uplink's PCI address
+  uint16_t port_id = 0;
+  std::string backend;  // what carries it: "vhost-net", "tap", "af_packet", "af_xdp" or "pci"
+};
+
 class AgentService final : public dpcni::v1::Agent::Service {
  public:
-  AgentService(const AgentConfig& config, PodManager& pods, Engine& engine, Ipam& ipam)
-      : config_(config), pods_(pods), engine_(engine), ipam_(ipam) {}
+  AgentService(const AgentConfig& config, PodManager& pods, Engine& engine, Ipam& ipam,
+               std::vector<InfrastructurePort> node_ports)
+      : config_(config),
+        pods_(pods),
+        engine_(engine),
+        ipam_(ipam),
+        node_ports_(std::move(node_ports)) {}
 
   grpc::Status AddPod(grpc::ServerContext*, const v1::AddPodRequest*, v1::AddPodResponse*) override;
   grpc::Status DelPod(grpc::ServerContext*, const v1::DelPodRequest*, v1::DelPodResponse*) override;
@@ -28,14 +46,20 @@ class AgentService final : public dpcni::v1::Agent::Service {
                             v1::GetPortStatsResponse*) override;
   grpc::Status ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,
                           v1::ListRoutesResponse*) override;
+  grpc::Status ListNeighbours(grpc::ServerContext*, const v1::ListNeighboursRequest*,
+                              v1::ListNeighboursResponse*) override;
 
  private:
   void FillPodInfo(const PodRecord& record, v1::PodInfo* info) const;
+  // Adds the engine's counters of `port_id` to `response`, unless the port is no longer attached.
+  void AddPortStats(uint16_t port_id, const std::string& name, const std::string& backend,
+                    v1::GetPortStatsResponse* response) const;
 
   const AgentConfig& config_;
   PodManager& pods_;
   Engine& engine_;
   Ipam& ipam_;
+  const std::vector<InfrastructurePort> node_ports_;
 };
 
 }  // namespace dpcni::dataplane

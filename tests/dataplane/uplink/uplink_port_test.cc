@@ -5,7 +5,6 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
-#include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <sys/socket.h>
@@ -27,29 +26,6 @@ namespace dpcni::dataplane {
 namespace {
 
 using ::testing::HasSubstr;
-
-// One EAL for the test process, without hugepages, PCI or shared files, under a prefix of its own.
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    std::vector<std::string> args = {"dpcni-uplink-test",
-                                     "--no-huge",
-                                     "-m",
-                                     "256",
-                                     "--no-shconf",
-                                     "--no-pci",
-                                     "--file-prefix",
-                                     "dpcni-uplink-test-" + std::to_string(::getpid()),
-                                     "--log-level",
-                                     "lib.eal:warning"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0) << "rte_eal_init failed";
-  }
-  void TearDown() override { rte_eal_cleanup(); }
-};
-[[maybe_unused]] const ::testing::Environment* const kEal =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment());
 
 // ---- Checks made before DPDK is touched ----
 

@@ -1,0 +1,195 @@
+#include "service/agent_service.h"
+
+#include <rte_bus_vdev.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "port/ethdev_setup.h"
+#include "port/kernel_ports.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+// An engine that answers with what the test put in it.
+class FakeEngine final : public Engine {
+ public:
+  absl::Status Start() override { return absl::OkStatus(); }
+  void Stop() override {}
+  absl::Status AttachPod(const PodEndpoint&) override { return absl::OkStatus(); }
+  absl::Status DetachPod(uint16_t) override { return absl::OkStatus(); }
+  absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
+  absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
+  absl::StatusOr<PortCounters> Counters(uint16_t port_id) const override {
+    auto found = counters.find(port_id);
+    if (found == counters.end()) return absl::NotFoundError("not attached");
+    return found->second;
+  }
+  std::vector<RouteInfo> Routes() const override { return {}; }
+  std::vector<NeighbourInfo> Neighbours() const override { return neighbours; }
+
+  std::map<uint16_t, PortCounters> counters;
+  std::vector<NeighbourInfo> neighbours;
+};
+
+// A net_null port: DPDK's stand-in for a NIC, link up at 10 Gbit/s once started.
+uint16_t NullPort(const std::string& name, rte_mempool* pool, bool start) {
+  EXPECT_EQ(rte_eal_hotplug_add("vdev", name.c_str(), ""), 0) << name;
+  uint16_t port_id = 0;
+  EXPECT_EQ(rte_eth_dev_get_port_by_name(name.c_str(), &port_id), 0) << name;
+  if (start) {
+    EXPECT_TRUE(ConfigureAndStartPort(port_id, {pool, 1, 512, 1500}).ok()) << name;
+  }
+  return port_id;
+}
+
+class AgentServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = rte_pktmbuf_pool_create("service-test", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    SOCKET_ID_ANY);
+    ASSERT_NE(pool_, nullptr);
+    host_port_ = NullPort("net_null_host", pool_, /*start=*/true);
+    uplink_port_ = NullPort("net_null_uplink", pool_, /*start=*/false);
+
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "dpcni-service-XXXXXX").string();
+    state_dir_ = ::mkdtemp(pattern.data());
+    config_.pod_cidrs = {"10.244.1.0/24"};
+    auto ipam = Ipam::Open(config_.pod_cidrs, {}, (state_dir_ / "ipam.json").string());
+    ASSERT_TRUE(ipam.ok()) << ipam.status();
+    ipam_ = *std::move(ipam);
+    store_ = std::make_unique<PodStore>((state_dir_ / "pods.json").string());
+    ports_ = std::make_unique<KernelPorts>(pool_, 1, 512);
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
+    service_ = std::make_unique<AgentService>(
+        config_, *pods_, engine_, *ipam_,
+        std::vector<InfrastructurePort>{{"host", "dpcni0", host_port_, "tap"},
+                                        {"uplink", "eth1", uplink_port_, "af_packet"}});
+  }
+
+  void TearDown() override {
+    for (const char* name : {"net_null_host", "net_null_uplink"}) {
+      uint16_t port_id = 0;
+      if (rte_eth_dev_get_port_by_name(name, &port_id) == 0) rte_eth_dev_stop(port_id);
+      rte_eal_hotplug_remove("vdev", name);
+    }
+    rte_mempool_free(pool_);
+    std::filesystem::remove_all(state_dir_);
+  }
+
+  AgentConfig config_;
+  FakeEngine engine_;
+  rte_mempool* pool_ = nullptr;
+  uint16_t host_port_ = 0;
+  uint16_t uplink_port_ = 0;
+  std::filesystem::path state_dir_;
+  std::unique_ptr<Ipam> ipam_;
+  std::unique_ptr<PodStore> store_;
+  std::unique_ptr<KernelPorts> ports_;
+  std::unique_ptr<PodManager> pods_;
+  std::unique_ptr<AgentService> service_;
+};
+
+TEST_F(AgentServiceTest, StatusReportsEachNodePortsLink) {
+  v1::StatusRequest request;
+  v1::StatusResponse response;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &response).ok());
+  ASSERT_EQ(response.links_size(), 2);
+  const v1::PortLink& host = response.links(0);
+  EXPECT_EQ(host.role(), "host");
+  EXPECT_EQ(host.name(), "dpcni0");
+  EXPECT_EQ(host.port_id(), host_port_);
+  EXPECT_TRUE(host.up());
+  EXPECT_EQ(host.speed_mbps(), 10000u);
+  const v1::PortLink& uplink = response.links(1);
+  EXPECT_EQ(uplink.role(), "uplink");
+  EXPECT_EQ(uplink.name(), "eth1");
+  EXPECT_EQ(uplink.port_id(), uplink_port_);
+  EXPECT_FALSE(uplink.up());  // never started
+
+  // The link is read at each call: once started, the uplink shows up.
+  ASSERT_TRUE(ConfigureAndStartPort(uplink_port_, {pool_, 1, 512, 1500}).ok());
+  response.Clear();
+  ASSERT_TRUE(service_->Status(nullptr, &request, &response).ok());
+  EXPECT_TRUE(response.links(1).up());
+}
+
+TEST_F(AgentServiceTest, PortStatsIncludeTheNodePortsByRoleAndName) {
+  PortCounters uplink;
+  uplink.rx_packets = 10;
+  uplink.rx_bytes = 1000;
+  uplink.tx_packets = 7;
+  uplink.tx_bytes = 700;
+  uplink.drops = {{"no_route", 3}};
+  engine_.counters[uplink_port_] = uplink;
+  engine_.counters[host_port_].rx_packets = 1;
+
+  v1::GetPortStatsRequest request;
+  v1::GetPortStatsResponse response;
+  ASSERT_TRUE(service_->GetPortStats(nullptr, &request, &response).ok());
+  ASSERT_EQ(response.ports_size(), 2);
+  EXPECT_EQ(response.ports(0).name(), "host dpcni0");
+  EXPECT_EQ(response.ports(0).backend(), "tap");
+  EXPECT_EQ(response.ports(0).rx_packets(), 1u);
+  const v1::PortStats& stats = response.ports(1);
+  EXPECT_EQ(stats.port_id(), uplink_port_);
+  EXPECT_EQ(stats.name(), "uplink eth1");
+  EXPECT_EQ(stats.backend(), "af_packet");
+  EXPECT_EQ(stats.rx_packets(), 10u);
+  EXPECT_EQ(stats.rx_bytes(), 1000u);
+  EXPECT_EQ(stats.tx_packets(), 7u);
+  EXPECT_EQ(stats.tx_bytes(), 700u);
+  EXPECT_THAT(stats.drops(), UnorderedElementsAre(Pair("no_route", 3u)));
+
+  // Asked for one port: only that one.
+  request.add_port_ids(uplink_port_);
+  response.Clear();
+  ASSERT_TRUE(service_->GetPortStats(nullptr, &request, &response).ok());
+  ASSERT_EQ(response.ports_size(), 1);
+  EXPECT_EQ(response.ports(0).name(), "uplink eth1");
+}
+
+TEST_F(AgentServiceTest, PortStatsSkipANodePortTheEngineDoesNotHave) {
+  engine_.counters[host_port_] = PortCounters{};
+  v1::GetPortStatsRequest request;
+  v1::GetPortStatsResponse response;
+  ASSERT_TRUE(service_->GetPortStats(nullptr, &request, &response).ok());
+  ASSERT_EQ(response.ports_size(), 1);
+  EXPECT_EQ(response.ports(0).name(), "host dpcni0");
+}
+
+TEST_F(AgentServiceTest, NeighboursComeFromTheEngine) {
+  v1::ListNeighboursRequest request;
+  v1::ListNeighboursResponse response;
+  ASSERT_TRUE(service_->ListNeighbours(nullptr, &request, &response).ok());
+  EXPECT_THAT(response.neighbours(), IsEmpty());
+
+  engine_.neighbours = {{"192.168.1.1", "02:00:00:00:00:01", "reachable", 1200},
+                        {"192.168.1.7", "", "incomplete", 40}};
+  ASSERT_TRUE(service_->ListNeighbours(nullptr, &request, &response).ok());
+  ASSERT_EQ(response.neighbours_size(), 2);
+  EXPECT_EQ(response.neighbours(0).ip(), "192.168.1.1");
+  EXPECT_EQ(response.neighbours(0).mac(), "02:00:00:00:00:01");
+  EXPECT_EQ(response.neighbours(0).state(), "reachable");
+  EXPECT_EQ(response.neighbours(0).age_ms(), 1200u);
+  EXPECT_EQ(response.neighbours(1).ip(), "192.168.1.7");
+  EXPECT_EQ(response.neighbours(1).mac(), "");
+  EXPECT_EQ(response.neighbours(1).state(), "incomplete");
+  EXPECT_EQ(response.neighbours(1).age_ms(), 40u);
+}
+
+}  // namespace
+}  // namespace dpcni::dataplane
