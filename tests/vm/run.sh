@@ -74,7 +74,7 @@ run_bounded() {
 # What the guest runs besides binaries built here, and DPDK drivers that EAL loads with dlopen from
 # its driver directory (ldd cannot see those).
 readonly guest_tools=(
-  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool containernetworking-plugins
+  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool nftables containernetworking-plugins
   librte-mempool-ring23 librte-net-virtio23 librte-net-tap23 librte-net-af-packet23
   librte-net-af-xdp23)
 # The smoke's forwarder, taken from this host into the run's share like the project's binaries:
