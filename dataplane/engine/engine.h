@@ -68,7 +68,7 @@ struct UplinkEndpoint {
   uint32_t ip = 0;            // host byte order: the node's address on the uplink network
   uint8_t prefix_length = 0;  // of that network (1..31), which is on-link: ARP for the destination
   uint32_t gateway = 0;       // host byte order, on that network; 0: none
-  std::vector<Ipv4Route> routes;  // prefixes reached via neighbours on the uplink network
+  std::vector<Ipv4Route> routes{};  // prefixes reached via neighbours on the uplink network
 };
 
 struct NeighbourInfo {

@@ -183,7 +183,7 @@ absl::Status ForwardingEngine::CreateTables() {
   }
 
   absl::StatusOr<std::unique_ptr<NeighbourTable>> neighbours = NeighbourTable::Create(
-      absl::StrCat("dpcni_neigh_", instance_), config_.max_neighbours, rcu_.get());
+      absl::StrCat("dpcni_nb_", instance_), config_.max_neighbours, rcu_.get());
   if (!neighbours.ok()) {
     return neighbours.status();
   }
