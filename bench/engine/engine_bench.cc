@@ -1,13 +1,21 @@
 // Measures the engine's forwarding rate between two net_null ports on one worker lcore, in both
 // directions at once (as testpmd's io forwarding does with two ports), and prints it the way
-// bench/engine/run.sh reads it.
+// bench/engine/run.sh reads it. Two topologies:
+//
+//   pods    two pods, each sending to the other: parse, source checks, a /32 lookup, rewrite.
+//   uplink  a pod and the uplink: the pod sends to a neighbour on the uplink network (an LPM lookup
+//           of the on-link prefix, then a neighbour-table lookup for its MAC), and the neighbour
+//           sends to the pod (the uplink's destination-MAC check, a /32 lookup). The neighbour is
+//           resolved before the measurement starts: one pod packet makes the engine send an ARP
+//           request, and the uplink then "receives" the neighbour's reply.
 //
 // net_null hands out mbufs with whatever bytes they held before, which the engine would drop. An Rx
-// callback on each port therefore writes a valid 64-byte IPv4/UDP frame from that port's pod to the
-// other pod into every received mbuf: the same per-packet write that net_null's own copy mode does,
-// but with a frame the engine routes.
+// callback on each port therefore writes a valid 64-byte frame into every received mbuf: the same
+// per-packet write that net_null's own copy mode does, but with a frame the engine routes.
 //
-// Usage: engine_bench <EAL args, with two net_null vdevs> -- [--seconds=N] [--warmup_seconds=N]
+// Usage: engine_bench <EAL args, with two net_null vdevs> -- [--topology=pods|uplink]
+//        [--seconds=N] [--warmup_seconds=N]
+#include <rte_arp.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -17,10 +25,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/engine/engine.h"
 
+ABSL_FLAG(std::string, topology, "pods", "pods (pod <-> pod) or uplink (pod <-> uplink neighbour)");
 ABSL_FLAG(int, seconds, 10, "measured seconds (one sample per second)");
 ABSL_FLAG(int, warmup_seconds, 2, "seconds forwarded before sampling starts");
 ABSL_FLAG(int, burst, 32, "Rx burst size of the worker");
@@ -44,27 +57,41 @@ constexpr uint16_t kFrameSize = 64;  // net_null's default packet size
 constexpr uint16_t kQueueSize = 1024;
 constexpr uint32_t kGatewayIp = RTE_IPV4(169, 254, 1, 1);
 constexpr rte_ether_addr kGatewayMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x01}};
+constexpr uint32_t kPodAIp = RTE_IPV4(10, 244, 0, 10);
+constexpr uint32_t kPodBIp = RTE_IPV4(10, 244, 0, 11);
+constexpr rte_ether_addr kPodAMac = {{0x02, 0, 0, 0, 0, 0x0a}};
+constexpr rte_ether_addr kPodBMac = {{0x02, 0, 0, 0, 0, 0x0b}};
+constexpr uint32_t kNodeIp = RTE_IPV4(192, 168, 1, 2);
+constexpr rte_ether_addr kUplinkMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x03}};
+constexpr uint32_t kNeighbourIp = RTE_IPV4(192, 168, 1, 20);
+constexpr rte_ether_addr kNeighbourMac = {{0x02, 0x11, 0x00, 0x00, 0x00, 0x20}};
+constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
 
-struct BenchPod {
-  uint16_t port_id;
-  uint32_t ip;
-  rte_ether_addr mac;
-  std::array<uint8_t, kFrameSize> frame;  // what this pod "sends": a frame to the other pod
+using Frame = std::array<uint8_t, kFrameSize>;
+
+// One net_null port and what its Rx callback makes of the mbufs it hands out.
+struct BenchPort {
+  uint16_t port_id = 0;
+  std::atomic<const Frame*> frame{nullptr};  // written into every packet let through
+  // Packets still let through (kUnlimited: all); the rest are freed. Only the callback changes a
+  // non-zero budget, and the main thread only sets one that has run out.
+  std::atomic<uint32_t> budget{0};
 };
 
-std::array<uint8_t, kFrameSize> BuildFrame(const BenchPod& from, uint32_t to_ip) {
-  std::array<uint8_t, kFrameSize> frame{};
+Frame BuildIpv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
+                uint32_t dst_ip) {
+  Frame frame{};
   auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
-  ethernet->src_addr = from.mac;
-  ethernet->dst_addr = kGatewayMac;
+  ethernet->src_addr = src_mac;
+  ethernet->dst_addr = dst_mac;
   ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->total_length = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr));
   ip->time_to_live = 64;
   ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(from.ip);
-  ip->dst_addr = rte_cpu_to_be_32(to_ip);
+  ip->src_addr = rte_cpu_to_be_32(src_ip);
+  ip->dst_addr = rte_cpu_to_be_32(dst_ip);
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
   udp->src_port = RTE_BE16(40000);
@@ -73,16 +100,53 @@ std::array<uint8_t, kFrameSize> BuildFrame(const BenchPod& from, uint32_t to_ip)
   return frame;
 }
 
-// The Rx callback: turns whatever net_null handed out into this pod's frame.
-uint16_t WriteFrame(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t, void* pod) {
-  const auto& frame = static_cast<const BenchPod*>(pod)->frame;
-  for (uint16_t i = 0; i < count; ++i) {
-    std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), kFrameSize);
-  }
-  return count;
+// The neighbour's answer to the node's ARP request.
+Frame BuildArpReply() {
+  Frame frame{};
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
+  ethernet->src_addr = kNeighbourMac;
+  ethernet->dst_addr = kUplinkMac;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(ethernet + 1);
+  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+  arp->arp_plen = sizeof(rte_be32_t);
+  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+  arp->arp_data.arp_sha = kNeighbourMac;
+  arp->arp_data.arp_sip = rte_cpu_to_be_32(kNeighbourIp);
+  arp->arp_data.arp_tha = kUplinkMac;
+  arp->arp_data.arp_tip = rte_cpu_to_be_32(kNodeIp);
+  return frame;
 }
 
-absl::Status StartPort(uint16_t port_id, rte_mempool* pool) {
+// The Rx callback: turns what net_null handed out into this port's frame, within its budget.
+uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t,
+                     void* port) {
+  auto* bench = static_cast<BenchPort*>(port);
+  uint32_t budget = bench->budget.load(std::memory_order_acquire);
+  uint16_t pass = budget == kUnlimited ? count : static_cast<uint16_t>(std::min<uint32_t>(count, budget));
+  if (budget != kUnlimited && pass != 0) {
+    bench->budget.store(budget - pass, std::memory_order_release);
+  }
+  if (pass != 0) {
+    const Frame& frame = *bench->frame.load(std::memory_order_acquire);
+    for (uint16_t i = 0; i < pass; ++i) {
+      std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), kFrameSize);
+    }
+  }
+  rte_pktmbuf_free_bulk(packets + pass, count - pass);
+  return pass;
+}
+
+// Lets `budget` packets of `frame` through on `port`, once its previous budget has run out.
+void Feed(BenchPort& port, const Frame* frame, uint32_t budget) {
+  port.frame.store(frame, std::memory_order_release);
+  port.budget.store(budget, std::memory_order_release);
+}
+
+absl::Status StartPort(BenchPort& port, rte_mempool* pool) {
+  const uint16_t port_id = port.port_id;
   rte_eth_conf conf{};
   if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc != 0) {
     return absl::InternalError(absl::StrCat("configuring port ", port_id, ": ", rte_strerror(-rc)));
@@ -94,21 +158,98 @@ absl::Status StartPort(uint16_t port_id, rte_mempool* pool) {
   if (int rc = rte_eth_tx_queue_setup(port_id, 0, kQueueSize, socket, nullptr); rc != 0) {
     return absl::InternalError(absl::StrCat("Tx queue of port ", port_id, ": ", rte_strerror(-rc)));
   }
+  if (rte_eth_add_rx_callback(port_id, 0, &WriteFrames, &port) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("Rx callback on port ", port_id, ": ", rte_strerror(rte_errno)));
+  }
   if (int rc = rte_eth_dev_start(port_id); rc != 0) {
     return absl::InternalError(absl::StrCat("starting port ", port_id, ": ", rte_strerror(-rc)));
   }
   return absl::OkStatus();
 }
 
-uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::vector<BenchPod>& pods) {
+bool WaitFor(const std::function<bool()>& condition) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+uint64_t Event(const dataplane::Engine& engine, uint16_t port_id, const std::string& event) {
+  absl::StatusOr<dataplane::PortCounters> counters = engine.Counters(port_id);
+  return counters.ok() && counters->events.contains(event) ? counters->events.at(event) : 0;
+}
+
+// Two pods sending to each other.
+absl::Status SetUpPods(dataplane::Engine& engine, std::array<BenchPort, 2>& ports,
+                       std::array<Frame, 2>& frames) {
+  frames = {BuildIpv4(kPodAMac, kGatewayMac, kPodAIp, kPodBIp),
+            BuildIpv4(kPodBMac, kGatewayMac, kPodBIp, kPodAIp)};
+  const PodEndpoint pods[2] = {
+      {.port_id = ports[0].port_id, .ip = kPodAIp, .mac = kPodAMac, .name = "bench/pod-a"},
+      {.port_id = ports[1].port_id, .ip = kPodBIp, .mac = kPodBMac, .name = "bench/pod-b"}};
+  for (const PodEndpoint& pod : pods) {
+    if (absl::Status attached = engine.AttachPod(pod); !attached.ok()) {
+      return attached;
+    }
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    Feed(ports[i], &frames[i], kUnlimited);
+  }
+  return absl::OkStatus();
+}
+
+// A pod and the uplink, with the pod's neighbour resolved before traffic starts.
+absl::Status SetUpUplink(dataplane::Engine& engine, std::array<BenchPort, 2>& ports,
+                         std::array<Frame, 2>& frames, Frame& arp_reply) {
+  BenchPort& pod = ports[0];
+  BenchPort& uplink = ports[1];
+  frames = {BuildIpv4(kPodAMac, kGatewayMac, kPodAIp, kNeighbourIp),
+            BuildIpv4(kNeighbourMac, kUplinkMac, kNeighbourIp, kPodAIp)};
+  arp_reply = BuildArpReply();
+  if (absl::Status attached = engine.AttachPod(PodEndpoint{
+          .port_id = pod.port_id, .ip = kPodAIp, .mac = kPodAMac, .name = "bench/pod-a"});
+      !attached.ok()) {
+    return attached;
+  }
+  if (absl::Status attached = engine.AttachUplink(dataplane::UplinkEndpoint{
+          .port_id = uplink.port_id, .mac = kUplinkMac, .ip = kNodeIp, .prefix_length = 24});
+      !attached.ok()) {
+    return attached;
+  }
+  Feed(pod, &frames[0], 1);  // makes the engine ask for the neighbour
+  if (!WaitFor([&] { return Event(engine, uplink.port_id, "arp_requests") >= 1; })) {
+    return absl::DeadlineExceededError("the engine sent no ARP request for the neighbour");
+  }
+  Feed(uplink, &arp_reply, 1);
+  if (!WaitFor([&] {
+        std::vector<dataplane::NeighbourInfo> neighbours = engine.Neighbours();
+        return neighbours.size() == 1 && neighbours[0].state == "reachable";
+      })) {
+    return absl::DeadlineExceededError("the neighbour's ARP reply was not learned");
+  }
+  Feed(pod, &frames[0], kUnlimited);
+  Feed(uplink, &frames[1], kUnlimited);
+  return absl::OkStatus();
+}
+
+uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::array<BenchPort, 2>& ports) {
   uint64_t total = 0;
-  for (const BenchPod& pod : pods) {
-    total += engine.Counters(pod.port_id)->tx_packets;
+  for (const BenchPort& port : ports) {
+    total += engine.Counters(port.port_id)->tx_packets;
   }
   return total;
 }
 
 absl::Status Run() {
+  const std::string topology = absl::GetFlag(FLAGS_topology);
+  if (topology != "pods" && topology != "uplink") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown topology ", topology));
+  }
   if (rte_eth_dev_count_avail() != 2) {
     return absl::FailedPreconditionError("expected exactly two ports (--vdev net_null0 --vdev net_null1)");
   }
@@ -122,13 +263,11 @@ absl::Status Run() {
     return absl::ResourceExhaustedError(absl::StrCat("mbuf pool: ", rte_strerror(rte_errno)));
   }
 
-  std::vector<BenchPod> pods = {
-      {.port_id = 0, .ip = RTE_IPV4(10, 244, 0, 10), .mac = {{0x02, 0, 0, 0, 0, 0x0a}}, .frame = {}},
-      {.port_id = 1, .ip = RTE_IPV4(10, 244, 0, 11), .mac = {{0x02, 0, 0, 0, 0, 0x0b}}, .frame = {}},
-  };
-  pods[0].frame = BuildFrame(pods[0], pods[1].ip);
-  pods[1].frame = BuildFrame(pods[1], pods[0].ip);
-
+  std::array<BenchPort, 2> ports;
+  ports[0].port_id = 0;
+  ports[1].port_id = 1;
+  std::array<Frame, 2> frames;
+  Frame arp_reply;
   absl::StatusOr<std::unique_ptr<dataplane::Engine>> engine = dataplane::CreateEngine(EngineConfig{
       .worker_lcores = {worker_lcore},
       .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
@@ -138,33 +277,29 @@ absl::Status Run() {
   if (!engine.ok()) {
     return engine.status();
   }
-  for (BenchPod& pod : pods) {
-    if (absl::Status started = StartPort(pod.port_id, pool); !started.ok()) {
+  for (BenchPort& port : ports) {
+    if (absl::Status started = StartPort(port, pool); !started.ok()) {
       return started;
-    }
-    if (rte_eth_add_rx_callback(pod.port_id, 0, &WriteFrame, &pod) == nullptr) {
-      return absl::InternalError(absl::StrCat("Rx callback on port ", pod.port_id, ": ",
-                                              rte_strerror(rte_errno)));
-    }
-    absl::Status attached = (*engine)->AttachPod(PodEndpoint{
-        .port_id = pod.port_id, .ip = pod.ip, .mac = pod.mac, .name = absl::StrCat("bench/pod", pod.port_id)});
-    if (!attached.ok()) {
-      return attached;
     }
   }
   if (absl::Status started = (*engine)->Start(); !started.ok()) {
     return started;
   }
-  std::printf("engine: worker lcore %u, burst %d, 2 net_null ports, 64-byte IPv4/UDP frames\n",
-              worker_lcore, absl::GetFlag(FLAGS_burst));
+  absl::Status set_up = topology == "pods" ? SetUpPods(**engine, ports, frames)
+                                           : SetUpUplink(**engine, ports, frames, arp_reply);
+  if (!set_up.ok()) {
+    return set_up;
+  }
+  std::printf("engine: %s, worker lcore %u, burst %d, 2 net_null ports, 64-byte IPv4/UDP frames\n",
+              topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst));
 
   std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_warmup_seconds)));
   std::vector<double> mpps;
-  uint64_t previous = TransmittedPackets(**engine, pods);
+  uint64_t previous = TransmittedPackets(**engine, ports);
   auto previous_time = std::chrono::steady_clock::now();
   for (int second = 0; second < absl::GetFlag(FLAGS_seconds); ++second) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    uint64_t now_packets = TransmittedPackets(**engine, pods);
+    uint64_t now_packets = TransmittedPackets(**engine, ports);
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - previous_time).count();
     mpps.push_back(static_cast<double>(now_packets - previous) / elapsed / 1e6);
@@ -174,17 +309,18 @@ absl::Status Run() {
   }
   (*engine)->Stop();
 
-  for (const BenchPod& pod : pods) {
-    absl::StatusOr<dataplane::PortCounters> counters = (*engine)->Counters(pod.port_id);
-    std::printf("port %u: rx %lu tx %lu", pod.port_id, counters->rx_packets, counters->tx_packets);
+  for (const BenchPort& port : ports) {
+    absl::StatusOr<dataplane::PortCounters> counters = (*engine)->Counters(port.port_id);
+    std::printf("port %u: rx %lu tx %lu", port.port_id, counters->rx_packets, counters->tx_packets);
     for (const auto& [reason, dropped] : counters->drops) {
       std::printf(" drop[%s] %lu", reason.c_str(), dropped);
     }
     std::printf("\n");
-    (*engine)->DetachPod(pod.port_id).IgnoreError();
-    rte_eth_dev_stop(pod.port_id);
-    rte_eth_dev_close(pod.port_id);
+    rte_eth_dev_stop(port.port_id);
+    rte_eth_dev_close(port.port_id);
   }
+  // The order the engine asks for: stopped, its ports closed, then destroyed.
+  engine->reset();
   std::sort(mpps.begin(), mpps.end());
   std::printf("median: %.2f Mpps (min %.2f, max %.2f, %zu samples)\n", mpps[mpps.size() / 2],
               mpps.front(), mpps.back(), mpps.size());

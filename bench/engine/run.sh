@@ -7,9 +7,13 @@
 #
 #   testpmd io        net_null Rx hands out mbufs untouched: the floor of what forwarding costs
 #   testpmd io copy   net_null copy=1: its Rx and Tx each copy the 64-byte packet
-#   engine            net_null Rx plus a callback writing a routable 64-byte IPv4/UDP frame into
-#                     each mbuf (see engine_bench.cc); the engine then parses, checks the source,
-#                     looks up the /32, rewrites MACs and TTL, and transmits in buffered bursts
+#   engine pods       net_null Rx plus a callback writing a routable 64-byte IPv4/UDP frame into
+#                     each mbuf (see engine_bench.cc), two pods sending to each other; the engine
+#                     parses, checks the source, looks up the /32, rewrites MACs and TTL, and
+#                     transmits in buffered bursts
+#   engine uplink     the same with a pod and the uplink: pod -> a resolved neighbour on the uplink
+#                     network (LPM on-link prefix, then the neighbour table for its MAC), and that
+#                     neighbour -> the pod
 #
 # Usage: bench/engine/run.sh            (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2)
 set -euo pipefail
@@ -43,10 +47,10 @@ run_testpmd() {  # $1: label, $2: net_null devargs
     median || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
-run_engine() {
+run_engine() {  # $1: topology
   local log=$scratch/engine.log
   # shellcheck disable=SC2046
-  "$build_dir/bench/engine/engine_bench" $(eal_args engine "") -- \
+  "$build_dir/bench/engine/engine_bench" $(eal_args engine "") -- --topology="$1" \
     --seconds="$seconds" --warmup_seconds="$warmup" >"$log" 2>&1 ||
     { echo "engine_bench failed; log:" >&2; cat "$log" >&2; exit 1; }
   if grep -q 'drop\[' "$log"; then
@@ -61,11 +65,12 @@ cmake -S "$repo" -B "$build_dir" -G Ninja >/dev/null
 ninja -C "$build_dir" engine_bench >/dev/null
 
 declare -A results
-contenders=("testpmd io" "testpmd io copy" "engine")
+contenders=("testpmd io" "testpmd io copy" "engine pods" "engine uplink")
 for round in $(seq "$rounds"); do
   results["testpmd io",$round]=$(run_testpmd "io" "")
   results["testpmd io copy",$round]=$(run_testpmd "io copy" ",copy=1")
-  results["engine",$round]=$(run_engine)
+  results["engine pods",$round]=$(run_engine pods)
+  results["engine uplink",$round]=$(run_engine uplink)
 done
 
 printf '%s, %s rounds of %ss (after %ss warm-up), Mpps (both directions summed)\n' \
