@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Pod networking side by side, in one run on this machine: dpcni (agent in a node netns, pods through
-# the DPDK dataplane) against the reference `bridge` plugin with host-local IPAM (veth pairs on a
-# Linux bridge in a node netns). Measures pod->pod TCP (iperf3), ping latency, and CNI ADD/DEL
-# latency (p50/p99 over N pods). Everything happens in namespaces made here and removed on exit.
+# the DPDK dataplane, an af_packet uplink toward an "outside" host) against the reference `bridge`
+# plugin with host-local IPAM (veth pairs on a Linux bridge in the same node netns, the node's kernel
+# routing toward the outside host). Measures pod->pod and pod->outside TCP (iperf3), ping latency, and
+# CNI ADD/DEL latency (p50/p99 over N pods). Everything happens in namespaces made here and removed
+# on exit.
 # Usage: bench/pods/run.sh [build-dir]   (root; prints a Markdown table)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,8 +20,8 @@ node=dpcni-bench-node
 agent_pid=""
 cleanup() {
   set +e
-  for ns in $(ip netns list | awk '{print $1}' | grep '^dpcni-bench-'); do ip netns del "$ns"; done
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  for ns in $(ip netns list | awk '{print $1}' | grep '^dpcni-bench-'); do ip netns del "$ns"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,14 +59,35 @@ backend: $backend
 max_pods: 28
 worker_lcores: [1]
 eal: {lcores: "0-1", memory_mb: 512, file_prefix: dpcni-bench}
+uplink: {type: af_packet, interface: up0, address: 192.168.77.2/24}
 YAML
 echo "{\"cniVersion\":\"1.1.0\",\"name\":\"bench\",\"type\":\"dpcni\",\"agentSocket\":\"$work/dpcni.sock\"}" >"$work/dpcni.json"
 cat >"$work/bridge.json" <<JSON
 {"cniVersion": "1.0.0", "name": "bench-bridge", "type": "bridge", "bridge": "cni-bench0",
- "isGateway": true, "ipam": {"type": "host-local", "subnet": "10.95.0.0/24", "dataDir": "$work/host-local"}}
+ "isGateway": true, "isDefaultGateway": true, "ipam": {"type": "host-local", "subnet": "10.95.0.0/24", "dataDir": "$work/host-local"}}
 JSON
 
+# The outside host: one veth toward dpcni's af_packet uplink, one toward the node's kernel (the bridge
+# plugin's pods leave through the kernel's routing). docs/testing.md explains the veth settings.
+outside=dpcni-bench-outside
 ip netns add "$node"
+ip netns add "$outside"
+in_node() { ip netns exec "$node" "$@"; }
+in_outside() { ip netns exec "$outside" "$@"; }
+in_node sysctl -qw net.ipv4.ip_forward=1
+in_node ip link add up0 type veth peer name out0 netns "$outside"
+in_node sysctl -qw net.ipv4.conf.up0.forwarding=0
+in_node ip link set up0 up
+in_node ip link add upk0 type veth peer name outk0 netns "$outside"
+in_node ip addr add 192.168.78.2/24 dev upk0
+in_node ip link set upk0 up
+in_outside ip addr add 192.168.77.1/24 dev out0
+in_outside ip addr add 192.168.78.1/24 dev outk0
+in_outside ip link set out0 up
+in_outside ip link set outk0 up
+in_outside ip route add 10.96.0.0/24 via 192.168.77.2
+in_outside ip route add 10.95.0.0/24 via 192.168.78.2
+in_outside ethtool -K out0 tx off tso off gso off sg off >/dev/null
 ip netns exec "$node" "$build/dataplane/dpcni-agent" --config "$work/agent.yaml" 2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 300); do [ -S "$work/dpcni.sock" ] && break; sleep 0.05; done
@@ -83,8 +106,11 @@ for impl in dpcni bridge; do
   fi
   result[$impl-tcp]=$(tcp_gbps "dpcni-bench-$impl-a" "dpcni-bench-$impl-b" "$ip_b")
   result[$impl-ping]=$(ping_avg_ms "dpcni-bench-$impl-a" "$ip_b")
+  outside_ip=192.168.77.1
+  [ "$impl" = bridge ] && outside_ip=192.168.78.1
+  result[$impl-out]=$(tcp_gbps "dpcni-bench-$impl-a" "$outside" "$outside_ip")
 done
-dpcni_backend=$("$build/tools/dpcnictl/dpcnictl" --socket "$work/dpcni.sock" pods | awk 'NR>1 {print $NF; exit}' || true)
+dpcni_backend=$("$build/tools/dpcnictl/dpcnictl" --socket "$work/dpcni.sock" pods | awk 'NR>1 {print $(NF-1); exit}' || true)
 
 # ---- CNI ADD/DEL latency ----------------------------------------------------------------------------
 measure_cni() {  # measure_cni NAME PLUGIN NETCONF [exec-netns]
@@ -111,6 +137,7 @@ measure_cni bridge "$bridge_plugins/bridge" "$work/bridge.json" "$node"
 echo "| measure | dpcni (${dpcni_backend:-$backend}) | bridge + host-local |"
 echo "|---|---|---|"
 echo "| pod→pod TCP, iperf3 ${seconds} s (Gbit/s) | ${result[dpcni-tcp]} | ${result[bridge-tcp]} |"
+echo "| pod→outside TCP, iperf3 ${seconds} s (Gbit/s): dpcni af_packet uplink, bridge via the node's kernel | ${result[dpcni-out]} | ${result[bridge-out]} |"
 echo "| pod→pod ping avg, 200 × 5 ms (ms) | ${result[dpcni-ping]} | ${result[bridge-ping]} |"
 echo "| CNI ADD p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-add50]} / ${result[dpcni-add99]} | ${result[bridge-add50]} / ${result[bridge-add99]} |"
 echo "| CNI DEL p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-del50]} / ${result[dpcni-del99]} | ${result[bridge-del50]} / ${result[bridge-del99]} |"
