@@ -112,6 +112,8 @@ class Engine {
   virtual void Stop() = 0;
 
   // Starts polling the pod's port and routing its /32 to it. Safe to call while workers run.
+  // For every attached port, the ethdev's MTU when it is attached bounds the frames sent to it
+  // (larger ones are dropped "mtu_exceeded"; GSO packets are cut to it).
   virtual absl::Status AttachPod(const PodEndpoint& pod) = 0;
   // Stops routing to and polling the port. Returns only once no worker can still touch it, so the
   // caller may stop and close the ethdev right after.
@@ -120,9 +122,9 @@ class Engine {
   // Makes the node's kernel the default route (0.0.0.0/0) for traffic that is not for a local pod,
   // the node's uplink address or the uplink networks, and starts polling its port. Frames from the
   // kernel are routed like any other, without the pods' anti-spoofing checks (the kernel forwards
-  // for others), and its ARP requests for any address the engine routes elsewhere than back to the
-  // host port are answered with gateway_mac (the kernel routes the pod CIDR on-link). Once, for the
-  // engine's life; safe to call while workers run.
+  // for others), and its ARP requests for any address the engine would forward its packets to (pods,
+  // the uplink networks; not back to the host port) are answered with gateway_mac (the kernel routes
+  // the pod CIDR on-link). Once, for the engine's life; safe to call while workers run.
   virtual absl::Status AttachHostPort(const HostEndpoint& host) = 0;
 
   // Starts polling the uplink: answers ARP for the node's address there, routes the uplink network
