@@ -101,22 +101,22 @@ absl::Status PodManager::StartPod(PodRecord& record) {
 }
 
 absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
-  if (auto status = ValidateIfname(params.ifname); !status.ok()) return status;
-  if (params.container_id.empty()) return absl::InvalidArgumentError("container id is empty");
-  if (!NetnsExists(params.netns_path)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("netns \"", params.netns_path, "\" of container ", params.container_id,
-                     " does not exist"));
+  const PodRecord& pod = params.pod;
+  if (auto status = ValidateIfname(pod.ifname); !status.ok()) return status;
+  if (pod.container_id.empty()) return absl::InvalidArgumentError("container id is empty");
+  if (!NetnsExists(pod.netns_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("netns \"", pod.netns_path, "\" of container ",
+                                                   pod.container_id, " does not exist"));
   }
-  const std::string key = PodRecord::AttachmentKey(params.container_id, params.ifname);
+  const std::string key = pod.Key();
   auto key_lock = LockFor(key);
   std::lock_guard serialized(*key_lock);
   {
     std::lock_guard lock(records_mu_);
     if (auto existing = records_.find(key); existing != records_.end()) {
-      if (existing->second.netns_path == params.netns_path) return existing->second;  // retried ADD
-      return absl::AlreadyExistsError(absl::StrCat("container ", params.container_id, " already has ",
-                                                   params.ifname, " in netns ",
+      if (existing->second.netns_path == pod.netns_path) return existing->second;  // retried ADD
+      return absl::AlreadyExistsError(absl::StrCat("container ", pod.container_id, " already has ",
+                                                   pod.ifname, " in netns ",
                                                    existing->second.netns_path));
     }
     if (records_.size() + adds_in_flight_ >= config_.max_pods) {
@@ -132,15 +132,7 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
 }
 
 absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
-  PodRecord record;
-  record.container_id = params.container_id;
-  record.ifname = params.ifname;
-  record.netns_path = params.netns_path;
-  record.pod_namespace = params.pod_namespace;
-  record.pod_name = params.pod_name;
-  record.pod_uid = params.pod_uid;
-  record.infra_container_id = params.infra_container_id;
-  record.network = params.network;
+  PodRecord record = params.pod;
   record.mtu = params.mtu == 0 ? config_.pod_mtu : params.mtu;
   record.port.backend = ResolveBackend(config_.backend);
   if (record.mtu > config_.pod_mtu) {

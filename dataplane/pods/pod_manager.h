@@ -19,14 +19,8 @@
 namespace dpcni::dataplane {
 
 struct AddPodParams {
-  std::string container_id;
-  std::string ifname;
-  std::string netns_path;
-  std::string pod_namespace;
-  std::string pod_name;
-  std::string pod_uid;
-  std::string infra_container_id;
-  std::string network;
+  // Identity and placement: container id, ifname, netns and pod names; the rest is decided by ADD.
+  PodRecord pod;
   std::string requested_mac;
   std::vector<std::string> requested_ips;
   uint32_t mtu = 0;  // 0: the configured pod MTU

@@ -42,20 +42,21 @@ void FillAddresses(const PodRecord& record, const std::string& gateway,
 grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest* request,
                                   v1::AddPodResponse* response) {
   AddPodParams params;
-  params.container_id = request->attachment().container_id();
-  params.ifname = request->attachment().ifname();
-  params.netns_path = request->attachment().netns_path();
-  params.pod_namespace = request->pod().namespace_();
-  params.pod_name = request->pod().name();
-  params.pod_uid = request->pod().uid();
-  params.infra_container_id = request->pod().infra_container_id();
-  params.network = request->network();
+  PodRecord& pod = params.pod;
+  pod.container_id = request->attachment().container_id();
+  pod.ifname = request->attachment().ifname();
+  pod.netns_path = request->attachment().netns_path();
+  pod.pod_namespace = request->pod().namespace_();
+  pod.pod_name = request->pod().name();
+  pod.pod_uid = request->pod().uid();
+  pod.infra_container_id = request->pod().infra_container_id();
+  pod.network = request->network();
   params.requested_mac = request->requested_mac();
   params.requested_ips.assign(request->requested_ips().begin(), request->requested_ips().end());
   params.mtu = request->mtu();
 
   auto record = pods_.Add(params);
-  if (!record.ok()) return Logged("AddPod", params.container_id, record.status());
+  if (!record.ok()) return Logged("AddPod", pod.container_id, record.status());
   FillInterface(*record, response->mutable_interface());
   FillAddresses(*record, config_.gateway_ip, response->mutable_ips());
   v1::Route* default_route = response->add_routes();

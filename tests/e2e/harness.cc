@@ -269,7 +269,16 @@ nlohmann::json Iperf(const std::string& client_netns, const std::string& server_
     ADD_FAILURE() << "iperf3 " << client_netns << " -> " << server_ip << ": " << client.Describe();
     return nlohmann::json::value_t::discarded;
   }
-  return nlohmann::json::parse(client.out, nullptr, /*allow_exceptions=*/false);
+  auto report = nlohmann::json::parse(client.out, nullptr, /*allow_exceptions=*/false);
+  const bool complete = report.is_object() && report.contains("end") &&
+                        report["end"].contains("sum_received") &&
+                        report["end"]["sum_received"].contains("bytes");
+  if (!complete) {
+    ADD_FAILURE() << "iperf3 " << client_netns << " -> " << server_ip
+                  << " reported no received bytes: " << client.Describe();
+    return nlohmann::json::value_t::discarded;
+  }
+  return report;
 }
 
 double Gbps(const nlohmann::json& iperf_report) {
@@ -337,6 +346,12 @@ std::vector<std::string> Backends() {
   std::vector<std::string> backends = {"tap"};
   if (::access("/dev/vhost-net", R_OK | W_OK) == 0) backends.push_back("vhost-net");
   return backends;
+}
+
+std::string BackendTestName(const testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  std::erase(name, '-');
+  return name;
 }
 
 }  // namespace dpcni::e2e

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "dpcni/v1/dpcni.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -151,5 +153,7 @@ class TestNode {
 // The backends the e2e suite runs on here: DPCNI_E2E_BACKEND when set, else tap, plus vhost-net where
 // /dev/vhost-net opens.
 std::vector<std::string> Backends();
+// "tap", "vhostnet": test-name suffixes for INSTANTIATE_TEST_SUITE_P over Backends().
+std::string BackendTestName(const testing::TestParamInfo<std::string>& info);
 
 }  // namespace dpcni::e2e

@@ -137,11 +137,7 @@ TEST_P(NodeNetworkTest, MissingUplinkInterfaceFailsStartWithItsName) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, NodeNetworkTest, testing::ValuesIn(Backends()),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::erase(name, '-');
-                           return name;
-                         });
+                         BackendTestName);
 
 }  // namespace
 }  // namespace dpcni::e2e

@@ -233,11 +233,7 @@ TEST_P(PodNetworkTest, MetricsEndpointServesThePortCounters) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PodNetworkTest, testing::ValuesIn(Backends()),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::erase(name, '-');
-                           return name;
-                         });
+                         BackendTestName);
 
 }  // namespace
 }  // namespace dpcni::e2e
