@@ -35,34 +35,41 @@ library_paths() {
   done
 }
 
-# The spellings of a library's path that dpkg's database may hold: with a merged /usr the loader may
-# report /usr/lib/... for a file a package shipped as /lib/... (or the reverse), or a symlink's target.
-path_spellings() {
-  printf '%s\n' "$1" "$(readlink -f "$1")" "${1#/usr}" "/usr$1"
-}
+library_list=$(library_paths "$@")
+[ -n "$library_list" ] || exit 0
+mapfile -t libraries <<<"$library_list"
+mapfile -t resolved < <(readlink -f -- "${libraries[@]}")
 
-libraries=$(library_paths "$@")
-[ -n "$libraries" ] || exit 0
-
+# The spellings of each library's path that dpkg's database may hold: with a merged /usr the loader
+# may report /usr/lib/... for a file a package shipped as /lib/... (or the reverse), or a symlink's
+# target. Library paths hold no spaces.
+declare -A spellings_of=()
 queries=()
-while read -r library; do
-  mapfile -t -O "${#queries[@]}" queries < <(path_spellings "$library")
-done <<<"$libraries"
+for i in "${!libraries[@]}"; do
+  library=${libraries[$i]}
+  spellings=("$library" "${resolved[$i]}" "${library#/usr}" "/usr$library")
+  spellings_of[$library]=${spellings[*]}
+  queries+=("${spellings[@]}")
+done
 
 # One dpkg query for all paths, as dpkg reads its whole database on every call. It prints
 # "pkg[:arch][, pkg...]: /path" for each path it knows and exits non-zero when any is unknown.
 declare -A owner_of=()
 while IFS= read -r line; do
   [[ "$line" == "diversion by"* ]] && continue
-  owner_of["${line#*: }"]=$(cut -d: -f1 <<<"${line%%,*}")
+  package=${line%%: /*}
+  package=${package%%,*}
+  owner_of[${line#*: }]=${package%%:*}
 done < <(dpkg -S "${queries[@]}" 2>/dev/null || true)
 
-while read -r library; do
+packages=()
+for library in "${libraries[@]}"; do
   package=""
-  while read -r spelling; do
+  for spelling in ${spellings_of[$library]}; do
     package=${owner_of[$spelling]:-}
     [ -n "$package" ] && break
-  done < <(path_spellings "$library")
+  done
   [ -n "$package" ] || { echo "guest-packages: no installed Debian package provides $library" >&2; exit 1; }
-  echo "$package"
-done <<<"$libraries" | sort -u
+  packages+=("$package")
+done
+printf '%s\n' "${packages[@]}" | sort -u
