@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   dpdk dpdk-dev libdpdk-dev
+  meson python3-pyelftools libnuma-dev libxdp-dev libbpf-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libnl-3-dev libnl-route-3-dev nlohmann-json3-dev prometheus-cpp-dev
   libnftables-dev nftables
