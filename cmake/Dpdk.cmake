@@ -1,10 +1,10 @@
 # DPDK for the agent, its tests and benchmarks: PkgConfig::DPDK.
 #
-# Either our own build (tools/build-dpdk.sh, docs/dpdk-build.md), made at configure time into
+# By default our own build (tools/build-dpdk.sh, docs/dpdk-build.md), made at configure time into
 # ${DPCNI_DPDK_PREFIX} inside the build tree: Debian's DPDK allows 32 ethdevs per process, one per
-# pod, and a node must hold hundreds of pods. Or, with DPCNI_SYSTEM_DPDK=ON, Debian's libdpdk-dev,
-# for quick local builds.
-option(DPCNI_SYSTEM_DPDK "Use Debian's DPDK (at most 31 pods per node) instead of building our own" ON)
+# pod, and a node must hold hundreds of pods. DPCNI_SYSTEM_DPDK=ON uses Debian's libdpdk-dev
+# instead, for quick local builds.
+option(DPCNI_SYSTEM_DPDK "Use Debian's DPDK (at most 31 pods per node) instead of building our own" OFF)
 
 if(DPCNI_SYSTEM_DPDK)
   set(_dpcni_dpdk_build "system")
