@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -39,7 +40,13 @@ class EalEnvironment : public ::testing::Environment {
         << "rte_eal_init: " << rte_strerror(rte_errno);
   }
 
-  void TearDown() override { rte_eal_cleanup(); }
+  // EAL leaves its runtime directory (/var/run/dpdk/<file prefix>) behind, even with --no-shconf.
+  void TearDown() override {
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+  }
 };
 
 [[maybe_unused]] const ::testing::Environment* const kEal =
