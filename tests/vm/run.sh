@@ -12,12 +12,12 @@
 #               run's results (tests/vm/run: console.log, status, e2e.xml, e2e.log).
 # --source-dir  shared with the guest too (read-only, like the build tree).
 # --e2e         the end-to-end GoogleTest binary; without it the guest runs the smoke only.
-# --budget      wall-clock seconds for everything, image build included (default 870).
+# --budget      wall-clock seconds for everything, image build included (default 1470).
 # GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir="" source_dir="" e2e="" budget=870
+build_dir="" source_dir="" e2e="" budget=1470
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$(realpath "$2"); shift 2 ;;
