@@ -13,10 +13,15 @@
 // callback on each port therefore writes a valid 64-byte frame into every received mbuf: the same
 // per-packet write that net_null's own copy mode does, but with a frame the engine routes.
 //
+// --idle_pods=N attaches N more pods to the same worker that never send and are never sent to: a
+// net_ring port each over an empty ring of its own, as the quiet pods of a busy node. The rate then
+// says what polling them costs the two busy ports.
+//
 // Usage: engine_bench <EAL args, with two net_null vdevs> -- [--topology=pods|uplink]
-//        [--seconds=N] [--warmup_seconds=N]
+//        [--idle_pods=N] [--seconds=N] [--warmup_seconds=N]
 #include <rte_arp.h>
 #include <rte_eal.h>
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
@@ -46,6 +51,7 @@ ABSL_FLAG(std::string, topology, "pods", "pods (pod <-> pod) or uplink (pod <-> 
 ABSL_FLAG(int, seconds, 10, "measured seconds (one sample per second)");
 ABSL_FLAG(int, warmup_seconds, 2, "seconds forwarded before sampling starts");
 ABSL_FLAG(int, burst, 32, "Rx burst size of the worker");
+ABSL_FLAG(int, idle_pods, 0, "pods besides the two busy ones that never send (net_ring ports)");
 
 namespace dpcni::bench {
 namespace {
@@ -66,6 +72,8 @@ constexpr rte_ether_addr kUplinkMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x03}};
 constexpr uint32_t kNeighbourIp = RTE_IPV4(192, 168, 1, 20);
 constexpr rte_ether_addr kNeighbourMac = {{0x02, 0x11, 0x00, 0x00, 0x00, 0x20}};
 constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
+constexpr uint32_t kIdlePodsFirstIp = RTE_IPV4(10, 245, 0, 1);
+constexpr unsigned kIdleRingSize = 64;  // never holds anything
 
 using Frame = std::array<uint8_t, kFrameSize>;
 
@@ -237,6 +245,94 @@ absl::Status SetUpUplink(dataplane::Engine& engine, std::array<BenchPort, 2>& po
   return absl::OkStatus();
 }
 
+// Pods that never send and are never sent to: a started net_ring port each, whose one ring (Rx and
+// Tx) stays empty. Closed before the engine is destroyed, as the engine asks.
+class IdlePods {
+ public:
+  IdlePods() = default;
+  IdlePods(const IdlePods&) = delete;
+  IdlePods& operator=(const IdlePods&) = delete;
+  ~IdlePods() { Close(); }
+
+  void Close() {
+    for (const Port& port : ports_) {
+      rte_eth_dev_stop(port.port_id);
+      rte_eth_dev_close(port.port_id);
+      rte_ring_free(port.ring);
+    }
+    ports_.clear();
+  }
+
+  absl::Status Add(int count, rte_mempool* pool) {
+    for (int i = 0; i < count; ++i) {
+      const std::string name = absl::StrCat("bench_idle", i);
+      rte_ring* ring = rte_ring_create(name.c_str(), kIdleRingSize, SOCKET_ID_ANY, 0);
+      if (ring == nullptr) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("ring of idle pod ", i, ": ", rte_strerror(rte_errno)));
+      }
+      int port_id = rte_eth_from_ring(ring);
+      if (port_id < 0) {
+        rte_ring_free(ring);
+        return absl::ResourceExhaustedError(
+            absl::StrCat("net_ring port of idle pod ", i, ": ", rte_strerror(rte_errno)));
+      }
+      ports_.push_back(Port{.port_id = static_cast<uint16_t>(port_id), .ring = ring});
+      if (absl::Status started = Start(ports_.back().port_id, pool); !started.ok()) {
+        return started;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Attach(dataplane::Engine& engine) const {
+    for (size_t i = 0; i < ports_.size(); ++i) {
+      const auto index = static_cast<uint32_t>(i);
+      const rte_ether_addr mac = {
+          {0x02, 0x01, 0, 0, static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)}};
+      if (absl::Status attached = engine.AttachPod(PodEndpoint{.port_id = ports_[i].port_id,
+                                                               .ip = kIdlePodsFirstIp + index,
+                                                               .mac = mac,
+                                                               .name = absl::StrCat("bench/idle-", i)});
+          !attached.ok()) {
+        return attached;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Port {
+    uint16_t port_id = 0;
+    rte_ring* ring = nullptr;
+  };
+
+  static absl::Status Start(uint16_t port_id, rte_mempool* pool) {
+    rte_eth_conf conf{};
+    if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("configuring idle port ", port_id, ": ", rte_strerror(-rc)));
+    }
+    if (int rc = rte_eth_rx_queue_setup(port_id, 0, kIdleRingSize, SOCKET_ID_ANY, nullptr, pool);
+        rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("Rx queue of idle port ", port_id, ": ", rte_strerror(-rc)));
+    }
+    if (int rc = rte_eth_tx_queue_setup(port_id, 0, kIdleRingSize, SOCKET_ID_ANY, nullptr);
+        rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("Tx queue of idle port ", port_id, ": ", rte_strerror(-rc)));
+    }
+    if (int rc = rte_eth_dev_start(port_id); rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("starting idle port ", port_id, ": ", rte_strerror(-rc)));
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<Port> ports_;
+};
+
 uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::array<BenchPort, 2>& ports) {
   uint64_t total = 0;
   for (const BenchPort& port : ports) {
@@ -249,6 +345,12 @@ absl::Status Run() {
   const std::string topology = absl::GetFlag(FLAGS_topology);
   if (topology != "pods" && topology != "uplink") {
     return absl::InvalidArgumentError(absl::StrCat("unknown topology ", topology));
+  }
+  const int idle_pods = absl::GetFlag(FLAGS_idle_pods);
+  if (idle_pods < 0 || idle_pods > RTE_MAX_ETHPORTS - 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--idle_pods=", idle_pods, " outside 0..", RTE_MAX_ETHPORTS - 2,
+                     " (RTE_MAX_ETHPORTS of this DPDK build, less the two busy ports)"));
   }
   if (rte_eth_dev_count_avail() != 2) {
     return absl::FailedPreconditionError("expected exactly two ports (--vdev net_null0 --vdev net_null1)");
@@ -270,6 +372,7 @@ absl::Status Run() {
   Frame arp_reply;
   absl::StatusOr<std::unique_ptr<dataplane::Engine>> engine = dataplane::CreateEngine(EngineConfig{
       .worker_lcores = {worker_lcore},
+      .max_ports = static_cast<uint32_t>(2 + idle_pods),
       .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
       .idle_sleep_max = std::chrono::microseconds(0),  // busy-poll, as testpmd does
       .gateway_ip = kGatewayIp,
@@ -282,16 +385,26 @@ absl::Status Run() {
       return started;
     }
   }
+  IdlePods idle;
+  if (absl::Status added = idle.Add(idle_pods, pool); !added.ok()) {
+    return added;
+  }
   if (absl::Status started = (*engine)->Start(); !started.ok()) {
     return started;
+  }
+  // The quiet pods came first, as on a node where the busy ones are the newest.
+  if (absl::Status attached = idle.Attach(**engine); !attached.ok()) {
+    return attached;
   }
   absl::Status set_up = topology == "pods" ? SetUpPods(**engine, ports, frames)
                                            : SetUpUplink(**engine, ports, frames, arp_reply);
   if (!set_up.ok()) {
     return set_up;
   }
-  std::printf("engine: %s, worker lcore %u, burst %d, 2 net_null ports, 64-byte IPv4/UDP frames\n",
-              topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst));
+  std::printf(
+      "engine: %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, 64-byte IPv4/UDP "
+      "frames\n",
+      topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods);
 
   std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_warmup_seconds)));
   std::vector<double> mpps;
@@ -319,6 +432,7 @@ absl::Status Run() {
     rte_eth_dev_stop(port.port_id);
     rte_eth_dev_close(port.port_id);
   }
+  idle.Close();
   // The order the engine asks for: stopped, its ports closed, then destroyed.
   engine->reset();
   std::sort(mpps.begin(), mpps.end());

@@ -14,8 +14,15 @@
 #   engine uplink     the same with a pod and the uplink: pod -> a resolved neighbour on the uplink
 #                     network (LPM on-link prefix, then the neighbour table for its MAC), and that
 #                     neighbour -> the pod
+#   engine pods +N idle   engine pods with N more pods on the same worker that never send (a
+#                     net_ring port each, empty): what polling quiet pods costs the busy ones, for
+#                     each N in IDLE_PODS
 #
-# Usage: bench/engine/run.sh            (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2)
+# BASELINE_BENCH names an engine_bench built from another commit: its `engine pods +N idle` rows are
+# measured too, in the same rounds, to compare two versions of the engine under the same load.
+#
+# Usage: bench/engine/run.sh   (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2,
+#                               IDLE_PODS="10 500", BASELINE_BENCH, TESTPMD)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,10 +30,12 @@ build_dir=${BUILD_DIR:-$repo/build-bench}
 rounds=${ROUNDS:-3}
 seconds=${SECONDS_PER_RUN:-10}
 warmup=${WARMUP:-2}
-testpmd=${TESTPMD:-/usr/bin/dpdk-testpmd}
+read -r -a idle_counts <<<"${IDLE_PODS:-10 500}"
+baseline=${BASELINE_BENCH:-}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# 512 MB: the engine's route table alone takes 64 MB, and testpmd built for 1024 ports needs 384 MB.
 eal_args() {  # $1: what runs (for the file prefix), $2: extra net_null devargs
   echo "--no-huge -m 512 --no-pci --no-shconf --file-prefix dpcni-bench-$1-$$ -l 0,1" \
        "--vdev net_null0$2 --vdev net_null1$2"
@@ -47,10 +56,10 @@ run_testpmd() {  # $1: label, $2: net_null devargs
     median || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
-run_engine() {  # $1: topology
+run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods
   local log=$scratch/engine.log
   # shellcheck disable=SC2046
-  "$build_dir/bench/engine/engine_bench" $(eal_args engine "") -- --topology="$1" \
+  "$1" $(eal_args engine "") -- --topology="$2" --idle_pods="$3" \
     --seconds="$seconds" --warmup_seconds="$warmup" >"$log" 2>&1 ||
     { echo "engine_bench failed; log:" >&2; cat "$log" >&2; exit 1; }
   if grep -q 'drop\[' "$log"; then
@@ -63,18 +72,35 @@ run_engine() {  # $1: topology
 
 cmake -S "$repo" -B "$build_dir" -G Ninja >/dev/null
 ninja -C "$build_dir" engine_bench >/dev/null
+bench=$build_dir/bench/engine/engine_bench
+# The testpmd of the DPDK the engine is built with (cmake/Dpdk.cmake), unless TESTPMD says otherwise.
+testpmd=${TESTPMD:-$(cat "$build_dir/bench/engine/testpmd-path")}
 
 declare -A results
 contenders=("testpmd io" "testpmd io copy" "engine pods" "engine uplink")
+for idle in "${idle_counts[@]}"; do
+  contenders+=("engine pods +$idle idle")
+  [[ -z $baseline ]] || contenders+=("baseline engine pods +$idle idle")
+done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$rounds"); do
   results["testpmd io",$round]=$(run_testpmd "io" "")
   results["testpmd io copy",$round]=$(run_testpmd "io copy" ",copy=1")
-  results["engine pods",$round]=$(run_engine pods)
-  results["engine uplink",$round]=$(run_engine uplink)
+  results["engine pods",$round]=$(run_engine "$bench" pods 0)
+  results["engine uplink",$round]=$(run_engine "$bench" uplink 0)
+  for idle in "${idle_counts[@]}"; do
+    results["engine pods +$idle idle",$round]=$(run_engine "$bench" pods "$idle")
+    if [[ -n $baseline ]]; then
+      results["baseline engine pods +$idle idle",$round]=$(run_engine "$baseline" pods "$idle")
+    fi
+  done
 done
 
 printf '%s, %s rounds of %ss (after %ss warm-up), Mpps (both directions summed)\n' \
   "$(date -u +%Y-%m-%d)" "$rounds" "$seconds" "$warmup"
+printf 'testpmd: %s; load average %s before, %s after\n' \
+  "$testpmd" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -z $baseline ]] || printf 'baseline: %s\n' "$baseline"
 printf '| what | %s | median |\n' "$(seq -s ' | ' -f 'round %g' "$rounds")"
 printf '|---|%s---|\n' "$(printf -- '---|%.0s' $(seq "$rounds"))"
 for what in "${contenders[@]}"; do
