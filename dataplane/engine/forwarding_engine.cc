@@ -449,11 +449,16 @@ size_t ForwardingEngine::LeastLoadedWorker() const {
   return std::min_element(load.begin(), load.end()) - load.begin();
 }
 
+std::unique_ptr<PollList> ForwardingEngine::NextPollList(size_t worker) {
+  auto list = std::make_unique<PollList>(workers_[worker]->poll_list());
+  list->generation = ++poll_list_generation_;
+  return list;
+}
+
 void ForwardingEngine::StartPolling(const IngressPort& ingress, std::string label) {
   size_t worker = LeastLoadedWorker();
-  auto list = std::make_unique<PollList>(workers_[worker]->poll_list());
-  list->ports.push_back(ingress);
-  list->resolves_neighbours |= ingress.role == PortRole::kUplink;
+  std::unique_ptr<PollList> list = NextPollList(worker);
+  list->Add(ingress);
   PublishPollList(worker, std::move(list));
   polled_[ingress.port_id] = PolledPort{.label = std::move(label), .worker = worker};
 }
@@ -513,8 +518,8 @@ absl::Status ForwardingEngine::DetachPod(uint16_t port_id) {
   }
   absl::StatusOr<uint32_t> next_hop_id = DeleteRoute(RouteKey{pod->second.ip, 32});
   auto polled = polled_.find(port_id);
-  auto list = std::make_unique<PollList>(workers_[polled->second.worker]->poll_list());
-  std::erase_if(list->ports, [port_id](const IngressPort& ingress) { return ingress.port_id == port_id; });
+  std::unique_ptr<PollList> list = NextPollList(polled->second.worker);
+  list->Remove(port_id);
   // After this grace period no worker polls the port, routes to it or holds a packet for it.
   PublishPollList(polled->second.worker, std::move(list));
   absl::Status detached = absl::OkStatus();

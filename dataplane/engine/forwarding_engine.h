@@ -107,6 +107,8 @@ class ForwardingEngine final : public Engine {
   std::string NodeAddressDescription() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   size_t LeastLoadedWorker() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A copy of the worker's poll list, to edit and publish, in the next generation.
+  std::unique_ptr<PollList> NextPollList(size_t worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Adds the port to the least-loaded worker's poll list.
   void StartPolling(const IngressPort& ingress, std::string label)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -141,6 +143,7 @@ class ForwardingEngine final : public Engine {
   EgressCaps host_caps_ ABSL_GUARDED_BY(mutex_);
   std::optional<UplinkEndpoint> uplink_ ABSL_GUARDED_BY(mutex_);
   bool running_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t poll_list_generation_ ABSL_GUARDED_BY(mutex_) = 0;  // of the last list made
 };
 
 }  // namespace dpcni::dataplane

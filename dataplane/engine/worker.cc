@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "dataplane/engine/offload.h"
@@ -19,10 +20,31 @@ constexpr uint16_t kMaxGsoSegments = 128;
 
 void PrefetchHeaders(const rte_mbuf* packet) { rte_prefetch0(rte_pktmbuf_mtod(packet, void*)); }
 
+uint64_t ToCycles(std::chrono::microseconds duration) {
+  return static_cast<uint64_t>(duration.count()) * rte_get_tsc_hz() / 1'000'000;
+}
+
 }  // namespace
 
+void PollList::Add(const IngressPort& port) {
+  ports.push_back(port);
+  schedule.push_back(ScheduledPort{.port_id = port.port_id, .since_generation = generation});
+  resolves_neighbours |= port.role == PortRole::kUplink;
+}
+
+void PollList::Remove(uint16_t port_id) {
+  auto listed = std::find_if(ports.begin(), ports.end(), [port_id](const IngressPort& port) {
+    return port.port_id == port_id;
+  });
+  if (listed == ports.end()) {
+    return;
+  }
+  schedule.erase(schedule.begin() + (listed - ports.begin()));
+  ports.erase(listed);
+}
+
 Worker::Worker(const WorkerSetup& setup)
-    : setup_(setup), poll_list_(new PollList()) {
+    : setup_(setup), poll_list_(new PollList()), schedule_(ToCycles(kPortIdleAfter)) {
   gso_.direct_pool = setup.gso_direct_pool;
   gso_.indirect_pool = setup.gso_indirect_pool;
   gso_.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
@@ -39,6 +61,9 @@ std::unique_ptr<const PollList> Worker::ReplacePollList(std::unique_ptr<const Po
 
 WorkerActivity Worker::Activity() const {
   return {.poll_rounds = poll_rounds_.Read(),
+          .full_poll_rounds = full_poll_rounds_.Read(),
+          .port_polls = port_polls_.Read(),
+          .active_ports = active_ports_.load(std::memory_order_relaxed),
           .idle_sleeps = idle_sleeps_.Read(),
           .requested_sleep_us = requested_sleep_us_.Read()};
 }
@@ -70,20 +95,28 @@ void Worker::Run() {
 
 bool Worker::PollRound() {
   const PollList* list = poll_list_.load(std::memory_order_acquire);
-  bool received = false;
-  for (const IngressPort& ingress : list->ports) {
+  const uint64_t now = rte_rdtsc();
+  if (unlikely(list->generation != schedule_.generation())) {
+    schedule_.Adopt(list->generation, list->schedule, now);
+  }
+  PollSchedule::RoundResult round = schedule_.Round(now, [&](size_t position) {
+    const IngressPort& ingress = list->ports[position];
     rte_mbuf* packets[kMaxBurstSize];
     uint16_t count = rte_eth_rx_burst(ingress.port_id, 0, packets, setup_.burst_size);
-    if (count != 0) {
-      received = true;
-      ProcessBurst(ingress, packets, count);
+    if (count == 0) {
+      return false;
     }
-  }
+    ProcessBurst(ingress, packets, count);
+    return true;
+  });
+  port_polls_.Add(round.polled);
+  full_poll_rounds_.Add(round.full ? 1 : 0);
+  active_ports_.store(schedule_.active_ports(), std::memory_order_relaxed);
   if (list->resolves_neighbours) {
     setup_.resolver->Service(rte_rdtsc(), *this);
   }
   FlushPending();
-  return received;
+  return round.received;
 }
 
 // Called per packet: always inlined, the rare flush stays out of line.

@@ -22,20 +22,31 @@
 #include "dataplane/engine/idle_backoff.h"
 #include "dataplane/engine/neighbour_resolver.h"
 #include "dataplane/engine/packet_path.h"
+#include "dataplane/engine/poll_schedule.h"
 
 namespace dpcni::dataplane {
 
 inline constexpr uint16_t kMaxBurstSize = 64;
 
-// The ports one worker polls. Never modified once published: changes publish a new list.
+// The ports one worker polls. Never modified once published: changes publish a new list, with a
+// generation greater than that of any list the worker was given before.
 struct PollList {
+  // Appends a port attached now, in this list's generation.
+  void Add(const IngressPort& port);
+  void Remove(uint16_t port_id);
+
   std::vector<IngressPort> ports;
+  std::vector<ScheduledPort> schedule;  // ports[i] as the worker's PollSchedule sees it
+  uint64_t generation = 0;
   bool resolves_neighbours = false;  // the uplink is among the ports
 };
 
 // How much a worker polled and slept, for tests and diagnostics.
 struct WorkerActivity {
   uint64_t poll_rounds = 0;
+  uint64_t full_poll_rounds = 0;  // rounds that polled every port (see PollSchedule)
+  uint64_t port_polls = 0;        // Rx bursts attempted, over all rounds
+  uint64_t active_ports = 0;      // ports polled every busy round, as of the last round
   uint64_t idle_sleeps = 0;
   uint64_t requested_sleep_us = 0;  // sum of the sleeps asked for (a signal may cut one short)
 };
@@ -82,7 +93,8 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   };
 
   void Run();
-  // Receives and handles one burst from every port, then flushes; true if anything arrived.
+  // Receives and handles one burst from each of this round's ports (see PollSchedule), then
+  // flushes; true if anything arrived.
   bool PollRound();
   void ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count);
   // Sends a routed packet, through the offload path if it carries offload metadata.
@@ -107,11 +119,15 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
 
   const WorkerSetup setup_;
   std::atomic<const PollList*> poll_list_;
+  PollSchedule schedule_;
   rte_gso_ctx gso_{};
   std::vector<uint16_t> pending_ports_;
   std::array<TxBuffer, RTE_MAX_ETHPORTS> tx_buffers_{};
   std::array<PortCounterCells, RTE_MAX_ETHPORTS> counters_;
   SingleWriterCounter poll_rounds_;
+  SingleWriterCounter full_poll_rounds_;
+  SingleWriterCounter port_polls_;
+  std::atomic<uint64_t> active_ports_{0};
   SingleWriterCounter idle_sleeps_;
   SingleWriterCounter requested_sleep_us_;
 };

@@ -56,11 +56,16 @@ EngineConfig EngineTest::Config(std::vector<unsigned> lcores,
                       .gateway_mac = testing::kGatewayMac};
 }
 
-void EngineTest::StartEngine(const EngineConfig& config) {
+void EngineTest::MakeEngine(const EngineConfig& config) {
   absl::StatusOr<std::unique_ptr<ForwardingEngine>> engine = ForwardingEngine::Create(config);
   ASSERT_TRUE(engine.ok()) << engine.status();
   engine_ = std::move(*engine);
   workers_ = config.worker_lcores.size();
+}
+
+void EngineTest::StartEngine(const EngineConfig& config) {
+  MakeEngine(config);
+  ASSERT_NE(engine_, nullptr);
   ASSERT_TRUE(engine_->Start().ok());
 }
 
@@ -80,6 +85,18 @@ void EngineTest::AttachPodsAAndB() {
   port_b_ = &AddPort();
   ASSERT_TRUE(engine_->AttachPod(Pod(*port_a_, kPodAIp, kPodAMac, "default/a")).ok());
   ASSERT_TRUE(engine_->AttachPod(Pod(*port_b_, kPodBIp, kPodBMac, "default/b")).ok());
+}
+
+std::vector<testing::RingPort*> EngineTest::AttachQuietPods(int count) {
+  std::vector<testing::RingPort*> quiet;
+  for (int i = 0; i < count; ++i) {
+    testing::RingPort& port = AddPort();
+    absl::Status attached = engine_->AttachPod(
+        Pod(port, QuietPodIp(i), QuietPodMac(i), "default/quiet-" + std::to_string(i)));
+    EXPECT_TRUE(attached.ok()) << attached;
+    quiet.push_back(&port);
+  }
+  return quiet;
 }
 
 testing::Ipv4Frame EngineTest::FromAToB() {

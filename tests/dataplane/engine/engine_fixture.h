@@ -51,6 +51,8 @@ class EngineTest : public ::testing::Test {
   EngineConfig Config(std::vector<unsigned> lcores = {1},
                       std::chrono::microseconds idle_sleep_max =
                           std::chrono::microseconds(100)) const;
+  // The engine, not started yet.
+  void MakeEngine(const EngineConfig& config);
   void StartEngine(const EngineConfig& config);
   testing::RingPort& AddPort(uint16_t tx_queues = 0);
 
@@ -58,6 +60,12 @@ class EngineTest : public ::testing::Test {
                          const std::string& name);
   // Pods A and B on two fresh ports.
   void AttachPodsAAndB();
+  // `count` more pods on fresh ports, 10.244.2.1 onwards, that send nothing unless told to.
+  std::vector<testing::RingPort*> AttachQuietPods(int count);
+  static uint32_t QuietPodIp(int index) { return RTE_IPV4(10, 244, 2, 1 + index); }
+  static rte_ether_addr QuietPodMac(int index) {
+    return {{0x02, 0x00, 0x00, 0x00, 0x02, static_cast<uint8_t>(index)}};
+  }
   static testing::Ipv4Frame FromAToB();
 
   PortCounters CountersOf(const testing::RingPort& port) const;

@@ -261,6 +261,57 @@ TEST_F(EngineTest, BusyPollingNeverSleeps) {
   EXPECT_EQ(engine_->Activity(0).idle_sleeps, 0u);
 }
 
+// Enough ports that a busy round polls only some of them (PollSchedule), and few enough for
+// Debian's DPDK (32 ethdevs).
+constexpr int kQuietPods = 20;
+
+TEST_F(EngineTest, IdleWorkerPollsEveryPortEveryRound) {
+  EngineConfig config = Config();
+  config.max_ports = 2 + kQuietPods;
+  MakeEngine(config);
+  AttachPodsAAndB();
+  AttachQuietPods(kQuietPods);
+  ASSERT_TRUE(engine_->Start().ok());
+  // The ports start active and, with no traffic, all turn idle.
+  ASSERT_TRUE(WaitUntil([&] {
+    WorkerActivity activity = engine_->Activity(0);
+    return activity.active_ports == 0 && activity.idle_sleeps >= 20;
+  }));
+  engine_->Stop();
+
+  // Nothing arrived, so no round was spent on a partial sweep: the first packet of an idle node
+  // is found in the round after it arrives, whichever pod sends it.
+  WorkerActivity activity = engine_->Activity(0);
+  EXPECT_EQ(activity.full_poll_rounds, activity.poll_rounds);
+  EXPECT_EQ(activity.port_polls, activity.poll_rounds * (2 + kQuietPods));
+}
+
+TEST_F(EngineTest, BusyWorkerStillForwardsFromEachQuietPod) {
+  EngineConfig config = Config();
+  config.max_ports = 2 + kQuietPods;
+  StartEngine(config);
+  AttachPodsAAndB();
+  std::vector<RingPort*> quiet = AttachQuietPods(kQuietPods);
+  TrafficGenerator generator(pool_, *port_a_, FromAToB());
+  ASSERT_TRUE(WaitUntil([&] {
+    testing::FreeAll(port_b_->TakeAllSent());
+    return CountersOf(*port_b_).tx_packets >= 1000;
+  }));
+  for (int i = 0; i < kQuietPods; ++i) {
+    quiet[i]->Receive(testing::BuildIpv4(
+        pool_, Ipv4Frame{.src_mac = QuietPodMac(i), .src_ip = QuietPodIp(i), .dst_ip = kPodBIp}));
+  }
+  for (int i = 0; i < kQuietPods; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(WaitUntil([&] {
+      testing::FreeAll(port_b_->TakeAllSent());
+      return CountersOf(*quiet[i]).rx_packets == 1;
+    }));
+    EXPECT_TRUE(CountersOf(*quiet[i]).drops.empty());
+  }
+  generator.Stop();
+}
+
 TEST_F(EngineTest, WorkersSplitThePortsAndTransmitOnTheirOwnTxQueues) {
   StartEngine(Config({1, 2}));
   AttachPodsAAndB();  // A goes to worker 0, B to worker 1 (least loaded)
