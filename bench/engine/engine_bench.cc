@@ -290,11 +290,11 @@ class IdlePods {
       const auto index = static_cast<uint32_t>(i);
       const rte_ether_addr mac = {
           {0x02, 0x01, 0, 0, static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)}};
-      if (absl::Status attached = engine.AttachPod(PodEndpoint{.port_id = ports_[i].port_id,
-                                                               .ip = kIdlePodsFirstIp + index,
-                                                               .mac = mac,
-                                                               .name = absl::StrCat("bench/idle-", i)});
-          !attached.ok()) {
+      const PodEndpoint pod{.port_id = ports_[i].port_id,
+                            .ip = kIdlePodsFirstIp + index,
+                            .mac = mac,
+                            .name = absl::StrCat("bench/idle-", i)};
+      if (absl::Status attached = engine.AttachPod(pod); !attached.ok()) {
         return attached;
       }
     }
