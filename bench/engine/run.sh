@@ -20,9 +20,10 @@
 #
 # BASELINE_BENCH names an engine_bench built from another commit: its `engine pods +N idle` rows are
 # measured too, in the same rounds, to compare two versions of the engine under the same load.
+# ROWS, a bash regex, measures only the rows it matches (ROWS=idle: the idle-pod rows).
 #
 # Usage: bench/engine/run.sh   (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2,
-#                               IDLE_PODS="10 500", BASELINE_BENCH, TESTPMD)
+#                               IDLE_PODS="10 500", BASELINE_BENCH, ROWS, TESTPMD)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +33,7 @@ seconds=${SECONDS_PER_RUN:-10}
 warmup=${WARMUP:-2}
 read -r -a idle_counts <<<"${IDLE_PODS:-10 500}"
 baseline=${BASELINE_BENCH:-}
+row_filter=${ROWS:-}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
@@ -73,26 +75,41 @@ run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods
 cmake -S "$repo" -B "$build_dir" -G Ninja >/dev/null
 ninja -C "$build_dir" engine_bench >/dev/null
 bench=$build_dir/bench/engine/engine_bench
-# The testpmd of the DPDK the engine is built with (cmake/Dpdk.cmake), unless TESTPMD says otherwise.
+# The testpmd of the DPDK the engine is built with (cmake/Dpdk.cmake), unless TESTPMD is set.
 testpmd=${TESTPMD:-$(cat "$build_dir/bench/engine/testpmd-path")}
 
-declare -A results
-contenders=("testpmd io" "testpmd io copy" "engine pods" "engine uplink")
+# One sample of a row of the table.
+measure() {  # $1: row
+  local idle
+  case $1 in
+    "testpmd io") run_testpmd "io" "" ;;
+    "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
+    "engine pods") run_engine "$bench" pods 0 ;;
+    "engine uplink") run_engine "$bench" uplink 0 ;;
+    "engine pods +"*) idle=${1#engine pods +}
+      run_engine "$bench" pods "${idle% idle}" ;;
+    "baseline engine pods +"*) idle=${1#baseline engine pods +}
+      run_engine "$baseline" pods "${idle% idle}" ;;
+    *) echo "no such row: $1" >&2; exit 1 ;;
+  esac
+}
+
+rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink")
 for idle in "${idle_counts[@]}"; do
-  contenders+=("engine pods +$idle idle")
-  [[ -z $baseline ]] || contenders+=("baseline engine pods +$idle idle")
+  rows+=("engine pods +$idle idle")
+  [[ -z $baseline ]] || rows+=("baseline engine pods +$idle idle")
 done
+contenders=()
+for row in "${rows[@]}"; do
+  if [[ -z $row_filter || $row =~ $row_filter ]]; then
+    contenders+=("$row")
+  fi
+done
+declare -A results
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$rounds"); do
-  results["testpmd io",$round]=$(run_testpmd "io" "")
-  results["testpmd io copy",$round]=$(run_testpmd "io copy" ",copy=1")
-  results["engine pods",$round]=$(run_engine "$bench" pods 0)
-  results["engine uplink",$round]=$(run_engine "$bench" uplink 0)
-  for idle in "${idle_counts[@]}"; do
-    results["engine pods +$idle idle",$round]=$(run_engine "$bench" pods "$idle")
-    if [[ -n $baseline ]]; then
-      results["baseline engine pods +$idle idle",$round]=$(run_engine "$baseline" pods "$idle")
-    fi
+  for what in "${contenders[@]}"; do
+    results[$what,$round]=$(measure "$what")
   done
 done
 
