@@ -5,9 +5,12 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -25,6 +28,7 @@
 #include "node/node_edges.h"
 #include "pods/pod_manager.h"
 #include "port/kernel_ports.h"
+#include "port/mbuf_budget.h"
 #include "service/agent_service.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
@@ -63,7 +67,39 @@ absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
     config.backend = *parsed;
   }
   if (auto status = ValidateAgentConfig(config); !status.ok()) return status;
+  if (auto status = SizeEalMemory(config, ResolveBackend(config.backend)); !status.ok()) return status;
   return config;
+}
+
+// File descriptors a port keeps open: net_tap one per queue pair and a few sockets (5 with one
+// worker, measured); virtio-user on vhost-net the vhost device, a tap fd per queue pair, an eventfd
+// pair per virtqueue and the control queue's.
+uint64_t OpenFilesNeeded(const AgentConfig& config) {
+  constexpr uint64_t kAgentOwn = 256;  // gRPC, EAL, state files, netns handles in flight
+  const uint64_t per_port = 6 + 5 * config.worker_lcores.size();
+  return kAgentOwn + uint64_t{config.max_pods + InfrastructurePortCount(config)} * per_port;
+}
+
+// Every pod's port holds a few descriptors, so hundreds of pods pass the usual soft limit of 1024:
+// take the hard limit, and refuse to start when even that cannot hold max_pods.
+absl::Status RaiseOpenFileLimit(const AgentConfig& config) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return absl::InternalError(absl::StrCat("getrlimit(RLIMIT_NOFILE): ", std::strerror(errno)));
+  }
+  const uint64_t needed = OpenFilesNeeded(config);
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the open-file hard limit (RLIMIT_NOFILE) is ", limit.rlim_max, ", max_pods ", config.max_pods,
+        " needs about ", needed, ": raise it (LimitNOFILE=, ulimit -Hn) or lower max_pods"));
+  }
+  if (limit.rlim_cur != limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      return absl::InternalError(absl::StrCat("setrlimit(RLIMIT_NOFILE): ", std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status InitEal(const AgentConfig& config) {
@@ -78,16 +114,15 @@ absl::Status InitEal(const AgentConfig& config) {
 }
 
 absl::StatusOr<rte_mempool*> CreateMbufPool(const AgentConfig& config) {
-  // Every pod port's Rx ring and one Tx ring per worker can hold mbufs at once; the rest covers
-  // bursts in flight and per-lcore caches.
-  const uint32_t per_port = config.pod_queue_size * (1 + config.worker_lcores.size());
-  const uint32_t mbufs = config.max_pods * per_port + 8192;
-  rte_mempool* pool = rte_pktmbuf_pool_create("dpcni_mbufs", mbufs, 256, 0,
+  const MbufPoolPlan plan = PlanMbufPool(config, ResolveBackend(config.backend));
+  rte_mempool* pool = rte_pktmbuf_pool_create("dpcni_mbufs", plan.mbufs, plan.cache_size, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
   if (pool == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot create a pool of ", mbufs, " mbufs: ",
-                                                     rte_strerror(rte_errno),
-                                                     " (raise eal.memory_mb or lower max_pods)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot create a pool of ", plan.mbufs, " mbufs for max_pods ", config.max_pods, ": ",
+        rte_strerror(rte_errno),
+        config.eal.hugepages ? " (reserve more hugepages or lower max_pods)"
+                             : " (raise eal.memory_mb or lower max_pods)"));
   }
   return pool;
 }
@@ -161,7 +196,7 @@ absl::Status Serve(const AgentConfig& config) {
   PodManager pods(config, **ipam, ports, **engine, store);
   if (auto status = pods.Restore(); !status.ok()) return status;
 
-  AgentService service(config, pods, **engine, **ipam, NodePorts(**edges));
+  AgentService service(config, pods, **engine, **ipam, NodePorts(**edges), *pool);
   auto server = Listen(config.socket_path, service);
   if (!server.ok()) return server.status();
   std::unique_ptr<MetricsServer> metrics;
@@ -176,9 +211,14 @@ absl::Status Serve(const AgentConfig& config) {
     if (!started.ok()) return started.status();
     metrics = *std::move(started);
   }
-  std::fprintf(stderr, "dpcni-agent: serving on %s (pod backend %s, %zu pods restored)\n",
+  const std::string memory =
+      config.eal.hugepages ? "hugepages" : absl::StrCat(config.eal.memory_mb, " MB");
+  std::fprintf(stderr,
+               "dpcni-agent: serving on %s (pod backend %s, %zu pods restored, max_pods %u, "
+               "%u mbufs, EAL memory %s)\n",
                config.socket_path.c_str(), PortBackendName(ResolveBackend(config.backend)).c_str(),
-               pods.Count());
+               pods.Count(), config.max_pods, (*pool)->size,
+               memory.c_str());
 
   // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here.
   std::thread waiter([&server] {
@@ -198,6 +238,10 @@ int Run() {
   auto config = LoadConfigWithFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
+    return 2;
+  }
+  if (auto status = RaiseOpenFileLimit(*config); !status.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
     return 2;
   }
   if (auto status = InitEal(*config); !status.ok()) {

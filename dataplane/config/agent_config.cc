@@ -1,5 +1,7 @@
 #include "config/agent_config.h"
 
+#include <rte_build_config.h>
+
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -122,6 +124,14 @@ std::string UplinkTypeName(UplinkType type) {
   return "unknown";
 }
 
+uint32_t InfrastructurePortCount(const AgentConfig& config) {
+  return 1 + (config.uplink.type == UplinkType::kNone ? 0 : 1);
+}
+
+uint32_t MaxPodsSupported(const AgentConfig& config) {
+  return RTE_MAX_ETHPORTS - InfrastructurePortCount(config);
+}
+
 absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config) {
   if (!config.host_port.address.empty()) return config.host_port.address;
   if (config.pod_cidrs.empty()) return absl::InvalidArgumentError("no pod CIDR for the host port");
@@ -228,6 +238,12 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
         absl::StrCat("pod_mtu ", config.pod_mtu, " is above 1500, which the tap backend cannot carry"));
   }
   if (config.max_pods == 0) return absl::InvalidArgumentError("max_pods must be at least 1");
+  if (config.max_pods > MaxPodsSupported(config)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_pods ", config.max_pods, " is more than this DPDK build can carry: each pod is one ethdev, ",
+        "RTE_MAX_ETHPORTS is ", RTE_MAX_ETHPORTS, " and the node's own ports take ",
+        InfrastructurePortCount(config), ", which leaves ", MaxPodsSupported(config), " pods"));
+  }
   if (config.worker_lcores.empty()) {
     return absl::InvalidArgumentError("worker_lcores is empty: the dataplane needs a worker");
   }

@@ -18,7 +18,9 @@ std::string PortBackendName(PortBackend backend);
 struct EalConfig {
   std::string lcores = "0-1";        // EAL -l; the first is the main (control) lcore
   bool hugepages = false;            // false: --no-huge with memory_mb of anonymous memory
-  uint32_t memory_mb = 512;
+  // Without hugepages: 0 derives it from max_pods and the port queues (port/mbuf_budget.h); an
+  // explicit value below what they need is refused at start.
+  uint32_t memory_mb = 0;
   std::string file_prefix = "dpcni";
   std::vector<std::string> extra_args;
 };
@@ -58,7 +60,9 @@ struct AgentConfig {
   // Addresses of the pod CIDRs that IPAM never hands out (e.g. the node's host-port address).
   std::vector<std::string> reserved_addresses;
   uint32_t pod_mtu = 1500;
-  uint32_t max_pods = 30;
+  // Each pod is one ethdev: at most RTE_MAX_ETHPORTS minus the infrastructure ports. 110 is
+  // Kubernetes' default pods per node (kubelet --max-pods).
+  uint32_t max_pods = 110;
   PortBackend backend = PortBackend::kAuto;
   uint16_t pod_queue_size = 512;  // Rx and Tx descriptors per pod-port queue
   std::string gateway_ip = "169.254.1.1";
@@ -76,6 +80,12 @@ struct AgentConfig {
   std::string metrics_address;
 };
 
+// Ethdevs the node itself takes besides the pods': the host port, and the uplink when there is one.
+uint32_t InfrastructurePortCount(const AgentConfig& config);
+
+// The most pods this DPDK build can carry next to the infrastructure ports (one ethdev per pod).
+uint32_t MaxPodsSupported(const AgentConfig& config);
+
 // The host port's address: the configured one, or the first usable address of the first pod CIDR.
 absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config);
 
@@ -86,7 +96,8 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 // Checks cross-field constraints that parsing alone cannot (called after flags are applied).
 absl::Status ValidateAgentConfig(const AgentConfig& config);
 
-// The EAL argv the config implies (without argv[0]).
+// The EAL argv the config implies (without argv[0]); eal.memory_mb must be sized first when it is 0
+// (SizeEalMemory in port/mbuf_budget.h).
 std::vector<std::string> EalArguments(const AgentConfig& config);
 
 }  // namespace dpcni::dataplane

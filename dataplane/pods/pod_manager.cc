@@ -126,8 +126,10 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
     ++adds_in_flight_;
   }
   auto record = AddLocked(params);
-  std::lock_guard lock(records_mu_);
-  --adds_in_flight_;
+  if (!record.ok()) {
+    std::lock_guard lock(records_mu_);
+    --adds_in_flight_;
+  }
   return record;
 }
 
@@ -168,6 +170,9 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
     records_.erase(record.Key());
     return status;
   }
+  // Counted in records_ from here: leaving the in-flight count in the same critical section keeps a
+  // concurrent ADD from counting this pod twice against max_pods.
+  --adds_in_flight_;
   rollback.Commit();
   return record;
 }

@@ -78,7 +78,9 @@ class PodManager {
 
   mutable std::mutex records_mu_;
   std::map<std::string, PodRecord> records_;
-  size_t adds_in_flight_ = 0;  // counted against max_pods, guarded by records_mu_
+  // ADDs past the max_pods check whose record is not in records_ yet; counted against max_pods,
+  // guarded by records_mu_.
+  size_t adds_in_flight_ = 0;
 };
 
 }  // namespace dpcni::dataplane

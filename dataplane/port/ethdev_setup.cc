@@ -33,7 +33,7 @@ absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   if (int error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf); error != 0) {
     return DpdkError("configure", error);
   }
-  uint16_t rx_descriptors = queues.queue_size;
+  uint16_t rx_descriptors = queues.rx_descriptors != 0 ? queues.rx_descriptors : queues.queue_size;
   uint16_t tx_descriptors = queues.queue_size;
   if (int error = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_descriptors, &tx_descriptors);
       error != 0) {
@@ -48,6 +48,9 @@ absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   }
   rte_eth_txconf tx_conf = info.default_txconf;
   tx_conf.offloads = conf.txmode.offloads;
+  if (queues.tx_unreclaimed_max != 0 && queues.tx_unreclaimed_max < tx_descriptors) {
+    tx_conf.tx_free_thresh = tx_descriptors - queues.tx_unreclaimed_max;
+  }
   for (uint16_t queue = 0; queue < queues.tx_queues; ++queue) {
     if (int error = rte_eth_tx_queue_setup(port_id, queue, tx_descriptors, socket, &tx_conf);
         error != 0) {

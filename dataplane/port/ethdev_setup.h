@@ -16,6 +16,10 @@ struct PortQueues {
   uint16_t tx_queues = 1;       // one per forwarding worker
   uint16_t queue_size = 512;    // descriptors per queue, adjusted to what the device allows
   uint32_t mtu = 1500;
+  uint16_t rx_descriptors = 0;  // of the Rx queue when it differs from queue_size; 0: queue_size
+  // Sent mbufs a Tx queue may keep before the driver frees them (tx_free_thresh = descriptors minus
+  // this); 0: the driver's default.
+  uint16_t tx_unreclaimed_max = 0;
 };
 
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues);

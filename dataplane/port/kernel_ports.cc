@@ -19,6 +19,7 @@
 #include "netlink/interface.h"
 #include "netns/netns.h"
 #include "port/ethdev_setup.h"
+#include "port/mbuf_budget.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -104,8 +105,10 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
     rte_eal_hotplug_remove("vdev", port.device_name.c_str());
     return DpdkError(absl::StrCat("find ethdev of ", what), error);
   }
-  if (auto status = ConfigureAndStartPort(port.port_id, {pool_, tx_queues_, queue_size_, request.mtu});
-      !status.ok()) {
+  PortQueues queues{pool_, tx_queues_, queue_size_, request.mtu};
+  queues.rx_descriptors = KernelPortRxDescriptors(backend, queue_size_);
+  if (backend == PortBackend::kVhostNet) queues.tx_unreclaimed_max = kVirtioTxUnreclaimedMax;
+  if (auto status = ConfigureAndStartPort(port.port_id, queues); !status.ok()) {
     RemoveDevice(port).IgnoreError();
     return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
   }

@@ -93,6 +93,11 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
   response->set_default_backend(PortBackendName(ResolveBackend(config_.backend)));
   for (const std::string& cidr : ipam_.Cidrs()) response->add_pod_cidrs(cidr);
   response->set_addresses_in_use(ipam_.InUse());
+  if (mbuf_pool_ != nullptr) {
+    response->set_mbuf_pool_size(mbuf_pool_->size);
+    // Counts the per-lcore caches as free: what the ports and packets in flight hold.
+    response->set_mbufs_in_use(rte_mempool_in_use_count(mbuf_pool_));
+  }
   for (const InfrastructurePort& port : node_ports_) {
     v1::PortLink* link = response->add_links();
     link->set_role(port.role);

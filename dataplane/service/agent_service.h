@@ -2,6 +2,8 @@
 // here knows about CNI JSON; the plugin has already turned it into these messages.
 #pragma once
 
+#include <rte_mempool.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -25,13 +27,15 @@ struct InfrastructurePort {
 
 class AgentService final : public dpcni::v1::Agent::Service {
  public:
+  // `mbuf_pool` is the ports' shared pool whose use Status reports; nullptr reports none.
   AgentService(const AgentConfig& config, PodManager& pods, Engine& engine, Ipam& ipam,
-               std::vector<InfrastructurePort> node_ports)
+               std::vector<InfrastructurePort> node_ports, const rte_mempool* mbuf_pool = nullptr)
       : config_(config),
         pods_(pods),
         engine_(engine),
         ipam_(ipam),
-        node_ports_(std::move(node_ports)) {}
+        node_ports_(std::move(node_ports)),
+        mbuf_pool_(mbuf_pool) {}
 
   grpc::Status AddPod(grpc::ServerContext*, const v1::AddPodRequest*, v1::AddPodResponse*) override;
   grpc::Status DelPod(grpc::ServerContext*, const v1::DelPodRequest*, v1::DelPodResponse*) override;
@@ -60,6 +64,7 @@ class AgentService final : public dpcni::v1::Agent::Service {
   Engine& engine_;
   Ipam& ipam_;
   const std::vector<InfrastructurePort> node_ports_;
+  const rte_mempool* const mbuf_pool_;
 };
 
 }  // namespace dpcni::dataplane

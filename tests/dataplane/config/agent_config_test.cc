@@ -1,5 +1,7 @@
 #include "config/agent_config.h"
 
+#include <rte_build_config.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -86,6 +88,28 @@ TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
   config.pod_queue_size = 512;
   config.worker_lcores.clear();
   EXPECT_FALSE(ValidateAgentConfig(config).ok());
+}
+
+TEST(AgentConfigTest, MaxPodsIsBoundedByTheEthdevsThisDpdkBuildHas) {
+  AgentConfig config;
+  config.pod_cidrs = {"10.244.0.0/16"};
+  // Every pod is an ethdev; the host port takes one more, an uplink another.
+  config.max_pods = RTE_MAX_ETHPORTS - 1;
+  EXPECT_TRUE(ValidateAgentConfig(config).ok()) << ValidateAgentConfig(config);
+  config.max_pods = RTE_MAX_ETHPORTS;
+  absl::Status refused = ValidateAgentConfig(config);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("RTE_MAX_ETHPORTS"), std::string::npos) << refused;
+  EXPECT_NE(refused.message().find(std::to_string(RTE_MAX_ETHPORTS - 1) + " pods"), std::string::npos)
+      << refused;
+
+  config.max_pods = RTE_MAX_ETHPORTS - 1;
+  config.uplink.type = UplinkType::kAfPacket;
+  config.uplink.interface = "eth1";
+  config.uplink.address = "192.168.1.2/24";
+  EXPECT_FALSE(ValidateAgentConfig(config).ok());
+  config.max_pods = RTE_MAX_ETHPORTS - 2;
+  EXPECT_TRUE(ValidateAgentConfig(config).ok()) << ValidateAgentConfig(config);
 }
 
 TEST(AgentConfigTest, EalArgumentsNeverProbePciAndPickTheMemoryMode) {

@@ -77,7 +77,8 @@ class AgentServiceTest : public ::testing::Test {
     service_ = std::make_unique<AgentService>(
         config_, *pods_, engine_, *ipam_,
         std::vector<InfrastructurePort>{{"host", "dpcni0", host_port_, "tap"},
-                                        {"uplink", "eth1", uplink_port_, "af_packet"}});
+                                        {"uplink", "eth1", uplink_port_, "af_packet"}},
+        pool_);
   }
 
   void TearDown() override {
@@ -125,6 +126,24 @@ TEST_F(AgentServiceTest, StatusReportsEachNodePortsLink) {
   response.Clear();
   ASSERT_TRUE(service_->Status(nullptr, &request, &response).ok());
   EXPECT_TRUE(response.links(1).up());
+}
+
+TEST_F(AgentServiceTest, StatusReportsTheMbufsOutOfThePool) {
+  v1::StatusRequest request;
+  v1::StatusResponse before;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &before).ok());
+  EXPECT_EQ(before.mbuf_pool_size(), pool_->size);
+
+  rte_mbuf* taken[10];
+  ASSERT_EQ(rte_pktmbuf_alloc_bulk(pool_, taken, 10), 0);
+  v1::StatusResponse holding;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &holding).ok());
+  EXPECT_EQ(holding.mbufs_in_use(), before.mbufs_in_use() + 10);
+
+  for (rte_mbuf* mbuf : taken) rte_pktmbuf_free(mbuf);
+  v1::StatusResponse after;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &after).ok());
+  EXPECT_EQ(after.mbufs_in_use(), before.mbufs_in_use());
 }
 
 TEST_F(AgentServiceTest, PortStatsIncludeTheNodePortsByRoleAndName) {

@@ -1,0 +1,116 @@
+#include "port/mbuf_budget.h"
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+// net_tap's largest frame is hard-coded to 1522 bytes in DPDK 22.11: one mbuf of the pool holds it.
+static_assert(RTE_ETHER_MAX_VLAN_FRAME_LEN <= RTE_MBUF_DEFAULT_DATAROOM);
+constexpr uint16_t kTapRxDescriptors = 1;
+
+constexpr uint32_t kCacheSize = 256;
+// Packets in flight that no per-port bound covers: multi-segment packets (a burst of 64 KB GSO
+// packets from one vhost-net pod is about a thousand mbufs) and the packets the engine holds for
+// uplink neighbours it is still resolving (at most 1280). When a burst of busy pods exceeds it, the
+// drivers count rx_nombuf and drop until mbufs come back: traffic slows, nothing wedges.
+constexpr uint32_t kSharedHeadroom = 8192;
+
+// EAL memory besides the pool: rte_lpm's tbl24 (2^24 four-byte entries, 64 MiB), the engine's GSO
+// and ARP pools (about 7 MiB), the ethdev data of all RTE_MAX_ETHPORTS ports, the mempool's
+// per-lcore cache structures and EAL's own allocations.
+constexpr uint32_t kBaseMemoryMb = 96;
+
+// net_tap (DPDK 22.11) gives every port a private pool for its software GSO: 512 mbufs of 128 data
+// bytes with a per-lcore cache, whose header alone holds a cache structure for each of RTE_MAX_LCORE
+// lcores (about 1 MiB with 128).
+constexpr uint32_t kTapGsoMbufs = 512;
+constexpr uint32_t kTapGsoDataRoom = RTE_PKTMBUF_HEADROOM + 128;
+// Driver state besides that: queues, the ethdev's private data, allocator headers; for virtio-user
+// its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair).
+constexpr uint64_t kPortStateBytes = 512 << 10;
+
+uint64_t PerPortMemoryBytes(PortBackend backend) {
+  if (backend != PortBackend::kTap) return kPortStateBytes;
+  rte_mempool_objsz size{};
+  rte_mempool_calc_obj_size(sizeof(rte_mbuf) + kTapGsoDataRoom, 0, &size);
+  const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
+  const uint64_t objects = uint64_t{kTapGsoMbufs} * size.total_size +
+                           uint64_t{rte_align32pow2(kTapGsoMbufs + 1)} * sizeof(void*);
+  return header + objects + kPortStateBytes;
+}
+
+uint32_t PortCount(const AgentConfig& config) {
+  return config.max_pods + InfrastructurePortCount(config);
+}
+
+uint32_t DivideRoundingUp(uint64_t value, uint64_t divisor) {
+  return static_cast<uint32_t>((value + divisor - 1) / divisor);
+}
+
+}  // namespace
+
+uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size) {
+  return backend == PortBackend::kTap ? kTapRxDescriptors : queue_size;
+}
+
+uint32_t KernelPortHeldMbufs(PortBackend backend, uint16_t queue_size, uint16_t tx_queues) {
+  const uint32_t rx = KernelPortRxDescriptors(backend, queue_size);
+  if (backend == PortBackend::kTap) return rx;
+  return rx + uint32_t{tx_queues} * kVirtioTxUnreclaimedMax;
+}
+
+MbufPoolPlan PlanMbufPool(const AgentConfig& config, PortBackend pod_backend) {
+  const auto workers = static_cast<uint16_t>(config.worker_lcores.size());
+  const uint32_t per_kernel_port = KernelPortHeldMbufs(pod_backend, config.pod_queue_size, workers);
+  // The pods' ports and the host port, which uses the pods' backend.
+  uint64_t held = uint64_t{config.max_pods + 1} * per_kernel_port;
+  if (config.uplink.type != UplinkType::kNone) {
+    // A NIC's Rx ring keeps an mbuf on every descriptor; its Tx rings keep sent ones until the
+    // driver reclaims them.
+    held += uint64_t{config.pod_queue_size} * (1 + workers);
+  }
+  // A worker reads at most one burst from each port per poll round and holds it in its Tx buffers
+  // until the round ends.
+  const uint64_t in_flight = uint64_t{config.burst_size} * PortCount(config) + kSharedHeadroom;
+  // Every lcore that touches the pool (the workers, the main lcore) keeps a cache that fills up to
+  // 1.5 times its size before it flushes.
+  const uint64_t cached = uint64_t{workers + 1u} * kCacheSize * 3 / 2;
+  return {static_cast<uint32_t>(held + in_flight + cached), kCacheSize};
+}
+
+uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend) {
+  const MbufPoolPlan pool = PlanMbufPool(config, pod_backend);
+  rte_mempool_objsz size{};
+  rte_mempool_calc_obj_size(sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, 0, &size);
+  // The objects, and the ring of free-object pointers behind them (a power of two).
+  const uint64_t pool_bytes =
+      uint64_t{pool.mbufs} * size.total_size + uint64_t{rte_align32pow2(pool.mbufs + 1)} * sizeof(void*);
+  // The pods' ports and the host port on the pods' backend; the uplink counted like a virtio port.
+  const uint64_t ports_bytes = uint64_t{config.max_pods + 1} * PerPortMemoryBytes(pod_backend) +
+                               (InfrastructurePortCount(config) - 1) * kPortStateBytes;
+  return DivideRoundingUp(pool_bytes + ports_bytes, 1 << 20) + kBaseMemoryMb;
+}
+
+absl::Status SizeEalMemory(AgentConfig& config, PortBackend pod_backend) {
+  if (config.eal.hugepages) return absl::OkStatus();
+  const uint32_t needed = EalMemoryMbNeeded(config, pod_backend);
+  if (config.eal.memory_mb == 0) {
+    config.eal.memory_mb = needed;
+    return absl::OkStatus();
+  }
+  if (config.eal.memory_mb < needed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "eal.memory_mb ", config.eal.memory_mb, " is too small for max_pods ", config.max_pods,
+        " with ", PortBackendName(pod_backend), " ports of pod_queue_size ", config.pod_queue_size,
+        ": they need ", needed, " MB (", PlanMbufPool(config, pod_backend).mbufs,
+        " mbufs and the engine's tables); leave eal.memory_mb out to size it automatically"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dpcni::dataplane
