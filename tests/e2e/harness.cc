@@ -143,7 +143,8 @@ std::string UniqueName(const std::string& suffix) {
 Netns::Netns(std::string name) : name_(std::move(name)) {
   Run({"ip", "netns", "del", name_});  // left over by a crashed earlier run of this pid
   Run({"ip", "netns", "add", name_});
-  RunIn(name_, {"ip", "link", "set", "lo", "up"});
+  // ip -n, not ip netns exec: no mount namespace to copy, which grows with every netns on the machine.
+  Run({"ip", "-n", name_, "link", "set", "lo", "up"});
 }
 
 Netns::~Netns() { Run({"ip", "netns", "del", name_}); }
@@ -161,7 +162,8 @@ Agent::Agent(const Netns& node, AgentOptions options) : node_(node), options_(st
       << "max_pods: " << options_.max_pods << "\n"
       << "backend: " << options_.backend << "\n"
       << "worker_lcores: [1]\n"
-      << "eal:\n  lcores: \"0-1\"\n  memory_mb: 512\n  file_prefix: "
+      // EAL memory is left out: the agent sizes it from max_pods, as on a node.
+      << "eal:\n  lcores: \"0-1\"\n  file_prefix: "
       << std::filesystem::path(work_dir_).filename().string() << "\n"
       << options_.extra_yaml;
 }
