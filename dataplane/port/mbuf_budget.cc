@@ -30,18 +30,20 @@ constexpr uint32_t kBaseMemoryMb = 96;
 // lcores (about 1 MiB with 128).
 constexpr uint32_t kTapGsoMbufs = 512;
 constexpr uint32_t kTapGsoDataRoom = RTE_PKTMBUF_HEADROOM + 128;
-// Driver state besides that: queues, the ethdev's private data, allocator headers; for virtio-user
-// its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair).
-constexpr uint64_t kPortStateBytes = 512 << 10;
+// Driver state besides that, per queue pair: queues, the ethdev's private data, allocator headers;
+// for virtio-user its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair).
+constexpr uint64_t kQueuePairStateBytes = 128 << 10;
 
-uint64_t PerPortMemoryBytes(PortBackend backend) {
-  if (backend != PortBackend::kTap) return kPortStateBytes;
+uint64_t PortStateBytes(uint16_t tx_queues) { return kQueuePairStateBytes * (1 + tx_queues); }
+
+uint64_t PerPortMemoryBytes(PortBackend backend, uint16_t tx_queues) {
+  if (backend != PortBackend::kTap) return PortStateBytes(tx_queues);
   rte_mempool_objsz size{};
   rte_mempool_calc_obj_size(sizeof(rte_mbuf) + kTapGsoDataRoom, 0, &size);
   const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
   const uint64_t objects = uint64_t{kTapGsoMbufs} * size.total_size +
                            uint64_t{rte_align32pow2(kTapGsoMbufs + 1)} * sizeof(void*);
-  return header + objects + kPortStateBytes;
+  return header + objects + PortStateBytes(tx_queues);
 }
 
 uint32_t PortCount(const AgentConfig& config) {
@@ -91,8 +93,10 @@ uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend) {
   const uint64_t pool_bytes =
       uint64_t{pool.mbufs} * size.total_size + uint64_t{rte_align32pow2(pool.mbufs + 1)} * sizeof(void*);
   // The pods' ports and the host port on the pods' backend; the uplink counted like a virtio port.
-  const uint64_t ports_bytes = uint64_t{config.max_pods + 1} * PerPortMemoryBytes(pod_backend) +
-                               (InfrastructurePortCount(config) - 1) * kPortStateBytes;
+  const auto workers = static_cast<uint16_t>(config.worker_lcores.size());
+  const uint64_t ports_bytes =
+      uint64_t{config.max_pods + 1} * PerPortMemoryBytes(pod_backend, workers) +
+      (InfrastructurePortCount(config) - 1) * PortStateBytes(workers);
   return DivideRoundingUp(pool_bytes + ports_bytes, 1 << 20) + kBaseMemoryMb;
 }
 
