@@ -19,17 +19,17 @@
 #include <rte_config.h>
 
 #include <array>
-#include <utility>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace dpcni::dataplane {
 
-// Idle ports swept per busy round. Each costs one empty Rx burst (tens of nanoseconds on a
-// virtio-user or net_ring port) on every busy round, next to the tens of packets the busy ports
+// Idle ports swept per busy round. Each costs one empty Rx burst (about 7 ns for a net_ring port in
+// bench/engine, more for ports whose driver does more per burst) on every busy round, next to the tens of packets the busy ports
 // hand over; and an idle port is polled at least every ceil(idle ports / kSweepWidth) busy rounds,
 // which bounds how long a quiet pod's packet waits while others keep the worker busy (500 pods:
 // 63 rounds of a few microseconds).
