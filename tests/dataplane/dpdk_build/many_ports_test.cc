@@ -1,15 +1,14 @@
 // Our DPDK build (tools/build-dpdk.sh) exists so that one agent process holds an ethdev for every
-// pod of a large node; Debian's build refuses the 33rd. These tests run in one EAL per process and
-// check the build where it counts: in the libraries and drivers a process actually loads.
+// pod of a large node; Debian's build refuses the 33rd. These tests run in one EAL per process
+// (dpcni_test_eal) and check the build where it counts: in the libraries and drivers a process
+// actually loads.
 #include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -24,33 +23,6 @@ namespace {
 
 // More ports than Debian's build allows, as many pods as a busy Kubernetes node runs.
 constexpr uint16_t kPorts = 100;
-
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    std::vector<std::string> args = {
-        "dpcni-dpdk-build-test", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
-        "--file-prefix", absl::StrCat("dpcni-dpdk-build-test-", getpid()),
-        "--log-level", "lib.eal:warning"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) {
-      argv.push_back(arg.data());
-    }
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0)
-        << "rte_eal_init: " << rte_strerror(rte_errno);
-  }
-
-  // EAL leaves its runtime directory (/var/run/dpdk/<file prefix>) behind, even with --no-shconf.
-  void TearDown() override {
-    const std::string runtime_dir = rte_eal_get_runtime_dir();
-    rte_eal_cleanup();
-    std::error_code ignored;
-    std::filesystem::remove_all(runtime_dir, ignored);
-  }
-};
-
-[[maybe_unused]] const ::testing::Environment* const kEal =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment());
 
 // Configures and starts a net_null port and receives one packet from it, which its Rx makes up.
 void ExpectPortPassesPackets(const std::string& name, uint16_t port, rte_mempool* pool) {
