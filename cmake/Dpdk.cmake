@@ -1,19 +1,50 @@
 # DPDK for the agent, its tests and benchmarks: PkgConfig::DPDK.
 #
-# Debian's libdpdk-dev by default for now, or (DPCNI_SYSTEM_DPDK=OFF) our own build
-# (tools/build-dpdk.sh, docs/dpdk-build.md), made at configure time into ${DPCNI_DPDK_PREFIX} inside
-# the build tree: Debian's DPDK allows 32 ethdevs per process, one per pod, and a node must hold
-# hundreds of pods. Our build becomes the default once a full CI run (the vhost-net lane included)
-# has passed on it.
-option(DPCNI_SYSTEM_DPDK "Use Debian's DPDK (at most 31 pods per node) instead of building our own" ON)
+# Our own build by default (tools/build-dpdk.sh, docs/dpdk-build.md), made at configure time into
+# ${DPCNI_DPDK_PREFIX}, inside the build tree where EAL allows: Debian's DPDK allows 32 ethdevs per process, one per
+# pod, and a node must hold hundreds of pods. DPCNI_SYSTEM_DPDK=ON takes Debian's libdpdk-dev instead,
+# for a quick local build that needs few pods.
+option(DPCNI_SYSTEM_DPDK "Use Debian's DPDK (at most 31 pods per node) instead of building our own" OFF)
+
+# The first existing directory on `path` (itself or an ancestor) that anyone may write to, or "".
+# EAL's driver loader checks the same (eal_common_options.c, verify_perms) and fails start-up.
+function(dpcni_world_writable_ancestor path result)
+  set(${result} "" PARENT_SCOPE)
+  while(NOT path STREQUAL "/")
+    if(IS_DIRECTORY ${path})
+      execute_process(COMMAND find ${path} -maxdepth 0 -perm -o+w
+        OUTPUT_VARIABLE _writable OUTPUT_STRIP_TRAILING_WHITESPACE)
+      if(_writable)
+        set(${result} ${path} PARENT_SCOPE)
+        return()
+      endif()
+    endif()
+    get_filename_component(path ${path} DIRECTORY)
+  endwhile()
+endfunction()
 
 if(DPCNI_SYSTEM_DPDK)
   set(_dpcni_dpdk_build "system")
   set(DPCNI_DPDK_TESTPMD /usr/bin/dpdk-testpmd)
 else()
-  # Absolute, as it is compiled into the build. Build trees may share one; the vhost-net lane's guest
-  # sees only the source and build trees, so keep it inside one of them for that lane.
-  set(DPCNI_DPDK_PREFIX ${CMAKE_BINARY_DIR}/dpdk CACHE PATH "Where tools/build-dpdk.sh installs our DPDK")
+  # Absolute, as it is compiled into the build; build trees may share one (the script's stamp and
+  # lock see to that). Inside the build tree where EAL accepts it: EAL loads its drivers only from a
+  # directory none of whose ancestors is world-writable, so a build tree under /tmp gets its DPDK in
+  # a cache directory of the machine instead.
+  dpcni_world_writable_ancestor(${CMAKE_BINARY_DIR} _dpcni_open_ancestor)
+  if(_dpcni_open_ancestor)
+    set(_dpcni_default_prefix /var/cache/dpcni/dpdk)
+    message(STATUS "DPDK: ${_dpcni_open_ancestor} is world-writable, so EAL would refuse drivers "
+      "under ${CMAKE_BINARY_DIR}; our DPDK goes to ${_dpcni_default_prefix}")
+  else()
+    set(_dpcni_default_prefix ${CMAKE_BINARY_DIR}/dpdk)
+  endif()
+  set(DPCNI_DPDK_PREFIX ${_dpcni_default_prefix} CACHE PATH "Where tools/build-dpdk.sh installs our DPDK")
+  dpcni_world_writable_ancestor(${DPCNI_DPDK_PREFIX} _dpcni_open_ancestor)
+  if(_dpcni_open_ancestor)
+    message(FATAL_ERROR "DPCNI_DPDK_PREFIX=${DPCNI_DPDK_PREFIX} lies under the world-writable "
+      "${_dpcni_open_ancestor}: EAL refuses to load drivers from there")
+  endif()
   set(DPCNI_DPDK_TESTPMD ${DPCNI_DPDK_PREFIX}/bin/dpdk-testpmd)
   set(_dpcni_dpdk_script ${PROJECT_SOURCE_DIR}/tools/build-dpdk.sh)
   set(_dpcni_dpdk_log ${CMAKE_BINARY_DIR}/dpdk-build.log)

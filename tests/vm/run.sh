@@ -5,24 +5,29 @@
 # smoke on it and then the end-to-end suite with DPCNI_E2E_BACKEND=vhost-net. Any failure, a hang past
 # the time budget, or a missing tool fails this script; the guest's console is printed as it runs.
 #
-#   run.sh --build-dir DIR [--source-dir DIR] [--e2e BINARY] [--budget SECONDS]
+#   run.sh --build-dir DIR [--source-dir DIR] [--dpdk-prefix DIR] [--e2e BINARY]... [--budget SECONDS]
 #
 # --build-dir   the CMake build tree: shared with the guest, scanned for the ELF files whose libraries
 #               the guest must hold, and home of the cached image (tests/vm/image) and of the last
-#               run's results (tests/vm/run: console.log, status, e2e.xml, e2e.log).
+#               run's results (tests/vm/run: console.log, status, <binary>.xml and <binary>.log per suite).
 # --source-dir  shared with the guest too (read-only, like the build tree).
-# --e2e         the end-to-end GoogleTest binary; without it the guest runs the smoke only.
+# --dpdk-prefix where our DPDK build is installed (DPCNI_DPDK_PREFIX), shared too; the smoke runs
+#               its dpdk-testpmd. Without it the build uses Debian's DPDK, and so does the guest.
+# --e2e         an end-to-end GoogleTest binary, run in the order given; without one the guest runs
+#               the smoke only.
 # --budget      wall-clock seconds for everything, image build included (default 1470).
 # GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir="" source_dir="" e2e="" budget=1470
+build_dir="" source_dir="" dpdk_prefix="" budget=1470
+e2e=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$(realpath "$2"); shift 2 ;;
     --source-dir) source_dir=$(realpath "$2"); shift 2 ;;
-    --e2e) e2e=$(realpath "$2"); shift 2 ;;
+    --e2e) e2e+=("$(realpath "$2")"); shift 2 ;;
+    --dpdk-prefix) dpdk_prefix=$(realpath "$2"); shift 2 ;;
     --budget) budget=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -35,10 +40,18 @@ remaining() { echo $((budget - (SECONDS - started))); }
 
 [ -d "$build_dir" ] || fail "--build-dir must name the CMake build tree"
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, and qemu sharing root-owned trees)"
-for tool in qemu-system-x86_64 debootstrap mkfs.ext4 dpkg ldd flock timeout dpdk-testpmd; do
+for tool in qemu-system-x86_64 debootstrap mkfs.ext4 dpkg ldd flock timeout; do
   command -v "$tool" >/dev/null || fail "$tool is not installed: run tools/install-deps.sh"
 done
-[ -z "$e2e" ] || [ -x "$e2e" ] || fail "the end-to-end binary $e2e is not built"
+for binary in "${e2e[@]}"; do
+  [ -x "$binary" ] || fail "the end-to-end binary $binary is not built"
+done
+if [ -n "$dpdk_prefix" ]; then
+  testpmd=$dpdk_prefix/bin/dpdk-testpmd
+else
+  testpmd=$(command -v dpdk-testpmd) || fail "dpdk-testpmd is not installed: run tools/install-deps.sh"
+fi
+[ -x "$testpmd" ] || fail "the smoke's forwarder $testpmd is missing"
 
 work_dir=$build_dir/tests/vm
 mkdir -p "$work_dir"
@@ -71,28 +84,37 @@ run_bounded() {
 
 # --- The guest image: cached under the build tree, keyed on everything that goes into it. ---
 
-# What the guest runs besides binaries built here, and DPDK drivers that EAL loads with dlopen from
-# its driver directory (ldd cannot see those).
-readonly guest_tools=(
-  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool nftables containernetworking-plugins
-  librte-mempool-ring23 librte-net-virtio23 librte-net-tap23 librte-net-af-packet23
-  librte-net-af-xdp23)
-# The smoke's forwarder, taken from this host into the run's share like the project's binaries:
-# Debian ships it in dpdk-dev, which would pull every DPDK development package into the guest.
-testpmd=$(command -v dpdk-testpmd)
+# What the guest runs besides binaries built here.
+guest_tools=(
+  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool nftables containernetworking-plugins)
+# EAL loads its drivers with dlopen from its driver directory, which ldd cannot see. Our DPDK's are
+# in its prefix (shared with the guest, and scanned below for their libraries like any other ELF
+# file there); Debian's DPDK needs its driver packages in the image.
+[ -n "$dpdk_prefix" ] || guest_tools+=(librte-mempool-ring23 librte-net-virtio23 librte-net-tap23
+  librte-net-af-packet23 librte-net-af-xdp23)
+readonly guest_tools
+# The smoke's forwarder goes into the run's share like the project's binaries: Debian ships its own
+# in dpdk-dev, which would pull every DPDK development package into the guest.
+
+# The trees the guest sees at their host paths: the build tree, the source tree, our DPDK.
+candidate_trees=("$build_dir")
+[ -z "$source_dir" ] || candidate_trees+=("$source_dir")
+[ -z "$dpdk_prefix" ] || candidate_trees+=("$dpdk_prefix")
 
 project_elf_files() {
   local file
-  find "$build_dir" -path "$work_dir" -prune -o -path '*/CMakeFiles' -prune -o \
+  find "${candidate_trees[@]}" -path "$work_dir" -prune -o -path '*/CMakeFiles' -prune -o \
     -type f -perm -u+x -print | while read -r file; do
     [ "$(head -c 4 "$file" | tail -c 3)" = ELF ] && echo "$file"
-  done
+  done | sort -u
 }
 
 mapfile -t elf_files < <(project_elf_files; echo "$testpmd")
 log "deriving the guest's packages from the libraries of ${#elf_files[@]} ELF files"
-library_packages=$("$here/guest-packages.sh" --skip-under "$build_dir" ${source_dir:+--skip-under "$source_dir"} \
-  "${elf_files[@]}") || fail "cannot map the binaries' libraries to Debian packages"
+skip_args=()
+for tree in "${candidate_trees[@]}"; do skip_args+=(--skip-under "$tree"); done
+library_packages=$("$here/guest-packages.sh" "${skip_args[@]}" "${elf_files[@]}") ||
+  fail "cannot map the binaries' libraries to Debian packages"
 mapfile -t packages < <({ printf '%s\n' "${guest_tools[@]}"; echo "$library_packages"; } | grep . | sort -u)
 
 image_key=$( {
@@ -123,14 +145,14 @@ rm -rf "$run_dir"
 mkdir -p "$run_dir"
 cp "$here/guest/payload.sh" "$here/guest/vhost-net-smoke.sh" "$testpmd" "$run_dir/"
 
-# Share each tree once: one nested in the other is reached through its parent's mount.
-trees=("$build_dir")
-if [ -n "$source_dir" ]; then
-  case "$build_dir/" in
-    "$source_dir"/*) trees=("$source_dir") ;;
-    *) case "$source_dir/" in "$build_dir"/*) ;; *) trees+=("$source_dir") ;; esac ;;
-  esac
-fi
+# Share each tree once: one nested in another is reached through that one's mount.
+trees=()
+for tree in "${candidate_trees[@]}"; do
+  for other in "${candidate_trees[@]}"; do
+    [ "$tree" != "$other" ] && [[ "$tree/" == "$other"/* ]] && continue 2
+  done
+  [[ " ${trees[*]} " == *" $tree "* ]] || trees+=("$tree")
+done
 shares=() virtfs_args=()
 for i in "${!trees[@]}"; do
   shares+=("dpcni_tree$i=${trees[$i]}")
@@ -139,7 +161,7 @@ done
 
 {
   echo "DPCNI_VM_SHARES=($(printf '%q ' "${shares[@]}"))"
-  echo "DPCNI_VM_E2E=$(printf '%q' "$e2e")"
+  echo "DPCNI_VM_E2E=($(printf '%q ' "${e2e[@]}"))"
   for name in GTEST_FILTER ${!DPCNI_E2E_@}; do
     [ -n "${!name:-}" ] && echo "export $name=$(printf '%q' "${!name}")"
   done
@@ -170,18 +192,23 @@ log "guest ran $((SECONDS - guest_started)) s"
 status=$(cat "$run_dir/status" 2>/dev/null || echo "no status: the payload did not finish")
 [ "$status" = ok ] || fail "guest: $status"
 
-if [ -n "$e2e" ]; then
-  [ -f "$run_dir/e2e.xml" ] || fail "the end-to-end suite wrote no $run_dir/e2e.xml"
-  read -r tests failures errors skipped < <(grep -m1 '<testsuites ' "$run_dir/e2e.xml" |
+# Each suite's report, and the backend it names for every test: in this lane nothing may have run on
+# another one than vhost-net.
+check_suite() {
+  local name=$1 xml=$run_dir/$1.xml log_file=$run_dir/$1.log
+  [ -f "$xml" ] || fail "$name wrote no $xml"
+  read -r tests failures errors skipped < <(grep -m1 '<testsuites ' "$xml" |
     sed -E 's/.* tests="([0-9]+)".* failures="([0-9]+)".* disabled="([0-9]+)".* errors="([0-9]+)".*/\1 \2 \4 \3/')
-  log "end-to-end suite: $tests tests, $failures failures, $errors errors, $skipped disabled"
-  [ "${tests:-0}" -gt 0 ] || fail "the end-to-end suite ran no test"
-  [ "$failures" -eq 0 ] && [ "$errors" -eq 0 ] || fail "the end-to-end suite reported failures"
-  # The suite names its backend for every test; in this lane nothing may have run on another one.
-  backends=$(grep -oE '(^|[^_[:alnum:]])backend=[[:alnum:]-]+' "$run_dir/e2e.log" | sed 's/.*backend=//' |
+  log "$name: $tests tests, $failures failures, $errors errors, $skipped disabled"
+  [ "${tests:-0}" -gt 0 ] || fail "$name ran no test"
+  [ "$failures" -eq 0 ] && [ "$errors" -eq 0 ] || fail "$name reported failures"
+  backends=$(grep -oE '(^|[^_[:alnum:]])backend=[[:alnum:]-]+' "$log_file" | sed 's/.*backend=//' |
     sort | uniq -c)
-  log "backends reported (count, name): $(tr -s ' \n' ' ' <<<"$backends")"
-  grep -q 'vhost-net' <<<"$backends" || fail "the end-to-end suite never reported backend=vhost-net"
-  ! grep -vq ' vhost-net$' <<<"$backends" || fail "the end-to-end suite ran on a backend other than vhost-net"
-fi
+  log "$name: backends reported (count, name): $(tr -s ' \n' ' ' <<<"$backends")"
+  grep -q 'vhost-net' <<<"$backends" || fail "$name never reported backend=vhost-net"
+  ! grep -vq ' vhost-net$' <<<"$backends" || fail "$name ran on a backend other than vhost-net"
+}
+for binary in "${e2e[@]}"; do
+  check_suite "$(basename "$binary")"
+done
 log "passed (results in $run_dir)"

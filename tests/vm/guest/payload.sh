@@ -44,10 +44,13 @@ load_vhost_net() {
   modprobe tun && modprobe vhost_net && [ -c /dev/vhost-net ] && [ -c /dev/net/tun ]
 }
 
+# One suite; its report and output go to the share as <binary>.xml and <binary>.log.
 run_e2e() {
+  local name
+  name=$(basename "$1")
   export DPCNI_E2E_BACKEND=vhost-net
   cd /tmp || return 1
-  "$DPCNI_VM_E2E" --gtest_output="xml:$run_dir/e2e.xml" 2>&1 | tee "$run_dir/e2e.log"
+  "$1" --gtest_output="xml:$run_dir/$name.xml" 2>&1 | tee "$run_dir/$name.log"
 }
 
 step "payload started, kernel $(uname -r)"
@@ -60,13 +63,13 @@ step "vhost-net smoke: dpdk-testpmd with two virtio-user ports on /dev/vhost-net
 bash "$run_dir/vhost-net-smoke.sh" || fail "vhost-net smoke"
 step "vhost-net smoke passed"
 
-if [ -n "$DPCNI_VM_E2E" ]; then
-  step "end-to-end suite: $DPCNI_VM_E2E with DPCNI_E2E_BACKEND=vhost-net"
-  run_e2e
+for suite in "${DPCNI_VM_E2E[@]}"; do
+  step "end-to-end suite: $suite with DPCNI_E2E_BACKEND=vhost-net"
+  run_e2e "$suite"
   e2e_status=$?
-  [ "$e2e_status" -eq 0 ] || fail "end-to-end suite (exit status $e2e_status)"
-  step "end-to-end suite passed"
-fi
+  [ "$e2e_status" -eq 0 ] || fail "end-to-end suite $suite (exit status $e2e_status)"
+  step "end-to-end suite passed: $suite"
+done
 
 echo ok >"$run_dir/status"
 sync
