@@ -35,7 +35,6 @@ max_pods: 16
 worker_lcores: [1]
 eal:
   lcores: "0-1"
-  memory_mb: 512
   file_prefix: dpcni-demo
 YAML
 cat > "$work/netconf.json" <<JSON

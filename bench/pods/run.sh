@@ -26,17 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-percentile() {  # percentile P < numbers
-  sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
-}
-tcp_gbps() {  # tcp_gbps CLIENT_NS SERVER_NS SERVER_IP
-  ip netns exec "$2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-  sleep 0.5
-  ip netns exec "$1" taskset -c 0 iperf3 -c "$3" -p 5201 -t "$seconds" -J |
-    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
-  wait
-}
+# shellcheck source=bench/pods/measure.sh
+. "$(dirname "$0")/measure.sh"
 ping_avg_ms() {  # ping_avg_ms NS IP
   ip netns exec "$1" ping -q -c 200 -i 0.005 "$2" | awk -F/ '/^rtt/ {print $5}'
 }

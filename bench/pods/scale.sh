@@ -33,10 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_us() { echo $(($(date +%s%N) / 1000)); }
-percentile() {  # percentile P < microseconds, printed in ms
-  sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
-}
+# shellcheck source=bench/pods/measure.sh
+. "$(dirname "$0")/measure.sh"
 status_field() { "$build/bench/pods/agent_status" "$work/dpcni.sock" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$agent_pid/status"; }  # ip netns exec execs the agent
 
@@ -59,13 +57,6 @@ fill_to() {  # fill_to N: idle pods idle-0.. until N are on the node, $concurren
     if ((${#batch[@]} == concurrency)); then wait "${batch[@]}"; batch=(); fi
   done
   ((${#batch[@]} == 0)) || wait "${batch[@]}"
-}
-tcp_gbps() {  # tcp_gbps CLIENT SERVER SERVER_IP
-  ip netns exec "dpcni-bench-scale-$2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-  sleep 0.5
-  ip netns exec "dpcni-bench-scale-$1" taskset -c 0 iperf3 -c "$3" -p 5201 -t "$seconds" -J |
-    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
-  wait
 }
 
 cat >"$work/agent.yaml" <<YAML
@@ -102,7 +93,7 @@ for level in "${levels[@]}"; do
     echo $((t1 - t0)) >>"$work/add.$level"; echo $((t2 - t1)) >>"$work/del.$level"
     ip netns del "dpcni-bench-scale-probe-$s"
   done
-  row[$level]="| $level | $(percentile 50 <"$work/add.$level") / $(percentile 99 <"$work/add.$level") | $(percentile 50 <"$work/del.$level") / $(percentile 99 <"$work/del.$level") | $(rss_mb) | $(status_field mbufs_in_use) | $(tcp_gbps busy-a busy-b "$busy_b") |"
+  row[$level]="| $level | $(percentile 50 <"$work/add.$level") / $(percentile 99 <"$work/add.$level") | $(percentile 50 <"$work/del.$level") / $(percentile 99 <"$work/del.$level") | $(rss_mb) | $(status_field mbufs_in_use) | $(tcp_gbps dpcni-bench-scale-busy-a dpcni-bench-scale-busy-b "$busy_b") |"
   echo "measured at $level idle pods (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
 rss_max=$(rss_mb)
