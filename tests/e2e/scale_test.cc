@@ -1,9 +1,10 @@
-// A node at its pod limit: the agent runs with max_pods = N (DPCNI_E2E_SCALE_PODS, default 500), N
-// pods are added through the plugin as the runtime adds them (many at once), every pod answers the
-// node, pods answer each other, ADD number N+1 is refused with a CNI error and leaves nothing, and
-// deleting them all (the runtime's DEL, then its second DEL with an empty CNI_NETNS) brings the node
-// back to where it started: no port, tap, address or namespace left. Prints the backend and how long
-// each phase took (informational; speed is measured in bench/pods).
+// A node at its pod limit: the agent runs with max_pods = N (DPCNI_E2E_SCALE_PODS; by default 500,
+// or fewer if the DPDK built against holds fewer ports), N pods are added through the plugin as the
+// runtime adds them (many at once), every pod answers the node, pods answer each other, ADD number
+// N+1 is refused with a CNI error and leaves nothing, and deleting them all (the runtime's DEL, then
+// its second DEL with an empty CNI_NETNS) brings the node back to where it started: no port, tap,
+// address or namespace left. Prints the backend and how long each phase took (informational; speed
+// is measured in bench/pods).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -36,7 +37,7 @@ size_t EnvOr(const char* name, size_t fallback) {
 
 // How many pods, and how many plugin calls / pings the test runs at once (the runtime adds the pods
 // a node is given in parallel, too).
-const size_t kPods = EnvOr("DPCNI_E2E_SCALE_PODS", 500);
+const size_t kPods = EnvOr("DPCNI_E2E_SCALE_PODS", DPCNI_E2E_DEFAULT_SCALE_PODS);
 const size_t kConcurrency = EnvOr("DPCNI_E2E_SCALE_CONCURRENCY", 32);
 
 // Runs task(0..count-1) on `concurrency` threads; returns the indexes whose task returned false.
