@@ -302,14 +302,20 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   for (const std::string& name : netns_names) {
     EXPECT_FALSE(std::filesystem::exists("/var/run/netns/" + name)) << name;
   }
-  // Every deleted port gave its queues' mbufs back. Packets the node's kernel sends through the host
-  // port may be in flight for a moment.
+  // Every deleted port gave its queues' mbufs back (a pod's Rx ring alone holds hundreds on
+  // vhost-net). The host port stays, and what it sent the node may still be held: a virtio-user Tx
+  // queue frees sent mbufs only once more than 32 wait (kVirtioTxUnreclaimedMax, the test node's one
+  // worker one queue); net_tap frees each as it writes it. Packets the node's kernel sends through
+  // the host port may also be in flight for a moment.
+  const uint32_t start_in_use = start_status.mbufs_in_use();
+  const uint32_t host_port_tx_held = GetParam() == "vhost-net" ? 32 : 0;
   uint32_t in_use = end_status.mbufs_in_use();
-  for (int attempt = 0; attempt < 50 && in_use != start_status.mbufs_in_use(); ++attempt) {
+  for (int attempt = 0; attempt < 50 && in_use > start_in_use + host_port_tx_held; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     in_use = node_->Status().mbufs_in_use();
   }
-  EXPECT_EQ(in_use, start_status.mbufs_in_use());
+  EXPECT_GE(in_use, start_in_use);
+  EXPECT_LE(in_use, start_in_use + host_port_tx_held);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ScaleTest, testing::ValuesIn(Backends()), BackendTestName);
