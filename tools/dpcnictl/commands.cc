@@ -71,6 +71,7 @@ void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
       {"pods", absl::StrCat(status.pods(), " of ", status.pod_capacity())},
       {"default backend", OrDash(status.default_backend())},
       {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
+      {"mbufs", absl::StrCat(status.mbufs_in_use(), " in use of ", status.mbuf_pool_size())},
   };
   for (const v1::PortLink& link : status.links()) {
     fields.emplace_back(absl::StrCat(link.role(), " port"), FormatLink(link));

@@ -37,11 +37,12 @@ class CommandsTest : public ::testing::Test {
 // Where `text` starts in `line`; npos when absent.
 size_t ColumnOf(const std::string& line, const std::string& text) { return line.find(text); }
 
-TEST_F(CommandsTest, StatusShowsReadinessCapacityCidrsAndNodePortLinks) {
+TEST_F(CommandsTest, StatusShowsReadinessCapacityCidrsMbufsAndNodePortLinks) {
   EXPECT_THAT(Lines("status"),
               ElementsAre("ready:           yes", "message:         serving",
                           "pods:            2 of 30", "default backend: tap",
                           "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
+                          "mbufs:           503 in use of 25493",
                           // The host port does not know its speed; the uplink does.
                           "host port:       dpcni0 (port 1): up",
                           "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));

@@ -11,6 +11,8 @@ inline testing::FakeAgentReplies KnownAgentState() {
   replies.status.set_message("serving");
   replies.status.set_pods(2);
   replies.status.set_pod_capacity(30);
+  replies.status.set_mbuf_pool_size(25493);
+  replies.status.set_mbufs_in_use(503);
   replies.status.set_default_backend("tap");
   replies.status.add_pod_cidrs("10.244.1.0/24");
   replies.status.add_pod_cidrs("fd00:10:244:1::/64");
