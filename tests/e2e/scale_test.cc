@@ -164,6 +164,20 @@ class ScaleTest : public testing::TestWithParam<std::string> {
               << seconds << " s" << std::endl;
   }
 
+  // The runtime's DEL for every pod, many at once, each expected to succeed.
+  void DeleteEveryPod(const std::string& phase_name) {
+    const Clock::time_point phase = Clock::now();
+    std::vector<std::string> results(pods_.size());
+    const auto failures = RunConcurrently(pods_.size(), [&](size_t i) {
+      CommandResult result = InvokePlugin(node_->Call("DEL", pods_[i]));
+      results[i] = result.Describe();
+      return result.exit_code == 0;
+    });
+    Phase(phase_name, phase);
+    EXPECT_TRUE(failures.empty()) << failures.size() << " DELs failed; first: "
+                                  << results[failures.front()];
+  }
+
   rlimit saved_file_limit_{};
   std::unique_ptr<TestNode> node_;
   std::vector<Pod> pods_;
@@ -257,16 +271,7 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   CommandResult cleanup = InvokePlugin(node_->Call("DEL", extra_));
   EXPECT_EQ(cleanup.exit_code, 0) << cleanup.Describe();
 
-  phase = Clock::now();
-  std::vector<std::string> deleted(kPods);
-  const auto del_failures = RunConcurrently(kPods, [&](size_t i) {
-    CommandResult result = InvokePlugin(node_->Call("DEL", pods_[i]));
-    deleted[i] = result.Describe();
-    return result.exit_code == 0;
-  });
-  Phase("delete", phase);
-  EXPECT_TRUE(del_failures.empty()) << del_failures.size() << " DELs failed; first: "
-                                    << deleted[del_failures.front()];
+  DeleteEveryPod("delete");
   const auto left_taps = RunConcurrently(kPods, [&](size_t i) { return !HasInterface(pods_[i]); });
   EXPECT_TRUE(left_taps.empty()) << left_taps.size() << " pods still have eth0:"
                                  << FirstFailures(left_taps, ips);
@@ -283,15 +288,7 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   });
   extra_.netns.reset();
   Phase("remove netns", phase);
-  phase = Clock::now();
-  const auto second_del_failures = RunConcurrently(kPods, [&](size_t i) {
-    CommandResult result = InvokePlugin(node_->Call("DEL", pods_[i]));
-    deleted[i] = result.Describe();
-    return result.exit_code == 0;
-  });
-  Phase("second DEL without netns", phase);
-  EXPECT_TRUE(second_del_failures.empty()) << second_del_failures.size() << " DELs failed; first: "
-                                           << deleted[second_del_failures.front()];
+  DeleteEveryPod("second DEL without netns");
 
   const auto end_status = node_->Status();
   EXPECT_EQ(end_status.pods(), 0u);
