@@ -20,6 +20,24 @@
 
 namespace dpcni::dataplane {
 
+// How long a flow the node's kernel forwarded may go unseen, in either direction, before the engine
+// forgets it (see flow_table.h). Each must be at least the kernel's conntrack timeout of the same
+// state: a flow forgotten here while the kernel still NATs it has its replies switched directly
+// again, and the client resets or ignores them.
+struct FlowTimeouts {
+  std::chrono::seconds tcp_established{86'400};  // kube-proxy sets conntrack's to 24 h
+  std::chrono::seconds tcp_transitory{120};      // opening (SYN), closing (FIN) or reset (RST)
+  std::chrono::seconds udp{30};                  // not answered yet
+  std::chrono::seconds udp_stream{180};          // answered
+  std::chrono::seconds icmp{30};
+  std::chrono::seconds other{600};
+};
+
+struct FlowTableConfig {
+  uint32_t capacity = 65'536;  // 0: flows are not tracked, replies always take their direct route
+  FlowTimeouts timeouts{};
+};
+
 struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.
@@ -39,6 +57,9 @@ struct EngineConfig {
   uint32_t max_neighbours = 1024;
   std::chrono::milliseconds neighbour_timeout{60'000};
   std::chrono::milliseconds arp_retry_interval{1'000};
+  // Flows the node's kernel forwards through the host port (Services NATed by kube-proxy), whose
+  // replies are steered back through the kernel.
+  FlowTableConfig flows{};
 };
 
 // A started ethdev carrying one pod: the engine polls Rx queue 0 and routes ip/32 to it.
@@ -94,6 +115,27 @@ struct PortCounters {
   std::map<std::string, uint64_t> events;
 };
 
+struct FlowTableStats {
+  uint32_t entries = 0;   // flows tracked now
+  uint32_t capacity = 0;  // 0: flows are not tracked
+  uint64_t inserts = 0;
+  uint64_t hits = 0;      // replies steered to the kernel
+  uint64_t expiries = 0;
+  uint64_t evictions = 0;  // flows removed to make room while the table was full
+  uint64_t insert_failures = 0;  // flows forwarded without an entry: no room
+};
+
+// One tracked flow, as the reply direction the engine watches for.
+struct FlowListing {
+  std::string protocol;           // "tcp", "udp", "icmp", "sctp" or the protocol number
+  std::string reply_source;       // "10.244.0.7:8080" (ICMP: the address alone)
+  std::string reply_destination;  // "10.244.0.5:41234"
+  std::string reply_port;         // "port 3 (default/web-0)"
+  std::string state;              // "new", "replied", "established", "closing"
+  uint64_t age_ms = 0;            // since last seen in either direction
+  uint64_t timeout_ms = 0;        // how long it may stay unseen
+};
+
 struct RouteInfo {
   std::string prefix;    // "10.244.0.5/32"
   std::string next_hop;  // "port 3 (default/web-0)"
@@ -139,6 +181,10 @@ class Engine {
   virtual std::vector<RouteInfo> Routes() const = 0;
   // The uplink's neighbour table, ordered by address.
   virtual std::vector<NeighbourInfo> Neighbours() const = 0;
+  // The flows the node's kernel forwarded whose replies are steered back to it: the table's
+  // counters, and up to `limit` flows (0: all of them).
+  virtual FlowTableStats FlowStats() const = 0;
+  virtual std::vector<FlowListing> Flows(uint32_t limit) const = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config);

@@ -81,6 +81,14 @@ absl::Status ValidateConfig(const EngineConfig& config) {
   if (config.gateway_ip == 0 || !rte_is_valid_assigned_ether_addr(&config.gateway_mac)) {
     return absl::InvalidArgumentError("engine config: gateway IP and unicast MAC are required");
   }
+  const FlowTimeouts& timeouts = config.flows.timeouts;
+  for (std::chrono::seconds timeout : {timeouts.tcp_established, timeouts.tcp_transitory,
+                                       timeouts.udp, timeouts.udp_stream, timeouts.icmp,
+                                       timeouts.other}) {
+    if (timeout.count() <= 0) {
+      return absl::InvalidArgumentError("engine config: flow timeouts must be positive");
+    }
+  }
   if (config.max_neighbours == 0 || config.neighbour_timeout.count() <= 0 ||
       config.arp_retry_interval.count() <= 0) {
     return absl::InvalidArgumentError(
@@ -120,8 +128,9 @@ absl::StatusOr<EgressCaps> ReadEgressCaps(uint16_t port_id, const std::string& l
 ForwardingEngine::ForwardingEngine(const EngineConfig& config)
     : config_(config),
       instance_(next_engine_instance.fetch_add(1, std::memory_order_relaxed)),
-      // One spare slot: a replaced route's new next hop is filled before the old one is released.
-      next_hops_(RouteCapacity(config) + 1) {}
+      // One spare slot: a replaced route's new next hop is filled before the old one is released;
+      // and the kernel's return path for replies, which no route names.
+      next_hops_(RouteCapacity(config) + 2) {}
 
 absl::StatusOr<std::unique_ptr<ForwardingEngine>> ForwardingEngine::Create(
     const EngineConfig& config) {
@@ -196,6 +205,15 @@ absl::Status ForwardingEngine::CreateTables() {
     return resolver.status();
   }
   resolver_ = std::move(*resolver);
+
+  if (config_.flows.capacity != 0) {
+    absl::StatusOr<std::unique_ptr<FlowTable>> flows =
+        FlowTable::Create(absl::StrCat("dpcni_flows_", instance_), config_.flows, workers, rcu_.get());
+    if (!flows.ok()) {
+      return flows.status();
+    }
+    flows_ = std::move(*flows);
+  }
   return absl::OkStatus();
 }
 
@@ -208,6 +226,8 @@ void ForwardingEngine::CreateWorkers() {
       .neighbours = neighbours_.get(),
       .gateway_ip = rte_cpu_to_be_32(config_.gateway_ip),
       .gateway_mac = config_.gateway_mac,
+      .flows = flows_.get(),
+      .kernel_next_hop = &kernel_next_hop_,
   };
   for (size_t i = 0; i < config_.worker_lcores.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(WorkerSetup{
@@ -436,6 +456,25 @@ NextHop ForwardingEngine::NodeAddressNextHop() const {
   return hop;
 }
 
+NextHop ForwardingEngine::KernelReturnNextHop() const {
+  NextHop hop = HostNextHop();
+  hop.allowed_ingress = RoleMask(PortRole::kPod, PortRole::kUplink);
+  return hop;
+}
+
+std::string ForwardingEngine::PortDescription(uint16_t port_id) const {
+  if (auto pod = pods_.find(port_id); pod != pods_.end()) {
+    return absl::StrCat("port ", port_id, " (", pod->second.name, ")");
+  }
+  if (host_.has_value() && host_->port_id == port_id) {
+    return absl::StrCat("host port ", port_id);
+  }
+  if (uplink_.has_value() && uplink_->port_id == port_id) {
+    return absl::StrCat("uplink port ", port_id);
+  }
+  return absl::StrCat("port ", port_id);
+}
+
 std::string ForwardingEngine::NodeAddressDescription() const {
   return host_.has_value() ? absl::StrCat("host port ", host_->port_id, " (node address)")
                            : "discarded (node address, no host port)";
@@ -557,6 +596,12 @@ absl::Status ForwardingEngine::AttachHostPort(const HostEndpoint& host) {
   ResetCounters(host.port_id);
   host_ = host;
   host_caps_ = *caps;
+  // Before the host port is polled: the first flow it forwards may be answered at once.
+  absl::StatusOr<uint32_t> kernel_return = next_hops_.Allocate(KernelReturnNextHop());
+  if (!kernel_return.ok()) {
+    return absl::InternalError(absl::StrCat(label, ": ", kernel_return.status().message()));
+  }
+  kernel_next_hop_.store(*kernel_return, std::memory_order_release);
   absl::Status routed = SetRoute(RouteKey{0, 0}, HostNextHop(), label);
   if (routed.ok() && uplink_.has_value()) {
     routed = SetRoute(RouteKey{uplink_->ip, 32}, NodeAddressNextHop(), NodeAddressDescription());
@@ -658,6 +703,60 @@ std::vector<RouteInfo> ForwardingEngine::Routes() const {
 
 std::vector<NeighbourInfo> ForwardingEngine::Neighbours() const {
   return neighbours_->List(rte_rdtsc(), rte_get_tsc_hz());
+}
+
+FlowTableStats ForwardingEngine::FlowStats() const {
+  return flows_ == nullptr ? FlowTableStats{} : flows_->Stats();
+}
+
+namespace {
+
+std::string ProtocolName(uint8_t protocol) {
+  switch (protocol) {
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    case IPPROTO_ICMP:
+      return "icmp";
+    case IPPROTO_SCTP:
+      return "sctp";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
+// "10.244.0.7:8080"; the address alone for protocols without ports (ICMP's identifier is not one).
+std::string Endpoint(rte_be32_t address, rte_be16_t port, uint8_t protocol) {
+  std::string text = FormatIpv4(rte_be_to_cpu_32(address));
+  if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP) {
+    absl::StrAppend(&text, ":", rte_be_to_cpu_16(port));
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<FlowListing> ForwardingEngine::Flows(uint32_t limit) const {
+  if (flows_ == nullptr) {
+    return {};
+  }
+  std::vector<FlowInfo> flows = flows_->List(rte_rdtsc(), rte_get_tsc_hz(), limit);
+  absl::MutexLock lock(&mutex_);
+  std::vector<FlowListing> listed;
+  listed.reserve(flows.size());
+  for (const FlowInfo& flow : flows) {
+    const FlowKey& key = flow.reply;
+    listed.push_back(FlowListing{
+        .protocol = ProtocolName(key.protocol),
+        .reply_source = Endpoint(key.source, key.source_port, key.protocol),
+        .reply_destination = Endpoint(key.destination, key.destination_port, key.protocol),
+        .reply_port = PortDescription(flow.reply_port),
+        .state = flow.state,
+        .age_ms = flow.age_ms,
+        .timeout_ms = flow.timeout_ms});
+  }
+  return listed;
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config) {

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/engine/flow_table.h"
 #include "dataplane/engine/neighbour_resolver.h"
 #include "dataplane/engine/neighbour_table.h"
 #include "dataplane/engine/next_hop_table.h"
@@ -47,6 +48,8 @@ class ForwardingEngine final : public Engine {
   absl::StatusOr<PortCounters> Counters(uint16_t port_id) const override;
   std::vector<RouteInfo> Routes() const override;
   std::vector<NeighbourInfo> Neighbours() const override;
+  FlowTableStats FlowStats() const override;
+  std::vector<FlowListing> Flows(uint32_t limit) const override;
 
   // How much worker `worker` (its position in EngineConfig::worker_lcores) polled and slept.
   WorkerActivity Activity(size_t worker) const { return workers_.at(worker)->Activity(); }
@@ -104,6 +107,11 @@ class ForwardingEngine final : public Engine {
   // Next hops of the host port: the default route, and the node's uplink address.
   NextHop HostNextHop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   NextHop NodeAddressNextHop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The host port as the way back to the kernel for replies of the flows it forwarded, from pods
+  // and from the uplink.
+  NextHop KernelReturnNextHop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // "port 3 (default/web-0)", "host port 1", "uplink port 2", or "port 7" once it is gone.
+  std::string PortDescription(uint16_t port_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::string NodeAddressDescription() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   size_t LeastLoadedWorker() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -130,7 +138,9 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<rte_mempool, MempoolDeleter> arp_pool_;
   std::unique_ptr<NeighbourTable> neighbours_;
   std::unique_ptr<NeighbourResolver> resolver_;
+  std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0
   std::atomic<uint32_t> default_next_hop_{kNoNextHop};
+  std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
   std::atomic<bool> stop_{false};
 
   mutable absl::Mutex mutex_;

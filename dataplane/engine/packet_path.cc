@@ -1,6 +1,10 @@
 #include "dataplane/engine/packet_path.h"
 
+#include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_sctp.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 
 namespace dpcni::dataplane {
 namespace {
@@ -38,6 +42,27 @@ const NextHop* Lookup(const RoutingView& routing, const IngressPort& ingress,
   return AllowedFrom(*next_hop, ingress) ? next_hop : nullptr;
 }
 
+// The next hop back to the node's kernel for replies of the flows it forwarded, or nullptr.
+const NextHop* KernelNextHop(const RoutingView& routing) {
+  const uint32_t id = routing.kernel_next_hop->load(std::memory_order_acquire);
+  return id == kNoNextHop ? nullptr : &routing.next_hops[id];
+}
+
+// Where a packet from a pod or the uplink goes instead of its route when it answers a flow the
+// kernel forwarded: back to the kernel; nullptr when it answers none. Only ports that such flows
+// are answered on pay for the lookup.
+const NextHop* KernelReturn(const RoutingView& routing, const IngressPort& ingress,
+                            const rte_mbuf* packet, const rte_ipv4_hdr* ip, uint64_t now) {
+  if (routing.flows == nullptr || !routing.flows->Watched(ingress.port_id)) {
+    return nullptr;
+  }
+  PacketFlow flow;
+  if (!FlowOf(packet, ip, &flow) || !routing.flows->MatchReply(flow.key, flow.tcp_flags, now)) {
+    return nullptr;
+  }
+  return KernelNextHop(routing);
+}
+
 // Headers must be consistent: version, header length, total length within the frame, and the
 // driver's verdict on the header checksum.
 bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
@@ -50,7 +75,7 @@ bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
 }
 
 Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
-                  rte_ether_hdr* ethernet) {
+                  rte_ether_hdr* ethernet, uint64_t now) {
   if (packet->data_len < kL2Length + sizeof(rte_ipv4_hdr)) {
     return Drop(DropReason::kMalformed);
   }
@@ -61,7 +86,15 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
     return Drop(DropReason::kSpoofedSource);
   }
-  const NextHop* next_hop = Lookup(routing, ingress, ip->dst_addr);
+  const NextHop* next_hop = nullptr;
+  bool to_kernel = false;
+  if (ingress.role != PortRole::kHost) {
+    next_hop = KernelReturn(routing, ingress, packet, ip, now);
+    to_kernel = next_hop != nullptr;
+  }
+  if (!to_kernel) {
+    next_hop = Lookup(routing, ingress, ip->dst_addr);
+  }
   if (next_hop == nullptr) {
     return Drop(DropReason::kNoRoute);
   }
@@ -84,7 +117,7 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   DecrementTtl(ip);
   if (next_hop->kind == NextHopKind::kDirect) {
     ethernet->dst_addr = next_hop->dst_mac;
-    return {.action = Action::kForward, .next_hop = next_hop};
+    return {.action = to_kernel ? Action::kToKernel : Action::kForward, .next_hop = next_hop};
   }
   const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
   if (routing.neighbours->Resolve(neighbour, &ethernet->dst_addr)) {
@@ -158,7 +191,8 @@ Verdict DecideArp(const RoutingView& routing, const IngressPort& ingress, rte_mb
 
 }  // namespace
 
-Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet) {
+Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
+                     uint64_t now) {
   if (packet->data_len < kL2Length) {
     return Drop(DropReason::kMalformed);
   }
@@ -176,12 +210,134 @@ Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte
   }
   switch (ethernet->ether_type) {
     case RTE_BE16(RTE_ETHER_TYPE_IPV4):
-      return RouteIpv4(routing, ingress, packet, ethernet);
+      return RouteIpv4(routing, ingress, packet, ethernet, now);
     case RTE_BE16(RTE_ETHER_TYPE_ARP):
       return DecideArp(routing, ingress, packet, ethernet);
     default:
       return Drop(DropReason::kNotIpv4);
   }
+}
+
+namespace {
+
+// Reads the first `length` bytes of the L4 header at `offset` in the first segment, or nullptr.
+template <typename Header>
+const Header* L4Header(const rte_mbuf* packet, uint32_t offset, uint32_t length = sizeof(Header)) {
+  if (packet->data_len < offset + length) {
+    return nullptr;
+  }
+  return rte_pktmbuf_mtod_offset(packet, const Header*, offset);
+}
+
+// Ports of TCP, UDP and SCTP sit in the first four bytes of their headers, in the same order.
+bool HasPorts(uint8_t protocol) {
+  return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP;
+}
+
+// ICMP errors (RFC 792) that quote the packet they are about; DPDK 22.11's rte_icmp.h names only
+// the echo types.
+constexpr uint8_t kIcmpDestinationUnreachable = 3;
+constexpr uint8_t kIcmpTimeExceeded = 11;
+constexpr uint8_t kIcmpParameterProblem = 12;
+
+bool IsIcmpError(uint8_t type) {
+  return type == kIcmpDestinationUnreachable || type == kIcmpTimeExceeded ||
+         type == kIcmpParameterProblem;
+}
+
+// The flow an ICMP error quotes: the quoted packet's own key, reversed.
+bool QuotedFlow(const rte_mbuf* packet, uint32_t offset, FlowKey* key) {
+  const auto* quoted = L4Header<rte_ipv4_hdr>(packet, offset);
+  if (quoted == nullptr || (quoted->version_ihl >> 4) != 4) {
+    return false;
+  }
+  const uint32_t quoted_l4 = offset + rte_ipv4_hdr_len(quoted);
+  *key = FlowKey{.source = quoted->dst_addr,
+                 .destination = quoted->src_addr,
+                 .protocol = quoted->next_proto_id};
+  if (HasPorts(quoted->next_proto_id)) {
+    const auto* ports = L4Header<rte_udp_hdr>(packet, quoted_l4, 4);
+    if (ports == nullptr) {
+      return false;
+    }
+    key->source_port = ports->dst_port;
+    key->destination_port = ports->src_port;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool FlowOf(const rte_mbuf* packet, const rte_ipv4_hdr* ip, PacketFlow* flow) {
+  if ((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+    return false;  // no L4 header: the flow's first fragment carried it
+  }
+  const uint32_t l4 = static_cast<uint32_t>(reinterpret_cast<const uint8_t*>(ip) -
+                                            rte_pktmbuf_mtod(packet, const uint8_t*)) +
+                      rte_ipv4_hdr_len(ip);
+  *flow = PacketFlow{.key = FlowKey{.source = ip->src_addr,
+                                    .destination = ip->dst_addr,
+                                    .protocol = ip->next_proto_id}};
+  switch (ip->next_proto_id) {
+    case IPPROTO_TCP: {
+      const auto* tcp = L4Header<rte_tcp_hdr>(packet, l4);
+      if (tcp == nullptr) return false;
+      flow->key.source_port = tcp->src_port;
+      flow->key.destination_port = tcp->dst_port;
+      flow->tcp_flags = tcp->tcp_flags;
+      return true;
+    }
+    case IPPROTO_UDP:
+    case IPPROTO_SCTP: {
+      const auto* ports = L4Header<rte_udp_hdr>(packet, l4, 4);
+      if (ports == nullptr) return false;
+      flow->key.source_port = ports->src_port;
+      flow->key.destination_port = ports->dst_port;
+      return true;
+    }
+    case IPPROTO_ICMP: {
+      const auto* icmp = L4Header<rte_icmp_hdr>(packet, l4);
+      if (icmp == nullptr) return false;
+      if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY) {
+        // The identifier names the exchange in both directions.
+        flow->key.source_port = icmp->icmp_ident;
+        flow->key.destination_port = icmp->icmp_ident;
+        return true;
+      }
+      if (IsIcmpError(icmp->icmp_type)) {
+        flow->icmp_error = true;
+        return QuotedFlow(packet, l4 + sizeof(rte_icmp_hdr), &flow->key);
+      }
+      return true;
+    }
+    default:
+      return true;
+  }
+}
+
+bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const NextHop& next_hop,
+                  KernelFlow* flow) {
+  const NextHop* kernel = KernelNextHop(routing);
+  if (routing.flows == nullptr || kernel == nullptr) {
+    return false;
+  }
+  const auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, packet->l2_len);
+  PacketFlow forward;
+  // An ICMP error the kernel forwards belongs to a flow it tracks already.
+  if (!FlowOf(packet, ip, &forward) || forward.icmp_error) {
+    return false;
+  }
+  // The replies come in where this packet goes out, and are routed to its source from there.
+  const IngressPort reply_ingress{
+      .port_id = next_hop.port_id,
+      .role = next_hop.kind == NextHopKind::kNeighbour ? PortRole::kUplink : PortRole::kPod};
+  const NextHop* reply_route = Lookup(routing, reply_ingress, ip->src_addr);
+  if (reply_route != nullptr && reply_route->port_id == kernel->port_id) {
+    return false;
+  }
+  *flow = KernelFlow{
+      .reply = forward.key.Reversed(), .reply_port = next_hop.port_id, .tcp_flags = forward.tcp_flags};
+  return true;
 }
 
 Verdict AnswerNodeArp(const IngressPort& uplink, rte_mbuf* packet) {

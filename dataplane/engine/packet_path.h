@@ -7,6 +7,7 @@
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_lpm.h>
 #include <rte_mbuf.h>
 
@@ -14,6 +15,7 @@
 #include <cstdint>
 
 #include "dataplane/engine/counters.h"
+#include "dataplane/engine/flow_table.h"
 #include "dataplane/engine/neighbour_table.h"
 #include "dataplane/engine/next_hop_table.h"
 
@@ -30,6 +32,11 @@ struct RoutingView {
   NeighbourTable* neighbours = nullptr;
   rte_be32_t gateway_ip = 0;
   rte_ether_addr gateway_mac{};
+  // Flows the node's kernel forwarded from the host port (nullptr: none are tracked), and the next
+  // hop that takes their replies back to it: the host port, for pods and the uplink (kNoNextHop
+  // while there is no host port).
+  FlowTable* flows = nullptr;
+  const std::atomic<uint32_t>* kernel_next_hop = nullptr;
 };
 
 // A port the workers poll, and what its role asks of its traffic.
@@ -43,6 +50,8 @@ struct IngressPort {
 enum class Action : uint8_t {
   kForward,        // rewritten for next_hop, send it on next_hop->port_id
   kToNode,         // for the node's uplink address: as kForward, and counted as such
+  kToKernel,       // a reply of a flow the node's kernel forwarded: as kForward (to the host
+                   // port), and counted as a flow-table hit
   kResolve,        // routed to the uplink, but neighbour_ip has no MAC yet: hold it until it does
   kReplyToSender,  // an ARP request turned into its reply, send it back on the ingress port
   kNeighbourArp,   // ARP from the uplink: learn from its sender, then AnswerNodeArp
@@ -57,9 +66,29 @@ struct Verdict {
 };
 
 // Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
-// packet (kForward, kToNode, kResolve) leaves with l2_len and l3_len set, ready for
-// PrepareForEgress, and with its source MAC written; kResolve still lacks its destination MAC.
-Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet);
+// packet (kForward, kToNode, kToKernel, kResolve) leaves with l2_len and l3_len set, ready for
+// PrepareForEgress, and with its source MAC written; kResolve still lacks its destination MAC. A
+// packet from a pod or the uplink that answers a flow the kernel forwarded is kToKernel whatever
+// its route, and refreshes that flow at `now` (TSC).
+Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
+                     uint64_t now);
+
+// The flow an IPv4 packet belongs to, in the direction it travels: its own addresses and ports, or
+// for an ICMP error, the reverse of the packet it quotes (the error travels back along that flow).
+// False when it has none to use: a non-first fragment, or headers cut short. `ip` is the packet's
+// IPv4 header, whose length and total length DecidePacket has checked.
+struct PacketFlow {
+  FlowKey key{};
+  uint8_t tcp_flags = 0;
+  bool icmp_error = false;
+};
+bool FlowOf(const rte_mbuf* packet, const rte_ipv4_hdr* ip, PacketFlow* flow);
+
+// For a packet from the host port that DecidePacket routed toward `next_hop` (kForward or
+// kResolve): whether its replies would bypass the kernel, which forwarded it, and if so the flow to
+// keep so that they do not. Replies already routed to the host port need no entry.
+bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const NextHop& next_hop,
+                  KernelFlow* flow);
 
 // The ARP header of a packet DecidePacket returned kNeighbourArp for (it checked the lengths).
 inline rte_arp_hdr* ArpHeader(rte_mbuf* packet) {

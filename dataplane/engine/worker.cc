@@ -30,6 +30,7 @@ void PollList::Add(const IngressPort& port) {
   ports.push_back(port);
   schedule.push_back(ScheduledPort{.port_id = port.port_id, .since_generation = generation});
   resolves_neighbours |= port.role == PortRole::kUplink;
+  tracks_flows |= port.role == PortRole::kHost;
 }
 
 void PollList::Remove(uint16_t port_id) {
@@ -106,7 +107,7 @@ bool Worker::PollRound() {
     if (count == 0) {
       return false;
     }
-    ProcessBurst(ingress, packets, count);
+    ProcessBurst(ingress, packets, count, now);
     return true;
   });
   port_polls_.Add(round.polled);
@@ -114,6 +115,9 @@ bool Worker::PollRound() {
   active_ports_.store(schedule_.active_ports(), std::memory_order_relaxed);
   if (list->resolves_neighbours) {
     setup_.resolver->Service(rte_rdtsc(), *this);
+  }
+  if (list->tracks_flows && setup_.routing.flows != nullptr) {
+    setup_.routing.flows->Sweep(now);
   }
   FlushPending();
   return round.received;
@@ -142,7 +146,16 @@ __rte_always_inline void Worker::Forward(rte_mbuf* packet, uint16_t port_id,
   }
 }
 
-void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count) {
+void Worker::TrackKernelFlow(const rte_mbuf* packet, const NextHop& next_hop, uint64_t now) {
+  KernelFlow flow;
+  if (KernelFlowOf(setup_.routing, packet, next_hop, &flow)) {
+    setup_.routing.flows->Track(flow, now);
+  }
+}
+
+void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count,
+                          uint64_t now) {
+  const bool from_kernel = ingress.role == PortRole::kHost && setup_.routing.flows != nullptr;
   PortCounterCells& ingress_counters = counters_[ingress.port_id];
   for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i) {
     PrefetchHeaders(packets[i]);
@@ -154,9 +167,16 @@ void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16
     }
     rte_mbuf* packet = packets[i];
     bytes += packet->pkt_len;
-    Verdict verdict = DecidePacket(setup_.routing, ingress, packet);
+    Verdict verdict = DecidePacket(setup_.routing, ingress, packet, now);
+    if (from_kernel && (verdict.action == Action::kForward || verdict.action == Action::kResolve)) {
+      TrackKernelFlow(packet, *verdict.next_hop, now);
+    }
     switch (verdict.action) {
       case Action::kForward:
+        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+        break;
+      case Action::kToKernel:
+        setup_.routing.flows->CountHit(setup_.index);
         Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
         break;
       case Action::kToNode:

@@ -39,6 +39,7 @@ struct PollList {
   std::vector<ScheduledPort> schedule;  // ports[i] as the worker's PollSchedule sees it
   uint64_t generation = 0;
   bool resolves_neighbours = false;  // the uplink is among the ports
+  bool tracks_flows = false;         // the host port is among the ports: this worker writes flows
 };
 
 // How much a worker polled and slept, for tests and diagnostics.
@@ -96,7 +97,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // Receives and handles one burst from each of this round's ports (see PollSchedule), then
   // flushes; true if anything arrived.
   bool PollRound();
-  void ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count);
+  void ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count, uint64_t now);
+  // A packet from the host port routed toward `next_hop`: keeps its flow if replies need it.
+  void TrackKernelFlow(const rte_mbuf* packet, const NextHop& next_hop, uint64_t now);
   // Sends a routed packet, through the offload path if it carries offload metadata.
   void Forward(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
                PortCounterCells& ingress_counters);

@@ -467,5 +467,69 @@ TEST_F(EdgePortsTest, RejectsUnusableEdgePorts) {
   EXPECT_TRUE(engine_->Counters(host_->port_id()).ok());
 }
 
+// Services through the running engine, with two workers so that the host port and the pods may be
+// polled by different lcores: the kernel forwards a DNATed flow to pod B, and B's reply to pod A
+// comes back out of the host port, not out of A's port.
+TEST_F(EdgePortsTest, SendsAPodsRepliesToAFlowTheKernelForwardedBackToTheKernel) {
+  StartEngine(Config({1, 2}));
+  AttachHost();
+  AttachPodsAAndB();
+  Ipv4Frame forwarded{.src_mac = kKernelMac,
+                      .src_ip = kPodAIp,
+                      .dst_ip = kPodBIp,
+                      .protocol = IPPROTO_TCP,
+                      .tcp_flags = RTE_TCP_SYN_FLAG,
+                      .src_port = 40000,
+                      .dst_port = 8080};
+  host_->Receive(testing::BuildIpv4(pool_, forwarded));
+  testing::FreeAll(port_b_->WaitForSent(1));
+  ASSERT_TRUE(WaitUntil([&] { return engine_->FlowStats().entries == 1; }));
+
+  Ipv4Frame reply{.src_mac = kPodBMac,
+                  .src_ip = kPodBIp,
+                  .dst_ip = kPodAIp,
+                  .protocol = IPPROTO_TCP,
+                  .tcp_flags = RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
+                  .src_port = 8080,
+                  .dst_port = 40000};
+  port_b_->Receive(testing::BuildIpv4(pool_, reply));
+  std::vector<rte_mbuf*> sent = host_->WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(rte_is_same_ether_addr(&testing::Ethernet(sent[0])->dst_addr, &kKernelMac));
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(sent[0])->src_addr), kPodBIp);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(sent[0])->dst_addr), kPodAIp);
+  testing::FreeAll(sent);
+  EXPECT_TRUE(port_a_->TakeAllSent().empty());
+
+  // Pod B talking to A on its own goes straight to A.
+  reply.src_port = 9090;
+  port_b_->Receive(testing::BuildIpv4(pool_, reply));
+  testing::FreeAll(port_a_->WaitForSent(1));
+  ASSERT_TRUE(WaitUntil([&] { return engine_->FlowStats().hits == 1; }));
+
+  std::vector<FlowListing> flows = engine_->Flows(0);
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0].protocol, "tcp");
+  EXPECT_EQ(flows[0].reply_source, "10.244.0.11:8080");
+  EXPECT_EQ(flows[0].reply_destination, "10.244.0.10:40000");
+  EXPECT_EQ(flows[0].reply_port, "port " + std::to_string(port_b_->port_id()) + " (default/b)");
+  EXPECT_EQ(flows[0].state, "replied");
+}
+
+TEST_F(EdgePortsTest, WithoutAFlowTableRepliesTakeTheirDirectRoute) {
+  EngineConfig config = Config();
+  config.flows.capacity = 0;
+  StartWithHostPort(config);
+  Ipv4Frame forwarded{.src_mac = kKernelMac, .src_ip = kPodAIp, .dst_ip = kPodBIp};
+  host_->Receive(testing::BuildIpv4(pool_, forwarded));
+  testing::FreeAll(port_b_->WaitForSent(1));
+  Ipv4Frame reply{.src_mac = kPodBMac, .src_ip = kPodBIp, .dst_ip = kPodAIp, .dst_port = 40000};
+  reply.src_port = 53;
+  port_b_->Receive(testing::BuildIpv4(pool_, reply));
+  testing::FreeAll(port_a_->WaitForSent(1));
+  EXPECT_EQ(engine_->FlowStats().capacity, 0u);
+  EXPECT_TRUE(engine_->Flows(0).empty());
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane

@@ -53,7 +53,9 @@ EngineConfig EngineTest::Config(std::vector<unsigned> lcores,
                       .burst_size = 32,
                       .idle_sleep_max = idle_sleep_max,
                       .gateway_ip = testing::kGatewayIp,
-                      .gateway_mac = testing::kGatewayMac};
+                      .gateway_mac = testing::kGatewayMac,
+                      // A small table: each test makes an engine in the test EAL's 256 MB.
+                      .flows = FlowTableConfig{.capacity = 1024}};
 }
 
 void EngineTest::MakeEngine(const EngineConfig& config) {

@@ -2,6 +2,7 @@
 #include "dataplane/engine/packet_path.h"
 
 #include <rte_arp.h>
+#include <rte_icmp.h>
 #include <rte_lpm.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
@@ -35,6 +36,7 @@ constexpr rte_ether_addr kPodAMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a}};
 constexpr rte_ether_addr kPodBMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b}};
 constexpr uint32_t kRemotePrefix = RTE_IPV4(10, 50, 0, 0);  // /16 via the router
 constexpr uint32_t kInternetIp = RTE_IPV4(8, 8, 8, 8);
+constexpr uint16_t kIcmpIdent = 77;
 
 class PacketPathTest : public ::testing::Test {
  protected:
@@ -52,6 +54,11 @@ class PacketPathTest : public ::testing::Test {
         NeighbourTable::Create(testing::UniqueName("path_neigh"), 8, rcu_);
     ASSERT_TRUE(neighbours.ok()) << neighbours.status();
     neighbours_ = std::move(*neighbours);
+    absl::StatusOr<std::unique_ptr<FlowTable>> flows =
+        FlowTable::Create(testing::UniqueName("path_flows"), FlowTableConfig{.capacity = 16},
+                          /*workers=*/1, rcu_);
+    ASSERT_TRUE(flows.ok()) << flows.status();
+    flows_ = std::move(*flows);
 
     // The routes ForwardingEngine sets up with pod B, a host port and an uplink attached.
     const NextHop to_host{.port_id = kHostPort,
@@ -73,20 +80,33 @@ class PacketPathTest : public ::testing::Test {
                      .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
                      .dst_mac = kPodBMac,
                      .src_mac = kGatewayMac});
+    AddRoute(kPodAIp, 32,
+             NextHop{.port_id = kPortA,
+                     .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
+                     .dst_mac = kPodAMac,
+                     .src_mac = kGatewayMac});
     AddRoute(0, 0, to_host);
     AddRoute(testing::kNodeIp, 32, to_node);
     AddRoute(testing::kNodeIp & 0xffffff00, testing::kUplinkPrefixLength, on_link);
     AddRoute(kRemotePrefix, 16, via_router);
+    NextHop to_kernel = to_host;
+    to_kernel.allowed_ingress = RoleMask(PortRole::kPod, PortRole::kUplink);
+    absl::StatusOr<uint32_t> kernel_id = next_hops_.Allocate(to_kernel);
+    ASSERT_TRUE(kernel_id.ok());
+    kernel_next_hop_ = *kernel_id;
     routing_ = RoutingView{.lpm = lpm_,
                            .default_next_hop = &default_next_hop_,
                            .next_hops = next_hops_.entries(),
                            .neighbours = neighbours_.get(),
                            .gateway_ip = rte_cpu_to_be_32(kGatewayIp),
-                           .gateway_mac = kGatewayMac};
+                           .gateway_mac = kGatewayMac,
+                           .flows = flows_.get(),
+                           .kernel_next_hop = &kernel_next_hop_};
   }
 
   void TearDown() override {
     rte_pktmbuf_free(packet_);
+    flows_.reset();
     neighbours_.reset();
     rte_free(rcu_);
     rte_lpm_free(lpm_);
@@ -108,7 +128,7 @@ class PacketPathTest : public ::testing::Test {
   Verdict Decide(rte_mbuf* packet, const IngressPort& ingress) {
     EXPECT_NE(packet, nullptr);
     packet_ = packet;
-    return DecidePacket(routing_, ingress, packet);
+    return DecidePacket(routing_, ingress, packet, /*now=*/0);
   }
 
   // Makes `ip` a reachable neighbour with `mac`; returns its table position.
@@ -139,6 +159,46 @@ class PacketPathTest : public ::testing::Test {
                      .dst_ip = destination};
   }
 
+  // What the kernel forwards to pod B after a DNAT, and the table keeps: the flow of `frame`,
+  // routed from the host port as the worker routes it.
+  bool KernelForwards(const Ipv4Frame& frame, uint8_t icmp_echo_type = 0) {
+    rte_mbuf* packet = icmp_echo_type != 0
+                           ? testing::BuildIcmpEcho(pool_, frame, icmp_echo_type, kIcmpIdent)
+                           : BuildIpv4(pool_, frame);
+    const Verdict verdict = DecidePacket(routing_, host_, packet, /*now=*/1);
+    bool tracked = false;
+    if (verdict.action == Action::kForward || verdict.action == Action::kResolve) {
+      KernelFlow flow;
+      tracked = KernelFlowOf(routing_, packet, *verdict.next_hop, &flow);
+      if (tracked) flows_->Track(flow, /*now=*/1);
+    }
+    rte_pktmbuf_free(packet);
+    return tracked;
+  }
+
+  // Pod B's side: its address and MAC, toward `destination`.
+  IngressPort PodB() const {
+    return IngressPort{.port_id = kPortB,
+                       .role = PortRole::kPod,
+                       .ip = rte_cpu_to_be_32(kPodBIp),
+                       .mac = kPodBMac};
+  }
+  Ipv4Frame FromB(uint32_t destination, uint8_t protocol = IPPROTO_TCP) const {
+    return Ipv4Frame{.src_mac = kPodBMac,
+                     .src_ip = kPodBIp,
+                     .dst_ip = destination,
+                     .protocol = protocol,
+                     .src_port = 8080,
+                     .dst_port = 40000};
+  }
+
+  void ExpectToKernel(const Verdict& verdict) {
+    ASSERT_EQ(verdict.action, Action::kToKernel);
+    EXPECT_EQ(verdict.next_hop->port_id, kHostPort);
+    EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->dst_addr, &testing::kKernelMac));
+    EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kGatewayMac));
+  }
+
   void ExpectDrop(const Verdict& verdict, DropReason reason) {
     EXPECT_EQ(verdict.action, Action::kDrop);
     EXPECT_EQ(DropReasonName(verdict.drop_reason), DropReasonName(reason));
@@ -147,8 +207,10 @@ class PacketPathTest : public ::testing::Test {
   rte_mempool* pool_ = nullptr;
   rte_lpm* lpm_ = nullptr;
   std::atomic<uint32_t> default_next_hop_{kNoNextHop};
+  std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};
   rte_rcu_qsbr* rcu_ = nullptr;
   std::unique_ptr<NeighbourTable> neighbours_;
+  std::unique_ptr<FlowTable> flows_;
   NextHopTable next_hops_{8};
   RoutingView routing_;
   const IngressPort pod_a_{.port_id = kPortA,
@@ -434,6 +496,93 @@ TEST_F(PacketPathTest, AnswersNoUplinkArpButRequestsForTheNode) {
     ExpectDrop(AnswerNodeArp(uplink_, packet), DropReason::kArpIgnored);
     rte_pktmbuf_free(packet);
   }
+}
+
+// Services: the kernel DNATs a ClusterIP to pod B and forwards the flow through the host port; B's
+// replies must go back through the kernel, which un-NATs them, not straight to the client.
+TEST_F(PacketPathTest, SteersAPodsReplyToAKernelForwardedFlowBackToTheKernel) {
+  Ipv4Frame forwarded = FromKernel(kPodAIp, kPodBIp);
+  forwarded.protocol = IPPROTO_TCP;
+  forwarded.src_port = 40000;
+  forwarded.dst_port = 8080;
+  forwarded.tcp_flags = RTE_TCP_SYN_FLAG;
+  ASSERT_TRUE(KernelForwards(forwarded));
+
+  const uint8_t ttl = 64;
+  Verdict verdict = Decide(BuildIpv4(pool_, FromB(kPodAIp)), PodB());
+  ExpectToKernel(verdict);
+  EXPECT_EQ(Ipv4(packet_)->time_to_live, ttl - 1);
+  EXPECT_TRUE(testing::Ipv4ChecksumValid(packet_));
+}
+
+TEST_F(PacketPathTest, LeavesPodToPodTrafficOnItsDirectRoute) {
+  Ipv4Frame forwarded = FromKernel(kPodAIp, kPodBIp);
+  forwarded.protocol = IPPROTO_TCP;
+  forwarded.dst_port = 8080;
+  ASSERT_TRUE(KernelForwards(forwarded));
+  // Another connection between the same pods, which the kernel never saw.
+  Ipv4Frame direct = FromB(kPodAIp);
+  direct.src_port = 9090;
+  EXPECT_EQ(Decide(BuildIpv4(pool_, direct), PodB()).action, Action::kForward);
+  // And a pod that answers no kernel-forwarded flow is not looked up at all.
+  EXPECT_FALSE(flows_->Watched(kPortA));
+}
+
+TEST_F(PacketPathTest, SteersUdpAndIcmpEchoRepliesAndIcmpErrorsOfKernelFlows) {
+  Ipv4Frame dns = FromKernel(kPodAIp, kPodBIp);
+  dns.dst_port = 5353;
+  ASSERT_TRUE(KernelForwards(dns));
+  Ipv4Frame answer = FromB(kPodAIp, IPPROTO_UDP);
+  answer.src_port = 5353;
+  ExpectToKernel(Decide(BuildIpv4(pool_, answer), PodB()));
+
+  ASSERT_TRUE(KernelForwards(FromKernel(kPodAIp, kPodBIp), RTE_IP_ICMP_ECHO_REQUEST));
+  ExpectToKernel(
+      Decide(testing::BuildIcmpEcho(pool_, FromB(kPodAIp), RTE_IP_ICMP_ECHO_REPLY, kIcmpIdent),
+             PodB()));
+
+  // B has nothing on the port the kernel sent to: its "port unreachable" goes back the same way.
+  rte_mbuf* quoted = BuildIpv4(pool_, dns);
+  ExpectToKernel(Decide(testing::BuildIcmpError(pool_, FromB(kPodAIp), quoted), PodB()));
+  rte_pktmbuf_free(quoted);
+}
+
+TEST_F(PacketPathTest, SteersRepliesToAClientBeyondTheUplinkBackToTheKernel) {
+  // A NodePort from a host on the uplink network, DNATed by the kernel to B, client kept.
+  ASSERT_TRUE(KernelForwards(FromKernel(testing::kNeighbourIp, kPodBIp)));
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  Ipv4Frame reply = FromB(testing::kNeighbourIp, IPPROTO_UDP);
+  reply.src_port = 53;
+  ExpectToKernel(Decide(BuildIpv4(pool_, reply), PodB()));
+}
+
+TEST_F(PacketPathTest, KeepsNoFlowWhoseRepliesReachTheKernelAnyway) {
+  // Masqueraded to the node (hairpin), or from an address only the kernel routes: the replies'
+  // own route is the host port.
+  EXPECT_FALSE(KernelForwards(FromKernel(kInternetIp, kPodBIp)));
+  EXPECT_FALSE(KernelForwards(FromKernel(testing::kNodeIp, kPodBIp)));
+  EXPECT_EQ(flows_->Stats().entries, 0u);
+}
+
+TEST_F(PacketPathTest, SteersUplinkRepliesToAFlowTheKernelSentOutOfTheUplink) {
+  // The kernel sends pod A's flow (a ClusterIP whose endpoint is beyond the uplink) out there.
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  ASSERT_TRUE(KernelForwards(FromKernel(kPodBIp, testing::kNeighbourIp)));
+  Ipv4Frame reply = FromNeighbour(kPodBIp);
+  reply.src_port = 53;
+  reply.dst_port = 40000;
+  ExpectToKernel(Decide(BuildIpv4(pool_, reply), uplink_));
+}
+
+TEST_F(PacketPathTest, LeavesNonFirstFragmentsOnTheirDirectRoute) {
+  ASSERT_TRUE(KernelForwards(FromKernel(kPodAIp, kPodBIp)));
+  Ipv4Frame reply = FromB(kPodAIp, IPPROTO_UDP);
+  reply.src_port = 53;
+  rte_mbuf* fragment = BuildIpv4(pool_, reply);
+  Ipv4(fragment)->fragment_offset = RTE_BE16(100);
+  Ipv4(fragment)->hdr_checksum = 0;
+  Ipv4(fragment)->hdr_checksum = rte_ipv4_cksum(Ipv4(fragment));
+  EXPECT_EQ(Decide(fragment, PodB()).action, Action::kForward);
 }
 
 }  // namespace

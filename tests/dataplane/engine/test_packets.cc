@@ -1,6 +1,7 @@
 #include "tests/dataplane/engine/test_packets.h"
 
 #include <rte_arp.h>
+#include <rte_icmp.h>
 #include <rte_udp.h>
 
 #include <cstring>
@@ -74,16 +75,16 @@ rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame) {
   char* l4 = data + kL2Length + kL3Length;
   if (frame.protocol == IPPROTO_TCP) {
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
-    tcp->src_port = RTE_BE16(40000);
-    tcp->dst_port = RTE_BE16(5201);
+    tcp->src_port = rte_cpu_to_be_16(frame.src_port);
+    tcp->dst_port = rte_cpu_to_be_16(frame.dst_port != 0 ? frame.dst_port : 5201);
     tcp->sent_seq = rte_cpu_to_be_32(frame.tcp_seq);
     tcp->data_off = (sizeof(rte_tcp_hdr) / 4) << 4;
-    tcp->tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+    tcp->tcp_flags = frame.tcp_flags;
     tcp->rx_win = RTE_BE16(65535);
   } else {
     auto* udp = reinterpret_cast<rte_udp_hdr*>(l4);
-    udp->src_port = RTE_BE16(40000);
-    udp->dst_port = RTE_BE16(53);
+    udp->src_port = rte_cpu_to_be_16(frame.src_port);
+    udp->dst_port = rte_cpu_to_be_16(frame.dst_port != 0 ? frame.dst_port : 53);
     udp->dgram_len = rte_cpu_to_be_16(l4_length + frame.payload_size);
   }
   auto* payload = reinterpret_cast<uint8_t*>(l4 + l4_length);
@@ -92,6 +93,57 @@ rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame) {
   }
   SetL4Checksum(packet, rte_ipv4_udptcp_cksum(ip, l4));
   return packet;
+}
+
+namespace {
+
+// An IPv4 packet of `protocol` between the frame's addresses whose payload is `body`, checksummed
+// as ICMP.
+rte_mbuf* BuildIcmp(rte_mempool* pool, const Ipv4Frame& frame, const std::vector<uint8_t>& body) {
+  rte_mbuf* packet = rte_pktmbuf_alloc(pool);
+  if (packet == nullptr) {
+    return nullptr;
+  }
+  char* data = Append(packet, kL2Length + kL3Length + body.size());
+  std::memset(data, 0, kL2Length + kL3Length);
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(data);
+  ethernet->src_addr = frame.src_mac;
+  ethernet->dst_addr = frame.dst_mac;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + kL2Length);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(kL3Length + body.size());
+  ip->time_to_live = frame.ttl;
+  ip->next_proto_id = IPPROTO_ICMP;
+  ip->src_addr = rte_cpu_to_be_32(frame.src_ip);
+  ip->dst_addr = rte_cpu_to_be_32(frame.dst_ip);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(data + kL2Length + kL3Length);
+  std::memcpy(icmp, body.data(), body.size());
+  icmp->icmp_cksum = 0;
+  icmp->icmp_cksum = static_cast<rte_be16_t>(~rte_raw_cksum(icmp, body.size()));
+  return packet;
+}
+
+}  // namespace
+
+rte_mbuf* BuildIcmpEcho(rte_mempool* pool, const Ipv4Frame& frame, uint8_t type, uint16_t ident) {
+  std::vector<uint8_t> body(sizeof(rte_icmp_hdr) + frame.payload_size);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(body.data());
+  icmp->icmp_type = type;
+  icmp->icmp_ident = rte_cpu_to_be_16(ident);
+  icmp->icmp_seq_nb = RTE_BE16(1);
+  return BuildIcmp(pool, frame, body);
+}
+
+rte_mbuf* BuildIcmpError(rte_mempool* pool, const Ipv4Frame& frame, rte_mbuf* quoted) {
+  const uint16_t quoted_length = kL3Length + 8;
+  std::vector<uint8_t> body(sizeof(rte_icmp_hdr) + quoted_length);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(body.data());
+  icmp->icmp_type = 3;  // destination unreachable
+  icmp->icmp_code = 3;  // port unreachable
+  std::memcpy(body.data() + sizeof(rte_icmp_hdr), Ipv4(quoted), quoted_length);
+  return BuildIcmp(pool, frame, body);
 }
 
 rte_mbuf* BuildArpRequest(rte_mempool* pool, const rte_ether_addr& sender_mac, uint32_t sender_ip,

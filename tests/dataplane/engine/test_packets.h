@@ -34,10 +34,18 @@ struct Ipv4Frame {
   uint8_t protocol = IPPROTO_UDP;
   uint16_t payload_size = 18;
   uint32_t tcp_seq = 1000;
+  uint8_t tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+  uint16_t src_port = 40000;
+  uint16_t dst_port = 0;  // 0: 5201 for TCP, 53 for UDP
 };
 
 // A frame with valid IPv4 and L4 checksums; the payload bytes count up from 0 (mod 256).
 rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame);
+// An ICMP echo request or reply (`type`) with identifier `ident` between the frame's addresses.
+rte_mbuf* BuildIcmpEcho(rte_mempool* pool, const Ipv4Frame& frame, uint8_t type, uint16_t ident);
+// A destination-unreachable error between the frame's addresses quoting `quoted`'s IPv4 header
+// and the first 8 bytes after it, as a host sends about a packet it could not deliver.
+rte_mbuf* BuildIcmpError(rte_mempool* pool, const Ipv4Frame& frame, rte_mbuf* quoted);
 // A broadcast ARP request from `sender` for `target_ip`.
 rte_mbuf* BuildArpRequest(rte_mempool* pool, const rte_ether_addr& sender_mac, uint32_t sender_ip,
                           uint32_t target_ip);

@@ -39,9 +39,16 @@ class FakeEngine final : public Engine {
   }
   std::vector<RouteInfo> Routes() const override { return {}; }
   std::vector<NeighbourInfo> Neighbours() const override { return neighbours; }
+  FlowTableStats FlowStats() const override { return flow_stats; }
+  std::vector<FlowListing> Flows(uint32_t limit) const override {
+    if (limit == 0 || limit >= flows.size()) return flows;
+    return {flows.begin(), flows.begin() + limit};
+  }
 
   std::map<uint16_t, PortCounters> counters;
   std::vector<NeighbourInfo> neighbours;
+  FlowTableStats flow_stats;
+  std::vector<FlowListing> flows;
 };
 
 // A net_null port: DPDK's stand-in for a NIC, link up at 10 Gbit/s once started.
@@ -188,6 +195,40 @@ TEST_F(AgentServiceTest, PortStatsSkipANodePortTheEngineDoesNotHave) {
   ASSERT_TRUE(service_->GetPortStats(nullptr, &request, &response).ok());
   ASSERT_EQ(response.ports_size(), 1);
   EXPECT_EQ(response.ports(0).name(), "host dpcni0");
+}
+
+TEST_F(AgentServiceTest, FlowsAndTheirCountersComeFromTheEngine) {
+  engine_.flow_stats = FlowTableStats{.entries = 2,
+                                      .capacity = 65536,
+                                      .inserts = 9,
+                                      .hits = 40,
+                                      .expiries = 6,
+                                      .evictions = 1,
+                                      .insert_failures = 3};
+  engine_.flows = {{"tcp", "10.244.1.7:8080", "10.244.1.5:41234", "port 3 (shop/web-0)",
+                    "established", 1500, 86'400'000},
+                   {"udp", "10.244.1.2:53", "10.244.1.5:53311", "port 4 (kube-system/dns)",
+                    "replied", 20, 180'000}};
+  v1::ListFlowsRequest request;
+  request.set_limit(1);
+  v1::ListFlowsResponse response;
+  ASSERT_TRUE(service_->ListFlows(nullptr, &request, &response).ok());
+  EXPECT_EQ(response.stats().entries(), 2u);
+  EXPECT_EQ(response.stats().capacity(), 65536u);
+  EXPECT_EQ(response.stats().inserts(), 9u);
+  EXPECT_EQ(response.stats().hits(), 40u);
+  EXPECT_EQ(response.stats().expiries(), 6u);
+  EXPECT_EQ(response.stats().evictions(), 1u);
+  EXPECT_EQ(response.stats().insert_failures(), 3u);
+  ASSERT_EQ(response.flows_size(), 1);
+  const v1::Flow& flow = response.flows(0);
+  EXPECT_EQ(flow.protocol(), "tcp");
+  EXPECT_EQ(flow.reply_source(), "10.244.1.7:8080");
+  EXPECT_EQ(flow.reply_destination(), "10.244.1.5:41234");
+  EXPECT_EQ(flow.reply_port(), "port 3 (shop/web-0)");
+  EXPECT_EQ(flow.state(), "established");
+  EXPECT_EQ(flow.age_ms(), 1500u);
+  EXPECT_EQ(flow.timeout_ms(), 86'400'000u);
 }
 
 TEST_F(AgentServiceTest, NeighboursComeFromTheEngine) {
