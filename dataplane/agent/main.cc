@@ -133,6 +133,7 @@ absl::StatusOr<EngineConfig> MakeEngineConfig(const AgentConfig& config) {
   engine.max_ports = RTE_MAX_ETHPORTS;
   engine.burst_size = config.burst_size;
   engine.idle_sleep_max = std::chrono::microseconds(config.idle_sleep_max_us);
+  engine.flows = config.flow_table;
   auto gateway = ParseIpv4(config.gateway_ip);
   if (!gateway.ok()) return gateway.status();
   engine.gateway_ip = *gateway;
@@ -201,13 +202,16 @@ absl::Status Serve(const AgentConfig& config) {
   if (!server.ok()) return server.status();
   std::unique_ptr<MetricsServer> metrics;
   if (!config.metrics_address.empty()) {
-    auto started = MetricsServer::Start(config.metrics_address, [&service] {
-      grpc::ServerContext context;
-      const v1::GetPortStatsRequest every_port;
-      v1::GetPortStatsResponse stats;
-      service.GetPortStats(&context, &every_port, &stats);
-      return stats;
-    });
+    auto started = MetricsServer::Start(
+        config.metrics_address,
+        [&service] {
+          grpc::ServerContext context;
+          const v1::GetPortStatsRequest every_port;
+          v1::GetPortStatsResponse stats;
+          service.GetPortStats(&context, &every_port, &stats);
+          return stats;
+        },
+        [&engine] { return FlowStatsMessage((*engine)->FlowStats()); });
     if (!started.ok()) return started.status();
     metrics = *std::move(started);
   }

@@ -3,6 +3,7 @@
 #include <rte_build_config.h>
 
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -73,6 +74,47 @@ absl::Status ParseUplink(const YAML::Node& node, UplinkConfig& uplink) {
       return status;
     }
     uplink.routes.push_back({route["dst"].as<std::string>(""), route["via"].as<std::string>("")});
+  }
+  return absl::OkStatus();
+}
+
+template <typename Duration>
+void ReadSecondsIfPresent(const YAML::Node& node, const char* key, Duration& value) {
+  if (node[key]) value = std::chrono::seconds(node[key].as<uint32_t>());
+}
+
+absl::Status ParseFlowTable(const YAML::Node& node, FlowTableConfig& flows) {
+  if (auto status = RejectUnknownKeys(node, "flow_table",
+                                      {"size", "tcp_established_s", "tcp_transitory_s", "udp_s",
+                                       "udp_stream_s", "icmp_s", "other_s"});
+      !status.ok()) {
+    return status;
+  }
+  ReadIfPresent(node, "size", flows.capacity);
+  ReadSecondsIfPresent(node, "tcp_established_s", flows.timeouts.tcp_established);
+  ReadSecondsIfPresent(node, "tcp_transitory_s", flows.timeouts.tcp_transitory);
+  ReadSecondsIfPresent(node, "udp_s", flows.timeouts.udp);
+  ReadSecondsIfPresent(node, "udp_stream_s", flows.timeouts.udp_stream);
+  ReadSecondsIfPresent(node, "icmp_s", flows.timeouts.icmp);
+  ReadSecondsIfPresent(node, "other_s", flows.timeouts.other);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFlowTable(const FlowTableConfig& flows) {
+  if (flows.capacity > kMaxFlowTableSize) {
+    return absl::InvalidArgumentError(absl::StrCat("flow_table.size ", flows.capacity,
+                                                   " is above ", kMaxFlowTableSize));
+  }
+  const FlowTimeouts& timeouts = flows.timeouts;
+  for (const auto& [name, timeout] :
+       {std::pair{"tcp_established_s", timeouts.tcp_established},
+        std::pair{"tcp_transitory_s", timeouts.tcp_transitory}, std::pair{"udp_s", timeouts.udp},
+        std::pair{"udp_stream_s", timeouts.udp_stream}, std::pair{"icmp_s", timeouts.icmp},
+        std::pair{"other_s", timeouts.other}}) {
+    if (timeout.count() <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flow_table.", name, " must be at least 1 (seconds)"));
+    }
   }
   return absl::OkStatus();
 }
@@ -168,7 +210,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
             {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
              "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
              "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
-             "uplink", "metrics_address"});
+             "uplink", "metrics_address", "flow_table"});
         !status.ok()) {
       return status;
     }
@@ -197,6 +239,11 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     }
     if (root["uplink"]) {
       if (auto status = ParseUplink(root["uplink"], config.uplink); !status.ok()) return status;
+    }
+    if (root["flow_table"]) {
+      if (auto status = ParseFlowTable(root["flow_table"], config.flow_table); !status.ok()) {
+        return status;
+      }
     }
     ReadIfPresent(root, "cluster_cidrs", config.cluster_cidrs);
     ReadIfPresent(root, "masquerade", config.masquerade);
@@ -263,6 +310,7 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
     return absl::InvalidArgumentError("host_port.name must be 1..15 characters");
   }
   if (auto status = ValidateUplink(config.uplink); !status.ok()) return status;
+  if (auto status = ValidateFlowTable(config.flow_table); !status.ok()) return status;
   if (config.pod_queue_size < 64 || (config.pod_queue_size & (config.pod_queue_size - 1)) != 0) {
     return absl::InvalidArgumentError("pod_queue_size must be a power of two, at least 64");
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/engine.h"
 
 namespace dpcni::dataplane {
 
@@ -78,7 +79,13 @@ struct AgentConfig {
   UplinkConfig uplink;
   // Where Prometheus scrapes the port counters ("0.0.0.0:9464"); empty: no metrics endpoint.
   std::string metrics_address;
+  // Flows the node's kernel forwards to pods (Services NATed by kube-proxy), whose replies the
+  // dataplane steers back through the kernel: how many it keeps, and for how long (flow_table.*).
+  FlowTableConfig flow_table;
 };
+
+// The largest flow_table.size accepted.
+inline constexpr uint32_t kMaxFlowTableSize = 1u << 24;
 
 // Ethdevs the node itself takes besides the pods': the host port, and the uplink when there is one.
 uint32_t InfrastructurePortCount(const AgentConfig& config);

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,6 +13,16 @@ namespace {
 
 prometheus::MetricFamily CounterFamily(const std::string& name, const std::string& help) {
   return {name, help, prometheus::MetricType::Counter, {}};
+}
+
+prometheus::MetricFamily GaugeFamily(const std::string& name, const std::string& help) {
+  return {name, help, prometheus::MetricType::Gauge, {}};
+}
+
+void AddGauge(prometheus::MetricFamily& family, uint64_t value) {
+  prometheus::ClientMetric metric;
+  metric.gauge.value = static_cast<double>(value);
+  family.metric.push_back(std::move(metric));
 }
 
 void AddCounter(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels,
@@ -45,13 +56,44 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
       AddCounter(drops, with_reason, count);
     }
   }
-  return {rx_packets, rx_bytes, tx_packets, tx_bytes, drops};
+  std::vector<prometheus::MetricFamily> families = {rx_packets, rx_bytes, tx_packets, tx_bytes,
+                                                    drops};
+
+  const v1::FlowTableStats flows = flows_();
+  auto entries = GaugeFamily("dpcni_flow_table_entries",
+                             "Flows the node's kernel forwarded that the dataplane tracks now");
+  AddGauge(entries, flows.entries());
+  auto capacity = GaugeFamily("dpcni_flow_table_capacity",
+                              "Flows the table can hold (flow_table.size; 0: not tracked)");
+  AddGauge(capacity, flows.capacity());
+  families.push_back(std::move(entries));
+  families.push_back(std::move(capacity));
+  for (const auto& [name, help, value] : {
+           std::tuple{"dpcni_flow_table_inserts_total", "Kernel-forwarded flows added",
+                      flows.inserts()},
+           std::tuple{"dpcni_flow_table_hits_total", "Replies steered back to the node's kernel",
+                      flows.hits()},
+           std::tuple{"dpcni_flow_table_expiries_total", "Flows removed after their timeout",
+                      flows.expiries()},
+           std::tuple{"dpcni_flow_table_evictions_total",
+                      "Flows removed to make room while the table was full", flows.evictions()},
+           std::tuple{"dpcni_flow_table_insert_failures_total",
+                      "Kernel-forwarded flows not kept for lack of room: their replies take the "
+                      "direct route",
+                      flows.insert_failures()},
+       }) {
+    auto family = CounterFamily(name, help);
+    AddCounter(family, {}, value);
+    families.push_back(std::move(family));
+  }
+  return families;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
-                                                                     PortMetrics::StatsSource source) {
+                                                                     PortMetrics::StatsSource source,
+                                                                     PortMetrics::FlowsSource flows) {
   std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->metrics_ = std::make_shared<PortMetrics>(std::move(source));
+  server->metrics_ = std::make_shared<PortMetrics>(std::move(source), std::move(flows));
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& error) {

@@ -1,6 +1,6 @@
-// Prometheus metrics of the dataplane's ports, served over HTTP (prometheus-cpp) for the node's
-// monitoring. They are built on each scrape from the same GetPortStats answer dpcnictl shows, so
-// the two never disagree.
+// Prometheus metrics of the dataplane's ports and flow table, served over HTTP (prometheus-cpp) for
+// the node's monitoring. They are built on each scrape from the same GetPortStats and ListFlows
+// answers dpcnictl shows, so the two never disagree.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -19,21 +19,27 @@ namespace dpcni::dataplane {
 class PortMetrics : public prometheus::Collectable {
  public:
   using StatsSource = std::function<v1::GetPortStatsResponse()>;
-  explicit PortMetrics(StatsSource source) : source_(std::move(source)) {}
+  using FlowsSource = std::function<v1::FlowTableStats()>;
+  PortMetrics(StatsSource source, FlowsSource flows)
+      : source_(std::move(source)), flows_(std::move(flows)) {}
 
   // dpcni_port_{rx,tx}_{packets,bytes}_total and dpcni_port_drops_total{reason}, labelled with
-  // the port id, its name (pod "namespace/name" or the node port's role) and backend.
+  // the port id, its name (pod "namespace/name" or the node port's role) and backend; and the flow
+  // table's dpcni_flow_table_{entries,capacity} and
+  // dpcni_flow_table_{inserts,hits,expiries,evictions,insert_failures}_total.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   StatsSource source_;
+  FlowsSource flows_;
 };
 
 // Serves /metrics on `address` ("127.0.0.1:9464") until destroyed.
 class MetricsServer {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
-                                                              PortMetrics::StatsSource source);
+                                                              PortMetrics::StatsSource source,
+                                                              PortMetrics::FlowsSource flows);
 
  private:
   MetricsServer() = default;

@@ -56,6 +56,19 @@ uint64_t PoolBytes(uint32_t count, uint32_t element_size) {
   return objects + uint64_t{rte_align32pow2(count + 1)} * sizeof(void*);
 }
 
+}  // namespace
+
+uint64_t FlowTableMemoryBytes(uint32_t flows) {
+  // The engine's flow table is an rte_hash of twice `flows` slots (flow_table.h). Per slot: a key
+  // entry (16-byte key, data pointer, aligned: 32 bytes), a share of the 64-byte buckets (8 slots
+  // each, but up to twice as many buckets as slots need, from the power-of-two rounding), its free
+  // ring's slot and the RCU defer queue's (the rings rounded up to powers of two).
+  constexpr uint64_t kPerSlot = 32 + 2 * 64 / 8 + 2 * 4 + 2 * 16;
+  return flows == 0 ? 0 : uint64_t{2} * flows * kPerSlot + (1 << 20);
+}
+
+namespace {
+
 uint64_t PerPortMemoryBytes(PortBackend backend, uint16_t tx_queues) {
   if (backend != PortBackend::kTap) return PortStateBytes(tx_queues);
   const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
@@ -110,7 +123,9 @@ uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend) {
   const uint64_t ports_bytes =
       uint64_t{config.max_pods + 1} * PerPortMemoryBytes(pod_backend, workers) +
       (InfrastructurePortCount(config) - 1) * PortStateBytes(workers);
-  return DivideRoundingUp(pool_bytes + ports_bytes, 1 << 20) + kBaseMemoryMb;
+  return DivideRoundingUp(
+             pool_bytes + ports_bytes + FlowTableMemoryBytes(config.flow_table.capacity), 1 << 20) +
+         kBaseMemoryMb;
 }
 
 absl::Status SizeEalMemory(AgentConfig& config, PortBackend pod_backend) {

@@ -26,6 +26,9 @@ inline constexpr uint16_t kVirtioTxUnreclaimedMax = 32;
 // queues hold until reclaimed (net_tap frees each mbuf as it writes it).
 uint32_t KernelPortHeldMbufs(PortBackend backend, uint16_t queue_size, uint16_t tx_queues);
 
+// EAL memory the engine's flow table of `flows` entries takes (flow_table.size).
+uint64_t FlowTableMemoryBytes(uint32_t flows);
+
 struct MbufPoolPlan {
   uint32_t mbufs = 0;
   uint32_t cache_size = 0;  // per lcore

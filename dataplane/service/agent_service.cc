@@ -208,4 +208,32 @@ grpc::Status AgentService::ListNeighbours(grpc::ServerContext*, const v1::ListNe
   return grpc::Status::OK;
 }
 
+v1::FlowTableStats FlowStatsMessage(const FlowTableStats& stats) {
+  v1::FlowTableStats message;
+  message.set_entries(stats.entries);
+  message.set_capacity(stats.capacity);
+  message.set_inserts(stats.inserts);
+  message.set_hits(stats.hits);
+  message.set_expiries(stats.expiries);
+  message.set_evictions(stats.evictions);
+  message.set_insert_failures(stats.insert_failures);
+  return message;
+}
+
+grpc::Status AgentService::ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest* request,
+                                     v1::ListFlowsResponse* response) {
+  *response->mutable_stats() = FlowStatsMessage(engine_.FlowStats());
+  for (const FlowListing& flow : engine_.Flows(request->limit())) {
+    v1::Flow* entry = response->add_flows();
+    entry->set_protocol(flow.protocol);
+    entry->set_reply_source(flow.reply_source);
+    entry->set_reply_destination(flow.reply_destination);
+    entry->set_reply_port(flow.reply_port);
+    entry->set_state(flow.state);
+    entry->set_age_ms(flow.age_ms);
+    entry->set_timeout_ms(flow.timeout_ms);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace dpcni::dataplane

@@ -25,6 +25,9 @@ struct InfrastructurePort {
   std::string backend;  // what carries it: "vhost-net", "tap", "af_packet", "af_xdp" or "pci"
 };
 
+// The engine's flow-table counters as ListFlows and the metrics report them.
+v1::FlowTableStats FlowStatsMessage(const FlowTableStats& stats);
+
 class AgentService final : public dpcni::v1::Agent::Service {
  public:
   // `mbuf_pool` is the ports' shared pool whose use Status reports; nullptr reports none.
@@ -52,6 +55,8 @@ class AgentService final : public dpcni::v1::Agent::Service {
                           v1::ListRoutesResponse*) override;
   grpc::Status ListNeighbours(grpc::ServerContext*, const v1::ListNeighboursRequest*,
                               v1::ListNeighboursResponse*) override;
+  grpc::Status ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest*,
+                         v1::ListFlowsResponse*) override;
 
  private:
   void FillPodInfo(const PodRecord& record, v1::PodInfo* info) const;

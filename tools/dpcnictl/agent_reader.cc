@@ -54,4 +54,9 @@ absl::StatusOr<v1::ListNeighboursResponse> AgentReader::ListNeighbours() {
       "ListNeighbours", &v1::Agent::Stub::ListNeighbours);
 }
 
+absl::StatusOr<v1::ListFlowsResponse> AgentReader::ListFlows() {
+  return Call<v1::ListFlowsRequest, v1::ListFlowsResponse>("ListFlows",
+                                                           &v1::Agent::Stub::ListFlows);
+}
+
 }  // namespace dpcni::dpcnictl

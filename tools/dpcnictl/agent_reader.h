@@ -22,6 +22,7 @@ class AgentReader {
   absl::StatusOr<v1::GetPortStatsResponse> GetPortStats();
   absl::StatusOr<v1::ListRoutesResponse> ListRoutes();
   absl::StatusOr<v1::ListNeighboursResponse> ListNeighbours();
+  absl::StatusOr<v1::ListFlowsResponse> ListFlows();
 
  private:
   template <typename Request, typename Response, typename StubMethod>

@@ -139,6 +139,41 @@ void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream&
   table.Print(out);
 }
 
+void PrintFlows(const v1::ListFlowsResponse& flows, std::ostream& out) {
+  const v1::FlowTableStats& stats = flows.stats();
+  if (stats.capacity() == 0) {
+    out << "flow table: off (flow_table.size is 0): replies always take their direct route\n";
+    return;
+  }
+  out << absl::StrFormat(
+      "flow table: %u of %u entries; %u inserted, %u replies steered to the kernel, %u expired, "
+      "%u evicted, %u not kept (full)\n",
+      stats.entries(), stats.capacity(), stats.inserts(), stats.hits(), stats.expiries(),
+      stats.evictions(), stats.insert_failures());
+  std::vector<const v1::Flow*> sorted;
+  for (const v1::Flow& flow : flows.flows()) sorted.push_back(&flow);
+  std::sort(sorted.begin(), sorted.end(), [](const v1::Flow* a, const v1::Flow* b) {
+    return std::forward_as_tuple(a->reply_port(), a->protocol(), a->reply_source(),
+                                 a->reply_destination()) <
+           std::forward_as_tuple(b->reply_port(), b->protocol(), b->reply_source(),
+                                 b->reply_destination());
+  });
+  Table table({{"PROTO"},
+               {"REPLY FROM"},
+               {"REPLY TO"},
+               {"REPLIES ON"},
+               {"STATE"},
+               {"AGE", Align::kRight},
+               {"TIMEOUT", Align::kRight}});
+  for (const v1::Flow* flow : sorted) {
+    table.AddRow({flow->protocol(), flow->reply_source(), flow->reply_destination(),
+                  OrDash(flow->reply_port()), OrDash(flow->state()),
+                  absl::FormatDuration(absl::Milliseconds(flow->age_ms())),
+                  absl::FormatDuration(absl::Milliseconds(flow->timeout_ms()))});
+  }
+  table.Print(out);
+}
+
 absl::Status RunCommand(absl::string_view command, const std::string& socket_path,
                         std::ostream& out) {
   AgentReader agent(socket_path);
@@ -156,6 +191,9 @@ absl::Status RunCommand(absl::string_view command, const std::string& socket_pat
   }
   if (command == "neighbours") {
     return FetchAndPrint([&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
+  }
+  if (command == "flows") {
+    return FetchAndPrint([&] { return agent.ListFlows(); }, PrintFlows, out);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown command \"", command, "\"; usage: ", kUsage));

@@ -13,7 +13,7 @@ namespace dpcni::dpcnictl {
 
 inline constexpr absl::string_view kDefaultAgentSocket = "/run/dpcni/dpcni.sock";
 inline constexpr absl::string_view kUsage =
-    "dpcnictl [--socket PATH] status|pods|ports|routes|neighbours";
+    "dpcnictl [--socket PATH] status|pods|ports|routes|neighbours|flows";
 
 // Readiness, pods, pod CIDRs, then one line per node port (host port, uplink) with its link.
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
@@ -25,6 +25,10 @@ void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);
 // The uplink's neighbours in the agent's order (by address), ages as durations ("1.2s").
 void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream& out);
+
+// The flow table's counters, then its flows (kernel-forwarded flows whose replies go back through
+// the kernel) sorted by reply port, then protocol and addresses; ages as durations.
+void PrintFlows(const v1::ListFlowsResponse& flows, std::ostream& out);
 
 // Runs `command` against the agent listening on `socket_path`. An unknown command is
 // InvalidArgument; an unreachable agent is Unavailable with a message naming the socket.

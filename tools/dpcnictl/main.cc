@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
       "  pods        pod attachments: pod, container, interface, addresses, MAC, backend, port\n"
       "  ports       per-port packet and byte counters and drops by reason\n"
       "  routes      the dataplane's route table\n"
-      "  neighbours  the uplink's neighbours: address, MAC, state, age"));
+      "  neighbours  the uplink's neighbours: address, MAC, state, age\n"
+      "  flows       flows the node's kernel forwarded (Services), whose replies go back to it"));
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
   if (arguments.size() != 2) {
     std::cerr << "usage: " << dpcni::dpcnictl::kUsage << "\n";

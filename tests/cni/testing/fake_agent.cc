@@ -102,6 +102,11 @@ grpc::Status FakeAgent::ListNeighbours(grpc::ServerContext* context,
   return Answer(context, *request, last_list_neighbours_, replies_.list_neighbours, response);
 }
 
+grpc::Status FakeAgent::ListFlows(grpc::ServerContext* context, const v1::ListFlowsRequest* request,
+                                  v1::ListFlowsResponse* response) {
+  return Answer(context, *request, last_list_flows_, replies_.list_flows, response);
+}
+
 TemporaryDirectory::TemporaryDirectory() {
   std::string pattern = (std::filesystem::temp_directory_path() / "dpcni-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {

@@ -24,6 +24,7 @@ struct FakeAgentReplies {
   v1::GetPortStatsResponse port_stats;
   v1::ListRoutesResponse list_routes;
   v1::ListNeighboursResponse list_neighbours;
+  v1::ListFlowsResponse list_flows;
 };
 
 class FakeAgent final : public v1::Agent::Service {
@@ -62,6 +63,8 @@ class FakeAgent final : public v1::Agent::Service {
   grpc::Status ListNeighbours(grpc::ServerContext* context,
                               const v1::ListNeighboursRequest* request,
                               v1::ListNeighboursResponse* response) override;
+  grpc::Status ListFlows(grpc::ServerContext* context, const v1::ListFlowsRequest* request,
+                         v1::ListFlowsResponse* response) override;
 
  private:
   // Records `request`, then answers with `reply`, the configured failure, or a hang.
@@ -82,6 +85,7 @@ class FakeAgent final : public v1::Agent::Service {
   std::optional<v1::ListPodsRequest> last_list_pods_ ABSL_GUARDED_BY(mutex_);
   std::optional<v1::ListRoutesRequest> last_list_routes_ ABSL_GUARDED_BY(mutex_);
   std::optional<v1::ListNeighboursRequest> last_list_neighbours_ ABSL_GUARDED_BY(mutex_);
+  std::optional<v1::ListFlowsRequest> last_list_flows_ ABSL_GUARDED_BY(mutex_);
 };
 
 // A fresh temporary directory, removed with everything in it on destruction.

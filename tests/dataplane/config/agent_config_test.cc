@@ -74,6 +74,48 @@ TEST(AgentConfigTest, UnknownKeysAndBadValuesAreNamed) {
   EXPECT_FALSE(not_a_number.ok());
 }
 
+TEST(AgentConfigTest, FlowTableDefaultsOutlastConntracksAndAreConfigurable) {
+  auto defaults = ParseAgentConfig("pod_cidrs: [10.244.1.0/24]\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->flow_table.capacity, 65536u);
+  // kube-proxy sets conntrack's established TCP timeout to 24 h: ours may not be shorter.
+  EXPECT_GE(defaults->flow_table.timeouts.tcp_established, std::chrono::hours(24));
+
+  auto config = ParseAgentConfig(R"(
+pod_cidrs: [10.244.1.0/24]
+flow_table:
+  size: 1024
+  tcp_established_s: 7200
+  tcp_transitory_s: 60
+  udp_s: 10
+  udp_stream_s: 90
+  icmp_s: 5
+  other_s: 30
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const FlowTableConfig& flows = config->flow_table;
+  EXPECT_EQ(flows.capacity, 1024u);
+  EXPECT_EQ(flows.timeouts.tcp_established, std::chrono::seconds(7200));
+  EXPECT_EQ(flows.timeouts.tcp_transitory, std::chrono::seconds(60));
+  EXPECT_EQ(flows.timeouts.udp, std::chrono::seconds(10));
+  EXPECT_EQ(flows.timeouts.udp_stream, std::chrono::seconds(90));
+  EXPECT_EQ(flows.timeouts.icmp, std::chrono::seconds(5));
+  EXPECT_EQ(flows.timeouts.other, std::chrono::seconds(30));
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+
+  auto typo = ParseAgentConfig("flow_table:\n  udp_timeout: 5\n");
+  EXPECT_NE(typo.status().message().find("\"udp_timeout\" in flow_table"), std::string::npos)
+      << typo.status();
+
+  config->flow_table.timeouts.udp = std::chrono::seconds(0);
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("flow_table.udp_s"), std::string::npos);
+  config->flow_table.timeouts.udp = std::chrono::seconds(10);
+  config->flow_table.capacity = kMaxFlowTableSize + 1;
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("flow_table.size"), std::string::npos);
+  config->flow_table.capacity = 0;  // off
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
 TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
   AgentConfig config;
   config.pod_cidrs = {"10.244.0.1/24"};

@@ -58,6 +58,18 @@ TEST(MbufBudgetTest, EalMemoryCoversThePoolAndGrowsWithMaxPods) {
   }
 }
 
+TEST(MbufBudgetTest, EalMemoryMakesRoomForTheFlowTable) {
+  AgentConfig without = Node(10);
+  without.flow_table.capacity = 0;
+  AgentConfig with = Node(10);
+  with.flow_table.capacity = 1 << 20;
+  EXPECT_EQ(FlowTableMemoryBytes(0), 0u);
+  EXPECT_GE(uint64_t{EalMemoryMbNeeded(with, PortBackend::kTap) -
+                    EalMemoryMbNeeded(without, PortBackend::kTap)}
+                << 20,
+            FlowTableMemoryBytes(1 << 20));
+}
+
 TEST(MbufBudgetTest, UnsetEalMemoryIsSizedAndTooLittleIsRefusedWithTheFigure) {
   AgentConfig derived = Node(500);
   ASSERT_TRUE(SizeEalMemory(derived, PortBackend::kTap).ok());

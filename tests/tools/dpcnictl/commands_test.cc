@@ -69,6 +69,27 @@ TEST_F(CommandsTest, NeighboursKeepTheAgentsOrderWithAges) {
                           "192.168.1.254  02:00:c0:a8:01:fe  stale       3m12.5s"));
 }
 
+TEST_F(CommandsTest, FlowsShowTheTableCountersThenEachFlowByReplyPort) {
+  std::vector<std::string> lines = Lines("flows");
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0],
+            "flow table: 2 of 65536 entries; 31 inserted, 1207 replies steered to the kernel, "
+            "29 expired, 0 evicted, 0 not kept (full)");
+  EXPECT_THAT(lines[1], ::testing::StartsWith("PROTO  REPLY FROM"));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("udp    10.244.1.2:53  "));
+  EXPECT_THAT(lines[2], HasSubstr(" port 12 (kube-system/coredns-5d78c9869d-xk2lp)  replied "));
+  EXPECT_THAT(lines[2], ::testing::EndsWith(" 300ms       3m"));
+  EXPECT_THAT(lines[3], ::testing::StartsWith("tcp    10.244.1.7:8080"));
+  EXPECT_THAT(lines[3], HasSubstr(" 192.168.1.20:41234 "));
+  EXPECT_THAT(lines[3], ::testing::EndsWith(" 1.2s      24h"));
+}
+
+TEST(PrintFlows, SaysWhenFlowsAreNotTracked) {
+  std::ostringstream out;
+  PrintFlows(v1::ListFlowsResponse(), out);
+  EXPECT_THAT(out.str(), HasSubstr("flow table: off (flow_table.size is 0)"));
+}
+
 TEST_F(CommandsTest, PodsAreATableSortedByPod) {
   std::vector<std::string> lines = Lines("pods");
   ASSERT_EQ(lines.size(), 3u);

@@ -91,6 +91,30 @@ inline testing::FakeAgentReplies KnownAgentState() {
   router->set_mac("02:00:c0:a8:01:fe");
   router->set_state("stale");
   router->set_age_ms(192500);
+
+  v1::FlowTableStats* flow_stats = replies.list_flows.mutable_stats();
+  flow_stats->set_entries(2);
+  flow_stats->set_capacity(65536);
+  flow_stats->set_inserts(31);
+  flow_stats->set_hits(1207);
+  flow_stats->set_expiries(29);
+  // Listed out of order: dpcnictl sorts by the port the replies come in on.
+  v1::Flow* dns_flow = replies.list_flows.add_flows();
+  dns_flow->set_protocol("udp");
+  dns_flow->set_reply_source("10.244.1.2:53");
+  dns_flow->set_reply_destination("10.244.1.7:53311");
+  dns_flow->set_reply_port("port 12 (kube-system/coredns-5d78c9869d-xk2lp)");
+  dns_flow->set_state("replied");
+  dns_flow->set_age_ms(300);
+  dns_flow->set_timeout_ms(180000);
+  v1::Flow* web_flow = replies.list_flows.add_flows();
+  web_flow->set_protocol("tcp");
+  web_flow->set_reply_source("10.244.1.7:8080");
+  web_flow->set_reply_destination("192.168.1.20:41234");
+  web_flow->set_reply_port("port 3 (shop/web-0)");
+  web_flow->set_state("established");
+  web_flow->set_age_ms(1200);
+  web_flow->set_timeout_ms(86400000);
   return replies;
 }
 
