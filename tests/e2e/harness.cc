@@ -136,6 +136,52 @@ CommandResult RunIn(const std::string& netns, const std::vector<std::string>& ar
   return Run(full, {}, "", timeout);
 }
 
+Background::Background(const std::vector<std::string>& argv)
+    : out_path_(TempPath("bg-out")), err_path_(TempPath("bg-err")) {
+  for (const std::string& arg : argv) command_ += (command_.empty() ? "" : " ") + arg;
+  pid_ = Spawn(argv, {}, "/dev/null", out_path_, err_path_);
+  // The child makes its own group too; this closes the window in which a kill of the group could
+  // come before the child's own setpgid (one of the two calls fails harmlessly).
+  ::setpgid(pid_, pid_);
+}
+
+Background::~Background() {
+  if (Running()) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    WaitWithTimeout(pid_, std::chrono::seconds(10));
+  }
+  std::filesystem::remove(out_path_);
+  std::filesystem::remove(err_path_);
+}
+
+bool Background::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  pid_ = -1;
+  return false;
+}
+
+bool Background::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    // Read before asking whether it still runs: what it printed before it exited counts.
+    if (Slurp(out_path_).find(text) != std::string::npos) return true;
+    if (!Running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string Background::Describe() {
+  const std::string state =
+      Running() ? "running" : "exited (exit " + std::to_string(exit_code_) + ")";
+  return command_ + ": " + state + "\nstdout:\n" + Slurp(out_path_) + "\nstderr:\n" +
+         Slurp(err_path_);
+}
+
 std::string UniqueName(const std::string& suffix) {
   return "dpcni-e2e-" + std::to_string(::getpid()) + "-" + suffix;
 }

@@ -34,6 +34,31 @@ CommandResult Run(const std::vector<std::string>& argv, const std::map<std::stri
 CommandResult RunIn(const std::string& netns, const std::vector<std::string>& argv,
                     std::chrono::seconds timeout = std::chrono::seconds(60));
 
+// A process left running while the test goes on (a server in a pod's netns), with stdout and stderr
+// in files. Destroying it kills its whole process group (ip netns exec and what it runs), also when
+// an assertion failed midway.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  // Waits until stdout holds `text`; false when the process ended or the timeout passed first.
+  bool WaitForOutput(const std::string& text,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  bool Running();
+  // The command, whether it still runs, and its stdout and stderr so far: for failure messages.
+  std::string Describe();
+
+ private:
+  std::string command_;
+  std::string out_path_;
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;  // once it ended: -1 killed by a signal
+};
+
 // A named network namespace (ip netns add), deleted on destruction.
 class Netns {
  public:
