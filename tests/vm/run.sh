@@ -86,7 +86,8 @@ run_bounded() {
 
 # What the guest runs besides binaries built here.
 guest_tools=(
-  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool nftables containernetworking-plugins)
+  linux-image-amd64 kmod procps iproute2 iputils-ping iperf3 ethtool nftables iptables
+  containernetworking-plugins)
 # EAL loads its drivers with dlopen from its driver directory, which ldd cannot see. Our DPDK's are
 # in its prefix (shared with the guest, and scanned below for their libraries like any other ELF
 # file there); Debian's DPDK needs its driver packages in the image.
