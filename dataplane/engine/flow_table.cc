@@ -34,8 +34,10 @@ FlowTable::FlowTable(const FlowTableConfig& config, uint32_t positions, unsigned
       refresh_cycles_(rte_get_tsc_hz() / 10),
       entries_(new Entry[positions]),
       watched_(new std::atomic<uint32_t>[RTE_MAX_ETHPORTS]()),
+      filter_(new std::atomic<uint8_t>[kFilterSize]()),
       hits_(new WorkerHits[workers]),
-      workers_(workers) {}
+      workers_(workers),
+      sweep_period_(static_cast<uint64_t>(kSweepPeriod.count()) * rte_get_tsc_hz() / 1000) {}
 
 FlowTable::~FlowTable() = default;
 
@@ -79,8 +81,30 @@ FlowKey FlowTable::KeyOf(const Entry& entry) {
   return key;
 }
 
+void FlowTable::FilterAdd(uint32_t hash) {
+  for (uint32_t slot : FilterSlots(hash)) {
+    const uint8_t count = filter_[slot].load(std::memory_order_relaxed);
+    if (count != std::numeric_limits<uint8_t>::max()) {
+      filter_[slot].store(count + 1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void FlowTable::FilterRemove(uint32_t hash) {
+  for (uint32_t slot : FilterSlots(hash)) {
+    const uint8_t count = filter_[slot].load(std::memory_order_relaxed);
+    if (count != std::numeric_limits<uint8_t>::max()) {
+      filter_[slot].store(count - 1, std::memory_order_relaxed);
+    }
+  }
+}
+
 bool FlowTable::MatchReply(const FlowKey& key, uint8_t tcp_flags, uint64_t now) {
-  const int32_t position = rte_hash_lookup_with_hash(hash_.get(), &key, Hash(key));
+  const uint32_t hash = Hash(key);
+  if (!MayHold(hash)) {
+    return false;
+  }
+  const int32_t position = rte_hash_lookup_with_hash(hash_.get(), &key, hash);
   if (position < 0) {
     return false;
   }
@@ -114,6 +138,7 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
       insert_failures_.Add(1);
       return;
     }
+    FilterAdd(signature);
     // The entry is still cleared from its last removal (state zero), so a reader that finds the
     // new key before these stores treats it as absent.
     Entry& entry = entries_[position];
@@ -202,7 +227,9 @@ void FlowTable::Remove(uint32_t position) {
   const uint16_t port = entry.reply_port.load(std::memory_order_relaxed);
   // Cleared first: a reader that already found this position treats it as absent.
   entry.state.store(0, std::memory_order_release);
-  rte_hash_del_key_with_hash(hash_.get(), &key, Hash(key));
+  const uint32_t hash = Hash(key);
+  rte_hash_del_key_with_hash(hash_.get(), &key, hash);
+  FilterRemove(hash);
   AddWatch(port, -1);
   count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
@@ -240,7 +267,18 @@ bool FlowTable::EvictOne(uint64_t now) {
 }
 
 void FlowTable::Sweep(uint64_t now) {
-  for (uint32_t i = 0; i < kSweepBatch; ++i) {
+  if (now <= swept_until_) {
+    return;
+  }
+  // Catch up at most one period: after a long stall every position is due once, not many times.
+  swept_until_ = std::max(swept_until_, now - std::min(now, sweep_period_));
+  const uint64_t due = std::min<uint64_t>(
+      {(now - swept_until_) * positions_ / sweep_period_, kMaxSweepBatch, positions_});
+  if (due == 0) {
+    return;
+  }
+  swept_until_ += due * sweep_period_ / positions_;
+  for (uint32_t i = 0; i < due; ++i) {
     const uint32_t position = sweep_cursor_;
     sweep_cursor_ = sweep_cursor_ + 1 == positions_ ? 0 : sweep_cursor_ + 1;
     const Entry& entry = entries_[position];

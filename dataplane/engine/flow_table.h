@@ -17,7 +17,10 @@
 // with plain stores. Entries time out like conntrack's, by protocol and TCP state.
 //
 // A pod whose port no tracked flow answers through pays one load per packet: `Watched` counts, per
-// port, the flows whose replies come in on it, and only a watched port's packets are looked up.
+// port, the flows whose replies come in on it, and only a watched port's packets are looked up. A
+// watched port's other traffic (a Service endpoint's own connections) pays the key's hash and two
+// loads: a counting filter over the tracked keys rules out almost every key the table does not
+// hold before the hash table is searched.
 #pragma once
 
 #include <rte_byteorder.h>
@@ -88,8 +91,10 @@ struct FlowInfo {
 
 class FlowTable {
  public:
-  // Positions examined for expiry per Sweep call, and entries sampled for a victim when full.
-  static constexpr uint32_t kSweepBatch = 64;
+  // The sweep visits every position once per kSweepPeriod, at most kMaxSweepBatch per call; a
+  // full table samples kEvictionSample entries for a victim.
+  static constexpr std::chrono::milliseconds kSweepPeriod{1000};
+  static constexpr uint32_t kMaxSweepBatch = 256;
   static constexpr uint32_t kEvictionSample = 16;
 
   // A table of config.capacity flows for `workers` reading workers; deleted positions are recycled
@@ -117,7 +122,10 @@ class FlowTable {
   // that is not established and nearest its expiry makes room; without one the flow is counted in
   // insert_failures and not kept.
   void Track(const KernelFlow& flow, uint64_t now);
-  // Expires the flows among the next kSweepBatch positions that went unseen past their timeout.
+  // Expires the flows that went unseen past their timeout among the positions due at `now`: the
+  // sweep advances with time, not with calls, so that it costs the same however often the worker
+  // polls (a busy worker runs millions of rounds a second), and flows expire at most a sweep
+  // period late.
   void Sweep(uint64_t now);
 
   // Control plane.
@@ -158,6 +166,21 @@ class FlowTable {
   // How long the entry may stay unseen, in TSC cycles, from its state.
   uint64_t TimeoutOf(const Entry& entry) const;
   bool Established(const Entry& entry) const;
+  // The counting filter: two counters per key, picked from its hash; a key the table holds has
+  // both non-zero. A counter that reaches its maximum stays there (a permanent false positive for
+  // the keys that share it, never a false negative).
+  static constexpr uint32_t kFilterSize = 1u << 18;
+  static std::array<uint32_t, 2> FilterSlots(uint32_t hash) {
+    return {hash & (kFilterSize - 1), (hash * 0x9e3779b1u) >> (32 - 18)};
+  }
+  bool MayHold(uint32_t hash) const {
+    const std::array<uint32_t, 2> slots = FilterSlots(hash);
+    return filter_[slots[0]].load(std::memory_order_relaxed) != 0 &&
+           filter_[slots[1]].load(std::memory_order_relaxed) != 0;
+  }
+  void FilterAdd(uint32_t hash);
+  void FilterRemove(uint32_t hash);
+
   // Stores `now` as the entry's last sighting, unless one less than refresh_cycles_ old is there.
   void Refresh(Entry& entry, uint64_t now) const {
     if (now > entry.seen.load(std::memory_order_relaxed) + refresh_cycles_) {
@@ -189,11 +212,15 @@ class FlowTable {
   std::unique_ptr<rte_hash, HashDeleter> hash_;
   std::unique_ptr<Entry[]> entries_;
   std::unique_ptr<std::atomic<uint32_t>[]> watched_;  // per port id
+  std::unique_ptr<std::atomic<uint8_t>[]> filter_;    // kFilterSize counters
   std::unique_ptr<WorkerHits[]> hits_;
   const unsigned workers_;
 
+  const uint64_t sweep_period_;  // kSweepPeriod in TSC cycles
+
   // Writer-only state; the counters are read by the control plane.
   uint32_t sweep_cursor_ = 0;
+  uint64_t swept_until_ = 0;  // the TSC the sweep has caught up with
   uint32_t eviction_cursor_ = 0;
   std::atomic<uint32_t> count_{0};
   SingleWriterCounter inserts_;

@@ -64,10 +64,9 @@ class FlowTableTest : public ::testing::Test {
     return start_ + static_cast<uint64_t>(seconds * static_cast<double>(rte_get_tsc_hz()));
   }
 
-  // Runs the sweep over every position once.
-  void SweepAll(uint64_t now) {
-    for (int i = 0; i < 8; ++i) table_->Sweep(now);
-  }
+  // The sweep at `now`: every test calls it at least a sweep period after the last call, by when
+  // every position is due (the tables here have fewer positions than a call may visit).
+  void SweepAll(uint64_t now) { table_->Sweep(now); }
 
   bool Replies(const KernelFlow& flow, uint64_t now, uint8_t tcp_flags = 0) {
     return table_->MatchReply(flow.reply, tcp_flags, now);
@@ -207,6 +206,20 @@ TEST_F(FlowTableTest, AFlowWhoseRepliesMoveToAnotherPortIsWatchedThere) {
   EXPECT_EQ(table_->Stats().entries, 1u);
 }
 
+TEST_F(FlowTableTest, TheSweepAdvancesWithTimeNotWithCalls) {
+  table_->Track(Forwarded(IPPROTO_UDP, 5353), At(0));
+  const uint64_t expiry = At(3);  // the UDP timeout
+  SweepAll(expiry - 1);
+  // Expired from now on, but a thousand calls within a microsecond visit no position: a busy
+  // worker's rounds do not each walk the table.
+  for (uint64_t cycle = 1; cycle <= 1000; ++cycle) {
+    table_->Sweep(expiry + cycle);
+  }
+  EXPECT_EQ(table_->Stats().entries, 1u);
+  SweepAll(At(4));
+  EXPECT_EQ(table_->Stats().entries, 0u);
+}
+
 TEST_F(FlowTableTest, ListingHonoursItsLimit) {
   for (uint16_t client = 1; client <= 5; ++client) {
     table_->Track(Forwarded(IPPROTO_UDP, client), At(0));
@@ -225,7 +238,21 @@ TEST_F(FlowTableTest, PositionsOfExpiredFlowsAreReusedAfterAGracePeriod) {
       table_->Track(Forwarded(IPPROTO_UDP, static_cast<uint16_t>(round * 8 + client)),
                     At(round * 2));
     }
+    // The table holds this round's flows (listing them leaves them as they are; a reply would
+    // make them answered, with a longer timeout).
+    std::vector<FlowInfo> kept = table_->List(At(round * 2), rte_get_tsc_hz(), 0);
+    ASSERT_EQ(kept.size(), 8u) << "round " << round;
+    for (const FlowInfo& flow : kept) {
+      const uint16_t client = rte_be_to_cpu_16(flow.reply.destination_port);
+      EXPECT_GT(client, round * 8);
+      EXPECT_LE(client, round * 8 + 8);
+    }
     SweepAll(At(round * 2 + 1.5));
+    // Gone, and matched by nothing: the hash and the filter both forgot them.
+    for (uint16_t client = 1; client <= 8; ++client) {
+      EXPECT_FALSE(Replies(Forwarded(IPPROTO_UDP, static_cast<uint16_t>(round * 8 + client)),
+                           At(round * 2 + 1.5)));
+    }
     rte_rcu_qsbr_quiescent(rcu_, 0);
   }
   rte_rcu_qsbr_thread_offline(rcu_, 0);
