@@ -17,8 +17,14 @@
 // net_ring port each over an empty ring of its own, as the quiet pods of a busy node. The rate then
 // says what polling them costs the two busy ports.
 //
+// --flows says what the flow table (Services replies, flow_table.h) costs traffic that never
+// touches the node's kernel: "off" runs the engine without one, "on" (the default) with an empty
+// one, and "watched" makes both busy pods answer a flow the kernel forwarded (two frames injected
+// through a host port before the measurement), so that every packet they send is looked up, and
+// misses.
+//
 // Usage: engine_bench <EAL args, with two net_null vdevs> -- [--topology=pods|uplink]
-//        [--idle_pods=N] [--seconds=N] [--warmup_seconds=N]
+//        [--idle_pods=N] [--flows=off|on|watched] [--seconds=N] [--warmup_seconds=N]
 #include <rte_arp.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
@@ -52,6 +58,8 @@ ABSL_FLAG(int, seconds, 10, "measured seconds (one sample per second)");
 ABSL_FLAG(int, warmup_seconds, 2, "seconds forwarded before sampling starts");
 ABSL_FLAG(int, burst, 32, "Rx burst size of the worker");
 ABSL_FLAG(int, idle_pods, 0, "pods besides the two busy ones that never send (net_ring ports)");
+ABSL_FLAG(std::string, flows, "on",
+          "the flow table: off, on (empty), or watched (both busy pods answer a kernel flow)");
 
 namespace dpcni::bench {
 namespace {
@@ -74,6 +82,7 @@ constexpr rte_ether_addr kNeighbourMac = {{0x02, 0x11, 0x00, 0x00, 0x00, 0x20}};
 constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
 constexpr uint32_t kIdlePodsFirstIp = RTE_IPV4(10, 245, 0, 1);
 constexpr unsigned kIdleRingSize = 64;  // never holds anything
+constexpr rte_ether_addr kKernelMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x02}};
 
 using Frame = std::array<uint8_t, kFrameSize>;
 
@@ -87,7 +96,7 @@ struct BenchPort {
 };
 
 Frame BuildIpv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
-                uint32_t dst_ip) {
+                uint32_t dst_ip, uint16_t src_port = 40000, uint16_t dst_port = 5001) {
   Frame frame{};
   auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
   ethernet->src_addr = src_mac;
@@ -102,8 +111,8 @@ Frame BuildIpv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, ui
   ip->dst_addr = rte_cpu_to_be_32(dst_ip);
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = RTE_BE16(40000);
-  udp->dst_port = RTE_BE16(5001);
+  udp->src_port = rte_cpu_to_be_16(src_port);
+  udp->dst_port = rte_cpu_to_be_16(dst_port);
   udp->dgram_len = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
   return frame;
 }
@@ -265,25 +274,34 @@ class IdlePods {
 
   absl::Status Add(int count, rte_mempool* pool) {
     for (int i = 0; i < count; ++i) {
-      const std::string name = absl::StrCat("bench_idle", i);
-      rte_ring* ring = rte_ring_create(name.c_str(), kIdleRingSize, SOCKET_ID_ANY, 0);
-      if (ring == nullptr) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("ring of idle pod ", i, ": ", rte_strerror(rte_errno)));
-      }
-      int port_id = rte_eth_from_ring(ring);
-      if (port_id < 0) {
-        rte_ring_free(ring);
-        return absl::ResourceExhaustedError(
-            absl::StrCat("net_ring port of idle pod ", i, ": ", rte_strerror(rte_errno)));
-      }
-      ports_.push_back(Port{.port_id = static_cast<uint16_t>(port_id), .ring = ring});
-      if (absl::Status started = Start(ports_.back().port_id, pool); !started.ok()) {
-        return started;
+      if (absl::StatusOr<uint16_t> added = AddOne(absl::StrCat("bench_idle", i), pool);
+          !added.ok()) {
+        return added.status();
       }
     }
     return absl::OkStatus();
   }
+
+  // A started port over an empty ring of its own; its id.
+  absl::StatusOr<uint16_t> AddOne(const std::string& name, rte_mempool* pool) {
+    rte_ring* ring = rte_ring_create(name.c_str(), kIdleRingSize, SOCKET_ID_ANY, 0);
+    if (ring == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat("ring ", name, ": ", rte_strerror(rte_errno)));
+    }
+    int port_id = rte_eth_from_ring(ring);
+    if (port_id < 0) {
+      rte_ring_free(ring);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("net_ring port ", name, ": ", rte_strerror(rte_errno)));
+    }
+    ports_.push_back(Port{.port_id = static_cast<uint16_t>(port_id), .ring = ring});
+    if (absl::Status started = Start(ports_.back().port_id, pool); !started.ok()) {
+      return started;
+    }
+    return ports_.back().port_id;
+  }
+  // Puts `packet` on the Rx side of the port AddOne made last.
+  bool Inject(rte_mbuf* packet) { return rte_ring_enqueue(ports_.back().ring, packet) == 0; }
 
   absl::Status Attach(dataplane::Engine& engine) const {
     for (size_t i = 0; i < ports_.size(); ++i) {
@@ -333,6 +351,39 @@ class IdlePods {
   std::vector<Port> ports_;
 };
 
+// Makes both pods answer a flow the node's kernel forwarded: a host port (a net_ring port of
+// `ports`, attached after the idle pods) carries one frame to each pod from the other, on ports the
+// measured traffic does not use, and the engine keeps their reply 5-tuples.
+absl::Status WatchBothPods(dataplane::Engine& engine, IdlePods& ports, rte_mempool* pool,
+                           std::array<Frame, 2>& forwarded) {
+  absl::StatusOr<uint16_t> host = ports.AddOne("bench_host", pool);
+  if (!host.ok()) {
+    return host.status();
+  }
+  if (absl::Status attached =
+          engine.AttachHostPort(dataplane::HostEndpoint{.port_id = *host, .kernel_mac = kKernelMac});
+      !attached.ok()) {
+    return attached;
+  }
+  forwarded = {BuildIpv4(kKernelMac, kGatewayMac, kPodAIp, kPodBIp, 1111, 2222),
+               BuildIpv4(kKernelMac, kGatewayMac, kPodBIp, kPodAIp, 3333, 4444)};
+  for (const Frame& frame : forwarded) {
+    rte_mbuf* packet = rte_pktmbuf_alloc(pool);
+    if (packet == nullptr || rte_pktmbuf_append(packet, kFrameSize) == nullptr) {
+      return absl::ResourceExhaustedError("no mbuf for a forwarded frame");
+    }
+    std::memcpy(rte_pktmbuf_mtod(packet, void*), frame.data(), kFrameSize);
+    if (!ports.Inject(packet)) {
+      rte_pktmbuf_free(packet);
+      return absl::ResourceExhaustedError("the host port's ring is full");
+    }
+  }
+  if (!WaitFor([&] { return engine.FlowStats().entries == 2; })) {
+    return absl::DeadlineExceededError("the engine kept no flow for the forwarded frames");
+  }
+  return absl::OkStatus();
+}
+
 uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::array<BenchPort, 2>& ports) {
   uint64_t total = 0;
   for (const BenchPort& port : ports) {
@@ -347,6 +398,13 @@ absl::Status Run() {
     return absl::InvalidArgumentError(absl::StrCat("unknown topology ", topology));
   }
   const int idle_pods = absl::GetFlag(FLAGS_idle_pods);
+  const std::string flows = absl::GetFlag(FLAGS_flows);
+  if (flows != "off" && flows != "on" && flows != "watched") {
+    return absl::InvalidArgumentError(absl::StrCat("--flows=", flows, ": off, on or watched"));
+  }
+  if (flows == "watched" && topology != "pods") {
+    return absl::InvalidArgumentError("--flows=watched needs --topology=pods");
+  }
   if (idle_pods < 0 || idle_pods > RTE_MAX_ETHPORTS - 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("--idle_pods=", idle_pods, " outside 0..", RTE_MAX_ETHPORTS - 2,
@@ -370,13 +428,19 @@ absl::Status Run() {
   ports[1].port_id = 1;
   std::array<Frame, 2> frames;
   Frame arp_reply;
-  absl::StatusOr<std::unique_ptr<dataplane::Engine>> engine = dataplane::CreateEngine(EngineConfig{
+  EngineConfig config{
       .worker_lcores = {worker_lcore},
       .max_ports = static_cast<uint32_t>(2 + idle_pods),
       .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
       .idle_sleep_max = std::chrono::microseconds(0),  // busy-poll, as testpmd does
       .gateway_ip = kGatewayIp,
-      .gateway_mac = kGatewayMac});
+      .gateway_mac = kGatewayMac};
+  if (flows == "off") {
+    config.flows.capacity = 0;
+  }
+  // The watched flows outlast the run: unanswered UDP would otherwise go after 30 s.
+  config.flows.timeouts.udp = std::chrono::hours(1);
+  absl::StatusOr<std::unique_ptr<dataplane::Engine>> engine = dataplane::CreateEngine(config);
   if (!engine.ok()) {
     return engine.status();
   }
@@ -396,15 +460,19 @@ absl::Status Run() {
   if (absl::Status attached = idle.Attach(**engine); !attached.ok()) {
     return attached;
   }
+  std::array<Frame, 2> forwarded;
   absl::Status set_up = topology == "pods" ? SetUpPods(**engine, ports, frames)
                                            : SetUpUplink(**engine, ports, frames, arp_reply);
+  if (set_up.ok() && flows == "watched") {
+    set_up = WatchBothPods(**engine, idle, pool, forwarded);
+  }
   if (!set_up.ok()) {
     return set_up;
   }
   std::printf(
-      "engine: %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, 64-byte IPv4/UDP "
-      "frames\n",
-      topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods);
+      "engine: %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, flow table %s, "
+      "64-byte IPv4/UDP frames\n",
+      topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods, flows.c_str());
 
   std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_warmup_seconds)));
   std::vector<double> mpps;

@@ -15,6 +15,10 @@
 #   engine uplink     the same with a pod and the uplink: pod -> a resolved neighbour on the uplink
 #                     network (LPM on-link prefix, then the neighbour table for its MAC), and that
 #                     neighbour -> the pod
+#   engine pods, no flow table    engine pods with flow_table.size 0: the engine as it was before
+#                     it kept the flows the node's kernel forwards (Services)
+#   engine pods, watched          engine pods with both pods answering a kernel-forwarded flow:
+#                     every packet is looked up in the flow table (and misses)
 #   engine pods +N idle   engine pods with N more pods on the same worker that never send (a
 #                     net_ring port each, empty): what polling quiet pods costs the busy ones, for
 #                     each N in IDLE_PODS
@@ -68,10 +72,10 @@ run_testpmd() {  # $1: label, $2: net_null devargs
     pick_sample || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
-run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods
+run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods, $4: flows (default on)
   local log=$scratch/engine.log
   # shellcheck disable=SC2046
-  "$1" $(eal_args engine "") -- --topology="$2" --idle_pods="$3" \
+  "$1" $(eal_args engine "") -- --topology="$2" --idle_pods="$3" --flows="${4:-on}" \
     --seconds="$seconds" --warmup_seconds="$warmup" >"$log" 2>&1 ||
     { echo "engine_bench failed; log:" >&2; cat "$log" >&2; exit 1; }
   if grep -q 'drop\[' "$log"; then
@@ -97,6 +101,8 @@ measure() {  # $1: row
     "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
     "engine pods") run_engine "$bench" pods 0 ;;
     "engine uplink") run_engine "$bench" uplink 0 ;;
+    "engine pods, no flow table") run_engine "$bench" pods 0 off ;;
+    "engine pods, watched") run_engine "$bench" pods 0 watched ;;
     "engine pods +"*) idle=${1#engine pods +}
       run_engine "$bench" pods "${idle% idle}" ;;
     "baseline engine pods +"*) idle=${1#baseline engine pods +}
@@ -105,7 +111,8 @@ measure() {  # $1: row
   esac
 }
 
-rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink")
+rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink" "engine pods, no flow table"
+      "engine pods, watched")
 for idle in "${idle_counts[@]}"; do
   rows+=("engine pods +$idle idle")
   [[ -z $baseline ]] || rows+=("baseline engine pods +$idle idle")
