@@ -1,7 +1,6 @@
 #include "dataplane/engine/flow_table.h"
 
 #include <rte_cycles.h>
-#include <rte_errno.h>
 #include <rte_ip.h>
 
 #include <algorithm>
@@ -12,9 +11,6 @@
 
 namespace dpcni::dataplane {
 namespace {
-
-// rte_hash refuses fewer entries than one bucket holds (8, internal to the library).
-constexpr uint32_t kMinimumHashEntries = 8;
 
 uint64_t ToCycles(std::chrono::seconds duration) {
   return static_cast<uint64_t>(duration.count()) * rte_get_tsc_hz();
@@ -47,29 +43,13 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const std::string& 
   if (config.capacity == 0 || workers == 0) {
     return absl::InvalidArgumentError("flow table: capacity and workers must be positive");
   }
-  // Twice the slots we keep flows in: deleted positions wait out a grace period before they are
-  // free again, and a cuckoo table fills up before every slot is taken.
-  const uint32_t slots = std::max<uint32_t>(2 * config.capacity, kMinimumHashEntries);
-  rte_hash_parameters parameters{};
-  parameters.name = name.c_str();
-  parameters.entries = slots;
-  parameters.key_len = sizeof(FlowKey);
-  parameters.hash_func = rte_hash_crc;
-  parameters.socket_id = SOCKET_ID_ANY;
-  parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-  std::unique_ptr<FlowTable> table(new FlowTable(config, slots, workers));
-  table->hash_.reset(rte_hash_create(&parameters));
-  if (table->hash_ == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("engine: creating flow table ", name,
-                                                     " failed: ", rte_strerror(rte_errno)));
+  absl::StatusOr<RcuHash> hash =
+      CreateRcuHash(name, "flow table", config.capacity, sizeof(FlowKey), rcu);
+  if (!hash.ok()) {
+    return hash.status();
   }
-  rte_hash_rcu_config rcu_config{};
-  rcu_config.v = rcu;
-  rcu_config.mode = RTE_HASH_QSBR_MODE_DQ;
-  if (rte_hash_rcu_qsbr_add(table->hash_.get(), &rcu_config) != 0) {
-    return absl::InternalError(absl::StrCat("engine: attaching RCU to flow table ", name,
-                                            " failed: ", rte_strerror(rte_errno)));
-  }
+  std::unique_ptr<FlowTable> table(new FlowTable(config, hash->positions, workers));
+  table->hash_ = std::move(hash->hash);
   return table;
 }
 

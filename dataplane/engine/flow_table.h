@@ -9,9 +9,8 @@
 // packet from a pod or the uplink that matches one is steered to the host port instead of its
 // direct route (docs/engine.md, "Services").
 //
-// Like NeighbourTable: an rte_hash in lock-free reader/writer mode maps a key to a position, the
-// position indexes this table's own entries, and the hash's RCU defer queue (on the engine's QSBR
-// variable) reuses a deleted key's position only after a grace period. One thread writes: the worker
+// Like NeighbourTable, an RcuHash (rcu_hash.h) maps a key to a position that indexes this table's
+// own entries. One thread writes: the worker
 // that polls the host port, which sees every flow the kernel forwards; it inserts, refreshes and
 // expires entries. Every worker reads without locks, and refreshes the entries its packets answer
 // with plain stores. Entries time out like conntrack's, by protocol and TCP state.
@@ -42,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/engine/rcu_hash.h"
 
 namespace dpcni::dataplane {
 
@@ -134,9 +134,6 @@ class FlowTable {
   std::vector<FlowInfo> List(uint64_t now, uint64_t tsc_hz, uint32_t limit) const;
 
  private:
-  struct HashDeleter {
-    void operator()(rte_hash* hash) const { rte_hash_free(hash); }
-  };
   struct alignas(RTE_CACHE_LINE_SIZE) WorkerHits {
     SingleWriterCounter value;
   };
@@ -209,7 +206,7 @@ class FlowTable {
   // Readers refresh `seen` at most this often, so that a busy reply stream does not write the
   // entry's cache line on every packet.
   const uint64_t refresh_cycles_;
-  std::unique_ptr<rte_hash, HashDeleter> hash_;
+  std::unique_ptr<rte_hash, RteHashDeleter> hash_;
   std::unique_ptr<Entry[]> entries_;
   std::unique_ptr<std::atomic<uint32_t>[]> watched_;  // per port id
   std::unique_ptr<std::atomic<uint8_t>[]> filter_;    // kFilterSize counters

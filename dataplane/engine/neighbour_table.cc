@@ -1,7 +1,6 @@
 #include "dataplane/engine/neighbour_table.h"
 
 #include <rte_errno.h>
-#include <rte_hash_crc.h>
 
 #include <algorithm>
 
@@ -14,9 +13,6 @@ namespace {
 
 // The link word keeps the MAC in its first six bytes in memory and the state in its top byte.
 static_assert(RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN, "link word layout assumes little endian");
-
-// rte_hash refuses fewer entries than one bucket holds (8, internal to the library).
-constexpr uint32_t kMinimumHashEntries = 8;
 
 std::string StateName(NeighbourState state) {
   switch (state) {
@@ -40,29 +36,13 @@ NeighbourTable::~NeighbourTable() = default;
 absl::StatusOr<std::unique_ptr<NeighbourTable>> NeighbourTable::Create(const std::string& name,
                                                                        uint32_t capacity,
                                                                        rte_rcu_qsbr* rcu) {
-  // Twice the slots we use: deleted positions wait out a grace period before they are free again,
-  // and a cuckoo table fills up before every slot is taken.
-  const uint32_t slots = std::max<uint32_t>(2 * capacity, kMinimumHashEntries);
-  rte_hash_parameters parameters{};
-  parameters.name = name.c_str();
-  parameters.entries = slots;
-  parameters.key_len = sizeof(rte_be32_t);
-  parameters.hash_func = rte_hash_crc;
-  parameters.socket_id = SOCKET_ID_ANY;
-  parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-  std::unique_ptr<NeighbourTable> table(new NeighbourTable(capacity, slots));
-  table->hash_.reset(rte_hash_create(&parameters));
-  if (table->hash_ == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("engine: creating neighbour table ", name, " failed: ", rte_strerror(rte_errno)));
+  absl::StatusOr<RcuHash> hash =
+      CreateRcuHash(name, "neighbour table", capacity, sizeof(rte_be32_t), rcu);
+  if (!hash.ok()) {
+    return hash.status();
   }
-  rte_hash_rcu_config rcu_config{};
-  rcu_config.v = rcu;
-  rcu_config.mode = RTE_HASH_QSBR_MODE_DQ;
-  if (rte_hash_rcu_qsbr_add(table->hash_.get(), &rcu_config) != 0) {
-    return absl::InternalError(absl::StrCat("engine: attaching RCU to neighbour table ", name,
-                                            " failed: ", rte_strerror(rte_errno)));
-  }
+  std::unique_ptr<NeighbourTable> table(new NeighbourTable(capacity, hash->positions));
+  table->hash_ = std::move(hash->hash);
   return table;
 }
 

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/engine/rcu_hash.h"
 
 namespace dpcni::dataplane {
 
@@ -90,10 +91,6 @@ class NeighbourTable {
   std::vector<NeighbourInfo> List(uint64_t now, uint64_t tsc_hz) const;
 
  private:
-  struct HashDeleter {
-    void operator()(rte_hash* hash) const { rte_hash_free(hash); }
-  };
-
   // Written by the owner; read by workers (link, wanted) and the control plane (all). A cache line
   // each, so that workers reading one neighbour do not share a line the owner keeps writing.
   struct alignas(RTE_CACHE_LINE_SIZE) Entry {
@@ -113,7 +110,7 @@ class NeighbourTable {
   const uint32_t capacity_;
   const uint32_t positions_;
   uint32_t count_ = 0;  // owner only
-  std::unique_ptr<rte_hash, HashDeleter> hash_;
+  std::unique_ptr<rte_hash, RteHashDeleter> hash_;
   std::unique_ptr<Entry[]> entries_;
 };
 

@@ -24,6 +24,26 @@ char* Append(rte_mbuf* packet, uint16_t length) {
   return data;
 }
 
+// Writes the frame's Ethernet and IPv4 headers at `data` (zeroed) for `l4_length` bytes of
+// `protocol` after them; returns the IPv4 header.
+rte_ipv4_hdr* WriteHeaders(char* data, const Ipv4Frame& frame, uint8_t protocol,
+                           size_t l4_length) {
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(data);
+  ethernet->src_addr = frame.src_mac;
+  ethernet->dst_addr = frame.dst_mac;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + kL2Length);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(kL3Length + l4_length));
+  ip->packet_id = RTE_BE16(7);
+  ip->time_to_live = frame.ttl;
+  ip->next_proto_id = protocol;
+  ip->src_addr = rte_cpu_to_be_32(frame.src_ip);
+  ip->dst_addr = rte_cpu_to_be_32(frame.dst_ip);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  return ip;
+}
+
 void SetL4Checksum(rte_mbuf* packet, rte_be16_t checksum) {
   if (Ipv4(packet)->next_proto_id == IPPROTO_TCP) {
     Tcp(packet)->cksum = checksum;
@@ -57,20 +77,7 @@ rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame) {
   char* data = Append(packet, kL2Length + kL3Length + l4_length + frame.payload_size);
   std::memset(data, 0, kL2Length + kL3Length + l4_length);
 
-  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(data);
-  ethernet->src_addr = frame.src_mac;
-  ethernet->dst_addr = frame.dst_mac;
-  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + kL2Length);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kL3Length + l4_length + frame.payload_size);
-  ip->packet_id = RTE_BE16(7);
-  ip->time_to_live = frame.ttl;
-  ip->next_proto_id = frame.protocol;
-  ip->src_addr = rte_cpu_to_be_32(frame.src_ip);
-  ip->dst_addr = rte_cpu_to_be_32(frame.dst_ip);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* ip = WriteHeaders(data, frame, frame.protocol, l4_length + frame.payload_size);
 
   char* l4 = data + kL2Length + kL3Length;
   if (frame.protocol == IPPROTO_TCP) {
@@ -97,8 +104,7 @@ rte_mbuf* BuildIpv4(rte_mempool* pool, const Ipv4Frame& frame) {
 
 namespace {
 
-// An IPv4 packet of `protocol` between the frame's addresses whose payload is `body`, checksummed
-// as ICMP.
+// An ICMP packet between the frame's addresses whose ICMP header and payload are `body`.
 rte_mbuf* BuildIcmp(rte_mempool* pool, const Ipv4Frame& frame, const std::vector<uint8_t>& body) {
   rte_mbuf* packet = rte_pktmbuf_alloc(pool);
   if (packet == nullptr) {
@@ -106,18 +112,7 @@ rte_mbuf* BuildIcmp(rte_mempool* pool, const Ipv4Frame& frame, const std::vector
   }
   char* data = Append(packet, kL2Length + kL3Length + body.size());
   std::memset(data, 0, kL2Length + kL3Length);
-  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(data);
-  ethernet->src_addr = frame.src_mac;
-  ethernet->dst_addr = frame.dst_mac;
-  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + kL2Length);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kL3Length + body.size());
-  ip->time_to_live = frame.ttl;
-  ip->next_proto_id = IPPROTO_ICMP;
-  ip->src_addr = rte_cpu_to_be_32(frame.src_ip);
-  ip->dst_addr = rte_cpu_to_be_32(frame.dst_ip);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  WriteHeaders(data, frame, IPPROTO_ICMP, body.size());
   auto* icmp = reinterpret_cast<rte_icmp_hdr*>(data + kL2Length + kL3Length);
   std::memcpy(icmp, body.data(), body.size());
   icmp->icmp_cksum = 0;
