@@ -294,8 +294,11 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.worker_lcores.empty()) {
     return absl::InvalidArgumentError("worker_lcores is empty: the dataplane needs a worker");
   }
-  if (config.burst_size == 0 || config.burst_size > 256) {
-    return absl::InvalidArgumentError("burst_size must be within 1..256");
+  if (config.burst_size == 0 || config.burst_size > kMaxBurstSize) {
+    // One bound with the engine's, which sizes its Tx buffers by it: a larger value used to pass
+    // here and stop the agent later, at engine creation.
+    return absl::InvalidArgumentError(
+        absl::StrCat("burst_size ", config.burst_size, " is outside 1..", kMaxBurstSize));
   }
   for (const std::string& cidr : config.cluster_cidrs) {
     if (auto prefix = Ipv4Prefix::Parse(cidr); !prefix.ok()) {

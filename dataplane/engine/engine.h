@@ -38,6 +38,10 @@ struct FlowTableConfig {
   FlowTimeouts timeouts{};
 };
 
+// The largest Rx/Tx burst a worker handles (EngineConfig::burst_size, the agent's burst_size): the
+// size of its per-port Tx buffers.
+inline constexpr uint16_t kMaxBurstSize = 64;
+
 struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.

@@ -26,8 +26,6 @@
 
 namespace dpcni::dataplane {
 
-inline constexpr uint16_t kMaxBurstSize = 64;
-
 // The ports one worker polls. Never modified once published: changes publish a new list, with a
 // generation greater than that of any list the worker was given before.
 struct PollList {

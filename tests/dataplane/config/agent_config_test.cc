@@ -128,6 +128,13 @@ TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
   config.pod_queue_size = 100;
   EXPECT_NE(ValidateAgentConfig(config).message().find("power of two"), std::string::npos);
   config.pod_queue_size = 512;
+  // The engine's bound, not a looser one of the config's own.
+  config.burst_size = kMaxBurstSize;
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
+  config.burst_size = kMaxBurstSize + 1;
+  EXPECT_NE(ValidateAgentConfig(config).message().find("burst_size 65 is outside 1..64"),
+            std::string::npos);
+  config.burst_size = 32;
   config.worker_lcores.clear();
   EXPECT_FALSE(ValidateAgentConfig(config).ok());
 }
