@@ -19,6 +19,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
@@ -269,7 +271,24 @@ int main(int argc, char** argv) {
   // Other signals stay unblocked: DPDK's net_tap signals Rx with a real-time signal.
   pthread_sigmask(SIG_BLOCK, &dpcni::dataplane::StopSignals(), nullptr);
 
-  absl::SetProgramUsageMessage("dpcni-agent --config /etc/dpcni/agent.yaml");
+  absl::SetProgramUsageMessage(
+      "the node's dpcni dataplane: DPDK ports for the pods, the host port and the uplink, and the\n"
+      "gRPC API the dpcni CNI plugin and dpcnictl use.\n\n"
+      "  dpcni-agent --config /etc/dpcni/agent.yaml [--socket PATH] [--state_dir DIR]\n"
+      "              [--backend auto|vhost-net|tap] [--file_prefix PREFIX]\n\n"
+      "The configuration is YAML (README.md, \"Agent configuration\"); the flags override it.");
+  // --help lists the flags defined in this file (abseil's default looks for a file named after
+  // the program, and finds none).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "agent/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view file) {  // the source tree's path, not the builder's
+    const size_t tree = file.rfind("dataplane/");
+    return std::string(tree == absl::string_view::npos ? file : file.substr(tree));
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return dpcni::dataplane::Run();
 }

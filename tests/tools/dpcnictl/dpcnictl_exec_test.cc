@@ -45,6 +45,15 @@ TEST(DpcnictlBinary, UnreachableAgentExits1NamingTheSocket) {
   EXPECT_THAT(result.stderr_text, HasSubstr("cannot reach dpcni-agent at " + socket));
 }
 
+TEST(DpcnictlBinary, HelpListsTheCommandsAndTheSocketFlag) {
+  testing::ProcessResult result = RunDpcnictl({"--help"});
+  const std::string help = result.stdout_text + result.stderr_text;
+  EXPECT_THAT(help, HasSubstr("flows"));
+  EXPECT_THAT(help, HasSubstr("--socket"));
+  EXPECT_THAT(help, HasSubstr("/run/dpcni/dpcni.sock"));
+  EXPECT_THAT(help, ::testing::Not(HasSubstr("No flags matched")));
+}
+
 TEST(DpcnictlBinary, WrongCommandLineExits2WithUsage) {
   for (const std::vector<std::string>& arguments :
        {std::vector<std::string>{}, std::vector<std::string>{"status", "pods"},
