@@ -125,6 +125,11 @@ absl::Status ParseRuntimeConfig(const JsonFields& fields, NetConf& conf) {
       return InvalidField(path, "must be an address in CIDR notation like 10.244.1.5/24",
                           ips[i].dump());
     }
+    if (ips[i].get_ref<const std::string&>().find(':') != std::string::npos) {
+      // The agent's pools are IPv4 until IPv6 arrives: say so here rather than let it fail there.
+      return InvalidField(path, "is an IPv6 address: dpcni assigns IPv4 addresses only",
+                          ips[i].dump());
+    }
     conf.requested_ips.push_back(ips[i].get<std::string>());
   }
   return absl::OkStatus();

@@ -44,7 +44,7 @@ TEST(ParseNetConf, ReadsEveryField) {
   json["agentSocket"] = "/var/run/dpcni/agent.sock";
   json["mtu"] = 1400;
   json["runtimeConfig"] = {{"mac", "02:42:AC:11:00:02"},
-                           {"ips", {"10.244.1.7/24", "fd00:10:244:1::7/64"}}};
+                           {"ips", {"10.244.1.7/24", "10.244.1.8/24"}}};
   json["prevResult"] = {{"cniVersion", "1.0.0"},
                         {"interfaces", {{{"name", "eth0"}, {"sandbox", "/var/run/netns/x"}}}},
                         {"ips", {{{"address", "10.244.1.7/24"}, {"interface", 0}}}}};
@@ -56,7 +56,7 @@ TEST(ParseNetConf, ReadsEveryField) {
   EXPECT_EQ(conf->agent_socket, "/var/run/dpcni/agent.sock");
   EXPECT_EQ(conf->mtu, 1400u);
   EXPECT_EQ(conf->requested_mac, "02:42:AC:11:00:02");
-  EXPECT_THAT(conf->requested_ips, ElementsAre("10.244.1.7/24", "fd00:10:244:1::7/64"));
+  EXPECT_THAT(conf->requested_ips, ElementsAre("10.244.1.7/24", "10.244.1.8/24"));
   ASSERT_TRUE(conf->prev_result.has_value());
   ASSERT_EQ(conf->prev_result->ips.size(), 1u);
   EXPECT_EQ(conf->prev_result->ips[0].address, "10.244.1.7/24");
@@ -148,8 +148,11 @@ INSTANTIATE_TEST_SUITE_P(
                          {{"runtimeConfig", {{"ips", {"10.0.0.1/33"}}}}},
                          "runtimeConfig.ips[0]"},
         InvalidFieldCase{"Ipv6PrefixTooLong",
-                         {{"runtimeConfig", {{"ips", {"fd00::1/64", "fd00::2/129"}}}}},
+                         {{"runtimeConfig", {{"ips", {"10.0.0.1/24", "fd00::2/129"}}}}},
                          "runtimeConfig.ips[1]"},
+        InvalidFieldCase{"Ipv6NotYet",
+                         {{"runtimeConfig", {{"ips", {"10.0.0.1/24", "fd00::2/64"}}}}},
+                         "runtimeConfig.ips[1] is an IPv6 address: dpcni assigns IPv4 addresses"},
         InvalidFieldCase{
             "IpNotAddress", {{"runtimeConfig", {{"ips", {"pod-a/24"}}}}}, "runtimeConfig.ips[0]"},
         InvalidFieldCase{"PrevResultNotObject", {{"prevResult", 3}}, "prevResult"},
