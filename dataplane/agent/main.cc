@@ -182,11 +182,9 @@ absl::Status Serve(const AgentConfig& config) {
   if (!engine.ok()) return engine.status();
   if (auto status = (*engine)->Start(); !status.ok()) return status;
 
-  auto host_address = HostPortAddress(config);
-  if (!host_address.ok()) return host_address.status();
-  std::vector<std::string> reserved = config.reserved_addresses;
-  reserved.push_back(*host_address);
-  auto ipam = Ipam::Open(config.pod_cidrs, reserved, config.state_dir + "/ipam.json");
+  auto reserved = IpamReservedAddresses(config);
+  if (!reserved.ok()) return reserved.status();
+  auto ipam = Ipam::Open(config.pod_cidrs, *reserved, config.state_dir + "/ipam.json");
   if (!ipam.ok()) return ipam.status();
   const PortQueues queues{*pool, static_cast<uint16_t>(config.worker_lcores.size()),
                           config.pod_queue_size, config.pod_mtu};

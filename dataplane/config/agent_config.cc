@@ -182,6 +182,16 @@ absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config) {
   return Ipv4ToString(prefix->network + (prefix->length < 31 ? 1 : 0));
 }
 
+absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig& config) {
+  auto host = HostPortAddress(config);
+  if (!host.ok()) return host.status();
+  std::vector<std::string> reserved = config.reserved_addresses;
+  reserved.push_back(*host);
+  // Outside the pod CIDRs (169.254.1.1 by default) it is never allocated anyway.
+  reserved.push_back(config.gateway_ip);
+  return reserved;
+}
+
 absl::StatusOr<PortBackend> ParsePortBackend(const std::string& name) {
   if (name == "auto") return PortBackend::kAuto;
   if (name == "vhost-net") return PortBackend::kVhostNet;

@@ -96,6 +96,10 @@ uint32_t MaxPodsSupported(const AgentConfig& config);
 // The host port's address: the configured one, or the first usable address of the first pod CIDR.
 absl::StatusOr<std::string> HostPortAddress(const AgentConfig& config);
 
+// What IPAM must never hand out: reserved_addresses, the host port's address and the pods' gateway
+// (answered by the dataplane, so a pod holding it would be unreachable).
+absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig& config);
+
 // Parses the YAML text; unknown keys are errors (a typo must not silently fall back to a default).
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);

@@ -4,7 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "ipam/ipam.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -114,6 +120,36 @@ flow_table:
   EXPECT_NE(ValidateAgentConfig(*config).message().find("flow_table.size"), std::string::npos);
   config->flow_table.capacity = 0;  // off
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
+TEST(AgentConfigTest, IpamNeverHandsOutTheHostPortOrTheGatewayAddress) {
+  AgentConfig config;
+  config.pod_cidrs = {"10.244.1.0/24"};
+  config.reserved_addresses = {"10.244.1.9"};
+  config.gateway_ip = "10.244.1.254";  // a gateway inside the pod CIDR
+  auto reserved = IpamReservedAddresses(config);
+  ASSERT_TRUE(reserved.ok()) << reserved.status();
+  EXPECT_EQ(*reserved, (std::vector<std::string>{"10.244.1.9", "10.244.1.1", "10.244.1.254"}));
+
+  // An IPAM opened with them hands out every other address of a small CIDR, and then none.
+  config.pod_cidrs = {"10.244.2.0/29"};
+  config.gateway_ip = "10.244.2.6";
+  reserved = IpamReservedAddresses(config);
+  ASSERT_TRUE(reserved.ok());
+  const std::string state =
+      (std::filesystem::temp_directory_path() / ("ipam-reserved-" + std::to_string(::getpid())))
+          .string();
+  auto ipam = Ipam::Open(config.pod_cidrs, *reserved, state);
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  std::set<std::string> handed_out;
+  for (int pod = 0; pod < 8; ++pod) {
+    auto allocated = (*ipam)->Allocate("pod-" + std::to_string(pod), {});
+    if (!allocated.ok()) break;
+    handed_out.insert((*allocated)[0].address);
+  }
+  std::filesystem::remove(state);
+  EXPECT_EQ(handed_out, (std::set<std::string>{"10.244.2.2", "10.244.2.3", "10.244.2.4",
+                                               "10.244.2.5"}));
 }
 
 TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
