@@ -144,7 +144,8 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
     entry.reply_port.store(flow.reply_port, std::memory_order_relaxed);
     AddWatch(port, -1);
   }
-  uint8_t state = entry.state.load(std::memory_order_relaxed);
+  const uint8_t seen_state = entry.state.load(std::memory_order_relaxed);
+  uint8_t state = seen_state;
   if (flow.reply.protocol == IPPROTO_TCP) {
     if ((flow.tcp_flags & kTcpSyn) != 0) {
       state |= kSawSyn;
@@ -160,7 +161,10 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
       entry.replied.store(0, std::memory_order_relaxed);
     }
   }
-  entry.state.store(state, std::memory_order_relaxed);
+  // Written only when it changes: readers share the entry's cache line.
+  if (state != seen_state) {
+    entry.state.store(state, std::memory_order_relaxed);
+  }
   Refresh(entry, now);
 }
 
