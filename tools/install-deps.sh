@@ -8,8 +8,8 @@ packages=(
   dpdk dpdk-dev libdpdk-dev
   meson python3-pyelftools libnuma-dev libxdp-dev libbpf-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libyaml-cpp-dev libnl-3-dev libnl-route-3-dev nlohmann-json3-dev prometheus-cpp-dev
-  libnftables-dev nftables iptables
+  libyaml-cpp-dev libnl-3-dev libnl-route-3-dev libnl-nf-3-dev nlohmann-json3-dev prometheus-cpp-dev
+  libnftables-dev nftables iptables conntrack
   libgtest-dev libgmock-dev googletest
   iproute2 iputils-ping iperf3 ethtool procps kmod
   containernetworking-plugins

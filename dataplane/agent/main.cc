@@ -27,6 +27,7 @@
 #include "ipam/ipam.h"
 #include "ipam/ipv4.h"
 #include "metrics/port_metrics.h"
+#include "nat/conntrack.h"
 #include "node/node_edges.h"
 #include "pods/pod_manager.h"
 #include "port/kernel_ports.h"
@@ -172,6 +173,27 @@ std::vector<InfrastructurePort> NodePorts(const NodeEdges& edges) {
   return ports;
 }
 
+// The flow table starts empty, while the node's kernel may be NATing connections to pods already
+// (an agent restart or upgrade): their replies must go back through the kernel before it forwards
+// their next packet. Best effort: without conntrack the table fills as packets come.
+void SeedFlowsFromConntrack(const AgentConfig& config, Engine& engine) {
+  if (config.flow_table.capacity == 0) return;
+  auto connections = ReadNatedConnections();
+  if (!connections.ok()) {
+    std::fprintf(stderr, "dpcni-agent: not seeding the flow table: %s\n",
+                 connections.status().ToString().c_str());
+    return;
+  }
+  auto seeded = engine.SeedKernelFlows(*connections);
+  if (!seeded.ok()) {
+    std::fprintf(stderr, "dpcni-agent: seeding the flow table: %s\n",
+                 seeded.status().ToString().c_str());
+    return;
+  }
+  std::fprintf(stderr, "dpcni-agent: flow table seeded with %zu of %zu NATed connections\n",
+               *seeded, connections->size());
+}
+
 // Everything that owns DPDK objects lives in here, so it is all destroyed before rte_eal_cleanup().
 absl::Status Serve(const AgentConfig& config) {
   auto pool = CreateMbufPool(config);
@@ -196,6 +218,7 @@ absl::Status Serve(const AgentConfig& config) {
   PodStore store(config.state_dir + "/pods.json");
   PodManager pods(config, **ipam, ports, **engine, store);
   if (auto status = pods.Restore(); !status.ok()) return status;
+  SeedFlowsFromConntrack(config, **engine);
 
   AgentService service(config, pods, **engine, **ipam, NodePorts(**edges), *pool);
   auto server = Listen(config.socket_path, service);

@@ -129,6 +129,17 @@ struct FlowTableStats {
   uint64_t insert_failures = 0;  // flows forwarded without an entry: no room
 };
 
+// A connection the node's kernel NATs, as its replies travel before the kernel un-NATs them
+// (conntrack's reply tuple). Host byte order; for ICMP echo both ports are the identifier.
+struct NatedFlow {
+  uint8_t protocol = 0;
+  uint32_t reply_source = 0;
+  uint32_t reply_destination = 0;
+  uint16_t reply_source_port = 0;
+  uint16_t reply_destination_port = 0;
+  bool answered = false;  // the kernel has seen a reply
+};
+
 // One tracked flow, as the reply direction the engine watches for.
 struct FlowListing {
   std::string protocol;           // "tcp", "udp", "icmp", "sctp" or the protocol number
@@ -189,6 +200,12 @@ class Engine {
   // counters, and up to `limit` flows (0: all of them).
   virtual FlowTableStats FlowStats() const = 0;
   virtual std::vector<FlowListing> Flows(uint32_t limit) const = 0;
+  // Hands the flow table connections the kernel NATs already (read from conntrack when the agent
+  // starts, its table being empty), so that their replies go back through the kernel before the
+  // kernel forwards their next packet. Those whose replies reach the kernel anyway are left out.
+  // Call with the host port and the pods attached and the workers running; returns how many were
+  // taken.
+  virtual absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>& flows) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config);

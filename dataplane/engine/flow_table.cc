@@ -1,6 +1,7 @@
 #include "dataplane/engine/flow_table.h"
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ip.h>
 
 #include <algorithm>
@@ -50,6 +51,14 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const std::string& 
   }
   std::unique_ptr<FlowTable> table(new FlowTable(config, hash->positions, workers));
   table->hash_ = std::move(hash->hash);
+  const std::string ring_name = name + "_in";
+  table->offered_.reset(rte_ring_create_elem(ring_name.c_str(), sizeof(KernelFlow),
+                                             kOfferRingSize, SOCKET_ID_ANY,
+                                             RING_F_SP_ENQ | RING_F_SC_DEQ));
+  if (table->offered_ == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("engine: creating the ring ", ring_name,
+                                                     " failed: ", rte_strerror(rte_errno)));
+  }
   return table;
 }
 
@@ -59,6 +68,21 @@ FlowKey FlowTable::KeyOf(const Entry& entry) {
   FlowKey key;
   std::memcpy(&key, words, sizeof(key));
   return key;
+}
+
+bool FlowTable::Offer(const KernelFlow& flow) {
+  KernelFlow copy = flow;  // DPDK 22.11 takes the element through a non-const pointer
+  return rte_ring_enqueue_elem(offered_.get(), &copy, sizeof(KernelFlow)) == 0;
+}
+
+void FlowTable::TakeOffered(uint64_t now) {
+  constexpr unsigned kOfferBatch = 64;
+  KernelFlow flows[kOfferBatch];
+  const unsigned taken =
+      rte_ring_dequeue_burst_elem(offered_.get(), flows, sizeof(KernelFlow), kOfferBatch, nullptr);
+  for (unsigned i = 0; i < taken; ++i) {
+    Track(flows[i], now);
+  }
 }
 
 void FlowTable::FilterAdd(uint32_t hash) {
@@ -128,7 +152,7 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
     entry.key_words[1].store(words[1], std::memory_order_relaxed);
     entry.seen.store(now, std::memory_order_relaxed);
     entry.reply_port.store(flow.reply_port, std::memory_order_relaxed);
-    entry.replied.store(0, std::memory_order_relaxed);
+    entry.replied.store(flow.answered ? 1 : 0, std::memory_order_relaxed);
     entry.reply_closing.store(0, std::memory_order_relaxed);
     entry.state.store(kInUse, std::memory_order_release);
     // Published before the packet that made it is sent, so before any reply to it can arrive.

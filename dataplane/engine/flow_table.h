@@ -28,6 +28,8 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 
 #include <array>
 #include <atomic>
@@ -79,7 +81,9 @@ struct KernelFlow {
   FlowKey reply{};
   uint16_t reply_port = 0;
   uint8_t tcp_flags = 0;  // of the forwarded packet
+  bool answered = false;  // known to be answered already (a connection conntrack saw replied)
 };
+static_assert(sizeof(KernelFlow) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
 struct FlowInfo {
   FlowKey reply{};
@@ -128,12 +132,23 @@ class FlowTable {
   // period late.
   void Sweep(uint64_t now);
 
+  // Flows the control plane hands the writer (SeedKernelFlows), through a ring: one producer (the
+  // control plane, under the engine's lock) and one consumer (the writer).
+  static constexpr unsigned kOfferRingSize = 4096;
+  // Control plane: false when the ring is full (the writer takes up to kOfferBatch a round).
+  bool Offer(const KernelFlow& flow);
+  // The writer: tracks what was offered, as if the kernel had forwarded it at `now`.
+  void TakeOffered(uint64_t now);
+
   // Control plane.
   FlowTableStats Stats() const;
   // Up to `limit` flows (0: every one), with their age at `now`.
   std::vector<FlowInfo> List(uint64_t now, uint64_t tsc_hz, uint32_t limit) const;
 
  private:
+  struct RingDeleter {
+    void operator()(rte_ring* ring) const { rte_ring_free(ring); }
+  };
   struct alignas(RTE_CACHE_LINE_SIZE) WorkerHits {
     SingleWriterCounter value;
   };
@@ -207,6 +222,7 @@ class FlowTable {
   // entry's cache line on every packet.
   const uint64_t refresh_cycles_;
   std::unique_ptr<rte_hash, RteHashDeleter> hash_;
+  std::unique_ptr<rte_ring, RingDeleter> offered_;
   std::unique_ptr<Entry[]> entries_;
   std::unique_ptr<std::atomic<uint32_t>[]> watched_;  // per port id
   std::unique_ptr<std::atomic<uint8_t>[]> filter_;    // kFilterSize counters

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <string>
 #include <utility>
 
@@ -219,7 +220,7 @@ absl::Status ForwardingEngine::CreateTables() {
 
 void ForwardingEngine::CreateWorkers() {
   absl::MutexLock lock(&mutex_);
-  RoutingView routing{
+  routing_ = RoutingView{
       .lpm = lpm_.get(),
       .default_next_hop = &default_next_hop_,
       .next_hops = next_hops_.entries(),
@@ -235,7 +236,7 @@ void ForwardingEngine::CreateWorkers() {
         .lcore = config_.worker_lcores[i],
         .rcu = rcu_.get(),
         .stop = &stop_,
-        .routing = routing,
+        .routing = routing_,
         .burst_size = config_.burst_size,
         .idle_sleep_max = config_.idle_sleep_max,
         .gso_direct_pool = gso_direct_pool_.get(),
@@ -757,6 +758,42 @@ std::vector<FlowListing> ForwardingEngine::Flows(uint32_t limit) const {
         .timeout_ms = flow.timeout_ms});
   }
   return listed;
+}
+
+absl::StatusOr<size_t> ForwardingEngine::SeedKernelFlows(const std::vector<NatedFlow>& flows) {
+  if (flows_ == nullptr) {
+    return 0;
+  }
+  // The writer takes what is offered a batch per poll round; a full ring is waited out this long.
+  constexpr auto kPatience = std::chrono::seconds(5);
+  absl::MutexLock lock(&mutex_);
+  if (!host_.has_value() || !running_) {
+    return absl::FailedPreconditionError(
+        "seeding kernel flows: the host port must be attached and the workers running");
+  }
+  size_t taken = 0;
+  for (const NatedFlow& nated : flows) {
+    const FlowKey reply{.source = rte_cpu_to_be_32(nated.reply_source),
+                        .destination = rte_cpu_to_be_32(nated.reply_destination),
+                        .source_port = rte_cpu_to_be_16(nated.reply_source_port),
+                        .destination_port = rte_cpu_to_be_16(nated.reply_destination_port),
+                        .protocol = nated.protocol};
+    KernelFlow flow;
+    if (!KernelFlowOfReply(routing_, reply, &flow)) {
+      continue;
+    }
+    flow.answered = nated.answered;
+    const auto deadline = std::chrono::steady_clock::now() + kPatience;
+    while (!flows_->Offer(flow)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "seeding kernel flows: the host port's worker took no more after ", taken));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ++taken;
+  }
+  return taken;
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineConfig& config) {

@@ -50,6 +50,7 @@ class ForwardingEngine final : public Engine {
   std::vector<NeighbourInfo> Neighbours() const override;
   FlowTableStats FlowStats() const override;
   std::vector<FlowListing> Flows(uint32_t limit) const override;
+  absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>& flows) override;
 
   // How much worker `worker` (its position in EngineConfig::worker_lcores) polled and slept.
   WorkerActivity Activity(size_t worker) const { return workers_.at(worker)->Activity(); }
@@ -141,6 +142,7 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0
   std::atomic<uint32_t> default_next_hop_{kNoNextHop};
   std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
+  RoutingView routing_;  // what the workers route with; set by CreateWorkers
   std::atomic<bool> stop_{false};
 
   mutable absl::Mutex mutex_;

@@ -315,6 +315,21 @@ bool FlowOf(const rte_mbuf* packet, const rte_ipv4_hdr* ip, PacketFlow* flow) {
   }
 }
 
+namespace {
+
+// Whether replies that come in through `toward_source` (the hop the forward direction leaves by:
+// a pod's port, or the uplink) would be routed to `destination` on a way other than the kernel's.
+bool RepliesBypassKernel(const RoutingView& routing, const NextHop& kernel,
+                         const NextHop& toward_source, rte_be32_t destination) {
+  const IngressPort reply_ingress{
+      .port_id = toward_source.port_id,
+      .role = toward_source.kind == NextHopKind::kNeighbour ? PortRole::kUplink : PortRole::kPod};
+  const NextHop* reply_route = Lookup(routing, reply_ingress, destination);
+  return reply_route == nullptr || reply_route->port_id != kernel.port_id;
+}
+
+}  // namespace
+
 bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const NextHop& next_hop,
                   KernelFlow* flow) {
   const NextHop* kernel = KernelNextHop(routing);
@@ -328,15 +343,27 @@ bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const Next
     return false;
   }
   // The replies come in where this packet goes out, and are routed to its source from there.
-  const IngressPort reply_ingress{
-      .port_id = next_hop.port_id,
-      .role = next_hop.kind == NextHopKind::kNeighbour ? PortRole::kUplink : PortRole::kPod};
-  const NextHop* reply_route = Lookup(routing, reply_ingress, ip->src_addr);
-  if (reply_route != nullptr && reply_route->port_id == kernel->port_id) {
+  if (!RepliesBypassKernel(routing, *kernel, next_hop, ip->src_addr)) {
     return false;
   }
   *flow = KernelFlow{
       .reply = forward.key.Reversed(), .reply_port = next_hop.port_id, .tcp_flags = forward.tcp_flags};
+  return true;
+}
+
+bool KernelFlowOfReply(const RoutingView& routing, const FlowKey& reply, KernelFlow* flow) {
+  const NextHop* kernel = KernelNextHop(routing);
+  if (routing.flows == nullptr || kernel == nullptr) {
+    return false;
+  }
+  // Where the replies come from: the route toward their source, as the kernel's packets take it.
+  const NextHop* source = Lookup(routing, IngressPort{.role = PortRole::kHost}, reply.source);
+  if (source == nullptr || source->port_id == kernel->port_id ||
+      !RepliesBypassKernel(routing, *kernel, *source, reply.destination)) {
+    return false;
+  }
+  // A connection the kernel tracks is past its opening: an ACK, as a forwarded packet would show.
+  *flow = KernelFlow{.reply = reply, .reply_port = source->port_id, .tcp_flags = kTcpAck};
   return true;
 }
 

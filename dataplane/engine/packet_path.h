@@ -90,6 +90,11 @@ bool FlowOf(const rte_mbuf* packet, const rte_ipv4_hdr* ip, PacketFlow* flow);
 bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const NextHop& next_hop,
                   KernelFlow* flow);
 
+// The same for a connection the kernel NATs already, known by its reply 5-tuple (conntrack's):
+// the replies come in where their source is routed (a pod's port, or the uplink), and need the
+// entry unless their destination is routed to the kernel anyway.
+bool KernelFlowOfReply(const RoutingView& routing, const FlowKey& reply, KernelFlow* flow);
+
 // The ARP header of a packet DecidePacket returned kNeighbourArp for (it checked the lengths).
 inline rte_arp_hdr* ArpHeader(rte_mbuf* packet) {
   return rte_pktmbuf_mtod_offset(packet, rte_arp_hdr*, sizeof(rte_ether_hdr));

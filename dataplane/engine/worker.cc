@@ -117,6 +117,7 @@ bool Worker::PollRound() {
     setup_.resolver->Service(rte_rdtsc(), *this);
   }
   if (list->tracks_flows && setup_.routing.flows != nullptr) {
+    setup_.routing.flows->TakeOffered(now);
     setup_.routing.flows->Sweep(now);
   }
   FlushPending();

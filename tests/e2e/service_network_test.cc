@@ -387,6 +387,28 @@ TEST_P(ServiceNetworkTest, FlowTableTracksOnlyWhatTheKernelForwarded) {
             << std::endl;
 }
 
+// An agent restart (an upgrade) empties the flow table while the kernel still NATs connections to
+// pods: the new agent reads them from conntrack before it serves, so that their replies go back
+// through the kernel even before the kernel forwards anything of them again.
+TEST_P(ServiceNetworkTest, ARestartedAgentLearnsTheKernelsNatedConnections) {
+  ASSERT_TRUE(RoundTrip(a_->netns->name(), "udp", kServiceIp, kServiceUdpPort, a_->ip));
+  node_->agent().Stop();
+  std::string failure;
+  ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+  const auto seeded = ListFlows();
+  ASSERT_TRUE(seeded);
+  bool listed = false;
+  for (const auto& flow : seeded->flows()) {
+    listed |= flow.protocol() == "udp" && flow.reply_source() == b_->ip + ":" + kPodUdpPort &&
+              flow.reply_destination().rfind(a_->ip + ":", 0) == 0 && flow.state() == "replied";
+  }
+  EXPECT_TRUE(listed) << "the restarted agent did not learn the Service's UDP flow:\n"
+                      << seeded->DebugString() << "\nagent log:\n" << node_->agent().Log();
+  EXPECT_NE(node_->agent().Log().find("flow table seeded with"), std::string::npos)
+      << node_->agent().Log();
+  EXPECT_TRUE(RoundTrip(a_->netns->name(), "udp", kServiceIp, kServiceUdpPort, a_->ip));
+}
+
 INSTANTIATE_TEST_SUITE_P(Services, ServiceNetworkTest,
                          testing::Combine(testing::ValuesIn(Backends()),
                                           testing::Values("nftables", "iptables")),

@@ -531,5 +531,40 @@ TEST_F(EdgePortsTest, WithoutAFlowTableRepliesTakeTheirDirectRoute) {
   EXPECT_TRUE(engine_->Flows(0).empty());
 }
 
+// After a restart the agent hands the engine what conntrack NATs: replies are steered before the
+// kernel forwards anything of those connections again.
+TEST_F(EdgePortsTest, SeededConnectionsHaveTheirRepliesSentBackToTheKernel) {
+  StartWithHostPort(Config());
+  absl::StatusOr<size_t> seeded = engine_->SeedKernelFlows(
+      {NatedFlow{.protocol = IPPROTO_TCP,
+                 .reply_source = kPodBIp,
+                 .reply_destination = kPodAIp,
+                 .reply_source_port = 8080,
+                 .reply_destination_port = 40000,
+                 .answered = true},
+       // Masqueraded to an address the kernel routes: nothing to keep.
+       NatedFlow{.protocol = IPPROTO_UDP,
+                 .reply_source = kPodBIp,
+                 .reply_destination = kInternetIp,
+                 .reply_source_port = 53,
+                 .reply_destination_port = 5353}});
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  EXPECT_EQ(*seeded, 1u);
+  ASSERT_TRUE(WaitUntil([&] { return engine_->FlowStats().entries == 1; }));
+
+  Ipv4Frame reply{.src_mac = kPodBMac,
+                  .src_ip = kPodBIp,
+                  .dst_ip = kPodAIp,
+                  .protocol = IPPROTO_TCP,
+                  .src_port = 8080,
+                  .dst_port = 40000};
+  port_b_->Receive(testing::BuildIpv4(pool_, reply));
+  std::vector<rte_mbuf*> sent = host_->WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(sent[0])->dst_addr), kPodAIp);
+  testing::FreeAll(sent);
+  EXPECT_TRUE(port_a_->TakeAllSent().empty());
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane

@@ -220,6 +220,21 @@ TEST_F(FlowTableTest, TheSweepAdvancesWithTimeNotWithCalls) {
   EXPECT_EQ(table_->Stats().entries, 0u);
 }
 
+TEST_F(FlowTableTest, OfferedFlowsAreTrackedByTheWriterAnsweredOnesAsEstablished) {
+  KernelFlow seeded = Forwarded(IPPROTO_TCP, 41000, kTcpAck);
+  seeded.answered = true;
+  ASSERT_TRUE(table_->Offer(seeded));
+  ASSERT_TRUE(table_->Offer(Forwarded(IPPROTO_UDP, 5353)));
+  EXPECT_EQ(table_->Stats().entries, 0u);  // until the writer takes them
+  table_->TakeOffered(At(0));
+  EXPECT_EQ(table_->Stats().entries, 2u);
+  EXPECT_TRUE(table_->Watched(kServerPort));
+  SweepAll(At(500));  // past the transitory timeout: the answered connection stays
+  std::vector<FlowInfo> kept = table_->List(At(500), rte_get_tsc_hz(), 0);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].state, "established");
+}
+
 TEST_F(FlowTableTest, ListingHonoursItsLimit) {
   for (uint16_t client = 1; client <= 5; ++client) {
     table_->Track(Forwarded(IPPROTO_UDP, client), At(0));

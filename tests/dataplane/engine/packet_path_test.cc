@@ -585,5 +585,35 @@ TEST_F(PacketPathTest, LeavesNonFirstFragmentsOnTheirDirectRoute) {
   EXPECT_EQ(Decide(fragment, PodB()).action, Action::kForward);
 }
 
+// After an agent restart: connections the kernel NATs already, known by conntrack's reply tuple.
+FlowKey Reply(uint32_t source, uint16_t source_port, uint32_t destination,
+              uint16_t destination_port) {
+  return FlowKey{.source = rte_cpu_to_be_32(source),
+                 .destination = rte_cpu_to_be_32(destination),
+                 .source_port = rte_cpu_to_be_16(source_port),
+                 .destination_port = rte_cpu_to_be_16(destination_port),
+                 .protocol = IPPROTO_TCP};
+}
+
+TEST_F(PacketPathTest, AConntrackReplyFromAPodToAPodOrBeyondTheUplinkIsKept) {
+  KernelFlow flow;
+  ASSERT_TRUE(KernelFlowOfReply(routing_, Reply(kPodBIp, 8080, kPodAIp, 40000), &flow));
+  EXPECT_EQ(flow.reply_port, kPortB);
+  EXPECT_EQ(flow.reply, Reply(kPodBIp, 8080, kPodAIp, 40000));
+  // A NodePort client on the uplink network: B's replies would leave by the uplink.
+  ASSERT_TRUE(KernelFlowOfReply(routing_, Reply(kPodBIp, 8080, testing::kNeighbourIp, 40000), &flow));
+  EXPECT_EQ(flow.reply_port, kPortB);
+  // An endpoint beyond the uplink answering pod A: its replies come in on the uplink.
+  ASSERT_TRUE(KernelFlowOfReply(routing_, Reply(testing::kNeighbourIp, 53, kPodAIp, 40000), &flow));
+  EXPECT_EQ(flow.reply_port, kUplinkPort);
+}
+
+TEST_F(PacketPathTest, AConntrackReplyThatReachesTheKernelAnywayIsLeftOut) {
+  KernelFlow flow;
+  // Masqueraded to the node, or answered by something only the kernel routes to.
+  EXPECT_FALSE(KernelFlowOfReply(routing_, Reply(kPodBIp, 8080, testing::kNodeIp, 40000), &flow));
+  EXPECT_FALSE(KernelFlowOfReply(routing_, Reply(kInternetIp, 443, kPodAIp, 40000), &flow));
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane

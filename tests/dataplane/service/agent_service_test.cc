@@ -40,6 +40,9 @@ class FakeEngine final : public Engine {
   std::vector<RouteInfo> Routes() const override { return {}; }
   std::vector<NeighbourInfo> Neighbours() const override { return neighbours; }
   FlowTableStats FlowStats() const override { return flow_stats; }
+  absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>& seeds) override {
+    return seeds.size();
+  }
   std::vector<FlowListing> Flows(uint32_t limit) const override {
     if (limit == 0 || limit >= flows.size()) return flows;
     return {flows.begin(), flows.begin() + limit};
