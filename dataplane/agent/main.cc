@@ -19,9 +19,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags_usage.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
@@ -298,18 +297,7 @@ int main(int argc, char** argv) {
       "  dpcni-agent --config /etc/dpcni/agent.yaml [--socket PATH] [--state_dir DIR]\n"
       "              [--backend auto|vhost-net|tap] [--file_prefix PREFIX]\n\n"
       "The configuration is YAML (README.md, \"Agent configuration\"); the flags override it.");
-  // --help lists the flags defined in this file (abseil's default looks for a file named after
-  // the program, and finds none).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "agent/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  usage.normalize_filename = [](absl::string_view file) {  // the source tree's path, not the builder's
-    const size_t tree = file.rfind("dataplane/");
-    return std::string(tree == absl::string_view::npos ? file : file.substr(tree));
-  };
-  absl::SetFlagsUsageConfig(usage);
+  dpcni::ListFlagsOf("dataplane/agent/main.cc");
   absl::ParseCommandLine(argc, argv);
   return dpcni::dataplane::Run();
 }

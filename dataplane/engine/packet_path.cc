@@ -2,7 +2,6 @@
 
 #include <rte_icmp.h>
 #include <rte_ip.h>
-#include <rte_sctp.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 

@@ -6,10 +6,9 @@
 #include <absl/flags/flag.h>
 #include <absl/flags/parse.h>
 #include <absl/flags/usage.h>
-#include <absl/flags/usage_config.h>
-#include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 
+#include "common/flags_usage.h"
 #include "tools/dpcnictl/commands.h"
 
 ABSL_FLAG(std::string, socket, std::string(dpcni::dpcnictl::kDefaultAgentSocket),
@@ -32,18 +31,7 @@ int main(int argc, char** argv) {
       "  routes      the dataplane's route table\n"
       "  neighbours  the uplink's neighbours: address, MAC, state, age\n"
       "  flows       flows the node's kernel forwarded (Services), whose replies go back to it"));
-  // --help lists the flags defined in this file (abseil's default looks for a file named after
-  // the program, and finds none).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "dpcnictl/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  usage.normalize_filename = [](absl::string_view file) {  // the source tree's path, not the builder's
-    const size_t tree = file.rfind("tools/");
-    return std::string(tree == absl::string_view::npos ? file : file.substr(tree));
-  };
-  absl::SetFlagsUsageConfig(usage);
+  dpcni::ListFlagsOf("tools/dpcnictl/main.cc");
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
   if (arguments.size() != 2) {
     std::cerr << "usage: " << dpcni::dpcnictl::kUsage << "\n";
