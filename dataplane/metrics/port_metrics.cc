@@ -41,6 +41,8 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
   auto tx_packets = CounterFamily("dpcni_port_tx_packets_total", "Packets sent on the port");
   auto tx_bytes = CounterFamily("dpcni_port_tx_bytes_total", "Bytes sent on the port");
   auto drops = CounterFamily("dpcni_port_drops_total", "Packets the dataplane dropped, by reason");
+  auto events = CounterFamily("dpcni_port_events_total",
+                              "What the port saw besides forwarding and drops, by event");
   const v1::GetPortStatsResponse stats = source_();
   for (const v1::PortStats& port : stats.ports()) {
     const std::vector<prometheus::ClientMetric::Label> labels = {
@@ -55,9 +57,15 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
       with_reason.push_back({"reason", reason});
       AddCounter(drops, with_reason, count);
     }
+    const std::map<std::string, uint64_t> by_event(port.events().begin(), port.events().end());
+    for (const auto& [event, count] : by_event) {
+      auto with_event = labels;
+      with_event.push_back({"event", event});
+      AddCounter(events, with_event, count);
+    }
   }
   std::vector<prometheus::MetricFamily> families = {rx_packets, rx_bytes, tx_packets, tx_bytes,
-                                                    drops};
+                                                    drops,      events};
 
   const v1::FlowTableStats flows = flows_();
   auto entries = GaugeFamily("dpcni_flow_table_entries",

@@ -23,7 +23,8 @@ class PortMetrics : public prometheus::Collectable {
   PortMetrics(StatsSource source, FlowsSource flows)
       : source_(std::move(source)), flows_(std::move(flows)) {}
 
-  // dpcni_port_{rx,tx}_{packets,bytes}_total and dpcni_port_drops_total{reason}, labelled with
+  // dpcni_port_{rx,tx}_{packets,bytes}_total, dpcni_port_drops_total{reason} and
+  // dpcni_port_events_total{event}, labelled with
   // the port id, its name (pod "namespace/name" or the node port's role) and backend; and the flow
   // table's dpcni_flow_table_{entries,capacity} and
   // dpcni_flow_table_{inserts,hits,expiries,evictions,insert_failures}_total.

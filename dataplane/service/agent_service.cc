@@ -184,6 +184,7 @@ void AgentService::AddPortStats(uint16_t port_id, const std::string& name,
   stats->set_tx_packets(counters->tx_packets);
   stats->set_tx_bytes(counters->tx_bytes);
   for (const auto& [reason, count] : counters->drops) (*stats->mutable_drops())[reason] = count;
+  for (const auto& [event, count] : counters->events) (*stats->mutable_events())[event] = count;
 }
 
 grpc::Status AgentService::ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,

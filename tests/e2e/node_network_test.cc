@@ -100,6 +100,9 @@ TEST_P(NodeNetworkTest, PodTalksToTheOutsideHostThroughTheUplink) {
   Pod& a = node_->AddPod("a");
   const uint64_t uplink_tx_before = PortNamed("uplink").tx_bytes();
   EXPECT_TRUE(Ping(a.netns->name(), kOutsideIp));
+  // The dataplane asked for the outside host's MAC, and says so in the uplink's events.
+  const auto uplink_events = PortNamed("uplink").events();
+  EXPECT_GE(uplink_events.count("arp_requests") ? uplink_events.at("arp_requests") : 0, 1u);
   const auto report = Iperf(a.netns->name(), outside_->name(), kOutsideIp, 3);
   ASSERT_FALSE(report.is_discarded());
   std::cout << "backend=" << GetParam() << " iperf3 pod->outside " << Gbps(report) << " Gbit/s"

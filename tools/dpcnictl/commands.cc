@@ -32,8 +32,8 @@ std::string JoinCidrs(const google::protobuf::RepeatedPtrField<v1::IpAddress>& i
   return cidrs.empty() ? "-" : absl::StrJoin(cidrs, ",");
 }
 
-// "no_route=3 ttl_expired=1", by reason; "-" when nothing was dropped.
-std::string FormatDrops(const google::protobuf::Map<std::string, uint64_t>& drops) {
+// "no_route=3 ttl_expired=1", by name; "-" when there is nothing to count.
+std::string FormatCounts(const google::protobuf::Map<std::string, uint64_t>& drops) {
   std::map<std::string, uint64_t> by_reason(drops.begin(), drops.end());
   std::vector<std::string> parts;
   for (const auto& [reason, count] : by_reason) parts.push_back(absl::StrCat(reason, "=", count));
@@ -112,12 +112,13 @@ void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out) {
                {"RX BYTES", Align::kRight},
                {"TX PACKETS", Align::kRight},
                {"TX BYTES", Align::kRight},
-               {"DROPS"}});
+               {"DROPS"},
+               {"EVENTS"}});
   for (const v1::PortStats* port : sorted) {
     table.AddRow({absl::StrCat(port->port_id()), OrDash(port->name()), OrDash(port->backend()),
                   absl::StrCat(port->rx_packets()), absl::StrCat(port->rx_bytes()),
                   absl::StrCat(port->tx_packets()), absl::StrCat(port->tx_bytes()),
-                  FormatDrops(port->drops())});
+                  FormatCounts(port->drops()), FormatCounts(port->events())});
   }
   table.Print(out);
 }

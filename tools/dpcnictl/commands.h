@@ -19,7 +19,7 @@ inline constexpr absl::string_view kUsage =
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
 // One row per pod attachment, sorted by pod then interface.
 void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
-// One row per port, sorted by port id; drops listed by reason.
+// One row per port, sorted by port id; drops by reason and events by kind.
 void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
 // In the agent's order.
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);

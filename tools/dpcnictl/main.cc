@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
       "shows what dpcni-agent on this node knows.\n\n  ", dpcni::dpcnictl::kUsage,
       "\n\n  status      readiness, pod count and capacity, pod CIDRs, node ports' links\n"
       "  pods        pod attachments: pod, container, interface, addresses, MAC, backend, port\n"
-      "  ports       per-port packet and byte counters and drops by reason\n"
+      "  ports       per-port packet and byte counters, drops by reason, events\n"
       "  routes      the dataplane's route table\n"
       "  neighbours  the uplink's neighbours: address, MAC, state, age\n"
       "  flows       flows the node's kernel forwarded (Services), whose replies go back to it"));

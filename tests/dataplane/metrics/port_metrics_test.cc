@@ -21,6 +21,7 @@ v1::GetPortStatsResponse OnePort() {
   port->set_rx_packets(42);
   port->set_tx_bytes(3900);
   (*port->mutable_drops())["no_route"] = 2;
+  (*port->mutable_events())["arp_replies"] = 7;
   return stats;
 }
 
@@ -58,6 +59,11 @@ TEST(PortMetricsTest, PortCountersAreLabelledWithThePort) {
   const prometheus::MetricFamily& drops = families.at("dpcni_port_drops_total");
   ASSERT_EQ(drops.metric.size(), 1u);
   EXPECT_EQ(drops.metric[0].counter.value, 2);
+  const prometheus::MetricFamily& events = families.at("dpcni_port_events_total");
+  ASSERT_EQ(events.metric.size(), 1u);
+  EXPECT_EQ(events.metric[0].counter.value, 7);
+  EXPECT_EQ(events.metric[0].label.back().name, "event");
+  EXPECT_EQ(events.metric[0].label.back().value, "arp_replies");
 }
 
 TEST(PortMetricsTest, TheFlowTableIsTwoGaugesAndFiveCounters) {

@@ -163,6 +163,7 @@ TEST_F(AgentServiceTest, PortStatsIncludeTheNodePortsByRoleAndName) {
   uplink.tx_packets = 7;
   uplink.tx_bytes = 700;
   uplink.drops = {{"no_route", 3}};
+  uplink.events = {{"arp_requests", 2}, {"to_node", 11}};
   engine_.counters[uplink_port_] = uplink;
   engine_.counters[host_port_].rx_packets = 1;
 
@@ -182,6 +183,7 @@ TEST_F(AgentServiceTest, PortStatsIncludeTheNodePortsByRoleAndName) {
   EXPECT_EQ(stats.tx_packets(), 7u);
   EXPECT_EQ(stats.tx_bytes(), 700u);
   EXPECT_THAT(stats.drops(), UnorderedElementsAre(Pair("no_route", 3u)));
+  EXPECT_THAT(stats.events(), UnorderedElementsAre(Pair("arp_requests", 2u), Pair("to_node", 11u)));
 
   // Asked for one port: only that one.
   request.add_port_ids(uplink_port_);

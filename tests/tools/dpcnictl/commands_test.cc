@@ -124,16 +124,18 @@ TEST_F(CommandsTest, PodsAreATableSortedByPod) {
   EXPECT_EQ(lines[2].size(), header.size());
 }
 
-TEST_F(CommandsTest, PortsShowCountersAndDropsByReason) {
+TEST_F(CommandsTest, PortsShowCountersDropsByReasonAndEvents) {
   std::vector<std::string> lines = Lines("ports");
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0].substr(0, lines[0].find("DROPS")),
-            "PORT  NAME        BACKEND    RX PACKETS   RX BYTES  TX PACKETS   TX BYTES  ");
+  EXPECT_EQ(lines[0],
+            "PORT  NAME        BACKEND    RX PACKETS   RX BYTES  TX PACKETS   TX BYTES  "
+            "DROPS                      EVENTS");
   EXPECT_EQ(lines[1],
             "   0  uplink      af_packet     1234567  987654321     7654321  123456789  "
-            "no_route=17 ttl_expired=2");
+            "no_route=17 ttl_expired=2  arp_replies=4 to_node=9");
   EXPECT_EQ(lines[2],
-            "   3  shop/web-0  tap                42       4200          40       3900  -");
+            "   3  shop/web-0  tap                42       4200          40       3900  "
+            "-                          -");
 }
 
 TEST_F(CommandsTest, RoutesKeepTheAgentsOrder) {

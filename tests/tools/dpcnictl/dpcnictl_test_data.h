@@ -60,6 +60,8 @@ inline testing::FakeAgentReplies KnownAgentState() {
   uplink->set_tx_bytes(123456789);
   (*uplink->mutable_drops())["ttl_expired"] = 2;
   (*uplink->mutable_drops())["no_route"] = 17;
+  (*uplink->mutable_events())["to_node"] = 9;
+  (*uplink->mutable_events())["arp_replies"] = 4;
   v1::PortStats* web_port = replies.port_stats.add_ports();
   web_port->set_port_id(3);
   web_port->set_name("shop/web-0");
