@@ -47,8 +47,16 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-pr
   build kubernetes "$k8s_ldflags" "k8s.io/kubernetes/cmd/$cmd" "$cmd"
 done
 build etcd "-s -w" go.etcd.io/etcd/server/v3 etcd
-build helm "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version" \
-  helm.sh/helm/v3/cmd/helm helm
+# helm's own release build stamps the Kubernetes version of the client-go it links; without it
+# `helm template` and `helm lint` assume Kubernetes 1.20 for .Capabilities and deprecation checks.
+helm_k8s=$(module_version helm k8s.io/client-go)
+helm_k8s_minor=${helm_k8s#v0.}
+helm_k8s_minor=${helm_k8s_minor%%.*}
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
+done
+build helm "$helm_ldflags" helm.sh/helm/v3/cmd/helm helm
 build crictl "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" \
   sigs.k8s.io/cri-tools/cmd/crictl crictl
 echo "tools/k8s/build.sh: Kubernetes $k8s_version, helm $helm_version, crictl $crictl_version" \
