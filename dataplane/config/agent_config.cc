@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ipam/ipv4.h"
+#include "node/pod_cidrs.h"
 #include "state/atomic_file.h"
 #include "yaml-cpp/yaml.h"
 
@@ -275,14 +276,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
 }
 
 absl::Status ValidateAgentConfig(const AgentConfig& config) {
-  if (config.pod_cidrs.empty()) {
-    return absl::InvalidArgumentError("pod_cidrs is empty: the node needs a pod CIDR");
-  }
-  for (const std::string& cidr : config.pod_cidrs) {
-    if (auto prefix = Ipv4Prefix::Parse(cidr); !prefix.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("pod_cidrs: ", prefix.status().message()));
-    }
-  }
+  if (auto status = ValidatePodCidrs(config.pod_cidrs, "pod_cidrs"); !status.ok()) return status;
   if (auto gateway = ParseIpv4(config.gateway_ip); !gateway.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("gateway_ip: ", gateway.status().message()));
   }

@@ -156,6 +156,11 @@ TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
   AgentConfig config;
   config.pod_cidrs = {"10.244.0.1/24"};
   EXPECT_NE(ValidateAgentConfig(config).message().find("host bits"), std::string::npos);
+  config.pod_cidrs = {"10.244.0.0/16", "10.244.1.0/24"};
+  EXPECT_NE(ValidateAgentConfig(config).message().find("overlap"), std::string::npos);
+  config.pod_cidrs = {"fd00::/64"};
+  EXPECT_NE(ValidateAgentConfig(config).message().find("pod_cidrs: not an IPv4 prefix"),
+            std::string::npos);
   config.pod_cidrs = {"10.244.0.0/24"};
   config.backend = PortBackend::kTap;
   config.pod_mtu = 9000;
