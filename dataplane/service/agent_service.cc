@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -235,6 +236,14 @@ grpc::Status AgentService::ListFlows(grpc::ServerContext*, const v1::ListFlowsRe
     entry->set_timeout_ms(flow.timeout_ms);
   }
   return grpc::Status::OK;
+}
+
+grpc::Status AgentService::SetPodCidrs(grpc::ServerContext*, const v1::SetPodCidrsRequest* request,
+                                       v1::SetPodCidrsResponse*) {
+  const std::vector<std::string> requested(request->pod_cidrs().begin(), request->pod_cidrs().end());
+  return Logged("SetPodCidrs", absl::StrCat("[", absl::StrJoin(requested, ", "), "]"),
+                CheckPodCidrsUnchanged(config_.pod_cidrs, pod_cidrs_origin_,
+                                       PodCidrsRecord(config_.state_dir).path(), requested));
 }
 
 }  // namespace dpcni::dataplane

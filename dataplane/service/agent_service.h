@@ -13,6 +13,7 @@
 #include "dpcni/v1/dpcni.grpc.pb.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
+#include "node/pod_cidrs.h"
 #include "pods/pod_manager.h"
 
 namespace dpcni::dataplane {
@@ -31,14 +32,17 @@ v1::FlowTableStats FlowStatsMessage(const FlowTableStats& stats);
 class AgentService final : public dpcni::v1::Agent::Service {
  public:
   // `mbuf_pool` is the ports' shared pool whose use Status reports; nullptr reports none.
+  // `pod_cidrs_origin` says where config.pod_cidrs came from, for SetPodCidrs' refusals.
   AgentService(const AgentConfig& config, PodManager& pods, Engine& engine, Ipam& ipam,
-               std::vector<InfrastructurePort> node_ports, const rte_mempool* mbuf_pool = nullptr)
+               std::vector<InfrastructurePort> node_ports, const rte_mempool* mbuf_pool = nullptr,
+               PodCidrsOrigin pod_cidrs_origin = PodCidrsOrigin::kConfig)
       : config_(config),
         pods_(pods),
         engine_(engine),
         ipam_(ipam),
         node_ports_(std::move(node_ports)),
-        mbuf_pool_(mbuf_pool) {}
+        mbuf_pool_(mbuf_pool),
+        pod_cidrs_origin_(pod_cidrs_origin) {}
 
   grpc::Status AddPod(grpc::ServerContext*, const v1::AddPodRequest*, v1::AddPodResponse*) override;
   grpc::Status DelPod(grpc::ServerContext*, const v1::DelPodRequest*, v1::DelPodResponse*) override;
@@ -57,6 +61,9 @@ class AgentService final : public dpcni::v1::Agent::Service {
                               v1::ListNeighboursResponse*) override;
   grpc::Status ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest*,
                          v1::ListFlowsResponse*) override;
+  // The node has its pod CIDRs already: the same ones again are OK, others FAILED_PRECONDITION.
+  grpc::Status SetPodCidrs(grpc::ServerContext*, const v1::SetPodCidrsRequest*,
+                           v1::SetPodCidrsResponse*) override;
 
  private:
   void FillPodInfo(const PodRecord& record, v1::PodInfo* info) const;
@@ -70,6 +77,7 @@ class AgentService final : public dpcni::v1::Agent::Service {
   Ipam& ipam_;
   const std::vector<InfrastructurePort> node_ports_;
   const rte_mempool* const mbuf_pool_;
+  const PodCidrsOrigin pod_cidrs_origin_;
 };
 
 }  // namespace dpcni::dataplane

@@ -256,5 +256,24 @@ TEST_F(AgentServiceTest, NeighboursComeFromTheEngine) {
   EXPECT_EQ(response.neighbours(1).age_ms(), 40u);
 }
 
+TEST_F(AgentServiceTest, SetPodCidrsAcceptsTheSameCidrsAndRefusesOthers) {
+  v1::SetPodCidrsRequest same;
+  same.add_pod_cidrs("10.244.1.0/24");
+  same.add_pod_cidrs("fd00:10:244:1::/64");  // a dual-stack node's: set aside
+  v1::SetPodCidrsResponse response;
+  EXPECT_TRUE(service_->SetPodCidrs(nullptr, &same, &response).ok());
+
+  v1::SetPodCidrsRequest other;
+  other.add_pod_cidrs("10.244.2.0/24");
+  grpc::Status refused = service_->SetPodCidrs(nullptr, &other, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("10.244.1.0/24, from the agent's config"));
+
+  v1::SetPodCidrsRequest bad;
+  bad.add_pod_cidrs("10.244.1.1/24");
+  EXPECT_EQ(service_->SetPodCidrs(nullptr, &bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane
