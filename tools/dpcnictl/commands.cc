@@ -53,11 +53,30 @@ std::string FormatLink(const v1::PortLink& link) {
   return text;
 }
 
+// One line, for a probe's output and kubelet's event.
+std::string OneLine(absl::string_view text) {
+  std::string line(text);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  return line;
+}
+
+// An agent that is up but has no pods to show yet (it waits for its pod CIDRs) refuses the other
+// calls with UNAVAILABLE, as an absent one does: its Status tells the two apart.
+absl::Status ExplainUnavailable(AgentReader& agent, const std::string& socket_path,
+                                absl::Status failed) {
+  if (failed.code() != absl::StatusCode::kUnavailable) return failed;
+  auto status = agent.Status();
+  if (!status.ok() || status->ready()) return failed;
+  return absl::FailedPreconditionError(
+      absl::StrCat("dpcni-agent at ", socket_path, " is not ready: ", status->message()));
+}
+
 // Fetches with `fetch` and prints with `print`, or returns the fetch's error.
 template <typename Fetch, typename Print>
-absl::Status FetchAndPrint(Fetch fetch, Print print, std::ostream& out) {
+absl::Status FetchAndPrint(AgentReader& agent, const std::string& socket_path, Fetch fetch,
+                           Print print, std::ostream& out) {
   auto response = fetch();
-  if (!response.ok()) return response.status();
+  if (!response.ok()) return ExplainUnavailable(agent, socket_path, response.status());
   print(*response, out);
   return absl::OkStatus();
 }
@@ -179,25 +198,47 @@ absl::Status RunCommand(absl::string_view command, const std::string& socket_pat
                         std::ostream& out) {
   AgentReader agent(socket_path);
   if (command == "status") {
-    return FetchAndPrint([&] { return agent.Status(); }, PrintStatus, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.Status(); }, PrintStatus, out);
   }
   if (command == "pods") {
-    return FetchAndPrint([&] { return agent.ListPods(); }, PrintPods, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.ListPods(); }, PrintPods, out);
   }
   if (command == "ports") {
-    return FetchAndPrint([&] { return agent.GetPortStats(); }, PrintPortStats, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.GetPortStats(); }, PrintPortStats, out);
   }
   if (command == "routes") {
-    return FetchAndPrint([&] { return agent.ListRoutes(); }, PrintRoutes, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.ListRoutes(); }, PrintRoutes, out);
   }
   if (command == "neighbours") {
-    return FetchAndPrint([&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
   }
   if (command == "flows") {
-    return FetchAndPrint([&] { return agent.ListFlows(); }, PrintFlows, out);
+    return FetchAndPrint(agent, socket_path, [&] { return agent.ListFlows(); }, PrintFlows, out);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown command \"", command, "\"; usage: ", kUsage));
+}
+
+absl::Status RunProbe(absl::string_view kind, const std::string& socket_path, std::ostream& out) {
+  if (kind != "live" && kind != "ready") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown probe \"", kind, "\" (live or ready); usage: ", kUsage));
+  }
+  AgentReader agent(socket_path, kProbeDeadline);
+  auto status = agent.Status();
+  if (!status.ok()) return absl::Status(status.status().code(), OneLine(status.status().message()));
+  if (kind == "live") {
+    out << "live: dpcni-agent answers"
+        << (status->ready() ? "" : absl::StrCat(" (not ready: ", OneLine(status->message()), ")"))
+        << "\n";
+    return absl::OkStatus();
+  }
+  if (!status->ready()) {
+    return absl::UnavailableError(
+        absl::StrCat("dpcni-agent is not ready: ", OneLine(status->message())));
+  }
+  out << "ready: " << OneLine(status->message()) << "\n";
+  return absl::OkStatus();
 }
 
 }  // namespace dpcni::dpcnictl

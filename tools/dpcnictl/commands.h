@@ -6,6 +6,7 @@
 
 #include <absl/status/status.h>
 #include <absl/strings/string_view.h>
+#include <absl/time/time.h>
 
 #include "dpcni/v1/dpcni.pb.h"
 
@@ -13,7 +14,10 @@ namespace dpcni::dpcnictl {
 
 inline constexpr absl::string_view kDefaultAgentSocket = "/run/dpcni/dpcni.sock";
 inline constexpr absl::string_view kUsage =
-    "dpcnictl [--socket PATH] status|pods|ports|routes|neighbours|flows";
+    "dpcnictl [--socket PATH] status|pods|ports|routes|neighbours|flows\n"
+    "       dpcnictl [--socket PATH] probe live|ready";
+// How long a probe waits for the agent's answer: well inside Kubernetes' default probe timeout.
+inline constexpr absl::Duration kProbeDeadline = absl::Seconds(2);
 
 // Readiness, pods, pod CIDRs, then one line per node port (host port, uplink) with its link.
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
@@ -31,8 +35,15 @@ void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream&
 void PrintFlows(const v1::ListFlowsResponse& flows, std::ostream& out);
 
 // Runs `command` against the agent listening on `socket_path`. An unknown command is
-// InvalidArgument; an unreachable agent is Unavailable with a message naming the socket.
+// InvalidArgument; an unreachable agent is Unavailable with a message naming the socket; an agent
+// that answers but is not ready yet is FailedPrecondition with what it waits for.
 absl::Status RunCommand(absl::string_view command, const std::string& socket_path,
                         std::ostream& out);
+
+// Kubernetes' probes of the agent's container (exec probes: the exit code is the answer). "live":
+// OK when the agent answers Status at all, ready or not (an agent waiting for its pod CIDRs is alive).
+// "ready": OK only when Status says ready. Else an error whose one-line message says why; an unknown
+// kind is InvalidArgument. Prints one line on success.
+absl::Status RunProbe(absl::string_view kind, const std::string& socket_path, std::ostream& out);
 
 }  // namespace dpcni::dpcnictl

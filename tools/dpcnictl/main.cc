@@ -30,15 +30,21 @@ int main(int argc, char** argv) {
       "  ports       per-port packet and byte counters, drops by reason, events\n"
       "  routes      the dataplane's route table\n"
       "  neighbours  the uplink's neighbours: address, MAC, state, age\n"
-      "  flows       flows the node's kernel forwarded (Services), whose replies go back to it"));
+      "  flows       flows the node's kernel forwarded (Services), whose replies go back to it\n"
+      "  probe live  Kubernetes liveness: exit 0 when the agent answers Status at all\n"
+      "  probe ready Kubernetes readiness: exit 0 only when the agent is ready (it has its pod\n"
+      "              CIDRs and serves pods); else exit 1 with the reason on one line. Both wait\n"
+      "              2 s at most"));
   dpcni::ListFlagsOf("tools/dpcnictl/main.cc");
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
-  if (arguments.size() != 2) {
+  const bool probe = arguments.size() == 3 && std::string(arguments[1]) == "probe";
+  if (arguments.size() != 2 && !probe) {
     std::cerr << "usage: " << dpcni::dpcnictl::kUsage << "\n";
     return kUsageError;
   }
-  absl::Status status =
-      dpcni::dpcnictl::RunCommand(arguments[1], absl::GetFlag(FLAGS_socket), std::cout);
+  const std::string socket = absl::GetFlag(FLAGS_socket);
+  absl::Status status = probe ? dpcni::dpcnictl::RunProbe(arguments[2], socket, std::cout)
+                              : dpcni::dpcnictl::RunCommand(arguments[1], socket, std::cout);
   if (!status.ok()) {
     std::cerr << "dpcnictl: " << status.message() << "\n";
     return status.code() == absl::StatusCode::kInvalidArgument ? kUsageError : kAgentFailed;

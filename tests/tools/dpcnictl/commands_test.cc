@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <absl/strings/str_split.h>
+#include <absl/time/clock.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -169,6 +170,91 @@ TEST(RunCommand, UnknownCommandIsInvalidArgument) {
   absl::Status status = RunCommand("frobnicate", "/nonexistent.sock", out);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("frobnicate"));
+}
+
+// An agent that answers Status, not ready, and refuses the rest as the real one does while it waits
+// for its pod CIDRs.
+class WaitingAgent final : public v1::Agent::Service {
+ public:
+  grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
+                      v1::StatusResponse* response) override {
+    response->set_ready(false);
+    response->set_message("waiting for the node's pod CIDRs (SetPodCidrs)");
+    response->set_pod_capacity(110);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListPods(grpc::ServerContext*, const v1::ListPodsRequest*,
+                        v1::ListPodsResponse*) override {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "dpcni-agent is not ready: waiting");
+  }
+};
+
+TEST(RunCommand, AnAgentThatIsNotReadySaysWhatItWaitsFor) {
+  WaitingAgent agent;
+  testing::UnixSocketServer server(agent);
+  std::ostringstream out;
+  EXPECT_TRUE(RunCommand("status", server.socket_path(), out).ok());
+  EXPECT_THAT(out.str(), HasSubstr("ready:           no\n"));
+  EXPECT_THAT(out.str(), HasSubstr("message:         waiting for the node's pod CIDRs"));
+  out.str("");
+  absl::Status pods = RunCommand("pods", server.socket_path(), out);
+  EXPECT_EQ(pods.code(), absl::StatusCode::kFailedPrecondition) << pods;
+  EXPECT_THAT(std::string(pods.message()),
+              HasSubstr("dpcni-agent at " + server.socket_path() +
+                        " is not ready: waiting for the node's pod CIDRs"));
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST_F(CommandsTest, ProbesPassOnAReadyAgent) {
+  for (const char* kind : {"live", "ready"}) {
+    std::ostringstream out;
+    absl::Status status = RunProbe(kind, server_.socket_path(), out);
+    EXPECT_TRUE(status.ok()) << kind << ": " << status;
+    EXPECT_EQ(out.str(), std::string(kind) + (std::string(kind) == "live"
+                                                  ? ": dpcni-agent answers\n"
+                                                  : ": serving\n"));
+  }
+}
+
+TEST(RunProbe, AnAgentWaitingForItsPodCidrsIsLiveButNotReady) {
+  WaitingAgent agent;
+  testing::UnixSocketServer server(agent);
+  std::ostringstream out;
+  EXPECT_TRUE(RunProbe("live", server.socket_path(), out).ok());
+  EXPECT_THAT(out.str(), HasSubstr("live: dpcni-agent answers (not ready: waiting for"));
+  out.str("");
+  absl::Status ready = RunProbe("ready", server.socket_path(), out);
+  EXPECT_FALSE(ready.ok());
+  EXPECT_EQ(std::string(ready.message()),
+            "dpcni-agent is not ready: waiting for the node's pod CIDRs (SetPodCidrs)");
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(RunProbe, AnAbsentOrHungAgentFailsBothOnOneLineWithinTheDeadline) {
+  testing::TemporaryDirectory directory;
+  const std::string socket = (directory.path() / "agent.sock").string();
+  for (const char* kind : {"live", "ready"}) {
+    std::ostringstream out;
+    absl::Status status = RunProbe(kind, socket, out);
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("cannot reach dpcni-agent at " + socket));
+    EXPECT_THAT(std::string(status.message()), Not(HasSubstr("\n")));
+  }
+  testing::FakeAgent hung(KnownAgentState());
+  hung.HangUntilCancelled();
+  testing::UnixSocketServer server(hung);
+  std::ostringstream out;
+  const absl::Time start = absl::Now();
+  absl::Status status = RunProbe("live", server.socket_path(), out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_LT(absl::Now() - start, kProbeDeadline + absl::Seconds(2));
+}
+
+TEST(RunProbe, UnknownKindIsInvalidArgument) {
+  std::ostringstream out;
+  absl::Status status = RunProbe("startup", "/nonexistent.sock", out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("startup"));
 }
 
 }  // namespace

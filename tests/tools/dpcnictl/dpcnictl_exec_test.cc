@@ -45,10 +45,37 @@ TEST(DpcnictlBinary, UnreachableAgentExits1NamingTheSocket) {
   EXPECT_THAT(result.stderr_text, HasSubstr("cannot reach dpcni-agent at " + socket));
 }
 
+TEST(DpcnictlBinary, ProbesExitZeroOnlyForWhatTheyCheck) {
+  v1::StatusResponse waiting;
+  waiting.set_ready(false);
+  waiting.set_message("waiting for the node's pod CIDRs");
+  testing::FakeAgentReplies replies;
+  replies.status = waiting;
+  testing::FakeAgent agent(replies);
+  testing::UnixSocketServer server(agent);
+  testing::ProcessResult live = RunDpcnictl({"--socket", server.socket_path(), "probe", "live"});
+  EXPECT_EQ(live.exit_code, 0) << live.stderr_text;
+  testing::ProcessResult ready = RunDpcnictl({"--socket", server.socket_path(), "probe", "ready"});
+  EXPECT_EQ(ready.exit_code, 1);
+  EXPECT_EQ(ready.stderr_text,
+            "dpcnictl: dpcni-agent is not ready: waiting for the node's pod CIDRs\n");
+
+  testing::FakeAgent serving(KnownAgentState());
+  testing::UnixSocketServer serving_server(serving);
+  ready = RunDpcnictl({"--socket", serving_server.socket_path(), "probe", "ready"});
+  EXPECT_EQ(ready.exit_code, 0) << ready.stderr_text;
+  EXPECT_EQ(ready.stdout_text, "ready: serving\n");
+
+  testing::ProcessResult unknown = RunDpcnictl({"--socket", server.socket_path(), "probe", "up"});
+  EXPECT_EQ(unknown.exit_code, 2);
+}
+
 TEST(DpcnictlBinary, HelpListsTheCommandsAndTheSocketFlag) {
   testing::ProcessResult result = RunDpcnictl({"--help"});
   const std::string help = result.stdout_text + result.stderr_text;
   EXPECT_THAT(help, HasSubstr("flows"));
+  EXPECT_THAT(help, HasSubstr("probe live"));
+  EXPECT_THAT(help, HasSubstr("probe ready"));
   EXPECT_THAT(help, HasSubstr("--socket"));
   EXPECT_THAT(help, HasSubstr("/run/dpcni/dpcni.sock"));
   EXPECT_THAT(help, ::testing::Not(HasSubstr("No flags matched")));
