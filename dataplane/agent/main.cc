@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -20,6 +22,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/flags_usage.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
@@ -28,10 +31,13 @@
 #include "metrics/port_metrics.h"
 #include "nat/conntrack.h"
 #include "node/node_edges.h"
+#include "node/pod_cidrs.h"
 #include "pods/pod_manager.h"
 #include "port/kernel_ports.h"
 #include "port/mbuf_budget.h"
+#include "service/agent_gate.h"
 #include "service/agent_service.h"
+#include "uplink/uplink_port.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
 ABSL_FLAG(std::string, socket, "", "Overrides the config's gRPC unix socket path");
@@ -193,6 +199,176 @@ void SeedFlowsFromConntrack(const AgentConfig& config, Engine& engine) {
                *seeded, connections->size());
 }
 
+// What the agent runs once it knows the node's pod CIDRs: IPAM, the node's edges, the pods restored
+// from the state dir, the service over them and the metrics endpoint. Owns the config with the pod
+// CIDRs filled in, which all of them refer to.
+class PodNetwork {
+ public:
+  // The steps that leave the engine untouched (the config checked with the CIDRs, IPAM refusing a
+  // state file of other CIDRs): on failure the agent may go on waiting for other CIDRs.
+  static absl::StatusOr<std::unique_ptr<PodNetwork>> Prepare(AgentConfig config,
+                                                             PodCidrsOrigin origin,
+                                                             rte_mempool* pool, Engine& engine) {
+    if (auto status = ValidateAgentConfig(config); !status.ok()) return status;
+    auto reserved = IpamReservedAddresses(config);
+    if (!reserved.ok()) return reserved.status();
+    auto ipam = Ipam::Open(config.pod_cidrs, *reserved, config.state_dir + "/ipam.json");
+    if (!ipam.ok()) return ipam.status();
+    std::unique_ptr<PodNetwork> network(new PodNetwork(std::move(config), origin, pool, engine));
+    network->ipam_ = *std::move(ipam);
+    return network;
+  }
+
+  // The node's edges, the pods, the service and metrics. A failure here may leave ports attached to
+  // the engine's workers, which cannot be detached one by one: the agent must stop.
+  absl::Status Start() {
+    const PortQueues queues{pool_, static_cast<uint16_t>(config_.worker_lcores.size()),
+                            config_.pod_queue_size, config_.pod_mtu};
+    ports_ = std::make_unique<KernelPorts>(queues.pool, queues.tx_queues, queues.queue_size);
+    started_ = true;
+    auto edges = NodeEdges::SetUp(config_, *ports_, queues, engine_);
+    if (!edges.ok()) return edges.status();
+    edges_ = *std::move(edges);
+    store_ = std::make_unique<PodStore>(config_.state_dir + "/pods.json");
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
+    if (auto status = pods_->Restore(); !status.ok()) return status;
+    SeedFlowsFromConntrack(config_, engine_);
+    service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, NodePorts(*edges_),
+                                              pool_, origin_);
+    if (!config_.metrics_address.empty()) {
+      auto started = MetricsServer::Start(
+          config_.metrics_address,
+          [this] {
+            grpc::ServerContext context;
+            const v1::GetPortStatsRequest every_port;
+            v1::GetPortStatsResponse stats;
+            service_->GetPortStats(&context, &every_port, &stats);
+            return stats;
+          },
+          [this] { return FlowStatsMessage(engine_.FlowStats()); });
+      if (!started.ok()) return started.status();
+      metrics_ = *std::move(started);
+    }
+    return absl::OkStatus();
+  }
+
+  ~PodNetwork() {
+    metrics_.reset();
+    service_.reset();
+    pods_.reset();
+    store_.reset();
+    // The workers stop before the ports they poll go.
+    if (started_) engine_.Stop();
+    edges_.reset();
+    ports_.reset();
+    ipam_.reset();
+  }
+  PodNetwork(const PodNetwork&) = delete;
+  PodNetwork& operator=(const PodNetwork&) = delete;
+
+  const AgentConfig& config() const { return config_; }
+  AgentService& service() { return *service_; }
+  size_t pods() const { return pods_->Count(); }
+
+ private:
+  PodNetwork(AgentConfig config, PodCidrsOrigin origin, rte_mempool* pool, Engine& engine)
+      : config_(std::move(config)), origin_(origin), pool_(pool), engine_(engine) {}
+
+  const AgentConfig config_;
+  const PodCidrsOrigin origin_;
+  rte_mempool* const pool_;
+  Engine& engine_;
+  bool started_ = false;
+  std::unique_ptr<Ipam> ipam_;
+  std::unique_ptr<KernelPorts> ports_;
+  std::unique_ptr<NodeEdges> edges_;
+  std::unique_ptr<PodStore> store_;
+  std::unique_ptr<PodManager> pods_;
+  std::unique_ptr<AgentService> service_;
+  std::unique_ptr<MetricsServer> metrics_;
+};
+
+// The pod CIDRs to start with: the config's, else those an earlier SetPodCidrs recorded; empty when
+// the agent must wait for SetPodCidrs.
+absl::StatusOr<std::vector<std::string>> KnownPodCidrs(const AgentConfig& config,
+                                                       const PodCidrsRecord& record,
+                                                       PodCidrsOrigin* origin) {
+  *origin = PodCidrsOrigin::kConfig;
+  if (!config.pod_cidrs.empty()) {
+    // The config wins, as it always has; a record of other CIDRs is worth a line in the log.
+    auto recorded = record.Load();
+    if (recorded.ok() && *recorded) {
+      if (auto same = CheckPodCidrsUnchanged(config.pod_cidrs, PodCidrsOrigin::kConfig,
+                                             record.path(), **recorded);
+          !same.ok()) {
+        std::fprintf(stderr, "dpcni-agent: %s records other pod CIDRs, the config's are used: %s\n",
+                     record.path().c_str(), std::string(same.message()).c_str());
+      }
+    }
+    return config.pod_cidrs;
+  }
+  auto recorded = record.Load();
+  if (!recorded.ok()) return recorded.status();
+  if (!*recorded) return std::vector<std::string>{};
+  *origin = PodCidrsOrigin::kRecorded;
+  return **recorded;
+}
+
+// Takes SetPodCidrs calls from the gate until one sets the node up. Bad CIDRs and refusals that touch
+// nothing (IPAM state of other CIDRs) are answered and the agent goes on waiting; a failure once the
+// node's edges are being set up is answered, the record undone, and returned: the agent stops.
+// Returns OK with `network` empty when the gate closed (the agent is stopping).
+absl::Status WaitForPodCidrs(const AgentConfig& config, const PodCidrsRecord& record,
+                             rte_mempool* pool, Engine& engine, AgentGate& gate,
+                             std::unique_ptr<PodNetwork>& network) {
+  std::fprintf(stderr, "dpcni-agent: no pod_cidrs in the config and none recorded in %s: %s\n",
+               record.path().c_str(), kWaitingForPodCidrs);
+  while (std::optional<AcceptedPodCidrs> offer = gate.NextOffer()) {
+    const std::string cidrs = absl::StrJoin(offer->ipv4, ", ");
+    std::fprintf(stderr, "dpcni-agent: SetPodCidrs: pod CIDRs %s%s\n", cidrs.c_str(),
+                 offer->ignored.empty()
+                     ? ""
+                     : absl::StrCat(" (IPv6 ", absl::StrJoin(offer->ignored, ", "),
+                                    " ignored: dpcni carries IPv4 pods only for now)")
+                           .c_str());
+    AgentConfig with_cidrs = config;
+    with_cidrs.pod_cidrs = offer->ipv4;
+    auto prepared = PodNetwork::Prepare(std::move(with_cidrs), PodCidrsOrigin::kRecorded, pool, engine);
+    if (!prepared.ok()) {
+      std::fprintf(stderr, "dpcni-agent: SetPodCidrs %s refused: %s\n", cidrs.c_str(),
+                   prepared.status().ToString().c_str());
+      gate.AnswerOffer(prepared.status());
+      continue;
+    }
+    if (auto saved = record.Save(offer->ipv4); !saved.ok()) {
+      std::fprintf(stderr, "dpcni-agent: SetPodCidrs %s: %s\n", cidrs.c_str(),
+                   saved.ToString().c_str());
+      gate.AnswerOffer(absl::Status(saved.code(), absl::StrCat("recording the pod CIDRs: ",
+                                                               saved.message())));
+      continue;
+    }
+    if (auto started = (*prepared)->Start(); !started.ok()) {
+      if (auto removed = record.Remove(); !removed.ok()) {
+        std::fprintf(stderr, "dpcni-agent: %s\n", removed.ToString().c_str());
+      }
+      const absl::Status failed(
+          started.code(),
+          absl::StrCat("setting the node up with pod CIDRs ", cidrs, ": ", started.message(),
+                       " (dpcni-agent stops; once restarted it waits for SetPodCidrs again)"));
+      std::fprintf(stderr, "dpcni-agent: SetPodCidrs: %s\n", failed.ToString().c_str());
+      gate.AnswerOffer(failed);
+      return started;
+    }
+    network = *std::move(prepared);
+    gate.Open(network->service());
+    gate.AnswerOffer(absl::OkStatus());
+    std::fprintf(stderr, "dpcni-agent: pod CIDRs %s recorded in %s\n", cidrs.c_str(),
+                 record.path().c_str());
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 // Everything that owns DPDK objects lives in here, so it is all destroyed before rte_eal_cleanup().
 absl::Status Serve(const AgentConfig& config) {
   auto pool = CreateMbufPool(config);
@@ -203,61 +379,70 @@ absl::Status Serve(const AgentConfig& config) {
   if (!engine.ok()) return engine.status();
   if (auto status = (*engine)->Start(); !status.ok()) return status;
 
-  auto reserved = IpamReservedAddresses(config);
-  if (!reserved.ok()) return reserved.status();
-  auto ipam = Ipam::Open(config.pod_cidrs, *reserved, config.state_dir + "/ipam.json");
-  if (!ipam.ok()) return ipam.status();
-  const PortQueues queues{*pool, static_cast<uint16_t>(config.worker_lcores.size()),
-                          config.pod_queue_size, config.pod_mtu};
-  KernelPorts ports(queues.pool, queues.tx_queues, queues.queue_size);
-  auto edges = NodeEdges::SetUp(config, ports, queues, **engine);
-  if (!edges.ok()) return edges.status();
-  // Declared after everything the workers touch, so on any return the workers stop first.
-  absl::Cleanup stop_workers = [&engine] { (*engine)->Stop(); };
-  PodStore store(config.state_dir + "/pods.json");
-  PodManager pods(config, **ipam, ports, **engine, store);
-  if (auto status = pods.Restore(); !status.ok()) return status;
-  SeedFlowsFromConntrack(config, **engine);
-
-  AgentService service(config, pods, **engine, **ipam, NodePorts(**edges), *pool);
-  auto server = Listen(config.socket_path, service);
-  if (!server.ok()) return server.status();
-  std::unique_ptr<MetricsServer> metrics;
-  if (!config.metrics_address.empty()) {
-    auto started = MetricsServer::Start(
-        config.metrics_address,
-        [&service] {
-          grpc::ServerContext context;
-          const v1::GetPortStatsRequest every_port;
-          v1::GetPortStatsResponse stats;
-          service.GetPortStats(&context, &every_port, &stats);
-          return stats;
-        },
-        [&engine] { return FlowStatsMessage((*engine)->FlowStats()); });
-    if (!started.ok()) return started.status();
-    metrics = *std::move(started);
+  const PodCidrsRecord record(config.state_dir);
+  PodCidrsOrigin origin = PodCidrsOrigin::kConfig;
+  auto cidrs = KnownPodCidrs(config, record, &origin);
+  if (!cidrs.ok()) return cidrs.status();
+  // Declared before the gate and the server, so that it goes after them.
+  std::unique_ptr<PodNetwork> network;
+  AgentGate gate([&config, mbuf_pool = *pool](v1::StatusResponse* status) {
+    status->set_pod_capacity(config.max_pods);
+    status->set_default_backend(PortBackendName(ResolveBackend(config.backend)));
+    status->set_mbuf_pool_size(mbuf_pool->size);
+    status->set_mbufs_in_use(rte_mempool_in_use_count(mbuf_pool));
+  });
+  if (!cidrs->empty()) {
+    // As always with pod_cidrs in the config: the node is set up before the socket answers.
+    AgentConfig with_cidrs = config;
+    with_cidrs.pod_cidrs = *cidrs;
+    auto prepared = PodNetwork::Prepare(std::move(with_cidrs), origin, *pool, **engine);
+    if (!prepared.ok()) return prepared.status();
+    network = *std::move(prepared);
+    if (auto status = network->Start(); !status.ok()) return status;
+    gate.Open(network->service());
+  } else if (config.uplink.type != UplinkType::kNone) {
+    // Not worth waiting for pod CIDRs with an uplink that cannot come up.
+    if (auto status = CheckUplinkDevice(config.uplink); !status.ok()) return status;
   }
-  const std::string memory =
-      config.eal.hugepages ? "hugepages" : absl::StrCat(config.eal.memory_mb, " MB");
-  std::fprintf(stderr,
-               "dpcni-agent: serving on %s (pod backend %s, %zu pods restored, max_pods %u, "
-               "%u mbufs, EAL memory %s)\n",
-               config.socket_path.c_str(), PortBackendName(ResolveBackend(config.backend)).c_str(),
-               pods.Count(), config.max_pods, (*pool)->size,
-               memory.c_str());
+  auto server = Listen(config.socket_path, gate);
+  if (!server.ok()) return server.status();
 
-  // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here.
-  std::thread waiter([&server] {
+  // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here. The
+  // main thread sends the waiter SIGTERM itself when it gives up while waiting for the pod CIDRs.
+  std::atomic<bool> giving_up = false;
+  std::thread waiter([&] {
     int received = 0;
     sigwait(&StopSignals(), &received);
-    std::fprintf(stderr, "dpcni-agent: signal %d, stopping\n", received);
+    if (!giving_up) std::fprintf(stderr, "dpcni-agent: signal %d, stopping\n", received);
+    gate.Close();
     (*server)->Shutdown();
   });
+  absl::Status result = absl::OkStatus();
+  if (!network) {
+    result = WaitForPodCidrs(config, record, *pool, **engine, gate, network);
+    origin = PodCidrsOrigin::kRecorded;
+    if (!result.ok()) {
+      giving_up = true;
+      pthread_kill(waiter.native_handle(), SIGTERM);
+    }
+  }
+  if (network) {
+    const AgentConfig& running = network->config();
+    const std::string memory =
+        running.eal.hugepages ? "hugepages" : absl::StrCat(running.eal.memory_mb, " MB");
+    std::fprintf(stderr,
+                 "dpcni-agent: serving on %s (pod CIDRs %s from %s, pod backend %s, %zu pods "
+                 "restored, max_pods %u, %u mbufs, EAL memory %s)\n",
+                 running.socket_path.c_str(), absl::StrJoin(running.pod_cidrs, ", ").c_str(),
+                 origin == PodCidrsOrigin::kConfig ? "the config" : record.path().c_str(),
+                 PortBackendName(ResolveBackend(running.backend)).c_str(), network->pods(),
+                 running.max_pods, (*pool)->size, memory.c_str());
+  }
   (*server)->Wait();
   waiter.join();
   // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
   std::filesystem::remove(config.socket_path);
-  return absl::OkStatus();
+  return result;
 }
 
 int Run() {
@@ -296,7 +481,9 @@ int main(int argc, char** argv) {
       "gRPC API the dpcni CNI plugin and dpcnictl use.\n\n"
       "  dpcni-agent --config /etc/dpcni/agent.yaml [--socket PATH] [--state_dir DIR]\n"
       "              [--backend auto|vhost-net|tap] [--file_prefix PREFIX]\n\n"
-      "The configuration is YAML (README.md, \"Agent configuration\"); the flags override it.");
+      "The configuration is YAML (README.md, \"Agent configuration\"); the flags override it.\n"
+      "Without pod_cidrs in it, the agent waits, not ready, for the node's pod CIDRs over gRPC\n"
+      "(SetPodCidrs, sent by dpcni-k8s in Kubernetes) and records them in the state dir.");
   dpcni::ListFlagsOf("dataplane/agent/main.cc");
   absl::ParseCommandLine(argc, argv);
   return dpcni::dataplane::Run();

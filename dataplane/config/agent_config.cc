@@ -276,7 +276,10 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
 }
 
 absl::Status ValidateAgentConfig(const AgentConfig& config) {
-  if (auto status = ValidatePodCidrs(config.pod_cidrs, "pod_cidrs"); !status.ok()) return status;
+  // Without pod_cidrs the agent waits for SetPodCidrs, and checks the whole config again with them.
+  if (!config.pod_cidrs.empty()) {
+    if (auto status = ValidatePodCidrs(config.pod_cidrs, "pod_cidrs"); !status.ok()) return status;
+  }
   if (auto gateway = ParseIpv4(config.gateway_ip); !gateway.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("gateway_ip: ", gateway.status().message()));
   }
@@ -309,9 +312,11 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
       return absl::InvalidArgumentError(absl::StrCat("cluster_cidrs: ", prefix.status().message()));
     }
   }
-  if (auto host = HostPortAddress(config); !host.ok() || !ParseIpv4(*host).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("host_port.address \"", config.host_port.address,
-                                                   "\" is not an IPv4 address"));
+  if (!config.pod_cidrs.empty() || !config.host_port.address.empty()) {
+    if (auto host = HostPortAddress(config); !host.ok() || !ParseIpv4(*host).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "host_port.address \"", config.host_port.address, "\" is not an IPv4 address"));
+    }
   }
   if (config.host_port.name.empty() || config.host_port.name.size() >= 16) {
     return absl::InvalidArgumentError("host_port.name must be 1..15 characters");

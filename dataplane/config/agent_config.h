@@ -57,7 +57,9 @@ struct UplinkConfig {
 struct AgentConfig {
   std::string socket_path = "/run/dpcni/dpcni.sock";
   std::string state_dir = "/var/lib/dpcni";
-  std::vector<std::string> pod_cidrs;  // required
+  // The node's pod CIDRs. Empty: the agent takes them from SetPodCidrs (Kubernetes' Node object) and
+  // records them in state_dir (node/pod_cidrs.h).
+  std::vector<std::string> pod_cidrs;
   // Addresses of the pod CIDRs that IPAM never hands out (e.g. the node's host-port address).
   std::vector<std::string> reserved_addresses;
   uint32_t pod_mtu = 1500;
@@ -104,7 +106,8 @@ absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 
-// Checks cross-field constraints that parsing alone cannot (called after flags are applied).
+// Checks cross-field constraints that parsing alone cannot (called after flags are applied). Without
+// pod_cidrs the checks that need them wait: called again once SetPodCidrs delivered them.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
 
 // The EAL argv the config implies (without argv[0]); eal.memory_mb must be sized first when it is 0

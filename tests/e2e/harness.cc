@@ -204,7 +204,7 @@ Agent::Agent(const Netns& node, AgentOptions options) : node_(node), options_(st
   std::ofstream(work_dir_ + "/agent.yaml")
       << "socket: " << socket_path_ << "\n"
       << "state_dir: " << state_dir_ << "\n"
-      << "pod_cidrs: [" << options_.pod_cidr << "]\n"
+      << (options_.pod_cidr.empty() ? "" : "pod_cidrs: [" + options_.pod_cidr + "]\n")
       << "max_pods: " << options_.max_pods << "\n"
       << "backend: " << options_.backend << "\n"
       << "worker_lcores: [1]\n"

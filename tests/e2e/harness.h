@@ -78,6 +78,7 @@ std::string UniqueName(const std::string& suffix);
 
 struct AgentOptions {
   std::string backend = "tap";
+  // Empty: no pod_cidrs in the config, the agent waits for SetPodCidrs.
   std::string pod_cidr = "10.99.0.0/24";
   uint32_t max_pods = 28;
   std::string extra_yaml;  // appended to the agent's config (e.g. an uplink section)
@@ -91,7 +92,8 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Starts the agent and waits until its gRPC Status answers; false (with the log) on failure.
+  // Starts the agent and waits until its gRPC Status answers (ready or not: an agent without pod
+  // CIDRs answers, not ready); false (with the log) on failure.
   bool Start(std::string* failure);
   // SIGTERM, then SIGKILL after a grace period; the state dir stays for a restart.
   void Stop();

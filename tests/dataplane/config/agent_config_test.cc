@@ -56,13 +56,31 @@ eal:
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
 }
 
-TEST(AgentConfigTest, EmptyConfigTakesDefaultsButNeedsAPodCidr) {
+TEST(AgentConfigTest, EmptyConfigTakesDefaultsAndLeavesThePodCidrsToSetPodCidrs) {
   auto config = ParseAgentConfig("");
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->socket_path, "/run/dpcni/dpcni.sock");
   EXPECT_EQ(config->backend, PortBackend::kAuto);
-  auto invalid = ValidateAgentConfig(*config);
-  EXPECT_NE(invalid.message().find("pod_cidrs"), std::string::npos) << invalid;
+  EXPECT_TRUE(config->pod_cidrs.empty());
+  // Valid: the agent starts and waits for SetPodCidrs. What needs a pod CIDR waits too.
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok()) << ValidateAgentConfig(*config);
+  EXPECT_FALSE(HostPortAddress(*config).ok());
+  // Once they come, the config is checked with them.
+  config->pod_cidrs = {"10.244.1.0/24"};
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+  EXPECT_EQ(*HostPortAddress(*config), "10.244.1.1");
+}
+
+TEST(AgentConfigTest, WithoutPodCidrsTheRestIsStillChecked) {
+  auto config = ParseAgentConfig("pod_cidrs: []\nhost_port:\n  address: nonsense\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("host_port.address \"nonsense\""),
+            std::string::npos)
+      << ValidateAgentConfig(*config);
+  config->host_port.address = "10.244.1.1";
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+  config->max_pods = 0;
+  EXPECT_FALSE(ValidateAgentConfig(*config).ok());
 }
 
 TEST(AgentConfigTest, UnknownKeysAndBadValuesAreNamed) {
