@@ -96,11 +96,17 @@ func (g *Gate) poll(ctx context.Context) {
 	if g.hooks.Reported != nil {
 		g.hooks.Reported(resp.GetPodCidrs())
 	}
-	if !resp.GetReady() {
-		if g.state != "not ready" || g.message != resp.GetMessage() {
-			klog.InfoS("Agent not ready; waiting before installing the CNI conflist", "message", resp.GetMessage())
+	ready, message := resp.GetReady(), resp.GetMessage()
+	if ready && len(resp.GetPodCidrs()) == 0 {
+		// An agent without pod CIDRs has no address to give a pod; whatever its Status says, pods
+		// sent to it would only fail.
+		ready, message = false, "ready, but holds no pod CIDRs yet"
+	}
+	if !ready {
+		if g.state != "not ready" || g.message != message {
+			klog.InfoS("Agent not ready; waiting before installing the CNI conflist", "message", message)
 		}
-		g.state, g.message = "not ready", resp.GetMessage()
+		g.state, g.message = "not ready", message
 		return
 	}
 	if g.state != "ready" {

@@ -31,6 +31,7 @@ type fixture struct {
 func start(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{agent: testagent.New(), socket: testagent.Socket(t)}
+	f.agent.HoldPodCidrs("10.244.1.0/24")
 	f.server = testagent.Serve(t, f.socket, f.agent)
 	dir := t.TempDir()
 	f.installer = cniconf.Installer{Source: filepath.Join(dir, "source.conflist"), Dir: filepath.Join(dir, "net.d"), Name: "10-dpcni.conflist"}
@@ -62,11 +63,19 @@ func (f *fixture) installed() bool {
 
 func TestConflistWaitsForTheAgentToBeReady(t *testing.T) {
 	f := start(t)
+	f.agent.HoldPodCidrs()
 	testagent.Eventually(t, 5*time.Second, "a few Status polls", func() bool { return f.reported.Load() >= 5 })
 	if f.installed() {
 		t.Fatal("conflist installed while the agent is not ready")
 	}
+	// Ready, but without pod CIDRs (it could not give a pod an address) is not enough.
 	f.agent.SetReady(true, "serving")
+	before := f.reported.Load()
+	testagent.Eventually(t, 5*time.Second, "a few more polls", func() bool { return f.reported.Load() >= before+5 })
+	if f.installed() {
+		t.Fatal("conflist installed while the agent holds no pod CIDRs")
+	}
+	f.agent.HoldPodCidrs("10.244.1.0/24")
 	testagent.Eventually(t, 5*time.Second, "the conflist", f.installed)
 	data, err := os.ReadFile(f.installer.Path())
 	if err != nil || string(data) != conflist {

@@ -43,6 +43,13 @@ func (a *Agent) SetReady(ready bool, msg string) {
 	a.ready, a.msg = ready, msg
 }
 
+// HoldPodCidrs sets the CIDRs the agent holds, as if a SetPodCidrs call had come.
+func (a *Agent) HoldPodCidrs(cidrs ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cidrs = cidrs
+}
+
 // FailSetPodCidrs makes the next len(errs) SetPodCidrs calls fail with errs in order.
 func (a *Agent) FailSetPodCidrs(errs ...error) {
 	a.mu.Lock()
