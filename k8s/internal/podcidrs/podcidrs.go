@@ -28,7 +28,9 @@ type Client interface {
 
 // Options tunes the retries; the zero value is not usable, start from DefaultOptions.
 type Options struct {
-	// CallTimeout bounds one SetPodCidrs call.
+	// CallTimeout bounds one SetPodCidrs call. The agent answers it only once it has set the node
+	// up with the CIDRs (DPDK ports, restored pods), which may take a while on a loaded node; a
+	// call cut short is answered OK on its retry, but the wait is better spent in the first one.
 	CallTimeout time.Duration
 	// Backoff paces retries while the agent cannot be reached (not started yet, restarting).
 	Backoff wait.Backoff
@@ -42,7 +44,7 @@ type Options struct {
 // DefaultOptions are the production settings.
 func DefaultOptions() Options {
 	return Options{
-		CallTimeout: 5 * time.Second,
+		CallTimeout: time.Minute,
 		Backoff:     wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Second},
 		SlowRetry:   30 * time.Second,
 		RemindEvery: 10,
@@ -245,11 +247,12 @@ func (s *Sender) attempt(ctx context.Context, cidrs []string) {
 				"agentMessage", st.Message(), "retryIn", delay)
 		}
 	default:
-		// UNAVAILABLE: the agent is not listening (yet); DEADLINE_EXCEEDED: it is busy starting.
+		// UNAVAILABLE: the agent is not listening (yet) or stopping; DEADLINE_EXCEEDED: its set-up
+		// outlasted CallTimeout.
 		delay = s.backoff.Step()
 		key = st.Code().String()
 		if key != s.failure {
-			klog.InfoS("Agent not reachable for SetPodCidrs; retrying with backoff", "node", s.node,
+			klog.InfoS("SetPodCidrs did not go through; retrying with backoff", "node", s.node,
 				"code", st.Code().String(), "error", st.Message())
 		} else {
 			klog.V(2).InfoS("SetPodCidrs retry failed", "code", st.Code().String(), "error", st.Message(), "retryIn", delay)
