@@ -7,7 +7,16 @@
 //     TCP: answers every HTTP request with 200 and the body "peer=<ip>:<port>\n", the client
 //     address the server saw, so that a test can tell whether the path translated it. UDP: answers
 //     every datagram with "peer=<ip>:<port> " followed by the datagram (a DNS-like request/reply).
-//     Prints "serving tcp=PORT udp=PORT" once the sockets listen, then serves until it is killed.
+//     Prints "serving tcp=PORT udp=PORT" once the sockets listen, then serves until SIGTERM or
+//     SIGINT, on which it exits with status 0 (also as a container's PID 1, which the kernel sends
+//     no signal that has no handler).
+//   dpcni_test_echo http [--tcp PORT] [--udp PORT]
+//     The server of a test pod (the image tools/image/build.sh makes): like serve, but it tells who
+//     answered. TCP: GET /healthz answers 200 "ok" (for a readiness probe); any other request
+//     answers 200 with "hostname=<name> address=<ip>:<port> peer=<ip>:<port>\n": the server's host
+//     name (a pod's name), the address and port the request reached (the pod's, once a Service's
+//     NAT is undone) and the client's. UDP: "peer=<ip>:<port> hostname=<name> " followed by the
+//     datagram. Without --tcp and --udp it listens on TCP 8080.
 //   dpcni_test_echo tcp HOST PORT [--count N] [--keepalive] [--timeout SECONDS]
 //   dpcni_test_echo udp HOST PORT [--count N] [--timeout SECONDS] [--tries N]
 //     N request/replies one after the other (default 1), each answered within --timeout (default
@@ -21,6 +30,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,9 +51,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxRequest = 16 * 1024;  // an HTTP request head larger than this is refused
+constexpr int kDefaultHttpPort = 8080;      // http mode without --tcp or --udp
 
 const char kUsage[] =
     "usage: dpcni_test_echo serve [--tcp PORT] [--udp PORT]\n"
+    "       dpcni_test_echo http [--tcp PORT] [--udp PORT]   (GET /healthz, or who answered)\n"
     "       dpcni_test_echo tcp HOST PORT [--count N] [--keepalive] [--timeout SECONDS]\n"
     "       dpcni_test_echo udp HOST PORT [--count N] [--timeout SECONDS] [--tries N]\n";
 
@@ -78,7 +90,8 @@ Options ParseOptions(int argc, char** argv) {
   if (argc < 2) UsageError("no mode given");
   Options options;
   options.mode = argv[1];
-  if (options.mode != "serve" && options.mode != "tcp" && options.mode != "udp") {
+  if (options.mode != "serve" && options.mode != "http" && options.mode != "tcp" &&
+      options.mode != "udp") {
     UsageError("unknown mode \"" + options.mode + "\"");
   }
   const std::vector<std::string> valued = {"--tcp", "--udp", "--count", "--timeout", "--tries"};
@@ -115,9 +128,12 @@ Options ParseOptions(int argc, char** argv) {
       }
     }
   }
-  if (options.mode == "serve") {
-    if (!options.positional.empty()) UsageError("serve takes no HOST or PORT");
-    if (options.tcp_port == 0 && options.udp_port == 0) UsageError("serve needs --tcp or --udp");
+  if (options.mode == "serve" || options.mode == "http") {
+    if (!options.positional.empty()) UsageError(options.mode + " takes no HOST or PORT");
+    if (options.tcp_port == 0 && options.udp_port == 0) {
+      if (options.mode == "serve") UsageError("serve needs --tcp or --udp");
+      options.tcp_port = kDefaultHttpPort;
+    }
   } else {
     if (options.positional.size() != 2) UsageError(options.mode + " needs HOST and PORT");
     if (options.tcp_port != 0 || options.udp_port != 0) {
@@ -160,8 +176,32 @@ int Listen(int type, int port) {
 
 struct Connection {
   std::string peer;
-  std::string in;  // received, not yet answered
+  std::string local;  // the address and port the client connected to
+  std::string in;     // received, not yet answered
 };
+
+// What the server says about itself: nothing in serve mode, its name in http mode.
+struct Server {
+  bool tells_who = false;
+  std::string hostname;
+};
+
+// "/healthz" of "GET /healthz HTTP/1.1".
+std::string RequestTarget(const std::string& head) {
+  const std::string request_line = head.substr(0, head.find("\r\n"));
+  const size_t start = request_line.find(' ');
+  if (start == std::string::npos) return "";
+  const size_t end = request_line.find(' ', start + 1);
+  return request_line.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+}
+
+std::string ResponseBody(const Server& server, const Connection& connection,
+                         const std::string& head) {
+  if (!server.tells_who) return "peer=" + connection.peer + "\n";
+  if (RequestTarget(head) == "/healthz") return "ok\n";
+  return "hostname=" + server.hostname + " address=" + connection.local +
+         " peer=" + connection.peer + "\n";
+}
 
 std::string Lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -179,13 +219,13 @@ bool KeepsAlive(const std::string& head) {
 }
 
 // Answers every complete request in the connection's buffer; false when the connection ends.
-bool AnswerRequests(int fd, Connection& connection) {
+bool AnswerRequests(int fd, Connection& connection, const Server& server) {
   size_t end;
   while ((end = connection.in.find("\r\n\r\n")) != std::string::npos) {
     const std::string head = connection.in.substr(0, end);
     connection.in.erase(0, end + 4);  // a GET has no body; anything else is not ours to serve
     const bool keep = KeepsAlive(head);
-    const std::string body = "peer=" + connection.peer + "\n";
+    const std::string body = ResponseBody(server, connection, head);
     const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
                                  std::to_string(body.size()) + "\r\nConnection: " +
                                  (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;
@@ -201,7 +241,7 @@ bool AnswerRequests(int fd, Connection& connection) {
   return connection.in.size() <= kMaxRequest;
 }
 
-void AnswerDatagrams(int fd) {
+void AnswerDatagrams(int fd, const Server& server) {
   static char buffer[65536];
   while (true) {
     sockaddr_in peer{};
@@ -212,12 +252,47 @@ void AnswerDatagrams(int fd) {
     // The reply leaves from the address routing picks, which is the one the request came to on a
     // host with one address (a pod); a multi-homed server would answer from IP_PKTINFO's.
     std::string reply = "peer=" + Describe(peer) + " ";
+    if (server.tells_who) reply += "hostname=" + server.hostname + " ";
     reply.append(buffer, static_cast<size_t>(n));
     ::sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer), length);
   }
 }
 
+volatile sig_atomic_t stop_signal = 0;
+
+void OnStopSignal(int signal_number) { stop_signal = signal_number; }
+
+// SIGTERM and SIGINT stop the server. A container's main process is PID 1 of its PID namespace,
+// and the kernel drops signals to it that it has no handler for: without one, a pod would wait its
+// whole grace period to be killed. The signals stay blocked except inside ppoll, so that one
+// arriving between the check of stop_signal and the wait cannot be missed. Returns the mask ppoll
+// waits with.
+sigset_t HandleStopSignals() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (const int signal_number : {SIGTERM, SIGINT}) {
+    ::sigaction(signal_number, &action, nullptr);
+    sigaddset(&stop_signals, signal_number);
+  }
+  sigset_t waiting;
+  ::sigprocmask(SIG_BLOCK, &stop_signals, &waiting);
+  sigdelset(&waiting, SIGTERM);
+  sigdelset(&waiting, SIGINT);
+  return waiting;
+}
+
 int Serve(const Options& options) {
+  Server server;
+  if (options.mode == "http") {
+    server.tells_who = true;
+    char hostname[256] = {};
+    if (::gethostname(hostname, sizeof(hostname) - 1) != 0) Fatal("gethostname");
+    server.hostname = hostname;
+  }
+  const sigset_t waiting = HandleStopSignals();
   const int tcp = options.tcp_port ? Listen(SOCK_STREAM, options.tcp_port) : -1;
   const int udp = options.udp_port ? Listen(SOCK_DGRAM, options.udp_port) : -1;
   // stdout may be a file (a test's log): flushed, so that whoever waits for this line sees it.
@@ -226,25 +301,34 @@ int Serve(const Options& options) {
   std::map<int, Connection> connections;
   std::vector<pollfd> fds;
   while (true) {
+    if (stop_signal != 0) {
+      std::printf("stopping on signal %d\n", static_cast<int>(stop_signal));
+      return 0;
+    }
     fds.clear();
     if (tcp >= 0) fds.push_back({tcp, POLLIN, 0});
     if (udp >= 0) fds.push_back({udp, POLLIN, 0});
     for (const auto& [fd, connection] : connections) fds.push_back({fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    if (::ppoll(fds.data(), fds.size(), nullptr, &waiting) < 0) {
       if (errno == EINTR) continue;
       Fatal("poll");
     }
     for (const pollfd& ready : fds) {
       if (ready.revents == 0) continue;
       if (ready.fd == udp) {
-        AnswerDatagrams(udp);
+        AnswerDatagrams(udp, server);
       } else if (ready.fd == tcp) {
         sockaddr_in peer{};
         socklen_t length = sizeof(peer);
         int fd;
         while ((fd = ::accept4(tcp, reinterpret_cast<sockaddr*>(&peer), &length,
                                SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-          connections[fd].peer = Describe(peer);
+          Connection& connection = connections[fd];
+          connection.peer = Describe(peer);
+          sockaddr_in local{};
+          socklen_t local_length = sizeof(local);
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length);
+          connection.local = Describe(local);
           length = sizeof(peer);
         }
       } else {
@@ -253,7 +337,7 @@ int Serve(const Options& options) {
         const ssize_t n = ::recv(ready.fd, buffer, sizeof(buffer), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (n > 0) connection.in.append(buffer, static_cast<size_t>(n));
-        if (n <= 0 || !AnswerRequests(ready.fd, connection)) {
+        if (n <= 0 || !AnswerRequests(ready.fd, connection, server)) {
           ::close(ready.fd);
           connections.erase(ready.fd);
         }
@@ -471,5 +555,5 @@ int Client(const Options& options) {
 
 int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
-  return options.mode == "serve" ? Serve(options) : Client(options);
+  return options.mode == "serve" || options.mode == "http" ? Serve(options) : Client(options);
 }
