@@ -14,6 +14,7 @@ packages=(
   iproute2 iputils-ping iperf3 ethtool procps kmod
   containernetworking-plugins
   qemu-system-x86 debootstrap
+  umoci containerd
 )
 
 missing=()
