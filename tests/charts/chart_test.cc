@@ -396,7 +396,7 @@ TEST_F(ChartTest, RbacIsReadOnlyAndNarrow) {
   const YAML::Node cluster_rules = objects["ClusterRole/dpcni"]["rules"];
   ASSERT_EQ(cluster_rules.size(), 1u);
   EXPECT_THAT(Strings(cluster_rules[0]["resources"]), ElementsAre("nodes"));
-  EXPECT_THAT(Strings(cluster_rules[0]["verbs"]), ElementsAre("get", "list", "watch"));
+  EXPECT_THAT(Strings(cluster_rules[0]["verbs"]), ElementsAre("list", "watch"));
   const YAML::Node rules = objects["Role/dpcni"]["rules"];
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_THAT(Strings(rules[0]["resources"]), ElementsAre("pods"));
