@@ -88,6 +88,7 @@ void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
       {"ready", status.ready() ? "yes" : "no"},
       {"message", OrDash(status.message())},
       {"pods", absl::StrCat(status.pods(), " of ", status.pod_capacity())},
+      {"addresses", absl::StrCat(status.addresses_in_use(), " in use")},
       {"default backend", OrDash(status.default_backend())},
       {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
       {"mbufs", absl::StrCat(status.mbufs_in_use(), " in use of ", status.mbuf_pool_size())},

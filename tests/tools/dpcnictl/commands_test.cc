@@ -38,10 +38,11 @@ class CommandsTest : public ::testing::Test {
 // Where `text` starts in `line`; npos when absent.
 size_t ColumnOf(const std::string& line, const std::string& text) { return line.find(text); }
 
-TEST_F(CommandsTest, StatusShowsReadinessCapacityCidrsMbufsAndNodePortLinks) {
+TEST_F(CommandsTest, StatusShowsReadinessCapacityAddressesCidrsMbufsAndNodePortLinks) {
   EXPECT_THAT(Lines("status"),
               ElementsAre("ready:           yes", "message:         serving",
-                          "pods:            2 of 30", "default backend: tap",
+                          "pods:            2 of 30", "addresses:       2 in use",
+                          "default backend: tap",
                           "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
                           "mbufs:           503 in use of 25493",
                           // The host port does not know its speed; the uplink does.

@@ -10,6 +10,7 @@ inline testing::FakeAgentReplies KnownAgentState() {
   replies.status.set_ready(true);
   replies.status.set_message("serving");
   replies.status.set_pods(2);
+  replies.status.set_addresses_in_use(2);
   replies.status.set_pod_capacity(30);
   replies.status.set_mbuf_pool_size(25493);
   replies.status.set_mbufs_in_use(503);
