@@ -88,26 +88,36 @@ cg_base() {
   echo "$path"
 }
 
+# The caller's own cgroup in hierarchy MOUNT (/proc/self/cgroup names v1 ones by their controllers).
+cg_self() {  # MOUNT
+  if [ "$(stat -fc %T "$1")" = cgroup2fs ]; then
+    awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup
+  else
+    awk -F: -v n="$(basename "$1")" '$2 == n || $2 == "name=" n { print $3 }' /proc/self/cgroup
+  fi
+}
+
 # Creates the run's cgroup LEAF (relative to $K8S_CGROUP) in every hierarchy. The state file records
 # the run's own cgroup in each hierarchy (cluster_teardown ends what is in it and removes it with
-# all below) and each parent directory made on the way (removed alone, and only when empty).
+# all below) and the directories above it that are not the caller's own cgroup or its ancestors
+# (made here or by a run beside this one; removed alone, and only when empty, by the last run out).
 # cpuset directories start empty on v1 and refuse processes until given their parent's CPUs and
 # memory nodes.
 cg_create() {  # LEAF
-  local mount rel dir part
+  local mount rel dir part self
   while read -r mount; do
+    self=$(cg_self "$mount")
     rel=""
     for part in ${K8S_CGROUP//\// } ${1//\// }; do
       rel+="/$part"
       dir=$mount$rel
-      if [ ! -d "$dir" ]; then
-        mkdir "$dir"
-        if [ "$rel" = "$K8S_CGROUP" ]; then
-          echo "cgroup $dir" >>"$K8S_RUN/state"
-        elif [ "${#rel}" -lt "${#K8S_CGROUP}" ]; then
-          echo "cgroup-parent $dir" >>"$K8S_RUN/state"
-        fi
+      if [ "$rel" = "$K8S_CGROUP" ]; then
+        [ -d "$dir" ] || echo "cgroup $dir" >>"$K8S_RUN/state"
+      elif [ "${#rel}" -lt "${#K8S_CGROUP}" ] && [ "$self" != "$rel" ] && [[ "$self" != "$rel"/* ]]; then
+        echo "cgroup-parent $dir" >>"$K8S_RUN/state"
       fi
+      # Another run may make the same parent at the same moment.
+      mkdir "$dir" 2>/dev/null || [ -d "$dir" ] || fail "cannot make cgroup $dir"
       if [ -f "$dir/cpuset.cpus" ] && [ -z "$(cat "$dir/cpuset.cpus")" ]; then
         cat "$(dirname "$dir")/cpuset.cpus" >"$dir/cpuset.cpus"
         cat "$(dirname "$dir")/cpuset.mems" >"$dir/cpuset.mems"
