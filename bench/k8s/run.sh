@@ -52,7 +52,7 @@ cluster_worker() {  # NETWORK
   local net=$1 cmd=$work/$1.cmd res=$work/$1.res
   # shellcheck source=tests/k8s/cluster.sh
   source "$source_dir/tests/k8s/cluster.sh"
-  trap 'cluster_down' EXIT
+  trap 'k8s_restore_output; cluster_down' EXIT
   image_name() { awk -v a="$1" '$2 == a { print $1; exit }' "$image_dir/images"; }
   cluster_init "$k8s_bin"
   K8S_PAUSE_IMAGE=$(image_name pause.tar)

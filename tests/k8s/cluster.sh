@@ -29,8 +29,14 @@ K8S_OUTSIDE_IP=172.30.1.2
 k8s_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 k8s_started=$SECONDS
+# The output the caller gave: a failure (or a TERM trap) may strike inside a command whose output
+# is redirected, e.g. a condition polled with >/dev/null; what it reports, and the EXIT trap after
+# it, write here again.
+exec {k8s_stdout}>&1 {k8s_stderr}>&2
+k8s_restore_output() { exec 1>&"$k8s_stdout" 2>&"$k8s_stderr"; }
 log() { echo "k8s [$((SECONDS - k8s_started)) s]: $*" >&2; }
 fail() {
+  k8s_restore_output
   log "FAILED: $*"
   exit 1
 }

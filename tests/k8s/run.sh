@@ -18,20 +18,22 @@
 # and steps 2 and 3 run on it: a check of the cluster itself, and the baseline of bench/k8s.
 #
 #   run.sh --k8s-bin DIR --image-dir DIR --echo BINARY [--source-dir DIR] [--cni dpcni|bridge]
-#          [--log-dir DIR]
+#          [--log-dir DIR] [--budget SECONDS]
 #
 # --k8s-bin      the programs tools/k8s/build.sh builds (kube-*, kubelet, kubectl, etcd, helm, crictl)
 # --image-dir    what tools/image/build.sh makes: pause.tar, echo.tar, dpcni.tar and `images`, the
 #                names they hold; imported into the node's containerd (no registry is reached)
 # --echo         dpcni_test_echo, the outside host's server
 # --log-dir      where the run's logs are copied before the cluster is removed
+# --budget       wall-clock seconds (default 600); past them the lane fails and removes its cluster
+#                (within the longest bounded wait, 120 s), so that ctest's timeout never has to kill it
 # Any missing piece or failed check fails the lane, naming it; nothing is skipped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/k8s/cluster.sh
 source "$here/cluster.sh"
 
-k8s_bin="" image_dir="" echo_bin="" cni=dpcni
+k8s_bin="" image_dir="" echo_bin="" cni=dpcni budget=600
 source_dir=$(cd "$here/../.." && pwd)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --source-dir) source_dir=$(realpath "$2"); shift 2 ;;
     --cni) cni=$2; shift 2 ;;
     --log-dir) K8S_LOG_DIR=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -90,10 +93,13 @@ result() {  # TEXT: a measurement for the summary
   log "$1"
 }
 
+watchdog=""
 on_exit() {
   local status=$?
   trap - EXIT
   set +e
+  k8s_restore_output
+  [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
   local job
   for job in $(jobs -p); do kill "$job" 2>/dev/null; done
   if [ "$status" -ne 0 ] && [ -n "${K8S_RUN:-}" ] && [ -d "$K8S_RUN" ]; then
@@ -106,8 +112,17 @@ on_exit() {
   exit "$status"
 }
 trap on_exit EXIT
-trap 'fail "terminated"' TERM
+trap 'fail "terminated (or past the budget of $budget s)"' TERM
 trap 'fail "interrupted"' INT
+# The budget: TERM to this shell, whose trap runs once the command in hand returns.
+(
+  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+  sleep "$budget" &
+  sleeper=$!
+  wait "$sleeper"
+  kill -TERM $$
+) &
+watchdog=$!
 
 # The agent's pod (the chart's DaemonSet has one per node; this cluster has one node).
 agent_selector=app.kubernetes.io/name=dpcni
@@ -386,7 +401,7 @@ agent_matches_cluster() {
 phase "pod deleted: nothing left behind"
 victim=$(lane_pods | awk '$1 ~ /^echo-/ { print $1; exit }')
 victim_ip=$(lane_pods | awk -v v="$victim" '$1 == v { print $2 }')
-kc delete pod -n lane "$victim" --wait >/dev/null
+kc delete pod -n lane "$victim" --wait --timeout 60s >/dev/null || fail "deleting pod $victim"
 kc rollout status -n lane deployment/echo --timeout 120s >/dev/null || fail "the Deployment did not replace $victim"
 wait_for "the deleted pod $victim gone" 30 pod_gone "$victim"
 agent_matches_cluster
@@ -452,7 +467,7 @@ measure_roll "agent pod deleted" delete_agent
 # --- step 7: every pod gone, the agent at its baseline ----------------------------------------------
 
 phase "workload deleted: agent back to baseline"
-kc delete -n lane deployment/echo pod/client service/echo --wait >/dev/null
+kc delete -n lane deployment/echo pod/client service/echo --wait --timeout 60s >/dev/null || fail "deleting the workload"
 wait_for "the workload's pods gone" 60 no_pods_in -n lane
 wait_for "the agent back to its baseline" 30 agent_at_baseline
 [ -z "$(dpcnictl pods | awk 'NR > 1')" ] || fail "the agent still lists pods: $(dpcnictl pods)"
