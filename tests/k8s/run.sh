@@ -487,7 +487,8 @@ helm_ uninstall dpcni --namespace kube-system --wait --timeout 120s >"$K8S_RUN/l
   fail "helm uninstall (logs/helm-uninstall.log)"
 wait_for "the agent's pods gone" 60 no_pods_in -n kube-system -l "$agent_selector"
 node_sh "test ! -e $conflist" ||
-  fail "$conflist is still on the node after helm uninstall; dpcni-k8s said: $(tail -n 5 "$K8S_RUN/logs/dpcni-k8s-uninstall.log")"
+  fail "$conflist is still on the node after helm uninstall; dpcni-k8s, stopping, said:
+$(grep -E 'Stopping|Keeping|Removed|DaemonSet' "$K8S_RUN/logs/dpcni-k8s-uninstall.log" | tail -n 3 || true)"
 wait_for "the node NotReady without a network plugin" 60 node_is False
 log "agent gone, $conflist removed, the node NotReady again"
 phase_end
