@@ -403,7 +403,7 @@ TEST_F(ChartTest, RbacIsReadOnlyAndNarrow) {
   EXPECT_THAT(Strings(rules[0]["verbs"]), ElementsAre("get"));
   EXPECT_THAT(Strings(rules[1]["resources"]), ElementsAre("daemonsets"));
   EXPECT_THAT(Strings(rules[1]["resourceNames"]), ElementsAre("dpcni"));
-  EXPECT_THAT(Strings(rules[1]["verbs"]), ElementsAre("get"));
+  EXPECT_THAT(Strings(rules[1]["verbs"]), ElementsAre("get", "list", "watch"));
   for (const char* binding : {"ClusterRoleBinding/dpcni", "RoleBinding/dpcni"}) {
     EXPECT_EQ(objects[binding]["subjects"][0]["name"].as<std::string>(), "dpcni");
     EXPECT_EQ(objects[binding]["subjects"][0]["namespace"].as<std::string>(), "kube-system");

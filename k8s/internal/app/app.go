@@ -78,6 +78,8 @@ func Run(ctx context.Context, cfg Config, kube kubernetes.Interface, agent dpcni
 		primeCtx, cancel := context.WithTimeout(workCtx, 10*time.Second)
 		defer cancel()
 		decider.Prime(primeCtx)
+		cancel()
+		decider.Watch(workCtx)
 	})
 
 	var server *http.Server

@@ -13,10 +13,14 @@ import (
 	"fmt"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
 
@@ -32,8 +36,9 @@ type Decider struct {
 	Namespace string
 	Name      string
 
-	mu    sync.Mutex
-	owner *metav1.OwnerReference // the DaemonSet seen by Prime, for when the pod cannot be read later
+	mu      sync.Mutex
+	owner   *metav1.OwnerReference // the DaemonSet seen by Prime, for when the pod cannot be read later
+	deleted string                 // why Watch saw that DaemonSet deleted; empty while it has not
 }
 
 // Prime reads the pod's DaemonSet at start, so that a pod force-deleted from the API (gone by the
@@ -56,10 +61,71 @@ func (d *Decider) Prime(ctx context.Context) {
 	d.mu.Unlock()
 }
 
+// Watch follows the DaemonSet Prime found until ctx ends, and remembers its deletion. helm uninstall
+// deletes the chart's ServiceAccount and RBAC right after the DaemonSet, before the garbage collector
+// deletes this pod: when SIGTERM arrives the API server may already refuse this pod's token
+// (Unauthorized), so what the watch saw while it could still read decides. The field selector keeps
+// it to that one object, which RBAC allows by name.
+func (d *Decider) Watch(ctx context.Context) {
+	d.mu.Lock()
+	owner := d.owner
+	d.mu.Unlock()
+	if owner == nil {
+		return
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(d.Client, 0,
+		informers.WithNamespace(d.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", owner.Name).String()
+		}))
+	ref := d.Namespace + "/" + owner.Name
+	seen := func(obj any) {
+		ds, ok := obj.(*appsv1.DaemonSet)
+		if ok && ds.UID == owner.UID && ds.DeletionTimestamp != nil {
+			d.markDeleted(fmt.Sprintf("DaemonSet %s is being deleted (seen by the watch)", ref))
+		}
+	}
+	_, err := factory.Apps().V1().DaemonSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+		DeleteFunc: func(obj any) {
+			// A deletion the watch missed (a reconnect) comes from the relist as a tombstone.
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if ds, ok := obj.(*appsv1.DaemonSet); ok && ds.UID == owner.UID {
+				d.markDeleted(fmt.Sprintf("DaemonSet %s was deleted (seen by the watch)", ref))
+			}
+		},
+	})
+	if err != nil {
+		klog.ErrorS(err, "Cannot watch this pod's DaemonSet", "daemonSet", klog.KRef(d.Namespace, owner.Name))
+		return
+	}
+	factory.Start(ctx.Done())
+	<-ctx.Done()
+	factory.Shutdown()
+}
+
+func (d *Decider) markDeleted(reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deleted == "" {
+		d.deleted = reason
+		klog.InfoS("This pod's DaemonSet is going: the next stop uninstalls", "reason", reason)
+	}
+}
+
 // Decide answers whether stopping now is an uninstall. When the API cannot tell, it keeps the
 // conflist: a node whose conflist outlives dpcni fails pod creation with a clear CNI error, one that
 // loses it during an upgrade turns NotReady and starts evicting.
 func (d *Decider) Decide(ctx context.Context) Decision {
+	d.mu.Lock()
+	deleted := d.deleted
+	d.mu.Unlock()
+	if deleted != "" {
+		return Decision{true, deleted}
+	}
 	pod, err := d.Client.CoreV1().Pods(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 	var owner *metav1.OwnerReference
 	switch {

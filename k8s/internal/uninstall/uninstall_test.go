@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -103,5 +105,75 @@ func TestDecideKeepsWhenTheAPIFails(t *testing.T) {
 	d = &Decider{Client: client, Namespace: ns, Name: "dpcni-x7k2p"}
 	if got := d.Decide(context.Background()); got.Uninstall || !strings.Contains(got.Reason, "connection refused") {
 		t.Fatalf("Decide() = %+v; want keep with the error", got)
+	}
+}
+
+// helm uninstall deletes the DaemonSet, then the chart's ServiceAccount and RBAC, and only then does
+// the garbage collector delete this pod: by SIGTERM the API refuses this pod's token. The deletion
+// the watch saw while it could still read decides.
+func TestDecideUninstallsWhenTheWatchSawTheDaemonSetGoAndTheAPINoLongerAnswers(t *testing.T) {
+	client := fake.NewClientset(pod(dsOwner), daemonSet("uid-1", false))
+	watching := make(chan struct{})
+	var once sync.Once
+	client.PrependWatchReactor("daemonsets", func(action k8stesting.Action) (bool, watch.Interface, error) {
+		w, err := client.Tracker().Watch(appsv1.SchemeGroupVersion.WithResource("daemonsets"), action.GetNamespace())
+		once.Do(func() { close(watching) })
+		return true, w, err
+	})
+	d := &Decider{Client: client, Namespace: ns, Name: "dpcni-x7k2p"}
+	d.Prime(context.Background())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		d.Watch(ctx)
+		close(done)
+	}()
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the DaemonSet watch did not start")
+	}
+
+	if err := client.AppsV1().DaemonSets(ns).Delete(context.Background(), "dpcni", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unauthorized := apierrors.NewUnauthorized("the ServiceAccount is gone")
+	client.PrependReactor("get", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, unauthorized
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := d.Decide(context.Background())
+		if got.Uninstall {
+			if !strings.Contains(got.Reason, "deleted") {
+				t.Fatalf("Decide() = %+v; want the watch's reason", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Decide() = %+v 10 s after the DaemonSet was deleted; want uninstall", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+}
+
+// Without a deletion seen, a watch changes nothing: the DaemonSet in place keeps the conflist.
+func TestWatchOfADaemonSetInPlaceKeeps(t *testing.T) {
+	client := fake.NewClientset(pod(dsOwner), daemonSet("uid-1", false))
+	d := &Decider{Client: client, Namespace: ns, Name: "dpcni-x7k2p"}
+	d.Prime(context.Background())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		d.Watch(ctx)
+		close(done)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	<-done
+	if got := d.Decide(context.Background()); got.Uninstall {
+		t.Fatalf("Decide() = %+v with the DaemonSet in place; want keep", got)
 	}
 }
