@@ -27,17 +27,19 @@ class OpenNetnsTest : public testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // OpenNetns on another thread, so a regression that blocks fails the test instead of hanging it:
-  // after the timeout the test opens the FIFO's write side, which releases a blocked reader.
-  absl::StatusOr<int> OpenWithin(const std::string& path, std::chrono::seconds timeout) {
-    auto opened = std::async(std::launch::async, [&] { return OpenNetns(path); });
-    if (opened.wait_for(timeout) == std::future_status::timeout) {
-      const int writer = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
-      opened.wait();
+  // Runs `call` on another thread, so a regression that blocks on the FIFO at `fifo` fails the test
+  // instead of hanging it: after the timeout the test opens the FIFO's write side, which releases a
+  // blocked reader.
+  template <typename Call>
+  auto WithinTimeout(const std::string& fifo, Call call) {
+    auto done = std::async(std::launch::async, call);
+    if (done.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+      const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      done.wait();
       if (writer >= 0) ::close(writer);
-      ADD_FAILURE() << "OpenNetns(" << path << ") blocked for " << timeout.count() << " s";
+      ADD_FAILURE() << "blocked for 5 s on " << fifo;
     }
-    return opened.get();
+    return done.get();
   }
 
   std::filesystem::path dir_;
@@ -63,7 +65,7 @@ TEST_F(OpenNetnsTest, AcceptsTheKernelsOwnNetnsLinks) {
 TEST_F(OpenNetnsTest, RefusesAFifoWithoutBlocking) {
   const std::string fifo = (dir_ / "fifo").string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto fd = OpenWithin(fifo, std::chrono::seconds(5));
+  auto fd = WithinTimeout(fifo, [&] { return OpenNetns(fifo); });
   ASSERT_FALSE(fd.ok());
   EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(fd.status().message().find("is not a namespace file"), std::string::npos)
@@ -111,19 +113,13 @@ TEST_F(OpenNetnsTest, RunInNetnsRefusesAFifoWithoutRunningTheFunction) {
   const std::string fifo = (dir_ / "fifo").string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   bool ran = false;
-  auto done = std::async(std::launch::async, [&] {
+  const absl::Status status = WithinTimeout(fifo, [&] {
     return RunInNetns(fifo, [&] {
       ran = true;
       return absl::OkStatus();
     });
   });
-  if (done.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
-    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-    done.wait();
-    if (writer >= 0) ::close(writer);
-    FAIL() << "RunInNetns blocked on a FIFO";
-  }
-  EXPECT_EQ(done.get().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ran);
 }
 
