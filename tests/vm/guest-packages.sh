@@ -20,7 +20,15 @@ done
 library_paths() {
   local elf ldd_output library dir
   for elf in "$@"; do
-    ldd_output=$(ldd "$elf") || { echo "guest-packages: ldd failed on $elf" >&2; return 1; }
+    # A static ELF (Go programs, the CNI plugin's kind) loads nothing: ldd says so and exits 1.
+    if ldd_output=$(ldd "$elf" 2>&1); then
+      :
+    elif grep -q 'not a dynamic executable' <<<"$ldd_output"; then
+      continue
+    else
+      echo "guest-packages: ldd failed on $elf: $ldd_output" >&2
+      return 1
+    fi
     if grep -q 'not found' <<<"$ldd_output"; then
       echo "guest-packages: $elf needs a library that is not installed:" >&2
       grep 'not found' <<<"$ldd_output" >&2
