@@ -108,11 +108,10 @@ func TestDecideKeepsWhenTheAPIFails(t *testing.T) {
 	}
 }
 
-// helm uninstall deletes the DaemonSet, then the chart's ServiceAccount and RBAC, and only then does
-// the garbage collector delete this pod: by SIGTERM the API refuses this pod's token. The deletion
-// the watch saw while it could still read decides.
-func TestDecideUninstallsWhenTheWatchSawTheDaemonSetGoAndTheAPINoLongerAnswers(t *testing.T) {
-	client := fake.NewClientset(pod(dsOwner), daemonSet("uid-1", false))
+// startWatch primes a Decider on client and runs its Watch until the returned stop is called; it
+// returns once the DaemonSet watch has been opened, so that changes made after it are seen.
+func startWatch(t *testing.T, client *fake.Clientset) (*Decider, func()) {
+	t.Helper()
 	watching := make(chan struct{})
 	var once sync.Once
 	client.PrependWatchReactor("daemonsets", func(action k8stesting.Action) (bool, watch.Interface, error) {
@@ -122,17 +121,32 @@ func TestDecideUninstallsWhenTheWatchSawTheDaemonSetGoAndTheAPINoLongerAnswers(t
 	})
 	d := &Decider{Client: client, Namespace: ns, Name: "dpcni-x7k2p"}
 	d.Prime(context.Background())
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		d.Watch(ctx)
 		close(done)
 	}()
+	stop := func() {
+		cancel()
+		<-done
+	}
 	select {
 	case <-watching:
 	case <-time.After(10 * time.Second):
+		stop()
 		t.Fatal("the DaemonSet watch did not start")
 	}
+	return d, stop
+}
+
+// helm uninstall deletes the DaemonSet, then the chart's ServiceAccount and RBAC, and only then does
+// the garbage collector delete this pod: by SIGTERM the API refuses this pod's token. The deletion
+// the watch saw while it could still read decides.
+func TestDecideUninstallsWhenTheWatchSawTheDaemonSetGoAndTheAPINoLongerAnswers(t *testing.T) {
+	client := fake.NewClientset(pod(dsOwner), daemonSet("uid-1", false))
+	d, stop := startWatch(t, client)
+	defer stop()
 
 	if err := client.AppsV1().DaemonSets(ns).Delete(context.Background(), "dpcni", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -148,31 +162,27 @@ func TestDecideUninstallsWhenTheWatchSawTheDaemonSetGoAndTheAPINoLongerAnswers(t
 			if !strings.Contains(got.Reason, "deleted") {
 				t.Fatalf("Decide() = %+v; want the watch's reason", got)
 			}
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("Decide() = %+v 10 s after the DaemonSet was deleted; want uninstall", got)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stop()
-	<-done
 }
 
-// Without a deletion seen, a watch changes nothing: the DaemonSet in place keeps the conflist.
+// A watch that sees the DaemonSet in place, and changes to it other than a deletion, changes
+// nothing: stopping keeps the conflist.
 func TestWatchOfADaemonSetInPlaceKeeps(t *testing.T) {
 	client := fake.NewClientset(pod(dsOwner), daemonSet("uid-1", false))
-	d := &Decider{Client: client, Namespace: ns, Name: "dpcni-x7k2p"}
-	d.Prime(context.Background())
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		d.Watch(ctx)
-		close(done)
-	}()
+	d, stop := startWatch(t, client)
+	updated := daemonSet("uid-1", false)
+	updated.Labels = map[string]string{"rolled": "yes"}
+	if _, err := client.AppsV1().DaemonSets(ns).Update(context.Background(), updated, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(200 * time.Millisecond)
 	stop()
-	<-done
 	if got := d.Decide(context.Background()); got.Uninstall {
 		t.Fatalf("Decide() = %+v with the DaemonSet in place; want keep", got)
 	}
