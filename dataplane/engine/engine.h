@@ -42,6 +42,12 @@ struct FlowTableConfig {
 // size of its per-port Tx buffers.
 inline constexpr uint16_t kMaxBurstSize = 64;
 
+// The cluster's VXLAN network, for routes to remote nodes in RemoteMode::kVxlan.
+struct VxlanConfig {
+  uint16_t udp_port = 4789;  // the outer UDP destination port (IANA's VXLAN port)
+  uint32_t vni = 1;          // 24 bits: the one VXLAN network of the cluster
+};
+
 struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.
@@ -64,6 +70,10 @@ struct EngineConfig {
   // Flows the node's kernel forwards through the host port (Services NATed by kube-proxy), whose
   // replies are steered back through the kernel.
   FlowTableConfig flows{};
+  VxlanConfig vxlan{};
+  // Upper bound on routes to other nodes' pod CIDRs (Engine::SetRemoteRoutes); sizes the route and
+  // next-hop tables.
+  uint32_t max_remote_routes = 1024;
 };
 
 // A started ethdev carrying one pod: the engine polls Rx queue 0 and routes ip/32 to it.
@@ -94,6 +104,22 @@ struct UplinkEndpoint {
   uint8_t prefix_length = 0;  // of that network (1..31), which is on-link: ARP for the destination
   uint32_t gateway = 0;       // host byte order, on that network; 0: none
   std::vector<Ipv4Route> routes{};  // prefixes reached via neighbours on the uplink network
+};
+
+// How packets reach another node's pods (Engine::SetRemoteRoutes).
+enum class RemoteMode : uint8_t {
+  kHostGw,  // unencapsulated, with the node's address as next hop: it is on the uplink network
+  kVxlan,   // in VXLAN to the node's address, reached like any address on the uplink's routes
+  kKernel,  // to the host port: the node's kernel routes them (an agent without a DPDK uplink)
+};
+
+// One pod CIDR of another node.
+struct RemoteRoute {
+  uint32_t prefix = 0;   // host byte order, no bits set beyond `length`
+  uint8_t length = 0;    // 1..32
+  uint32_t node_ip = 0;  // host byte order: the node's address on the data network
+  RemoteMode mode = RemoteMode::kHostGw;
+  std::string node;      // the node's name, for route listings
 };
 
 struct NeighbourInfo {
@@ -154,6 +180,8 @@ struct FlowListing {
 struct RouteInfo {
   std::string prefix;    // "10.244.0.5/32"
   std::string next_hop;  // "port 3 (default/web-0)"
+  std::string node;      // a remote route's node name; empty for the others
+  std::string mode;      // a remote route's mode: "host-gw", "vxlan" or "kernel"; empty otherwise
 };
 
 class Engine {
@@ -190,6 +218,17 @@ class Engine {
   // becomes the default route only while no host port is attached. Once, for the engine's life; safe
   // to call while workers run.
   virtual absl::Status AttachUplink(const UplinkEndpoint& uplink) = 0;
+
+  // Makes `routes` the whole set of routes to other nodes' pods: adds, changes and withdraws routes
+  // against the last set. A route whose next hop does not change is left alone, and one that
+  // changes keeps working until its replacement is in place, so traffic on the other routes never
+  // stops. A set that cannot be installed whole is refused with InvalidArgument naming the route,
+  // and changes nothing: a prefix that is a local route (the uplink network, the node's address, a
+  // static uplink route, a pod), the same prefix twice, host-gw to an address off the uplink
+  // network, host-gw or VXLAN without an uplink, kernel without a host port, or more than
+  // EngineConfig::max_remote_routes. VXLAN packets that arrive from a node's address are accepted
+  // only with an inner source in that node's prefixes. Safe to call while workers run.
+  virtual absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>& routes) = 0;
 
   // Any attached port: a pod's, the host port or the uplink.
   virtual absl::StatusOr<PortCounters> Counters(uint16_t port_id) const = 0;

@@ -680,6 +680,12 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
   return absl::OkStatus();
 }
 
+absl::Status ForwardingEngine::SetRemoteRoutes(const std::vector<RemoteRoute>& routes) {
+  // Placeholder on the issue-11 base branch; the engine work replaces it.
+  return absl::UnimplementedError(
+      absl::StrCat("remote routes (", routes.size(), ") are not in the engine yet"));
+}
+
 absl::StatusOr<PortCounters> ForwardingEngine::Counters(uint16_t port_id) const {
   absl::MutexLock lock(&mutex_);
   if (!polled_.contains(port_id)) {
@@ -697,7 +703,9 @@ std::vector<RouteInfo> ForwardingEngine::Routes() const {
   std::vector<RouteInfo> routes;
   for (const auto& [key, route] : routes_) {
     routes.push_back({.prefix = absl::StrCat(FormatIpv4(key.prefix), "/", key.length),
-                      .next_hop = route.next_hop});
+                      .next_hop = route.next_hop,
+                      .node = {},
+                      .mode = {}});
   }
   return routes;
 }

@@ -45,6 +45,7 @@ class ForwardingEngine final : public Engine {
   absl::Status DetachPod(uint16_t port_id) override;
   absl::Status AttachHostPort(const HostEndpoint& host) override;
   absl::Status AttachUplink(const UplinkEndpoint& uplink) override;
+  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>& routes) override;
   absl::StatusOr<PortCounters> Counters(uint16_t port_id) const override;
   std::vector<RouteInfo> Routes() const override;
   std::vector<NeighbourInfo> Neighbours() const override;

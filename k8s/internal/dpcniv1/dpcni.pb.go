@@ -727,8 +727,10 @@ type StatusResponse struct {
 	Links []*PortLink `protobuf:"bytes,8,rep,name=links,proto3" json:"links,omitempty"`
 	// The mbuf pool every port receives into: its size, and the mbufs out of it (held by the ports'
 	// queues and by packets in flight).
-	MbufPoolSize  uint32 `protobuf:"varint,9,opt,name=mbuf_pool_size,json=mbufPoolSize,proto3" json:"mbuf_pool_size,omitempty"`
-	MbufsInUse    uint32 `protobuf:"varint,10,opt,name=mbufs_in_use,json=mbufsInUse,proto3" json:"mbufs_in_use,omitempty"`
+	MbufPoolSize uint32 `protobuf:"varint,9,opt,name=mbuf_pool_size,json=mbufPoolSize,proto3" json:"mbuf_pool_size,omitempty"`
+	MbufsInUse   uint32 `protobuf:"varint,10,opt,name=mbufs_in_use,json=mbufsInUse,proto3" json:"mbufs_in_use,omitempty"`
+	// The routes to other nodes' pods, and how current they are.
+	RouteSync     *RouteSync `protobuf:"bytes,11,opt,name=route_sync,json=routeSync,proto3" json:"route_sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -833,6 +835,92 @@ func (x *StatusResponse) GetMbufsInUse() uint32 {
 	return 0
 }
 
+func (x *StatusResponse) GetRouteSync() *RouteSync {
+	if x != nil {
+		return x.RouteSync
+	}
+	return nil
+}
+
+type RouteSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "unset": no node list has arrived since the agent's state was made; "in-sync": the last list
+	// came from a source in step with the cluster; "stale": the source lost the cluster (the API
+	// server is unreachable), and the last list's routes are kept until it is back.
+	State         string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`           // for "stale": why, as the source reported it
+	AgeMs         uint64 `protobuf:"varint,3,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"` // since the last node list arrived (0 while unset)
+	Nodes         uint32 `protobuf:"varint,4,opt,name=nodes,proto3" json:"nodes,omitempty"`              // remote nodes routed now
+	Prefixes      uint32 `protobuf:"varint,5,opt,name=prefixes,proto3" json:"prefixes,omitempty"`        // remote pod CIDRs routed now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteSync) Reset() {
+	*x = RouteSync{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteSync) ProtoMessage() {}
+
+func (x *RouteSync) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteSync.ProtoReflect.Descriptor instead.
+func (*RouteSync) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RouteSync) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RouteSync) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RouteSync) GetAgeMs() uint64 {
+	if x != nil {
+		return x.AgeMs
+	}
+	return 0
+}
+
+func (x *RouteSync) GetNodes() uint32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *RouteSync) GetPrefixes() uint32 {
+	if x != nil {
+		return x.Prefixes
+	}
+	return 0
+}
+
 type PortLink struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"` // "host" or "uplink"
@@ -846,7 +934,7 @@ type PortLink struct {
 
 func (x *PortLink) Reset() {
 	*x = PortLink{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +946,7 @@ func (x *PortLink) String() string {
 func (*PortLink) ProtoMessage() {}
 
 func (x *PortLink) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +959,7 @@ func (x *PortLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortLink.ProtoReflect.Descriptor instead.
 func (*PortLink) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PortLink) GetRole() string {
@@ -920,7 +1008,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1020,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1033,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GarbageCollectRequest) GetNetwork() string {
@@ -971,7 +1059,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1071,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1084,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() []*Attachment {
@@ -1021,7 +1109,7 @@ type PodInfo struct {
 
 func (x *PodInfo) Reset() {
 	*x = PodInfo{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1121,7 @@ func (x *PodInfo) String() string {
 func (*PodInfo) ProtoMessage() {}
 
 func (x *PodInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1134,7 @@ func (x *PodInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodInfo.ProtoReflect.Descriptor instead.
 func (*PodInfo) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PodInfo) GetAttachment() *Attachment {
@@ -1106,7 +1194,7 @@ type ListPodsRequest struct {
 
 func (x *ListPodsRequest) Reset() {
 	*x = ListPodsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1206,7 @@ func (x *ListPodsRequest) String() string {
 func (*ListPodsRequest) ProtoMessage() {}
 
 func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1219,7 @@ func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsRequest.ProtoReflect.Descriptor instead.
 func (*ListPodsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
 }
 
 type ListPodsResponse struct {
@@ -1143,7 +1231,7 @@ type ListPodsResponse struct {
 
 func (x *ListPodsResponse) Reset() {
 	*x = ListPodsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1243,7 @@ func (x *ListPodsResponse) String() string {
 func (*ListPodsResponse) ProtoMessage() {}
 
 func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1256,7 @@ func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsResponse.ProtoReflect.Descriptor instead.
 func (*ListPodsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListPodsResponse) GetPods() []*PodInfo {
@@ -1199,7 +1287,7 @@ type PortStats struct {
 
 func (x *PortStats) Reset() {
 	*x = PortStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1299,7 @@ func (x *PortStats) String() string {
 func (*PortStats) ProtoMessage() {}
 
 func (x *PortStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1312,7 @@ func (x *PortStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStats.ProtoReflect.Descriptor instead.
 func (*PortStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PortStats) GetPortId() uint32 {
@@ -1300,7 +1388,7 @@ type GetPortStatsRequest struct {
 
 func (x *GetPortStatsRequest) Reset() {
 	*x = GetPortStatsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1400,7 @@ func (x *GetPortStatsRequest) String() string {
 func (*GetPortStatsRequest) ProtoMessage() {}
 
 func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1413,7 @@ func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetPortStatsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetPortStatsRequest) GetPortIds() []uint32 {
@@ -1344,7 +1432,7 @@ type GetPortStatsResponse struct {
 
 func (x *GetPortStatsResponse) Reset() {
 	*x = GetPortStatsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1444,7 @@ func (x *GetPortStatsResponse) String() string {
 func (*GetPortStatsResponse) ProtoMessage() {}
 
 func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1457,7 @@ func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetPortStatsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetPortStatsResponse) GetPorts() []*PortStats {
@@ -1387,7 +1475,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1487,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,20 +1500,22 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
 }
 
 type RouteEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
 	NextHop       string                 `protobuf:"bytes,2,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"` // what the prefix resolves to, e.g. "port 3 (default/web-0)"
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`                      // for another node's pod CIDR: that node's name; empty otherwise
+	Mode          string                 `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`                      // for another node's pod CIDR: "host-gw", "vxlan" or "kernel"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RouteEntry) Reset() {
 	*x = RouteEntry{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1527,7 @@ func (x *RouteEntry) String() string {
 func (*RouteEntry) ProtoMessage() {}
 
 func (x *RouteEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1540,7 @@ func (x *RouteEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
 func (*RouteEntry) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RouteEntry) GetPrefix() string {
@@ -1467,6 +1557,20 @@ func (x *RouteEntry) GetNextHop() string {
 	return ""
 }
 
+func (x *RouteEntry) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RouteEntry) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
 type ListRoutesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Routes        []*RouteEntry          `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
@@ -1476,7 +1580,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1592,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1605,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*RouteEntry {
@@ -1524,7 +1628,7 @@ type Neighbour struct {
 
 func (x *Neighbour) Reset() {
 	*x = Neighbour{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1640,7 @@ func (x *Neighbour) String() string {
 func (*Neighbour) ProtoMessage() {}
 
 func (x *Neighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1653,7 @@ func (x *Neighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
 func (*Neighbour) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Neighbour) GetIp() string {
@@ -1588,7 +1692,7 @@ type ListNeighboursRequest struct {
 
 func (x *ListNeighboursRequest) Reset() {
 	*x = ListNeighboursRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1704,7 @@ func (x *ListNeighboursRequest) String() string {
 func (*ListNeighboursRequest) ProtoMessage() {}
 
 func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1717,7 @@ func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursRequest.ProtoReflect.Descriptor instead.
 func (*ListNeighboursRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
 }
 
 type ListNeighboursResponse struct {
@@ -1625,7 +1729,7 @@ type ListNeighboursResponse struct {
 
 func (x *ListNeighboursResponse) Reset() {
 	*x = ListNeighboursResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1741,7 @@ func (x *ListNeighboursResponse) String() string {
 func (*ListNeighboursResponse) ProtoMessage() {}
 
 func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1754,7 @@ func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursResponse.ProtoReflect.Descriptor instead.
 func (*ListNeighboursResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListNeighboursResponse) GetNeighbours() []*Neighbour {
@@ -1678,7 +1782,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1794,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1807,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Flow) GetProtocol() string {
@@ -1771,7 +1875,7 @@ type FlowTableStats struct {
 
 func (x *FlowTableStats) Reset() {
 	*x = FlowTableStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1887,7 @@ func (x *FlowTableStats) String() string {
 func (*FlowTableStats) ProtoMessage() {}
 
 func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1900,7 @@ func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowTableStats.ProtoReflect.Descriptor instead.
 func (*FlowTableStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FlowTableStats) GetEntries() uint32 {
@@ -1857,7 +1961,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1973,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1986,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListFlowsRequest) GetLimit() uint32 {
@@ -1902,7 +2006,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2018,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2031,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListFlowsResponse) GetStats() *FlowTableStats {
@@ -1957,7 +2061,7 @@ type SetPodCidrsRequest struct {
 
 func (x *SetPodCidrsRequest) Reset() {
 	*x = SetPodCidrsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2073,7 @@ func (x *SetPodCidrsRequest) String() string {
 func (*SetPodCidrsRequest) ProtoMessage() {}
 
 func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2086,7 @@ func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsRequest.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetPodCidrsRequest) GetPodCidrs() []string {
@@ -2000,7 +2104,7 @@ type SetPodCidrsResponse struct {
 
 func (x *SetPodCidrsResponse) Reset() {
 	*x = SetPodCidrsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2116,7 @@ func (x *SetPodCidrsResponse) String() string {
 func (*SetPodCidrsResponse) ProtoMessage() {}
 
 func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2129,262 @@ func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsResponse.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
+}
+
+// Another node of the cluster: which pod CIDRs live behind which address.
+type RemoteNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // the Node object's name
+	// Its IPv4 address on the data network: the dpcni.dev/data-address annotation, else its
+	// InternalIP.
+	Address       string   `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	PodCidrs      []string `protobuf:"bytes,3,rep,name=pod_cidrs,json=podCidrs,proto3" json:"pod_cidrs,omitempty"` // its IPv4 pod CIDRs (spec.podCIDRs; IPv6 ones are left out)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoteNode) Reset() {
+	*x = RemoteNode{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteNode) ProtoMessage() {}
+
+func (x *RemoteNode) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteNode.ProtoReflect.Descriptor instead.
+func (*RemoteNode) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RemoteNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoteNode) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RemoteNode) GetPodCidrs() []string {
+	if x != nil {
+		return x.PodCidrs
+	}
+	return nil
+}
+
+// Every other node of the cluster, as a whole (the Kubernetes component sends it from the Node
+// objects). The agent routes each node's pod CIDRs to it, host-gw when the node is on the uplink's
+// network and VXLAN otherwise (or as remote_nodes.mode says), or through the node's kernel when the
+// agent has no uplink; it withdraws the routes of nodes left out. A list with an invalid entry is
+// refused whole (INVALID_ARGUMENT naming the node) and changes nothing. The agent keeps the list in
+// its state dir, so its routes come back at once after a restart.
+type SetRemoteNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []*RemoteNode          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRemoteNodesRequest) Reset() {
+	*x = SetRemoteNodesRequest{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRemoteNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRemoteNodesRequest) ProtoMessage() {}
+
+func (x *SetRemoteNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRemoteNodesRequest.ProtoReflect.Descriptor instead.
+func (*SetRemoteNodesRequest) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SetRemoteNodesRequest) GetNodes() []*RemoteNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+type SetRemoteNodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         uint32                 `protobuf:"varint,1,opt,name=nodes,proto3" json:"nodes,omitempty"`       // nodes routed
+	Prefixes      uint32                 `protobuf:"varint,2,opt,name=prefixes,proto3" json:"prefixes,omitempty"` // pod CIDRs routed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRemoteNodesResponse) Reset() {
+	*x = SetRemoteNodesResponse{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRemoteNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRemoteNodesResponse) ProtoMessage() {}
+
+func (x *SetRemoteNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRemoteNodesResponse.ProtoReflect.Descriptor instead.
+func (*SetRemoteNodesResponse) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SetRemoteNodesResponse) GetNodes() uint32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *SetRemoteNodesResponse) GetPrefixes() uint32 {
+	if x != nil {
+		return x.Prefixes
+	}
+	return 0
+}
+
+// The source of the node list lost the cluster, or found it again. Routes are left as they are:
+// while stale, the last list keeps being routed. A SetRemoteNodes makes the state "in-sync".
+type ReportRouteSourceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InSync        bool                   `protobuf:"varint,1,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"` // why it is not, e.g. "watch nodes: connection refused"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRouteSourceRequest) Reset() {
+	*x = ReportRouteSourceRequest{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRouteSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRouteSourceRequest) ProtoMessage() {}
+
+func (x *ReportRouteSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRouteSourceRequest.ProtoReflect.Descriptor instead.
+func (*ReportRouteSourceRequest) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReportRouteSourceRequest) GetInSync() bool {
+	if x != nil {
+		return x.InSync
+	}
+	return false
+}
+
+func (x *ReportRouteSourceRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ReportRouteSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRouteSourceResponse) Reset() {
+	*x = ReportRouteSourceResponse{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRouteSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRouteSourceResponse) ProtoMessage() {}
+
+func (x *ReportRouteSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRouteSourceResponse.ProtoReflect.Descriptor instead.
+func (*ReportRouteSourceResponse) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{39}
 }
 
 var File_dpcni_v1_dpcni_proto protoreflect.FileDescriptor
@@ -2083,7 +2442,7 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\fexpected_ips\x18\x03 \x03(\v2\x13.dpcni.v1.IpAddressR\vexpectedIps\x12!\n" +
 	"\fexpected_mac\x18\x04 \x01(\tR\vexpectedMac\"\x12\n" +
 	"\x10CheckPodResponse\"\x0f\n" +
-	"\rStatusRequest\"\xd9\x02\n" +
+	"\rStatusRequest\"\x8d\x03\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
@@ -2096,7 +2455,15 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\x0embuf_pool_size\x18\t \x01(\rR\fmbufPoolSize\x12 \n" +
 	"\fmbufs_in_use\x18\n" +
 	" \x01(\rR\n" +
-	"mbufsInUse\"z\n" +
+	"mbufsInUse\x122\n" +
+	"\n" +
+	"route_sync\x18\v \x01(\v2\x13.dpcni.v1.RouteSyncR\trouteSync\"\x84\x01\n" +
+	"\tRouteSync\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x15\n" +
+	"\x06age_ms\x18\x03 \x01(\x04R\x05ageMs\x12\x14\n" +
+	"\x05nodes\x18\x04 \x01(\rR\x05nodes\x12\x1a\n" +
+	"\bprefixes\x18\x05 \x01(\rR\bprefixes\"z\n" +
 	"\bPortLink\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
@@ -2145,11 +2512,13 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\bport_ids\x18\x01 \x03(\rR\aportIds\"A\n" +
 	"\x14GetPortStatsResponse\x12)\n" +
 	"\x05ports\x18\x01 \x03(\v2\x13.dpcni.v1.PortStatsR\x05ports\"\x13\n" +
-	"\x11ListRoutesRequest\"?\n" +
+	"\x11ListRoutesRequest\"g\n" +
 	"\n" +
 	"RouteEntry\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x19\n" +
-	"\bnext_hop\x18\x02 \x01(\tR\anextHop\"B\n" +
+	"\bnext_hop\x18\x02 \x01(\tR\anextHop\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"B\n" +
 	"\x12ListRoutesResponse\x12,\n" +
 	"\x06routes\x18\x01 \x03(\v2\x14.dpcni.v1.RouteEntryR\x06routes\"Z\n" +
 	"\tNeighbour\x12\x0e\n" +
@@ -2187,7 +2556,21 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\x05flows\x18\x02 \x03(\v2\x0e.dpcni.v1.FlowR\x05flows\"1\n" +
 	"\x12SetPodCidrsRequest\x12\x1b\n" +
 	"\tpod_cidrs\x18\x01 \x03(\tR\bpodCidrs\"\x15\n" +
-	"\x13SetPodCidrsResponse2\x98\x06\n" +
+	"\x13SetPodCidrsResponse\"W\n" +
+	"\n" +
+	"RemoteNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1b\n" +
+	"\tpod_cidrs\x18\x03 \x03(\tR\bpodCidrs\"C\n" +
+	"\x15SetRemoteNodesRequest\x12*\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x14.dpcni.v1.RemoteNodeR\x05nodes\"J\n" +
+	"\x16SetRemoteNodesResponse\x12\x14\n" +
+	"\x05nodes\x18\x01 \x01(\rR\x05nodes\x12\x1a\n" +
+	"\bprefixes\x18\x02 \x01(\rR\bprefixes\"M\n" +
+	"\x18ReportRouteSourceRequest\x12\x17\n" +
+	"\ain_sync\x18\x01 \x01(\bR\x06inSync\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x1b\n" +
+	"\x19ReportRouteSourceResponse2\xcb\a\n" +
 	"\x05Agent\x12;\n" +
 	"\x06AddPod\x12\x17.dpcni.v1.AddPodRequest\x1a\x18.dpcni.v1.AddPodResponse\x12;\n" +
 	"\x06DelPod\x12\x17.dpcni.v1.DelPodRequest\x1a\x18.dpcni.v1.DelPodResponse\x12A\n" +
@@ -2200,7 +2583,9 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"ListRoutes\x12\x1b.dpcni.v1.ListRoutesRequest\x1a\x1c.dpcni.v1.ListRoutesResponse\x12S\n" +
 	"\x0eListNeighbours\x12\x1f.dpcni.v1.ListNeighboursRequest\x1a .dpcni.v1.ListNeighboursResponse\x12D\n" +
 	"\tListFlows\x12\x1a.dpcni.v1.ListFlowsRequest\x1a\x1b.dpcni.v1.ListFlowsResponse\x12J\n" +
-	"\vSetPodCidrs\x12\x1c.dpcni.v1.SetPodCidrsRequest\x1a\x1d.dpcni.v1.SetPodCidrsResponseb\x06proto3"
+	"\vSetPodCidrs\x12\x1c.dpcni.v1.SetPodCidrsRequest\x1a\x1d.dpcni.v1.SetPodCidrsResponse\x12S\n" +
+	"\x0eSetRemoteNodes\x12\x1f.dpcni.v1.SetRemoteNodesRequest\x1a .dpcni.v1.SetRemoteNodesResponse\x12\\\n" +
+	"\x11ReportRouteSource\x12\".dpcni.v1.ReportRouteSourceRequest\x1a#.dpcni.v1.ReportRouteSourceResponseb\x06proto3"
 
 var (
 	file_dpcni_v1_dpcni_proto_rawDescOnce sync.Once
@@ -2214,44 +2599,50 @@ func file_dpcni_v1_dpcni_proto_rawDescGZIP() []byte {
 	return file_dpcni_v1_dpcni_proto_rawDescData
 }
 
-var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_dpcni_v1_dpcni_proto_goTypes = []any{
-	(*Attachment)(nil),             // 0: dpcni.v1.Attachment
-	(*PodRef)(nil),                 // 1: dpcni.v1.PodRef
-	(*IpAddress)(nil),              // 2: dpcni.v1.IpAddress
-	(*Route)(nil),                  // 3: dpcni.v1.Route
-	(*Interface)(nil),              // 4: dpcni.v1.Interface
-	(*AddPodRequest)(nil),          // 5: dpcni.v1.AddPodRequest
-	(*AddPodResponse)(nil),         // 6: dpcni.v1.AddPodResponse
-	(*DelPodRequest)(nil),          // 7: dpcni.v1.DelPodRequest
-	(*DelPodResponse)(nil),         // 8: dpcni.v1.DelPodResponse
-	(*CheckPodRequest)(nil),        // 9: dpcni.v1.CheckPodRequest
-	(*CheckPodResponse)(nil),       // 10: dpcni.v1.CheckPodResponse
-	(*StatusRequest)(nil),          // 11: dpcni.v1.StatusRequest
-	(*StatusResponse)(nil),         // 12: dpcni.v1.StatusResponse
-	(*PortLink)(nil),               // 13: dpcni.v1.PortLink
-	(*GarbageCollectRequest)(nil),  // 14: dpcni.v1.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil), // 15: dpcni.v1.GarbageCollectResponse
-	(*PodInfo)(nil),                // 16: dpcni.v1.PodInfo
-	(*ListPodsRequest)(nil),        // 17: dpcni.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),       // 18: dpcni.v1.ListPodsResponse
-	(*PortStats)(nil),              // 19: dpcni.v1.PortStats
-	(*GetPortStatsRequest)(nil),    // 20: dpcni.v1.GetPortStatsRequest
-	(*GetPortStatsResponse)(nil),   // 21: dpcni.v1.GetPortStatsResponse
-	(*ListRoutesRequest)(nil),      // 22: dpcni.v1.ListRoutesRequest
-	(*RouteEntry)(nil),             // 23: dpcni.v1.RouteEntry
-	(*ListRoutesResponse)(nil),     // 24: dpcni.v1.ListRoutesResponse
-	(*Neighbour)(nil),              // 25: dpcni.v1.Neighbour
-	(*ListNeighboursRequest)(nil),  // 26: dpcni.v1.ListNeighboursRequest
-	(*ListNeighboursResponse)(nil), // 27: dpcni.v1.ListNeighboursResponse
-	(*Flow)(nil),                   // 28: dpcni.v1.Flow
-	(*FlowTableStats)(nil),         // 29: dpcni.v1.FlowTableStats
-	(*ListFlowsRequest)(nil),       // 30: dpcni.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),      // 31: dpcni.v1.ListFlowsResponse
-	(*SetPodCidrsRequest)(nil),     // 32: dpcni.v1.SetPodCidrsRequest
-	(*SetPodCidrsResponse)(nil),    // 33: dpcni.v1.SetPodCidrsResponse
-	nil,                            // 34: dpcni.v1.PortStats.DropsEntry
-	nil,                            // 35: dpcni.v1.PortStats.EventsEntry
+	(*Attachment)(nil),                // 0: dpcni.v1.Attachment
+	(*PodRef)(nil),                    // 1: dpcni.v1.PodRef
+	(*IpAddress)(nil),                 // 2: dpcni.v1.IpAddress
+	(*Route)(nil),                     // 3: dpcni.v1.Route
+	(*Interface)(nil),                 // 4: dpcni.v1.Interface
+	(*AddPodRequest)(nil),             // 5: dpcni.v1.AddPodRequest
+	(*AddPodResponse)(nil),            // 6: dpcni.v1.AddPodResponse
+	(*DelPodRequest)(nil),             // 7: dpcni.v1.DelPodRequest
+	(*DelPodResponse)(nil),            // 8: dpcni.v1.DelPodResponse
+	(*CheckPodRequest)(nil),           // 9: dpcni.v1.CheckPodRequest
+	(*CheckPodResponse)(nil),          // 10: dpcni.v1.CheckPodResponse
+	(*StatusRequest)(nil),             // 11: dpcni.v1.StatusRequest
+	(*StatusResponse)(nil),            // 12: dpcni.v1.StatusResponse
+	(*RouteSync)(nil),                 // 13: dpcni.v1.RouteSync
+	(*PortLink)(nil),                  // 14: dpcni.v1.PortLink
+	(*GarbageCollectRequest)(nil),     // 15: dpcni.v1.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),    // 16: dpcni.v1.GarbageCollectResponse
+	(*PodInfo)(nil),                   // 17: dpcni.v1.PodInfo
+	(*ListPodsRequest)(nil),           // 18: dpcni.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),          // 19: dpcni.v1.ListPodsResponse
+	(*PortStats)(nil),                 // 20: dpcni.v1.PortStats
+	(*GetPortStatsRequest)(nil),       // 21: dpcni.v1.GetPortStatsRequest
+	(*GetPortStatsResponse)(nil),      // 22: dpcni.v1.GetPortStatsResponse
+	(*ListRoutesRequest)(nil),         // 23: dpcni.v1.ListRoutesRequest
+	(*RouteEntry)(nil),                // 24: dpcni.v1.RouteEntry
+	(*ListRoutesResponse)(nil),        // 25: dpcni.v1.ListRoutesResponse
+	(*Neighbour)(nil),                 // 26: dpcni.v1.Neighbour
+	(*ListNeighboursRequest)(nil),     // 27: dpcni.v1.ListNeighboursRequest
+	(*ListNeighboursResponse)(nil),    // 28: dpcni.v1.ListNeighboursResponse
+	(*Flow)(nil),                      // 29: dpcni.v1.Flow
+	(*FlowTableStats)(nil),            // 30: dpcni.v1.FlowTableStats
+	(*ListFlowsRequest)(nil),          // 31: dpcni.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),         // 32: dpcni.v1.ListFlowsResponse
+	(*SetPodCidrsRequest)(nil),        // 33: dpcni.v1.SetPodCidrsRequest
+	(*SetPodCidrsResponse)(nil),       // 34: dpcni.v1.SetPodCidrsResponse
+	(*RemoteNode)(nil),                // 35: dpcni.v1.RemoteNode
+	(*SetRemoteNodesRequest)(nil),     // 36: dpcni.v1.SetRemoteNodesRequest
+	(*SetRemoteNodesResponse)(nil),    // 37: dpcni.v1.SetRemoteNodesResponse
+	(*ReportRouteSourceRequest)(nil),  // 38: dpcni.v1.ReportRouteSourceRequest
+	(*ReportRouteSourceResponse)(nil), // 39: dpcni.v1.ReportRouteSourceResponse
+	nil,                               // 40: dpcni.v1.PortStats.DropsEntry
+	nil,                               // 41: dpcni.v1.PortStats.EventsEntry
 }
 var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	0,  // 0: dpcni.v1.AddPodRequest.attachment:type_name -> dpcni.v1.Attachment
@@ -2262,48 +2653,54 @@ var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	0,  // 5: dpcni.v1.DelPodRequest.attachment:type_name -> dpcni.v1.Attachment
 	0,  // 6: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
 	2,  // 7: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
-	13, // 8: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
-	0,  // 9: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
-	0,  // 10: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
-	0,  // 11: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
-	1,  // 12: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
-	4,  // 13: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
-	2,  // 14: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
-	16, // 15: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
-	34, // 16: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
-	35, // 17: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
-	19, // 18: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
-	23, // 19: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
-	25, // 20: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
-	29, // 21: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
-	28, // 22: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
-	5,  // 23: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
-	7,  // 24: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
-	9,  // 25: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
-	11, // 26: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
-	14, // 27: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
-	17, // 28: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
-	20, // 29: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
-	22, // 30: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
-	26, // 31: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
-	30, // 32: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
-	32, // 33: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
-	6,  // 34: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
-	8,  // 35: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
-	10, // 36: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
-	12, // 37: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
-	15, // 38: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
-	18, // 39: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
-	21, // 40: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
-	24, // 41: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
-	27, // 42: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
-	31, // 43: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
-	33, // 44: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	14, // 8: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
+	13, // 9: dpcni.v1.StatusResponse.route_sync:type_name -> dpcni.v1.RouteSync
+	0,  // 10: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
+	0,  // 11: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
+	0,  // 12: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
+	1,  // 13: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
+	4,  // 14: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
+	2,  // 15: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
+	17, // 16: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
+	40, // 17: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
+	41, // 18: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
+	20, // 19: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
+	24, // 20: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
+	26, // 21: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
+	30, // 22: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
+	29, // 23: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
+	35, // 24: dpcni.v1.SetRemoteNodesRequest.nodes:type_name -> dpcni.v1.RemoteNode
+	5,  // 25: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
+	7,  // 26: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
+	9,  // 27: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
+	11, // 28: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
+	15, // 29: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
+	18, // 30: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
+	21, // 31: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
+	23, // 32: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
+	27, // 33: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
+	31, // 34: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
+	33, // 35: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
+	36, // 36: dpcni.v1.Agent.SetRemoteNodes:input_type -> dpcni.v1.SetRemoteNodesRequest
+	38, // 37: dpcni.v1.Agent.ReportRouteSource:input_type -> dpcni.v1.ReportRouteSourceRequest
+	6,  // 38: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
+	8,  // 39: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
+	10, // 40: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
+	12, // 41: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
+	16, // 42: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
+	19, // 43: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
+	22, // 44: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
+	25, // 45: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
+	28, // 46: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
+	32, // 47: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
+	34, // 48: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
+	37, // 49: dpcni.v1.Agent.SetRemoteNodes:output_type -> dpcni.v1.SetRemoteNodesResponse
+	39, // 50: dpcni.v1.Agent.ReportRouteSource:output_type -> dpcni.v1.ReportRouteSourceResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dpcni_v1_dpcni_proto_init() }
@@ -2317,7 +2714,7 @@ func file_dpcni_v1_dpcni_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpcni_v1_dpcni_proto_rawDesc), len(file_dpcni_v1_dpcni_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

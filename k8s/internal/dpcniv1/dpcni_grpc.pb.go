@@ -22,17 +22,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_AddPod_FullMethodName         = "/dpcni.v1.Agent/AddPod"
-	Agent_DelPod_FullMethodName         = "/dpcni.v1.Agent/DelPod"
-	Agent_CheckPod_FullMethodName       = "/dpcni.v1.Agent/CheckPod"
-	Agent_Status_FullMethodName         = "/dpcni.v1.Agent/Status"
-	Agent_GarbageCollect_FullMethodName = "/dpcni.v1.Agent/GarbageCollect"
-	Agent_ListPods_FullMethodName       = "/dpcni.v1.Agent/ListPods"
-	Agent_GetPortStats_FullMethodName   = "/dpcni.v1.Agent/GetPortStats"
-	Agent_ListRoutes_FullMethodName     = "/dpcni.v1.Agent/ListRoutes"
-	Agent_ListNeighbours_FullMethodName = "/dpcni.v1.Agent/ListNeighbours"
-	Agent_ListFlows_FullMethodName      = "/dpcni.v1.Agent/ListFlows"
-	Agent_SetPodCidrs_FullMethodName    = "/dpcni.v1.Agent/SetPodCidrs"
+	Agent_AddPod_FullMethodName            = "/dpcni.v1.Agent/AddPod"
+	Agent_DelPod_FullMethodName            = "/dpcni.v1.Agent/DelPod"
+	Agent_CheckPod_FullMethodName          = "/dpcni.v1.Agent/CheckPod"
+	Agent_Status_FullMethodName            = "/dpcni.v1.Agent/Status"
+	Agent_GarbageCollect_FullMethodName    = "/dpcni.v1.Agent/GarbageCollect"
+	Agent_ListPods_FullMethodName          = "/dpcni.v1.Agent/ListPods"
+	Agent_GetPortStats_FullMethodName      = "/dpcni.v1.Agent/GetPortStats"
+	Agent_ListRoutes_FullMethodName        = "/dpcni.v1.Agent/ListRoutes"
+	Agent_ListNeighbours_FullMethodName    = "/dpcni.v1.Agent/ListNeighbours"
+	Agent_ListFlows_FullMethodName         = "/dpcni.v1.Agent/ListFlows"
+	Agent_SetPodCidrs_FullMethodName       = "/dpcni.v1.Agent/SetPodCidrs"
+	Agent_SetRemoteNodes_FullMethodName    = "/dpcni.v1.Agent/SetRemoteNodes"
+	Agent_ReportRouteSource_FullMethodName = "/dpcni.v1.Agent/ReportRouteSource"
 )
 
 // AgentClient is the client API for Agent service.
@@ -50,6 +52,8 @@ type AgentClient interface {
 	ListNeighbours(ctx context.Context, in *ListNeighboursRequest, opts ...grpc.CallOption) (*ListNeighboursResponse, error)
 	ListFlows(ctx context.Context, in *ListFlowsRequest, opts ...grpc.CallOption) (*ListFlowsResponse, error)
 	SetPodCidrs(ctx context.Context, in *SetPodCidrsRequest, opts ...grpc.CallOption) (*SetPodCidrsResponse, error)
+	SetRemoteNodes(ctx context.Context, in *SetRemoteNodesRequest, opts ...grpc.CallOption) (*SetRemoteNodesResponse, error)
+	ReportRouteSource(ctx context.Context, in *ReportRouteSourceRequest, opts ...grpc.CallOption) (*ReportRouteSourceResponse, error)
 }
 
 type agentClient struct {
@@ -170,6 +174,26 @@ func (c *agentClient) SetPodCidrs(ctx context.Context, in *SetPodCidrsRequest, o
 	return out, nil
 }
 
+func (c *agentClient) SetRemoteNodes(ctx context.Context, in *SetRemoteNodesRequest, opts ...grpc.CallOption) (*SetRemoteNodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRemoteNodesResponse)
+	err := c.cc.Invoke(ctx, Agent_SetRemoteNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) ReportRouteSource(ctx context.Context, in *ReportRouteSourceRequest, opts ...grpc.CallOption) (*ReportRouteSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportRouteSourceResponse)
+	err := c.cc.Invoke(ctx, Agent_ReportRouteSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -185,6 +209,8 @@ type AgentServer interface {
 	ListNeighbours(context.Context, *ListNeighboursRequest) (*ListNeighboursResponse, error)
 	ListFlows(context.Context, *ListFlowsRequest) (*ListFlowsResponse, error)
 	SetPodCidrs(context.Context, *SetPodCidrsRequest) (*SetPodCidrsResponse, error)
+	SetRemoteNodes(context.Context, *SetRemoteNodesRequest) (*SetRemoteNodesResponse, error)
+	ReportRouteSource(context.Context, *ReportRouteSourceRequest) (*ReportRouteSourceResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -227,6 +253,12 @@ func (UnimplementedAgentServer) ListFlows(context.Context, *ListFlowsRequest) (*
 }
 func (UnimplementedAgentServer) SetPodCidrs(context.Context, *SetPodCidrsRequest) (*SetPodCidrsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetPodCidrs not implemented")
+}
+func (UnimplementedAgentServer) SetRemoteNodes(context.Context, *SetRemoteNodesRequest) (*SetRemoteNodesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetRemoteNodes not implemented")
+}
+func (UnimplementedAgentServer) ReportRouteSource(context.Context, *ReportRouteSourceRequest) (*ReportRouteSourceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportRouteSource not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -447,6 +479,42 @@ func _Agent_SetPodCidrs_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetRemoteNodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRemoteNodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetRemoteNodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetRemoteNodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetRemoteNodes(ctx, req.(*SetRemoteNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_ReportRouteSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRouteSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ReportRouteSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ReportRouteSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ReportRouteSource(ctx, req.(*ReportRouteSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -497,6 +565,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetPodCidrs",
 			Handler:    _Agent_SetPodCidrs_Handler,
+		},
+		{
+			MethodName: "SetRemoteNodes",
+			Handler:    _Agent_SetRemoteNodes_Handler,
+		},
+		{
+			MethodName: "ReportRouteSource",
+			Handler:    _Agent_ReportRouteSource_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

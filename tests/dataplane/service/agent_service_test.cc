@@ -32,6 +32,7 @@ class FakeEngine final : public Engine {
   absl::Status DetachPod(uint16_t) override { return absl::OkStatus(); }
   absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
   absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
+  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>&) override { return absl::OkStatus(); }
   absl::StatusOr<PortCounters> Counters(uint16_t port_id) const override {
     auto found = counters.find(port_id);
     if (found == counters.end()) return absl::NotFoundError("not attached");
