@@ -27,6 +27,9 @@ enum class DropReason : uint8_t {
   kNeighbourQueueFull,   // no room left to hold the packet while its neighbour is resolved
   kNeighbourUnresolved,  // the neighbour never answered ARP; the packets held for it are dropped
   kNeighbourTableFull,   // no room for another neighbour
+  kVxlanSpoofedSource,   // VXLAN from a node whose inner source is not in that node's pod CIDRs
+  kVxlanUnknownNode,     // VXLAN from an address that is no remote node in VXLAN mode
+  kVxlanBadHeader,       // VXLAN with a wrong VNI or flags, a bad length, or fragmented
   kCount,
 };
 
@@ -60,6 +63,12 @@ constexpr std::string_view DropReasonName(DropReason reason) {
       return "neighbour_unresolved";
     case DropReason::kNeighbourTableFull:
       return "neighbour_table_full";
+    case DropReason::kVxlanSpoofedSource:
+      return "vxlan_spoofed_source";
+    case DropReason::kVxlanUnknownNode:
+      return "vxlan_unknown_node";
+    case DropReason::kVxlanBadHeader:
+      return "vxlan_bad_header";
     case DropReason::kCount:
       break;
   }
@@ -71,6 +80,8 @@ enum class PortEvent : uint8_t {
   kArpReplied,    // an ARP request answered on this port
   kArpRequested,  // an ARP request sent on this port
   kToNode,        // a packet for the node's uplink address, handed to the host port
+  kVxlanEncapsulated,  // a packet (or GSO segment) sent in VXLAN to a remote node on this port
+  kVxlanDecapsulated,  // a VXLAN packet from a remote node whose inner packet was taken in
   kCount,
 };
 
@@ -84,6 +95,10 @@ constexpr std::string_view PortEventName(PortEvent event) {
       return "arp_requests";
     case PortEvent::kToNode:
       return "to_node";
+    case PortEvent::kVxlanEncapsulated:
+      return "vxlan_encapsulated";
+    case PortEvent::kVxlanDecapsulated:
+      return "vxlan_decapsulated";
     case PortEvent::kCount:
       break;
   }

@@ -43,7 +43,23 @@ std::string PodLabel(const PodEndpoint& pod) {
 }
 
 uint32_t RouteCapacity(const EngineConfig& config) {
-  return config.max_ports + ForwardingEngine::kMaxUplinkRoutes + kEdgeRoutes;
+  return config.max_ports + ForwardingEngine::kMaxUplinkRoutes + kEdgeRoutes +
+         config.max_remote_routes;
+}
+
+// The inner packets of VXLAN must leave room for the IPv4 minimum (RFC 791) under the uplink MTU.
+constexpr uint16_t kMinVxlanUplinkMtu = 68 + kVxlanOverhead;
+
+const char* RemoteModeName(RemoteMode mode) {
+  switch (mode) {
+    case RemoteMode::kHostGw:
+      return "host-gw";
+    case RemoteMode::kVxlan:
+      return "vxlan";
+    case RemoteMode::kKernel:
+      return "kernel";
+  }
+  return "unknown";
 }
 
 uint64_t ToCycles(std::chrono::milliseconds duration) {
@@ -89,6 +105,11 @@ absl::Status ValidateConfig(const EngineConfig& config) {
     if (timeout.count() <= 0) {
       return absl::InvalidArgumentError("engine config: flow timeouts must be positive");
     }
+  }
+  if (config.vxlan.udp_port == 0 || config.vxlan.vni > 0xffffff) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "engine config: VXLAN needs a UDP port other than 0 and a VNI of 24 bits (0..16777215), "
+        "got port ", config.vxlan.udp_port, " and VNI ", config.vxlan.vni));
   }
   if (config.max_neighbours == 0 || config.neighbour_timeout.count() <= 0 ||
       config.arp_retry_interval.count() <= 0) {
@@ -229,6 +250,9 @@ void ForwardingEngine::CreateWorkers() {
       .gateway_mac = config_.gateway_mac,
       .flows = flows_.get(),
       .kernel_next_hop = &kernel_next_hop_,
+      .vxlan_port = rte_cpu_to_be_16(config_.vxlan.udp_port),
+      .vxlan_vni_word = rte_cpu_to_be_32(config_.vxlan.vni << 8),
+      .vxlan_nodes = &vxlan_nodes_,
   };
   for (size_t i = 0; i < config_.worker_lcores.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(WorkerSetup{
@@ -400,7 +424,8 @@ absl::Status ForwardingEngine::SetRoute(const RouteKey& key, const NextHop& hop,
     rte_rcu_qsbr_synchronize(rcu_.get(), RTE_QSBR_THRID_INVALID);
     next_hops_.Release(route->second.next_hop_id);
   }
-  route->second = InstalledRoute{.next_hop_id = *next_hop_id, .next_hop = std::move(description)};
+  route->second = InstalledRoute{
+      .next_hop_id = *next_hop_id, .next_hop = std::move(description), .node = {}, .mode = {}};
   return absl::OkStatus();
 }
 
@@ -672,6 +697,7 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
                                             " (routes may be left half-way)"));
   }
   uplink_ = uplink;
+  uplink_caps_ = *caps;
   StartPolling(IngressPort{.port_id = uplink.port_id,
                            .role = PortRole::kUplink,
                            .ip = rte_cpu_to_be_32(uplink.ip),
@@ -680,10 +706,214 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
   return absl::OkStatus();
 }
 
+absl::Status ForwardingEngine::PlanRemoteRoute(const RemoteRoute& route, const std::string& label,
+                                               PlannedRoute* planned) const {
+  const std::string node_ip = FormatIpv4(route.node_ip);
+  if (route.mode == RemoteMode::kKernel) {
+    if (!host_.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": kernel mode needs the host port, and none is attached"));
+    }
+    // HostNextHop: for pods only. The kernel, which routes these prefixes itself (podCIDR via
+    // nodeIP), would get its own packets back.
+    planned->hop = HostNextHop();
+    planned->description = absl::StrCat("host port ", host_->port_id, " via ", node_ip, " (kernel)");
+    return absl::OkStatus();
+  }
+  if (!uplink_.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": ", RemoteModeName(route.mode), " needs an uplink, and none is attached (use "
+        "kernel mode on a node without one)"));
+  }
+  const UplinkEndpoint& uplink = *uplink_;
+  const uint32_t mask = Mask(uplink.prefix_length);
+  const bool on_link = (route.node_ip & mask) == (uplink.ip & mask);
+  const std::string uplink_network =
+      absl::StrCat(FormatIpv4(uplink.ip & mask), "/", static_cast<int>(uplink.prefix_length));
+  if (route.node_ip == 0 || route.node_ip == uplink.ip) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": node address ", node_ip, " is ", route.node_ip == 0 ? "unset" : "this node's own"));
+  }
+  const std::string uplink_label = absl::StrCat("uplink port ", uplink.port_id);
+  if (route.mode == RemoteMode::kHostGw) {
+    if (!on_link) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": host-gw needs the node's address on the uplink network ", uplink_network,
+          ", and ", node_ip, " is not (use vxlan)"));
+    }
+    planned->hop = NextHop{.port_id = uplink.port_id,
+                           .kind = NextHopKind::kNeighbour,
+                           .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost),
+                           .via = rte_cpu_to_be_32(route.node_ip),
+                           .src_mac = uplink.mac,
+                           .caps = uplink_caps_};
+    planned->description = absl::StrCat(uplink_label, " via ", node_ip, " (host-gw)");
+    return absl::OkStatus();
+  }
+  // VXLAN: the outer packet goes where the uplink's own routes send the node's address.
+  uint32_t outer_next_hop = 0;
+  if (on_link) {
+    outer_next_hop = route.node_ip;
+  } else {
+    int best_length = -1;
+    for (const Ipv4Route& static_route : uplink.routes) {
+      if ((route.node_ip & Mask(static_route.length)) == static_route.prefix &&
+          static_route.length > best_length) {
+        best_length = static_route.length;
+        outer_next_hop = static_route.via;
+      }
+    }
+    if (outer_next_hop == 0) {
+      outer_next_hop = uplink.gateway;
+    }
+  }
+  if (outer_next_hop == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": node address ", node_ip, " is off the uplink network ", uplink_network,
+        " and no uplink route or gateway reaches it (add one to the uplink's routes)"));
+  }
+  if (uplink_caps_.mtu < kMinVxlanUplinkMtu) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": the uplink's MTU ", uplink_caps_.mtu,
+                                                   " leaves no room for VXLAN (needs ",
+                                                   kMinVxlanUplinkMtu, ")"));
+  }
+  planned->hop = NextHop{
+      .port_id = uplink.port_id,
+      .kind = NextHopKind::kVxlan,
+      .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost),
+      .via = rte_cpu_to_be_32(outer_next_hop),
+      .tunnel_source = rte_cpu_to_be_32(uplink.ip),
+      .tunnel_destination = rte_cpu_to_be_32(route.node_ip),
+      // The inner frame is routed by its IPv4 destination on the far side, which checks no inner
+      // MAC: ours as source, the pods' gateway MAC as destination.
+      .dst_mac = config_.gateway_mac,
+      .src_mac = uplink.mac,
+      .outer_src_mac = uplink.mac,
+      .caps = EgressCaps{.mtu = static_cast<uint16_t>(uplink_caps_.mtu - kVxlanOverhead)},
+  };
+  planned->description = absl::StrCat(uplink_label, " via ", node_ip, " (vxlan");
+  if (outer_next_hop != route.node_ip) {
+    absl::StrAppend(&planned->description, ", outer next hop ", FormatIpv4(outer_next_hop));
+  }
+  absl::StrAppend(&planned->description, ")");
+  return absl::OkStatus();
+}
+
 absl::Status ForwardingEngine::SetRemoteRoutes(const std::vector<RemoteRoute>& routes) {
-  // Placeholder on the issue-11 base branch; the engine work replaces it.
-  return absl::UnimplementedError(
-      absl::StrCat("remote routes (", routes.size(), ") are not in the engine yet"));
+  absl::MutexLock lock(&mutex_);
+  // The whole set is checked before anything changes, so that a refused set changes nothing.
+  if (routes.size() > config_.max_remote_routes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("remote routes: ", routes.size(), " routes, more than max_remote_routes=",
+                     config_.max_remote_routes));
+  }
+  std::vector<PlannedRoute> plan;
+  plan.reserve(routes.size());
+  std::set<RouteKey> wanted;
+  for (const RemoteRoute& route : routes) {
+    const std::string prefix = absl::StrCat(FormatIpv4(route.prefix), "/", route.length);
+    const std::string label = absl::StrCat("remote route ", prefix, " to node ",
+                                           route.node.empty() ? "(unnamed)" : route.node, " (",
+                                           FormatIpv4(route.node_ip), ")");
+    if (route.length < 1 || route.length > 32 || (route.prefix & ~Mask(route.length)) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": ", prefix, " is not a prefix of length 1..32"));
+    }
+    const RouteKey key{route.prefix, route.length};
+    if (!wanted.insert(key).second) {
+      return absl::InvalidArgumentError(absl::StrCat(label, ": ", prefix, " given twice"));
+    }
+    if (auto local = routes_.find(key); local != routes_.end() && !remote_.contains(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": ", prefix, " is a local route (to ", local->second.next_hop, ")"));
+    }
+    PlannedRoute planned{.key = key, .hop = {}, .description = {}, .route = &route};
+    if (absl::Status valid = PlanRemoteRoute(route, label, &planned); !valid.ok()) {
+      return valid;
+    }
+    plan.push_back(std::move(planned));
+  }
+  auto unchanged = [&](const PlannedRoute& planned) {
+    auto installed = routes_.find(planned.key);
+    return installed != routes_.end() && installed->second.next_hop == planned.description &&
+           installed->second.node == planned.route->node;
+  };
+  size_t added = 0;
+  size_t changed = 0;
+  for (const PlannedRoute& planned : plan) {
+    added += remote_.contains(planned.key) ? 0 : 1;
+    changed += unchanged(planned) ? 0 : 1;
+  }
+  size_t withdrawn = 0;
+  for (const auto& [key, route] : remote_) {
+    withdrawn += wanted.contains(key) ? 0 : 1;
+  }
+  if (routes_.size() - withdrawn + added > RouteCapacity(config_) ||
+      next_hops_.available() + withdrawn < changed + 1) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("remote routes: no room for ", added, " more routes"));
+  }
+
+  // The nodes a VXLAN packet may come from, published before their routes: the decapsulation path
+  // only reads it to name a drop.
+  auto nodes = std::make_unique<VxlanNodes>();
+  for (const PlannedRoute& planned : plan) {
+    if (planned.hop.kind == NextHopKind::kVxlan) {
+      nodes->addresses.push_back(planned.hop.tunnel_destination);
+    }
+  }
+  std::sort(nodes->addresses.begin(), nodes->addresses.end());
+  nodes->addresses.erase(std::unique(nodes->addresses.begin(), nodes->addresses.end()),
+                         nodes->addresses.end());
+  std::unique_ptr<const VxlanNodes> previous_nodes = std::move(vxlan_nodes_owned_);
+  vxlan_nodes_owned_ = std::move(nodes);
+  vxlan_nodes_.store(vxlan_nodes_owned_.get(), std::memory_order_release);
+
+  // Withdrawn routes first, which makes room; their slots are freed after one grace period.
+  std::vector<uint32_t> released;
+  absl::Status applied = absl::OkStatus();
+  for (auto installed = remote_.begin(); installed != remote_.end();) {
+    if (wanted.contains(installed->first)) {
+      ++installed;
+      continue;
+    }
+    absl::StatusOr<uint32_t> next_hop_id = DeleteRoute(installed->first);
+    if (next_hop_id.ok()) {
+      released.push_back(*next_hop_id);
+    } else if (applied.ok()) {
+      applied = next_hop_id.status();
+    }
+    installed = remote_.erase(installed);
+  }
+  // After this no worker reads the old node list or a withdrawn route's next hop.
+  rte_rcu_qsbr_synchronize(rcu_.get(), RTE_QSBR_THRID_INVALID);
+  previous_nodes.reset();
+  for (uint32_t id : released) {
+    next_hops_.Release(id);
+  }
+  for (PlannedRoute& planned : plan) {
+    const RemoteRoute& route = *planned.route;
+    if (unchanged(planned)) {
+      continue;  // left alone: its traffic never notices
+    }
+    // A changed route is repointed in place (SetRoute): it works until its replacement does.
+    if (absl::Status routed = SetRoute(planned.key, planned.hop, planned.description);
+        !routed.ok()) {
+      if (applied.ok()) {
+        applied = routed;
+      }
+      continue;
+    }
+    InstalledRoute& installed = routes_[planned.key];
+    installed.node = route.node;
+    installed.mode = RemoteModeName(route.mode);
+    remote_[planned.key] = route;
+  }
+  if (!applied.ok()) {
+    return absl::InternalError(absl::StrCat("remote routes: ", applied.message(),
+                                            " (routes may be left half-way)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PortCounters> ForwardingEngine::Counters(uint16_t port_id) const {
@@ -704,8 +934,8 @@ std::vector<RouteInfo> ForwardingEngine::Routes() const {
   for (const auto& [key, route] : routes_) {
     routes.push_back({.prefix = absl::StrCat(FormatIpv4(key.prefix), "/", key.length),
                       .next_hop = route.next_hop,
-                      .node = {},
-                      .mode = {}});
+                      .node = route.node,
+                      .mode = route.mode});
   }
   return routes;
 }

@@ -75,6 +75,15 @@ class ForwardingEngine final : public Engine {
   struct InstalledRoute {
     uint32_t next_hop_id = 0;
     std::string next_hop;  // for Routes()
+    std::string node;      // a remote route's node, for Routes()
+    std::string mode;      // a remote route's mode, for Routes()
+  };
+  // A remote route checked against the engine's state, ready to install.
+  struct PlannedRoute {
+    RouteKey key;
+    NextHop hop;
+    std::string description;
+    const RemoteRoute* route = nullptr;
   };
   struct PolledPort {
     std::string label;  // "pod default/web-0 on port 3", "host port 4", "uplink port 5"
@@ -91,6 +100,9 @@ class ForwardingEngine final : public Engine {
   absl::Status ValidateNewPod(const PodEndpoint& pod) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status ValidateUplink(const UplinkEndpoint& uplink, const std::string& label) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The next hop of a remote route and its description, or InvalidArgument naming the route.
+  absl::Status PlanRemoteRoute(const RemoteRoute& route, const std::string& label,
+                               PlannedRoute* planned) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Fails unless `routes` more routes fit the route and next-hop tables.
   absl::Status ReserveRoutes(size_t routes, const std::string& label) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -143,6 +155,8 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0
   std::atomic<uint32_t> default_next_hop_{kNoNextHop};
   std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
+  // The remote VXLAN nodes the workers read (RoutingView::vxlan_nodes); vxlan_nodes_owned_ holds it.
+  std::atomic<const VxlanNodes*> vxlan_nodes_{nullptr};
   RoutingView routing_;  // what the workers route with; set by CreateWorkers
   std::atomic<bool> stop_{false};
 
@@ -155,6 +169,10 @@ class ForwardingEngine final : public Engine {
   std::optional<HostEndpoint> host_ ABSL_GUARDED_BY(mutex_);
   EgressCaps host_caps_ ABSL_GUARDED_BY(mutex_);
   std::optional<UplinkEndpoint> uplink_ ABSL_GUARDED_BY(mutex_);
+  EgressCaps uplink_caps_ ABSL_GUARDED_BY(mutex_);
+  // The remote routes installed (SetRemoteRoutes), also in routes_.
+  std::map<RouteKey, RemoteRoute> remote_ ABSL_GUARDED_BY(mutex_);
+  std::unique_ptr<const VxlanNodes> vxlan_nodes_owned_ ABSL_GUARDED_BY(mutex_);
   bool running_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t poll_list_generation_ ABSL_GUARDED_BY(mutex_) = 0;  // of the last list made
 };

@@ -33,6 +33,8 @@ enum class NextHopKind : uint8_t {
   kDirect,     // dst_mac is known: a pod, or the node's kernel on the host port
   kNeighbour,  // a host on the uplink network: dst_mac comes from the neighbour table
   kLocal,      // the node's own uplink address: handed to the host port unrouted (TTL untouched)
+  kVxlan,      // a remote node's pods: encapsulated in VXLAN to tunnel_destination, sent on the
+               // uplink to the neighbour `via` (the outer next hop), whose MAC comes from ARP
 };
 
 // A next-hop id that names no slot: no default route.
@@ -45,9 +47,16 @@ struct NextHop {
   // the node's address does while no host port is attached. It keeps packets from going back where
   // they came from: the kernel's and the uplink's traffic for the default route or the uplink.
   uint8_t allowed_ingress = 0;
-  rte_be32_t via = 0;  // kNeighbour: the neighbour to resolve; zero: the destination itself
+  rte_be32_t via = 0;  // kNeighbour, kVxlan: the neighbour to resolve; zero: the destination itself
+  // kVxlan: the outer source (the node's uplink address) and destination (the remote node).
+  rte_be32_t tunnel_source = 0;
+  rte_be32_t tunnel_destination = 0;
+  // kVxlan: dst_mac and src_mac are the inner frame's; the outer source MAC is the uplink's.
   rte_ether_addr dst_mac{};
   rte_ether_addr src_mac{};
+  rte_ether_addr outer_src_mac{};
+  // kVxlan: what the inner packet must fit (the uplink's MTU less the VXLAN overhead), and no
+  // offloads: the uplink would not finish an inner checksum or segment an inner packet for us.
   EgressCaps caps{};
 };
 

@@ -1,9 +1,11 @@
 #include "dataplane/engine/packet_path.h"
 
+#include <rte_hash_crc.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
+#include <rte_vxlan.h>
 
 namespace dpcni::dataplane {
 namespace {
@@ -73,6 +75,147 @@ bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
          (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_BAD;
 }
 
+// Routes an IPv4 packet whose headers WellFormed accepted. `decapsulated`: the inner packet of
+// VXLAN from a remote node, which may only reach local pods (or the kernel, for a flow it forwarded).
+Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
+                     rte_ether_hdr* ethernet, rte_ipv4_hdr* ip, uint64_t now, bool decapsulated) {
+  const NextHop* next_hop = nullptr;
+  bool to_kernel = false;
+  if (ingress.role != PortRole::kHost) {
+    next_hop = KernelReturn(routing, ingress, packet, ip, now);
+    to_kernel = next_hop != nullptr;
+  }
+  if (!to_kernel) {
+    next_hop = Lookup(routing, ingress, ip->dst_addr);
+  }
+  // Pods' next hops are the only direct ones the uplink may take (the host port's is for pods
+  // only): nothing that came out of a tunnel goes to the node, back out or into another tunnel.
+  if (next_hop == nullptr || (decapsulated && next_hop->kind != NextHopKind::kDirect)) {
+    return {.drop_reason = DropReason::kNoRoute, .decapsulated = decapsulated};
+  }
+  // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
+  if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
+      (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
+    return {.drop_reason = DropReason::kMtuExceeded, .decapsulated = decapsulated};
+  }
+  packet->l2_len = kL2Length;
+  packet->l3_len = rte_ipv4_hdr_len(ip);
+  ethernet->src_addr = next_hop->src_mac;
+  if (next_hop->kind == NextHopKind::kLocal) {
+    // Delivered to the node rather than routed through it: the TTL stays as it came.
+    ethernet->dst_addr = next_hop->dst_mac;
+    return {.action = Action::kToNode, .next_hop = next_hop};
+  }
+  if (ip->time_to_live <= 1) {
+    return {.drop_reason = DropReason::kTtlExceeded, .decapsulated = decapsulated};
+  }
+  DecrementTtl(ip);
+  if (next_hop->kind == NextHopKind::kDirect) {
+    ethernet->dst_addr = next_hop->dst_mac;
+    return {.action = to_kernel ? Action::kToKernel : Action::kForward,
+            .next_hop = next_hop,
+            .decapsulated = decapsulated};
+  }
+  if (next_hop->kind == NextHopKind::kVxlan) {
+    ethernet->dst_addr = next_hop->dst_mac;
+    return {.action = Action::kEncapsulate, .next_hop = next_hop};
+  }
+  const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
+  if (routing.neighbours->Resolve(neighbour, &ethernet->dst_addr)) {
+    return {.action = Action::kForward, .next_hop = next_hop};
+  }
+  return {.action = Action::kResolve, .neighbour_ip = neighbour, .next_hop = next_hop};
+}
+
+// RFC 7348 section 5: the I flag says the VNI is valid; the other flag bits are reserved, and
+// ignored on receipt.
+constexpr rte_be32_t kVxlanFlagI = RTE_BE32(0x08000000);
+constexpr rte_be32_t kVxlanVniMask = RTE_BE32(0xffffff00);
+
+// A VXLAN packet for the node's uplink address, whose UDP header starts at `udp_offset`: checks it,
+// strips the outer headers and routes the inner packet to a local pod.
+Verdict Decapsulate(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
+                    const rte_ipv4_hdr* outer_ip, uint32_t udp_offset, uint64_t now) {
+  constexpr Verdict kBadHeader{.drop_reason = DropReason::kVxlanBadHeader};
+  const uint32_t inner_offset = udp_offset + sizeof(rte_udp_hdr) + sizeof(rte_vxlan_hdr);
+  // The inner Ethernet and IPv4 headers must sit in the first segment with the outer ones, as the
+  // rest of the path reads them there (every driver we take VXLAN from puts them there).
+  if (packet->data_len < inner_offset + kL2Length + sizeof(rte_ipv4_hdr)) {
+    return kBadHeader;
+  }
+  // We send with DF; a fragmented tunnel packet is not ours to reassemble.
+  if ((outer_ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+    return kBadHeader;
+  }
+  const auto* udp = rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, udp_offset);
+  const uint32_t udp_length = rte_be_to_cpu_16(udp->dgram_len);
+  if (udp_length + rte_ipv4_hdr_len(outer_ip) != rte_be_to_cpu_16(outer_ip->total_length) ||
+      udp_length < sizeof(rte_udp_hdr) + sizeof(rte_vxlan_hdr) + kL2Length + sizeof(rte_ipv4_hdr)) {
+    return kBadHeader;
+  }
+  // A zero checksum is the usual case; a driver that checked a non-zero one and found it wrong
+  // has seen a damaged packet. (Without such a driver the inner checksums still protect the data.)
+  if (udp->dgram_cksum != 0 &&
+      (packet->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+    return kBadHeader;
+  }
+  const auto* vxlan = reinterpret_cast<const rte_vxlan_hdr*>(udp + 1);
+  if ((vxlan->vx_flags & kVxlanFlagI) == 0 ||
+      (vxlan->vx_vni & kVxlanVniMask) != routing.vxlan_vni_word) {
+    return kBadHeader;
+  }
+  const auto* inner_ethernet = reinterpret_cast<const rte_ether_hdr*>(vxlan + 1);
+  if (inner_ethernet->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+    return kBadHeader;  // dpcni nodes tunnel IPv4 only (no ARP: the inner MACs are fixed)
+  }
+  const auto* inner_ip = reinterpret_cast<const rte_ipv4_hdr*>(inner_ethernet + 1);
+  // The inner source names the node that may send it: its prefix must be routed in VXLAN to the
+  // outer source. One LPM lookup; the node list is read only to name the drop.
+  uint32_t next_hop_id;
+  if (rte_lpm_lookup(routing.lpm, rte_be_to_cpu_32(inner_ip->src_addr), &next_hop_id) != 0 ||
+      routing.next_hops[next_hop_id].kind != NextHopKind::kVxlan ||
+      routing.next_hops[next_hop_id].tunnel_destination != outer_ip->src_addr) {
+    const VxlanNodes* nodes =
+        routing.vxlan_nodes == nullptr ? nullptr
+                                       : routing.vxlan_nodes->load(std::memory_order_acquire);
+    const bool known = nodes != nullptr && nodes->Contains(outer_ip->src_addr);
+    return {.drop_reason =
+                known ? DropReason::kVxlanSpoofedSource : DropReason::kVxlanUnknownNode};
+  }
+  // Ethernet padding of a short outer frame would trail the inner one: cut it first.
+  const uint32_t inner_length = udp_length - sizeof(rte_udp_hdr) - sizeof(rte_vxlan_hdr);
+  const uint32_t excess = packet->pkt_len - inner_offset - inner_length;
+  if (excess != 0 && rte_pktmbuf_trim(packet, static_cast<uint16_t>(excess)) != 0) {
+    return kBadHeader;
+  }
+  rte_pktmbuf_adj(packet, static_cast<uint16_t>(inner_offset));
+  // The driver's checksum verdicts were about the outer headers.
+  packet->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK |
+                        RTE_MBUF_F_RX_OUTER_L4_CKSUM_MASK | RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD);
+  auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+  if (!WellFormed(packet, ip)) {
+    return {.drop_reason = DropReason::kMalformed, .decapsulated = true};
+  }
+  return RouteChecked(routing, ingress, packet, ethernet, ip, now, /*decapsulated=*/true);
+}
+
+// For the node's uplink address: whether it is VXLAN (a UDP packet to the VXLAN port, or the first
+// fragment of one), and where its UDP header starts.
+bool IsVxlan(const RoutingView& routing, const rte_mbuf* packet, const rte_ipv4_hdr* ip,
+             uint32_t* udp_offset) {
+  if (ip->next_proto_id != IPPROTO_UDP || routing.vxlan_port == 0 ||
+      (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+    return false;
+  }
+  *udp_offset = kL2Length + rte_ipv4_hdr_len(ip);
+  if (packet->data_len < *udp_offset + sizeof(rte_udp_hdr)) {
+    return false;
+  }
+  return rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, *udp_offset)->dst_port ==
+         routing.vxlan_port;
+}
+
 Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                   rte_ether_hdr* ethernet, uint64_t now) {
   if (packet->data_len < kL2Length + sizeof(rte_ipv4_hdr)) {
@@ -85,44 +228,12 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
     return Drop(DropReason::kSpoofedSource);
   }
-  const NextHop* next_hop = nullptr;
-  bool to_kernel = false;
-  if (ingress.role != PortRole::kHost) {
-    next_hop = KernelReturn(routing, ingress, packet, ip, now);
-    to_kernel = next_hop != nullptr;
+  if (uint32_t udp_offset;
+      ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
+      IsVxlan(routing, packet, ip, &udp_offset)) {
+    return Decapsulate(routing, ingress, packet, ip, udp_offset, now);
   }
-  if (!to_kernel) {
-    next_hop = Lookup(routing, ingress, ip->dst_addr);
-  }
-  if (next_hop == nullptr) {
-    return Drop(DropReason::kNoRoute);
-  }
-  // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
-  if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
-      (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
-    return Drop(DropReason::kMtuExceeded);
-  }
-  packet->l2_len = kL2Length;
-  packet->l3_len = rte_ipv4_hdr_len(ip);
-  ethernet->src_addr = next_hop->src_mac;
-  if (next_hop->kind == NextHopKind::kLocal) {
-    // Delivered to the node rather than routed through it: the TTL stays as it came.
-    ethernet->dst_addr = next_hop->dst_mac;
-    return {.action = Action::kToNode, .next_hop = next_hop};
-  }
-  if (ip->time_to_live <= 1) {
-    return Drop(DropReason::kTtlExceeded);
-  }
-  DecrementTtl(ip);
-  if (next_hop->kind == NextHopKind::kDirect) {
-    ethernet->dst_addr = next_hop->dst_mac;
-    return {.action = to_kernel ? Action::kToKernel : Action::kForward, .next_hop = next_hop};
-  }
-  const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
-  if (routing.neighbours->Resolve(neighbour, &ethernet->dst_addr)) {
-    return {.action = Action::kForward, .next_hop = next_hop};
-  }
-  return {.action = Action::kResolve, .neighbour_ip = neighbour, .next_hop = next_hop};
+  return RouteChecked(routing, ingress, packet, ethernet, ip, now, /*decapsulated=*/false);
 }
 
 // Turns an ARP request into the reply that `mac` has the address asked for.
@@ -322,7 +433,9 @@ bool RepliesBypassKernel(const RoutingView& routing, const NextHop& kernel,
                          const NextHop& toward_source, rte_be32_t destination) {
   const IngressPort reply_ingress{
       .port_id = toward_source.port_id,
-      .role = toward_source.kind == NextHopKind::kNeighbour ? PortRole::kUplink : PortRole::kPod};
+      .role = toward_source.kind == NextHopKind::kNeighbour || toward_source.kind == NextHopKind::kVxlan
+                  ? PortRole::kUplink
+                  : PortRole::kPod};
   const NextHop* reply_route = Lookup(routing, reply_ingress, destination);
   return reply_route == nullptr || reply_route->port_id != kernel.port_id;
 }
@@ -374,6 +487,95 @@ Verdict AnswerNodeArp(const IngressPort& uplink, rte_mbuf* packet) {
     return Drop(DropReason::kArpIgnored);
   }
   return ReplyToArp(rte_pktmbuf_mtod(packet, rte_ether_hdr*), arp, uplink.mac);
+}
+
+}  // namespace dpcni::dataplane
+
+namespace dpcni::dataplane {
+
+uint16_t VxlanSourcePort(const rte_mbuf* packet) {
+  // Linux's udp_flow_src_port does the same with the skb hash: scale a 32-bit hash into the range.
+  constexpr uint32_t kLowest = 49152;
+  constexpr uint32_t kCount = 65536 - kLowest;
+  uint32_t hash;
+  if ((packet->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
+    hash = packet->hash.rss;
+  } else {
+    const auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, packet->l2_len);
+    PacketFlow flow;
+    if (!FlowOf(packet, ip, &flow)) {
+      // A later fragment: the addresses alone (its first fragment may take another path, as on
+      // Linux).
+      flow.key = FlowKey{.source = ip->src_addr, .destination = ip->dst_addr,
+                         .protocol = ip->next_proto_id};
+    }
+    hash = rte_hash_crc(&flow.key, sizeof(flow.key), 0);
+  }
+  return static_cast<uint16_t>(kLowest + ((static_cast<uint64_t>(hash) * kCount) >> 32));
+}
+
+Verdict EncapsulateVxlan(const RoutingView& routing, const NextHop& next_hop, rte_mbuf** packet,
+                         uint16_t source_port, rte_mempool* header_pool) {
+  rte_mbuf* inner = *packet;
+  const uint32_t inner_length = inner->pkt_len;
+  // Read before the headers go in front: the inner IPv4 header may then be in another segment.
+  const uint8_t tos = rte_pktmbuf_mtod_offset(inner, const rte_ipv4_hdr*, kL2Length)->type_of_service;
+  char* front = nullptr;
+  // Only a buffer that is ours alone may be written in front of the data: a clone (indirect mbuf,
+  // as GSO payload segments are) or an external buffer shares its headroom with others.
+  if (RTE_MBUF_DIRECT(inner) && rte_mbuf_refcnt_read(inner) == 1) {
+    front = rte_pktmbuf_prepend(inner, kVxlanOverhead);
+  }
+  rte_mbuf* head = inner;
+  if (front == nullptr) {
+    head = rte_pktmbuf_alloc(header_pool);
+    if (head == nullptr) {
+      return Drop(DropReason::kOffloadFailed);
+    }
+    front = rte_pktmbuf_append(head, kVxlanOverhead);
+    if (front == nullptr || rte_pktmbuf_chain(head, inner) != 0) {
+      rte_pktmbuf_free(head);  // chain failed: `inner` is not linked to it
+      return Drop(DropReason::kOffloadFailed);
+    }
+    head->port = inner->port;
+  }
+  // Nothing is left for the driver to do: the inner checksums are complete, the outer one is
+  // computed here (20 bytes), and UDP goes without one. Keep only the flags that say how the
+  // buffer is attached.
+  head->ol_flags &= RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
+  head->l2_len = kL2Length;
+  head->l3_len = sizeof(rte_ipv4_hdr);
+
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(front);
+  ethernet->src_addr = next_hop.outer_src_mac;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = tos;  // DSCP and ECN follow the inner packet (RFC 6040's normal mode)
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(
+      inner_length + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + sizeof(rte_vxlan_hdr)));
+  ip->packet_id = 0;  // DF is set: an atomic datagram needs no unique id (RFC 6864)
+  ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->hdr_checksum = 0;
+  ip->src_addr = next_hop.tunnel_source;
+  ip->dst_addr = next_hop.tunnel_destination;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = rte_cpu_to_be_16(source_port);
+  udp->dst_port = routing.vxlan_port;
+  udp->dgram_len = rte_cpu_to_be_16(
+      static_cast<uint16_t>(inner_length + sizeof(rte_udp_hdr) + sizeof(rte_vxlan_hdr)));
+  udp->dgram_cksum = 0;
+  auto* vxlan = reinterpret_cast<rte_vxlan_hdr*>(udp + 1);
+  vxlan->vx_flags = kVxlanFlagI;
+  vxlan->vx_vni = routing.vxlan_vni_word;
+  *packet = head;
+  if (routing.neighbours->Resolve(next_hop.via, &ethernet->dst_addr)) {
+    return {.action = Action::kForward, .next_hop = &next_hop};
+  }
+  return {.action = Action::kResolve, .neighbour_ip = next_hop.via, .next_hop = &next_hop};
 }
 
 }  // namespace dpcni::dataplane

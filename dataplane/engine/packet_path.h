@@ -11,8 +11,10 @@
 #include <rte_lpm.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/flow_table.h"
@@ -20,6 +22,18 @@
 #include "dataplane/engine/next_hop_table.h"
 
 namespace dpcni::dataplane {
+
+// Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8): what encapsulation adds to a frame.
+inline constexpr uint16_t kVxlanOverhead = 50;
+
+// The addresses of the remote nodes reached in VXLAN, sorted: the decapsulation path tells a
+// packet from an unknown node from a spoofed one with it. Immutable once published.
+struct VxlanNodes {
+  std::vector<rte_be32_t> addresses;  // network byte order, sorted as numbers in that order
+  bool Contains(rte_be32_t address) const {
+    return std::binary_search(addresses.begin(), addresses.end(), address);
+  }
+};
 
 // What workers route with; the pointers stay valid for the engine's life, their contents change
 // under RCU.
@@ -37,6 +51,11 @@ struct RoutingView {
   // while there is no host port).
   FlowTable* flows = nullptr;
   const std::atomic<uint32_t>* kernel_next_hop = nullptr;
+  // The cluster's VXLAN network: the UDP port (network byte order) and the VXLAN header's VNI word
+  // (VNI << 8, network byte order), and the nodes it reaches (nullptr: none yet).
+  rte_be16_t vxlan_port = 0;
+  rte_be32_t vxlan_vni_word = 0;
+  const std::atomic<const VxlanNodes*>* vxlan_nodes = nullptr;
 };
 
 // A port the workers poll, and what its role asks of its traffic.
@@ -49,6 +68,8 @@ struct IngressPort {
 
 enum class Action : uint8_t {
   kForward,        // rewritten for next_hop, send it on next_hop->port_id
+  kEncapsulate,    // next_hop is kVxlan: the inner packet is rewritten (TTL, inner MACs); finish
+                   // its offloads with next_hop->caps, then EncapsulateVxlan each packet
   kToNode,         // for the node's uplink address: as kForward, and counted as such
   kToKernel,       // a reply of a flow the node's kernel forwarded: as kForward (to the host
                    // port), and counted as a flow-table hit
@@ -63,13 +84,23 @@ struct Verdict {
   DropReason drop_reason = DropReason::kMalformed;
   rte_be32_t neighbour_ip = 0;  // kResolve
   const NextHop* next_hop = nullptr;
+  // A VXLAN packet from a remote node was taken apart: the action is about its inner packet, which
+  // now starts at the mbuf's data (count vxlan_decapsulated on the uplink).
+  bool decapsulated = false;
 };
 
 // Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
-// packet (kForward, kToNode, kToKernel, kResolve) leaves with l2_len and l3_len set, ready for
-// PrepareForEgress, and with its source MAC written; kResolve still lacks its destination MAC. A
-// packet from a pod or the uplink that answers a flow the kernel forwarded is kToKernel whatever
-// its route, and refreshes that flow at `now` (TSC).
+// packet (kForward, kToNode, kToKernel, kResolve, kEncapsulate) leaves with l2_len and l3_len set,
+// ready for PrepareForEgress, and with its source MAC written; kResolve still lacks its destination
+// MAC. A packet from a pod or the uplink that answers a flow the kernel forwarded is kToKernel
+// whatever its route, and refreshes that flow at `now` (TSC).
+//
+// A VXLAN packet for the node's uplink address (UDP to routing.vxlan_port) is decapsulated: its
+// header must carry the I flag and the cluster's VNI (else kVxlanBadHeader), its outer source must
+// be a remote VXLAN node (else kVxlanUnknownNode) and its inner source must fall in a prefix routed
+// in VXLAN to that node (else kVxlanSpoofedSource). The inner packet is then routed as if it came
+// in on the uplink, but to local pods only (or back to the kernel for a flow it forwarded): never
+// to the node, the host port or out again.
 Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                      uint64_t now);
 
@@ -94,6 +125,20 @@ bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const Next
 // the replies come in where their source is routed (a pod's port, or the uplink), and need the
 // entry unless their destination is routed to the kernel anyway.
 bool KernelFlowOfReply(const RoutingView& routing, const FlowKey& reply, KernelFlow* flow);
+
+// The outer UDP source port for an inner IPv4 packet whose l2_len is set: a hash of its flow (the
+// RSS hash when the driver gave one), in 49152..65535, so that the network's ECMP spreads flows
+// while each flow keeps one path (RFC 7348 section 5).
+uint16_t VxlanSourcePort(const rte_mbuf* packet);
+
+// Wraps an inner frame (its checksums complete, no offload requests) in VXLAN for `next_hop`
+// (kVxlan): outer Ethernet, IPv4 (DF, TTL 64) and UDP (checksum 0, which RFC 7348 allows over
+// IPv4) from `source_port`. The headers go into the packet's headroom when it owns its buffer and
+// has room, else into a new first segment from `header_pool`, so `*packet` may change. Returns
+// kForward with the outer destination MAC written, kResolve for the outer next hop (neighbour_ip),
+// or kDrop (kOffloadFailed: no mbuf for the headers) with `*packet` still the caller's to free.
+Verdict EncapsulateVxlan(const RoutingView& routing, const NextHop& next_hop, rte_mbuf** packet,
+                         uint16_t source_port, rte_mempool* header_pool);
 
 // The ARP header of a packet DecidePacket returned kNeighbourArp for (it checked the lengths).
 inline rte_arp_hdr* ArpHeader(rte_mbuf* packet) {

@@ -169,12 +169,19 @@ void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16
     rte_mbuf* packet = packets[i];
     bytes += packet->pkt_len;
     Verdict verdict = DecidePacket(setup_.routing, ingress, packet, now);
-    if (from_kernel && (verdict.action == Action::kForward || verdict.action == Action::kResolve)) {
+    if (from_kernel && (verdict.action == Action::kForward || verdict.action == Action::kResolve ||
+                        verdict.action == Action::kEncapsulate)) {
       TrackKernelFlow(packet, *verdict.next_hop, now);
+    }
+    if (verdict.decapsulated) {
+      ingress_counters.CountEvent(PortEvent::kVxlanDecapsulated);
     }
     switch (verdict.action) {
       case Action::kForward:
         Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+        break;
+      case Action::kEncapsulate:
+        Encapsulate(packet, *verdict.next_hop, ingress.port_id, ingress_counters);
         break;
       case Action::kToKernel:
         setup_.routing.flows->CountHit(setup_.index);
@@ -224,6 +231,49 @@ void Worker::ForwardWithOffloads(rte_mbuf* packet, uint16_t port_id, const Egres
       continue;
     }
     Enqueue(port_id, egress[i]);
+  }
+}
+
+void Worker::Encapsulate(rte_mbuf* packet, const NextHop& next_hop, uint16_t ingress_port,
+                         PortCounterCells& ingress_counters) {
+  // From the whole packet: its GSO segments share the flow, and so the outer source port.
+  const uint16_t source_port = VxlanSourcePort(packet);
+  rte_mbuf* inner[kMaxGsoSegments];
+  uint16_t count = 1;
+  inner[0] = packet;
+  if (unlikely(HasOffloadMetadata(packet))) {
+    // next_hop.caps asks for nothing from the uplink: the segments come out at the inner MTU with
+    // their checksums computed here.
+    EgressPackets prepared = PrepareForEgress(packet, next_hop.caps, gso_, inner, kMaxGsoSegments);
+    if (prepared.count == 0) {
+      ingress_counters.CountDrop(prepared.drop_reason);
+      rte_pktmbuf_free(packet);
+      return;
+    }
+    count = prepared.count;
+  }
+  PortCounterCells& uplink_counters = counters_[next_hop.port_id];
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* outer = inner[i];
+    Verdict verdict =
+        EncapsulateVxlan(setup_.routing, next_hop, &outer, source_port, setup_.gso_direct_pool);
+    switch (verdict.action) {
+      case Action::kForward:
+        uplink_counters.CountEvent(PortEvent::kVxlanEncapsulated);
+        Enqueue(next_hop.port_id, outer);
+        break;
+      case Action::kResolve:
+        uplink_counters.CountEvent(PortEvent::kVxlanEncapsulated);
+        if (!setup_.resolver->HandOver(outer, verdict.neighbour_ip, ingress_port)) {
+          ingress_counters.CountDrop(DropReason::kNeighbourQueueFull);
+          rte_pktmbuf_free(outer);
+        }
+        break;
+      default:
+        ingress_counters.CountDrop(verdict.drop_reason);
+        rte_pktmbuf_free(outer);
+        break;
+    }
   }
 }
 

@@ -104,6 +104,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // The path of packets that carry GSO or partial-checksum metadata (see offload.h).
   void ForwardWithOffloads(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
                            PortCounterCells& ingress_counters);
+  // A packet routed to a remote node in VXLAN: finishes its offloads in software (GSO segments
+  // cut to the inner MTU, inner checksums), then encapsulates and sends each packet.
+  void Encapsulate(rte_mbuf* packet, const NextHop& next_hop, uint16_t ingress_port,
+                   PortCounterCells& ingress_counters);
   // ARP from the uplink: refreshes the sender's neighbour entry, answers a request for the node.
   void HandleNeighbourArp(const IngressPort& uplink, rte_mbuf* packet,
                           PortCounterCells& ingress_counters);
