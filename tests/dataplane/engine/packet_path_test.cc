@@ -615,5 +615,56 @@ TEST_F(PacketPathTest, AConntrackReplyThatReachesTheKernelAnywayIsLeftOut) {
   EXPECT_FALSE(KernelFlowOfReply(routing_, Reply(kInternetIp, 443, kPodAIp, 40000), &flow));
 }
 
+// A packet whose buffer is shared (a clone, as GSO payload segments are) must not have the outer
+// headers written into its headroom: they go into a segment of their own.
+TEST_F(PacketPathTest, EncapsulatesASharedBufferInANewFirstSegment) {
+  routing_.vxlan_port = RTE_BE16(4789);
+  routing_.vxlan_vni_word = rte_cpu_to_be_32(7 << 8);
+  Learn(testing::kNeighbourIp, testing::kNeighbourMac);
+  const NextHop hop{.port_id = kUplinkPort,
+                    .kind = NextHopKind::kVxlan,
+                    .via = rte_cpu_to_be_32(testing::kNeighbourIp),
+                    .tunnel_source = rte_cpu_to_be_32(testing::kNodeIp),
+                    .tunnel_destination = rte_cpu_to_be_32(testing::kNeighbourIp),
+                    .outer_src_mac = testing::kUplinkMac};
+  rte_mbuf* original = BuildIpv4(pool_, FromAToB());
+  ASSERT_NE(original, nullptr);
+  const uint32_t inner_length = original->pkt_len;
+  rte_mbuf* clone = rte_pktmbuf_clone(original, pool_);
+  ASSERT_NE(clone, nullptr);
+  rte_mbuf* packet = clone;
+  const Verdict verdict = EncapsulateVxlan(routing_, hop, &packet, 50000, pool_);
+  ASSERT_EQ(verdict.action, Action::kForward);
+  EXPECT_NE(packet, clone);
+  EXPECT_EQ(packet->nb_segs, 2);
+  EXPECT_EQ(packet->pkt_len, 50 + inner_length);
+  EXPECT_EQ(packet->data_len, 50);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet)->dst_addr, &testing::kNeighbourMac));
+  auto* outer_ip = rte_pktmbuf_mtod_offset(packet, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(rte_be_to_cpu_16(outer_ip->total_length), 36 + inner_length);
+  EXPECT_EQ(rte_ipv4_cksum(outer_ip), 0);
+  // The shared buffer is as it was.
+  EXPECT_EQ(rte_pktmbuf_headroom(original), RTE_PKTMBUF_HEADROOM);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(original)->dst_addr, &kGatewayMac));
+  rte_pktmbuf_free(packet);
+  rte_pktmbuf_free(original);
+}
+
+TEST_F(PacketPathTest, KeepsAFlowsVxlanSourcePortWithinTheEphemeralRange) {
+  rte_mbuf* packet = BuildIpv4(pool_, FromAToB());
+  ASSERT_NE(packet, nullptr);
+  packet->l2_len = sizeof(rte_ether_hdr);
+  const uint16_t port = VxlanSourcePort(packet);
+  EXPECT_GE(port, 49152);
+  EXPECT_EQ(VxlanSourcePort(packet), port);
+  // The driver's RSS hash, when there is one, decides.
+  packet->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+  packet->hash.rss = 0;
+  EXPECT_EQ(VxlanSourcePort(packet), 49152);
+  packet->hash.rss = UINT32_MAX;
+  EXPECT_EQ(VxlanSourcePort(packet), 65535);
+  rte_pktmbuf_free(packet);
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane
