@@ -8,6 +8,12 @@
 //           sends to the pod (the uplink's destination-MAC check, a /32 lookup). The neighbour is
 //           resolved before the measurement starts: one pod packet makes the engine send an ARP
 //           request, and the uplink then "receives" the neighbour's reply.
+//   vxlan   the uplink topology with the neighbour as a remote node reached in VXLAN: the pod sends
+//           to a pod of that node (routed, then encapsulated: 64 bytes in, 114 out) and the node
+//           sends VXLAN to the pod (checked, decapsulated, routed: 114 bytes in, 64 out). The rate
+//           of each direction is printed on its own; with --senders=pod the run measures
+//           encapsulation alone, with --senders=other decapsulation alone (compare them with the
+//           uplink topology's directions).
 //
 // net_null hands out mbufs with whatever bytes they held before, which the engine would drop. An Rx
 // callback on each port therefore writes a valid 64-byte frame into every received mbuf: the same
@@ -23,7 +29,7 @@
 // through a host port before the measurement), so that every packet they send is looked up, and
 // misses.
 //
-// Usage: engine_bench <EAL args, with two net_null vdevs> -- [--topology=pods|uplink]
+// Usage: engine_bench <EAL args, with two net_null vdevs> -- [--topology=pods|uplink|vxlan]
 //        [--idle_pods=N] [--flows=off|on|watched] [--seconds=N] [--warmup_seconds=N]
 #include <rte_arp.h>
 #include <rte_eal.h>
@@ -33,6 +39,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
+#include <rte_vxlan.h>
 
 #include <algorithm>
 #include <array>
@@ -53,11 +60,16 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/engine/engine.h"
 
-ABSL_FLAG(std::string, topology, "pods", "pods (pod <-> pod) or uplink (pod <-> uplink neighbour)");
+ABSL_FLAG(std::string, topology, "pods",
+          "pods (pod <-> pod), uplink (pod <-> uplink neighbour) or vxlan (pod <-> remote node's "
+          "pod in VXLAN)");
 ABSL_FLAG(int, seconds, 10, "measured seconds (one sample per second)");
 ABSL_FLAG(int, warmup_seconds, 2, "seconds forwarded before sampling starts");
 ABSL_FLAG(int, burst, 32, "Rx burst size of the worker");
 ABSL_FLAG(int, idle_pods, 0, "pods besides the two busy ones that never send (net_ring ports)");
+ABSL_FLAG(std::string, senders, "both",
+          "which busy port sends: both, pod (port 0) or other (port 1: pod B or the uplink); one "
+          "direction alone measures it without the other sharing the worker's rounds");
 ABSL_FLAG(std::string, flows, "on",
           "the flow table: off, on (empty), or watched (both busy pods answer a kernel flow)");
 
@@ -83,8 +95,20 @@ constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
 constexpr uint32_t kIdlePodsFirstIp = RTE_IPV4(10, 245, 0, 1);
 constexpr unsigned kIdleRingSize = 64;  // never holds anything
 constexpr rte_ether_addr kKernelMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x02}};
+// The vxlan topology: the neighbour is a remote node with these pods, in this VXLAN.
+constexpr uint32_t kRemotePods = RTE_IPV4(10, 244, 5, 0);  // /24
+constexpr uint32_t kRemotePodIp = RTE_IPV4(10, 244, 5, 7);
+constexpr uint16_t kVxlanPort = 4789;
+constexpr uint32_t kVni = 1;
+constexpr uint16_t kVxlanOverhead = 50;
 
-using Frame = std::array<uint8_t, kFrameSize>;
+// What an Rx callback writes into each mbuf: up to a VXLAN-wrapped 64-byte frame.
+struct Frame {
+  std::array<uint8_t, kFrameSize + kVxlanOverhead> bytes{};
+  uint16_t length = kFrameSize;
+  uint8_t* data() { return bytes.data(); }
+  const uint8_t* data() const { return bytes.data(); }
+};
 
 // One net_null port and what its Rx callback makes of the mbufs it hands out.
 struct BenchPort {
@@ -137,6 +161,34 @@ Frame BuildArpReply() {
   return frame;
 }
 
+// `inner` in VXLAN from the neighbour (the remote node) to this node, as the node would send it.
+Frame WrapInVxlan(const Frame& inner) {
+  Frame frame{};
+  frame.length = inner.length + kVxlanOverhead;
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
+  ethernet->src_addr = kNeighbourMac;
+  ethernet->dst_addr = kUplinkMac;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(frame.length - sizeof(rte_ether_hdr));
+  ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->src_addr = rte_cpu_to_be_32(kNeighbourIp);
+  ip->dst_addr = rte_cpu_to_be_32(kNodeIp);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = rte_cpu_to_be_16(50000);
+  udp->dst_port = rte_cpu_to_be_16(kVxlanPort);
+  udp->dgram_len = rte_cpu_to_be_16(frame.length - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+  auto* vxlan = reinterpret_cast<rte_vxlan_hdr*>(udp + 1);
+  vxlan->vx_flags = RTE_BE32(0x08000000);
+  vxlan->vx_vni = rte_cpu_to_be_32(kVni << 8);
+  std::memcpy(vxlan + 1, inner.data(), inner.length);
+  return frame;
+}
+
 // The Rx callback: turns what net_null handed out into this port's frame, within its budget.
 uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t,
                      void* port) {
@@ -149,7 +201,9 @@ uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uin
   if (pass != 0) {
     const Frame& frame = *bench->frame.load(std::memory_order_acquire);
     for (uint16_t i = 0; i < pass; ++i) {
-      std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), kFrameSize);
+      std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), frame.length);
+      packets[i]->data_len = frame.length;
+      packets[i]->pkt_len = frame.length;
     }
   }
   rte_pktmbuf_free_bulk(packets + pass, count - pass);
@@ -220,13 +274,19 @@ absl::Status SetUpPods(dataplane::Engine& engine, std::array<BenchPort, 2>& port
   return absl::OkStatus();
 }
 
-// A pod and the uplink, with the pod's neighbour resolved before traffic starts.
+// A pod and the uplink, with the pod's neighbour resolved before traffic starts; with `vxlan`, the
+// neighbour is a remote node reached in VXLAN.
 absl::Status SetUpUplink(dataplane::Engine& engine, std::array<BenchPort, 2>& ports,
-                         std::array<Frame, 2>& frames, Frame& arp_reply) {
+                         std::array<Frame, 2>& frames, Frame& arp_reply, bool vxlan) {
   BenchPort& pod = ports[0];
   BenchPort& uplink = ports[1];
-  frames = {BuildIpv4(kPodAMac, kGatewayMac, kPodAIp, kNeighbourIp),
-            BuildIpv4(kNeighbourMac, kUplinkMac, kNeighbourIp, kPodAIp)};
+  if (vxlan) {
+    frames = {BuildIpv4(kPodAMac, kGatewayMac, kPodAIp, kRemotePodIp),
+              WrapInVxlan(BuildIpv4(kNeighbourMac, kGatewayMac, kRemotePodIp, kPodAIp))};
+  } else {
+    frames = {BuildIpv4(kPodAMac, kGatewayMac, kPodAIp, kNeighbourIp),
+              BuildIpv4(kNeighbourMac, kUplinkMac, kNeighbourIp, kPodAIp)};
+  }
   arp_reply = BuildArpReply();
   if (absl::Status attached = engine.AttachPod(PodEndpoint{
           .port_id = pod.port_id, .ip = kPodAIp, .mac = kPodAMac, .name = "bench/pod-a"});
@@ -237,6 +297,17 @@ absl::Status SetUpUplink(dataplane::Engine& engine, std::array<BenchPort, 2>& po
           .port_id = uplink.port_id, .mac = kUplinkMac, .ip = kNodeIp, .prefix_length = 24});
       !attached.ok()) {
     return attached;
+  }
+  if (vxlan) {
+    if (absl::Status set = engine.SetRemoteRoutes({dataplane::RemoteRoute{
+            .prefix = kRemotePods,
+            .length = 24,
+            .node_ip = kNeighbourIp,
+            .mode = dataplane::RemoteMode::kVxlan,
+            .node = "bench-node-2"}});
+        !set.ok()) {
+      return set;
+    }
   }
   Feed(pod, &frames[0], 1);  // makes the engine ask for the neighbour
   if (!WaitFor([&] { return Event(engine, uplink.port_id, "arp_requests") >= 1; })) {
@@ -394,11 +465,15 @@ uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::array<Be
 
 absl::Status Run() {
   const std::string topology = absl::GetFlag(FLAGS_topology);
-  if (topology != "pods" && topology != "uplink") {
+  if (topology != "pods" && topology != "uplink" && topology != "vxlan") {
     return absl::InvalidArgumentError(absl::StrCat("unknown topology ", topology));
   }
   const int idle_pods = absl::GetFlag(FLAGS_idle_pods);
   const std::string flows = absl::GetFlag(FLAGS_flows);
+  const std::string senders = absl::GetFlag(FLAGS_senders);
+  if (senders != "both" && senders != "pod" && senders != "other") {
+    return absl::InvalidArgumentError(absl::StrCat("--senders=", senders, ": both, pod or other"));
+  }
   if (flows != "off" && flows != "on" && flows != "watched") {
     return absl::InvalidArgumentError(absl::StrCat("--flows=", flows, ": off, on or watched"));
   }
@@ -434,7 +509,8 @@ absl::Status Run() {
       .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
       .idle_sleep_max = std::chrono::microseconds(0),  // busy-poll, as testpmd does
       .gateway_ip = kGatewayIp,
-      .gateway_mac = kGatewayMac};
+      .gateway_mac = kGatewayMac,
+      .vxlan = dataplane::VxlanConfig{.udp_port = kVxlanPort, .vni = kVni}};
   if (flows == "off") {
     config.flows.capacity = 0;
   }
@@ -462,21 +538,35 @@ absl::Status Run() {
   }
   std::array<Frame, 2> forwarded;
   absl::Status set_up = topology == "pods" ? SetUpPods(**engine, ports, frames)
-                                           : SetUpUplink(**engine, ports, frames, arp_reply);
+                                           : SetUpUplink(**engine, ports, frames, arp_reply,
+                                                         topology == "vxlan");
   if (set_up.ok() && flows == "watched") {
     set_up = WatchBothPods(**engine, idle, pool, forwarded);
   }
   if (!set_up.ok()) {
     return set_up;
   }
+  // Silences one direction: a budget of zero lets nothing through.
+  if (senders == "pod") {
+    Feed(ports[1], &frames[1], 0);
+  } else if (senders == "other") {
+    Feed(ports[0], &frames[0], 0);
+  }
   std::printf(
-      "engine: %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, flow table %s, "
-      "64-byte IPv4/UDP frames\n",
-      topology.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods, flows.c_str());
+      "engine: %s, senders %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, flow "
+      "table %s, 64-byte IPv4/UDP frames (114 bytes in VXLAN)\n",
+      topology.c_str(), senders.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods, flows.c_str());
 
   std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_warmup_seconds)));
   std::vector<double> mpps;
+  // Per egress port too: in the vxlan topology, the uplink's is the encapsulation rate and the
+  // pod's the decapsulation rate.
+  std::array<std::vector<double>, 2> port_mpps;
   uint64_t previous = TransmittedPackets(**engine, ports);
+  std::array<uint64_t, 2> previous_port{};
+  for (size_t i = 0; i < 2; ++i) {
+    previous_port[i] = (*engine)->Counters(ports[i].port_id)->tx_packets;
+  }
   auto previous_time = std::chrono::steady_clock::now();
   for (int second = 0; second < absl::GetFlag(FLAGS_seconds); ++second) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -484,7 +574,13 @@ absl::Status Run() {
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - previous_time).count();
     mpps.push_back(static_cast<double>(now_packets - previous) / elapsed / 1e6);
-    std::printf("sample %d: %.2f Mpps\n", second, mpps.back());
+    for (size_t i = 0; i < 2; ++i) {
+      const uint64_t port_packets = (*engine)->Counters(ports[i].port_id)->tx_packets;
+      port_mpps[i].push_back(static_cast<double>(port_packets - previous_port[i]) / elapsed / 1e6);
+      previous_port[i] = port_packets;
+    }
+    std::printf("sample %d: %.2f Mpps (port 0 sent %.2f, port 1 sent %.2f)\n", second,
+                mpps.back(), port_mpps[0].back(), port_mpps[1].back());
     previous = now_packets;
     previous_time = now;
   }
@@ -496,6 +592,9 @@ absl::Status Run() {
     for (const auto& [reason, dropped] : counters->drops) {
       std::printf(" drop[%s] %lu", reason.c_str(), dropped);
     }
+    for (const auto& [event, seen] : counters->events) {
+      std::printf(" %s %lu", event.c_str(), seen);
+    }
     std::printf("\n");
     rte_eth_dev_stop(port.port_id);
     rte_eth_dev_close(port.port_id);
@@ -504,6 +603,11 @@ absl::Status Run() {
   // The order the engine asks for: stopped, its ports closed, then destroyed.
   engine->reset();
   std::sort(mpps.begin(), mpps.end());
+  for (std::vector<double>& samples : port_mpps) {
+    std::sort(samples.begin(), samples.end());
+  }
+  std::printf("median by sender: port 0 (pod) %.2f Mpps, port 1 %.2f Mpps\n",
+              port_mpps[0][port_mpps[0].size() / 2], port_mpps[1][port_mpps[1].size() / 2]);
   std::printf("median: %.2f Mpps (min %.2f, max %.2f, %zu samples)\n", mpps[mpps.size() / 2],
               mpps.front(), mpps.back(), mpps.size());
   return absl::OkStatus();

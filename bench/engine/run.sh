@@ -15,6 +15,12 @@
 #   engine uplink     the same with a pod and the uplink: pod -> a resolved neighbour on the uplink
 #                     network (LPM on-link prefix, then the neighbour table for its MAC), and that
 #                     neighbour -> the pod
+#   engine vxlan      the uplink's topology with the neighbour as a remote node reached in VXLAN:
+#                     pod -> remote pod routed and encapsulated (64 bytes in, 114 out), remote node
+#                     -> pod checked, decapsulated and routed (114 in, 64 out)
+#   ..., one way      one direction alone (the other port sends nothing): engine vxlan's are the
+#                     encapsulation and the decapsulation rate, engine uplink's the same paths
+#                     routed plainly
 #   engine pods, no flow table    engine pods with flow_table.size 0: the engine as it was before
 #                     it kept the flows the node's kernel forwards (Services)
 #   engine pods, watched          engine pods with both pods answering a kernel-forwarded flow:
@@ -72,10 +78,13 @@ run_testpmd() {  # $1: label, $2: net_null devargs
     pick_sample || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
-run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods, $4: flows (default on)
+# $1: engine_bench binary, $2: topology, $3: idle pods, $4: flows (default on), $5: senders (pod,
+# other; default both)
+run_engine() {
   local log=$scratch/engine.log
   # shellcheck disable=SC2046
   "$1" $(eal_args engine "") -- --topology="$2" --idle_pods="$3" --flows="${4:-on}" \
+    --senders="${5:-both}" \
     --seconds="$seconds" --warmup_seconds="$warmup" >"$log" 2>&1 ||
     { echo "engine_bench failed; log:" >&2; cat "$log" >&2; exit 1; }
   if grep -q 'drop\[' "$log"; then
@@ -83,7 +92,7 @@ run_engine() {  # $1: engine_bench binary, $2: topology, $3: idle pods, $4: flow
     grep 'drop\[' "$log" >&2
     exit 1
   fi
-  sed -n 's/^sample [0-9]*: \([0-9.]*\) Mpps$/\1/p' "$log" | pick_sample ||
+  sed -n 's/^sample [0-9]*: \([0-9.]*\) Mpps.*$/\1/p' "$log" | pick_sample ||
     { echo "engine_bench produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
@@ -101,6 +110,11 @@ measure() {  # $1: row
     "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
     "engine pods") run_engine "$bench" pods 0 ;;
     "engine uplink") run_engine "$bench" uplink 0 ;;
+    "engine uplink, pod -> uplink one way") run_engine "$bench" uplink 0 on pod ;;
+    "engine uplink, uplink -> pod one way") run_engine "$bench" uplink 0 on other ;;
+    "engine vxlan") run_engine "$bench" vxlan 0 ;;
+    "engine vxlan, encap one way") run_engine "$bench" vxlan 0 on pod ;;
+    "engine vxlan, decap one way") run_engine "$bench" vxlan 0 on other ;;
     "engine pods, no flow table") run_engine "$bench" pods 0 off ;;
     "engine pods, watched") run_engine "$bench" pods 0 watched ;;
     "engine pods +"*) idle=${1#engine pods +}
@@ -111,8 +125,10 @@ measure() {  # $1: row
   esac
 }
 
-rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink" "engine pods, no flow table"
-      "engine pods, watched")
+rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink" "engine vxlan"
+      "engine uplink, pod -> uplink one way" "engine vxlan, encap one way"
+      "engine uplink, uplink -> pod one way" "engine vxlan, decap one way"
+      "engine pods, no flow table" "engine pods, watched")
 for idle in "${idle_counts[@]}"; do
   rows+=("engine pods +$idle idle")
   [[ -z $baseline ]] || rows+=("baseline engine pods +$idle idle")
