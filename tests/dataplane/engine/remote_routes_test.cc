@@ -279,6 +279,39 @@ TEST_F(RemoteRoutesTest, RefusesHostGwAndVxlanWithoutAnUplink) {
   testing::FreeAll(sent);
 }
 
+// Traffic on a route that stays, or that changes mode, never finds it missing while the set around
+// it changes.
+TEST_F(RemoteRoutesTest, KeepsRoutesWorkingWhileTheSetChanges) {
+  StartNode(RemoteConfig());
+  const RemoteRoute host_gw = Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kHostGw, "node-2");
+  const RemoteRoute vxlan = Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kVxlan, "node-2");
+  const RemoteRoute other = Remote(kNode3Pods, 24, kNode3Ip, RemoteMode::kVxlan, "node-3");
+  SetRoutes({host_gw});
+  testing::FreeAll({SendResolving(kNode2Pod, kNode2Ip, kNode2Mac)});
+  testing::TrafficGenerator generator(pool_, *port_a_, FromA(kNode2Pod));
+  // Each phase lasts until traffic has taken the route as it now is.
+  auto sent_more = [&](const std::string& event) {
+    const uint64_t before = event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
+    return WaitUntil([&] {
+      testing::FreeAll(uplink_->TakeAllSent());
+      const uint64_t now = event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
+      return now > before + 100;
+    });
+  };
+  for (int cycle = 0; cycle < 10; ++cycle) {
+    SCOPED_TRACE(cycle);
+    SetRoutes({host_gw, other});  // node 3 comes, node 2's route stays as it is
+    ASSERT_TRUE(sent_more(""));
+    SetRoutes({vxlan, other});  // node 2 moves to VXLAN
+    ASSERT_TRUE(sent_more("vxlan_encapsulated"));
+    SetRoutes({host_gw});  // node 3 goes, node 2 back to host-gw
+    ASSERT_TRUE(sent_more(""));
+  }
+  generator.Stop();
+  testing::FreeAll(uplink_->TakeAllSent());
+  EXPECT_EQ(Dropped(*port_a_, "no_route"), 0u);
+}
+
 TEST_F(RemoteRoutesTest, HostGwSendsUnencapsulatedToTheNodeResolvedByArp) {
   StartNode(RemoteConfig());
   SetRoutes({Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kHostGw, "node-2")});
