@@ -142,6 +142,8 @@ absl::StatusOr<EngineConfig> MakeEngineConfig(const AgentConfig& config) {
   engine.burst_size = config.burst_size;
   engine.idle_sleep_max = std::chrono::microseconds(config.idle_sleep_max_us);
   engine.flows = config.flow_table;
+  engine.vxlan.udp_port = static_cast<uint16_t>(config.remote_nodes.vxlan_port);
+  engine.vxlan.vni = config.remote_nodes.vni;
   auto gateway = ParseIpv4(config.gateway_ip);
   if (!gateway.ok()) return gateway.status();
   engine.gateway_ip = *gateway;

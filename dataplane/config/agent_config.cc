@@ -120,6 +120,51 @@ absl::Status ValidateFlowTable(const FlowTableConfig& flows) {
   return absl::OkStatus();
 }
 
+absl::Status ParseRemoteNodes(const YAML::Node& node, RemoteNodesConfig& remote) {
+  if (auto status = RejectUnknownKeys(node, "remote_nodes", {"mode", "vxlan_port", "vni"});
+      !status.ok()) {
+    return status;
+  }
+  if (node["mode"]) {
+    auto mode = ParseRemoteNodesMode(node["mode"].as<std::string>());
+    if (!mode.ok()) return mode.status();
+    remote.mode = *mode;
+  }
+  // Read wide, so that -1 or 70000 is refused by ValidateRemoteNodes with the range, rather than
+  // wrapping around in the conversion.
+  for (const auto& [key, value] :
+       {std::pair{"vxlan_port", &remote.vxlan_port}, std::pair{"vni", &remote.vni}}) {
+    if (!node[key]) continue;
+    const int64_t wide = node[key].as<int64_t>();
+    if (wide < 0 || wide > int64_t{UINT32_MAX}) {
+      return absl::InvalidArgumentError(absl::StrCat("remote_nodes.", key, " ", wide,
+                                                     " is negative or far too large"));
+    }
+    *value = static_cast<uint32_t>(wide);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRemoteNodes(const RemoteNodesConfig& remote, const UplinkConfig& uplink) {
+  if (remote.vxlan_port == 0 || remote.vxlan_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "remote_nodes.vxlan_port ", remote.vxlan_port,
+        " is outside 1..65535 (leave it out for VXLAN's port 4789; it must be the same on every node)"));
+  }
+  if (remote.vni > kMaxVni) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "remote_nodes.vni ", remote.vni, " is above ", kMaxVni,
+        ": a VXLAN network identifier has 24 bits (leave it out for 1; the same on every node)"));
+  }
+  if (remote.mode != RemoteNodesMode::kAuto && uplink.type == UplinkType::kNone) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "remote_nodes.mode ", RemoteNodesModeName(remote.mode),
+        " needs an uplink (uplink.type): without one, the other nodes' pod CIDRs go through the "
+        "node's kernel; set mode to auto or configure the uplink"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUplink(const UplinkConfig& uplink) {
   if (uplink.type == UplinkType::kNone) return absl::OkStatus();
   const std::string what = "uplink (" + UplinkTypeName(uplink.type) + ")";
@@ -193,6 +238,23 @@ absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig
   return reserved;
 }
 
+absl::StatusOr<RemoteNodesMode> ParseRemoteNodesMode(const std::string& name) {
+  if (name == "auto") return RemoteNodesMode::kAuto;
+  if (name == "host-gw") return RemoteNodesMode::kHostGw;
+  if (name == "vxlan") return RemoteNodesMode::kVxlan;
+  return absl::InvalidArgumentError(absl::StrCat("unknown remote_nodes.mode \"", name,
+                                                 "\" (expected auto, host-gw or vxlan)"));
+}
+
+std::string RemoteNodesModeName(RemoteNodesMode mode) {
+  switch (mode) {
+    case RemoteNodesMode::kAuto: return "auto";
+    case RemoteNodesMode::kHostGw: return "host-gw";
+    case RemoteNodesMode::kVxlan: return "vxlan";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<PortBackend> ParsePortBackend(const std::string& name) {
   if (name == "auto") return PortBackend::kAuto;
   if (name == "vhost-net") return PortBackend::kVhostNet;
@@ -221,7 +283,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
             {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
              "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
              "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
-             "uplink", "metrics_address", "flow_table"});
+             "uplink", "metrics_address", "flow_table", "remote_nodes"});
         !status.ok()) {
       return status;
     }
@@ -253,6 +315,11 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     }
     if (root["flow_table"]) {
       if (auto status = ParseFlowTable(root["flow_table"], config.flow_table); !status.ok()) {
+        return status;
+      }
+    }
+    if (root["remote_nodes"]) {
+      if (auto status = ParseRemoteNodes(root["remote_nodes"], config.remote_nodes); !status.ok()) {
         return status;
       }
     }
@@ -323,6 +390,9 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   }
   if (auto status = ValidateUplink(config.uplink); !status.ok()) return status;
   if (auto status = ValidateFlowTable(config.flow_table); !status.ok()) return status;
+  if (auto status = ValidateRemoteNodes(config.remote_nodes, config.uplink); !status.ok()) {
+    return status;
+  }
   if (config.pod_queue_size < 64 || (config.pod_queue_size & (config.pod_queue_size - 1)) != 0) {
     return absl::InvalidArgumentError("pod_queue_size must be a power of two, at least 64");
   }

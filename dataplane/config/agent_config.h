@@ -54,6 +54,22 @@ struct UplinkConfig {
   std::vector<StaticRoute> routes;
 };
 
+// How the pod CIDRs of the cluster's other nodes are reached (SetRemoteNodes, node/remote_nodes.h).
+enum class RemoteNodesMode {
+  kAuto,    // host-gw to a node on the uplink's network, VXLAN to the others
+  kHostGw,  // host-gw to every node: each must be on the uplink's network
+  kVxlan,   // VXLAN to every node
+};
+
+absl::StatusOr<RemoteNodesMode> ParseRemoteNodesMode(const std::string& name);
+std::string RemoteNodesModeName(RemoteNodesMode mode);
+
+struct RemoteNodesConfig {
+  RemoteNodesMode mode = RemoteNodesMode::kAuto;
+  uint32_t vxlan_port = 4789;  // the outer UDP destination port; IANA's VXLAN port
+  uint32_t vni = 1;            // the cluster's one VXLAN network, 24 bits; the same on every node
+};
+
 struct AgentConfig {
   std::string socket_path = "/run/dpcni/dpcni.sock";
   std::string state_dir = "/var/lib/dpcni";
@@ -84,10 +100,14 @@ struct AgentConfig {
   // Flows the node's kernel forwards to pods (Services NATed by kube-proxy), whose replies the
   // dataplane steers back through the kernel: how many it keeps, and for how long (flow_table.*).
   FlowTableConfig flow_table;
+  // Routes to the other nodes' pods. Without an uplink they always go through the node's kernel.
+  RemoteNodesConfig remote_nodes;
 };
 
 // The largest flow_table.size accepted.
 inline constexpr uint32_t kMaxFlowTableSize = 1u << 24;
+// The largest remote_nodes.vni: VXLAN's network identifier has 24 bits.
+inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 
 // Ethdevs the node itself takes besides the pods': the host port, and the uplink when there is one.
 uint32_t InfrastructurePortCount(const AgentConfig& config);

@@ -140,6 +140,67 @@ flow_table:
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
 }
 
+TEST(AgentConfigTest, RemoteNodesDefaultToAutoOnVxlansPortAndVniOne) {
+  auto defaults = ParseAgentConfig("pod_cidrs: [10.244.1.0/24]\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->remote_nodes.mode, RemoteNodesMode::kAuto);
+  EXPECT_EQ(defaults->remote_nodes.vxlan_port, 4789u);
+  EXPECT_EQ(defaults->remote_nodes.vni, 1u);
+  // Without an uplink, auto is the only mode: the node's kernel carries the routes.
+  EXPECT_TRUE(ValidateAgentConfig(*defaults).ok());
+
+  auto config = ParseAgentConfig(R"(
+pod_cidrs: [10.244.1.0/24]
+uplink: {type: af_packet, interface: eth1, address: 192.168.1.10/24}
+remote_nodes: {mode: vxlan, vxlan_port: 8472, vni: 16777215}
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->remote_nodes.mode, RemoteNodesMode::kVxlan);
+  EXPECT_EQ(config->remote_nodes.vxlan_port, 8472u);
+  EXPECT_EQ(config->remote_nodes.vni, kMaxVni);
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+  auto host_gw = ParseAgentConfig("remote_nodes: {mode: host-gw}\n");
+  ASSERT_TRUE(host_gw.ok()) << host_gw.status();
+  EXPECT_EQ(host_gw->remote_nodes.mode, RemoteNodesMode::kHostGw);
+}
+
+TEST(AgentConfigTest, BadRemoteNodesSettingsNameTheKeyAndTheFix) {
+  auto mode = ParseAgentConfig("remote_nodes: {mode: ipip}\n");
+  EXPECT_NE(mode.status().message().find("remote_nodes.mode \"ipip\" (expected auto, host-gw or vxlan)"),
+            std::string::npos)
+      << mode.status();
+  auto typo = ParseAgentConfig("remote_nodes: {port: 4789}\n");
+  EXPECT_NE(typo.status().message().find("\"port\" in remote_nodes"), std::string::npos)
+      << typo.status();
+  auto negative = ParseAgentConfig("remote_nodes: {vni: -1}\n");
+  EXPECT_NE(negative.status().message().find("remote_nodes.vni -1"), std::string::npos)
+      << negative.status();
+
+  auto config = ParseAgentConfig(
+      "pod_cidrs: [10.244.1.0/24]\n"
+      "uplink: {type: af_packet, interface: eth1, address: 192.168.1.10/24}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->remote_nodes.vxlan_port = 0;
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("remote_nodes.vxlan_port 0 is outside 1..65535"),
+            std::string::npos);
+  config->remote_nodes.vxlan_port = 65536;
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("remote_nodes.vxlan_port 65536"),
+            std::string::npos);
+  config->remote_nodes.vxlan_port = 4789;
+  config->remote_nodes.vni = kMaxVni + 1;
+  EXPECT_NE(ValidateAgentConfig(*config).message().find("24 bits"), std::string::npos);
+  config->remote_nodes.vni = 0;
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+
+  // A forced mode needs the uplink it forces packets onto.
+  config->uplink = UplinkConfig{};
+  config->remote_nodes.mode = RemoteNodesMode::kVxlan;
+  const absl::Status no_uplink = ValidateAgentConfig(*config);
+  EXPECT_NE(no_uplink.message().find("remote_nodes.mode vxlan needs an uplink"), std::string::npos)
+      << no_uplink;
+  EXPECT_NE(no_uplink.message().find("set mode to auto"), std::string::npos) << no_uplink;
+}
+
 TEST(AgentConfigTest, IpamNeverHandsOutTheHostPortOrTheGatewayAddress) {
   AgentConfig config;
   config.pod_cidrs = {"10.244.1.0/24"};
