@@ -94,14 +94,40 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
     AddCounter(family, {}, value);
     families.push_back(std::move(family));
   }
+  if (route_sync_) {
+    const v1::RouteSync sync = route_sync_();
+    auto nodes = GaugeFamily("dpcni_remote_nodes", "Other nodes whose pod CIDRs are routed");
+    AddGauge(nodes, sync.nodes());
+    auto prefixes = GaugeFamily("dpcni_remote_prefixes", "Other nodes' pod CIDRs routed");
+    AddGauge(prefixes, sync.prefixes());
+    // One series per state, 1 for the current one: alerts match state="stale" without knowing the
+    // others.
+    auto state = GaugeFamily("dpcni_route_sync_state",
+                             "Whether the routes to other nodes are in step with the cluster (1: "
+                             "this state)");
+    for (const char* name : {"unset", "in-sync", "stale"}) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"state", name}};
+      metric.gauge.value = sync.state() == name ? 1 : 0;
+      state.metric.push_back(std::move(metric));
+    }
+    auto age = GaugeFamily("dpcni_route_sync_age_seconds",
+                           "Time since the routed list of other nodes arrived (0 while unset)");
+    prometheus::ClientMetric age_metric;
+    age_metric.gauge.value = static_cast<double>(sync.age_ms()) / 1000.0;
+    age.metric.push_back(std::move(age_metric));
+    for (auto* family : {&nodes, &prefixes, &state, &age}) families.push_back(std::move(*family));
+  }
   return families;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
                                                                      PortMetrics::StatsSource source,
-                                                                     PortMetrics::FlowsSource flows) {
+                                                                     PortMetrics::FlowsSource flows,
+                                                                     PortMetrics::RouteSyncSource route_sync) {
   std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->metrics_ = std::make_shared<PortMetrics>(std::move(source), std::move(flows));
+  server->metrics_ =
+      std::make_shared<PortMetrics>(std::move(source), std::move(flows), std::move(route_sync));
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& error) {

@@ -20,19 +20,25 @@ class PortMetrics : public prometheus::Collectable {
  public:
   using StatsSource = std::function<v1::GetPortStatsResponse()>;
   using FlowsSource = std::function<v1::FlowTableStats()>;
-  PortMetrics(StatsSource source, FlowsSource flows)
-      : source_(std::move(source)), flows_(std::move(flows)) {}
+  using RouteSyncSource = std::function<v1::RouteSync()>;
+  PortMetrics(StatsSource source, FlowsSource flows, RouteSyncSource route_sync = nullptr)
+      : source_(std::move(source)), flows_(std::move(flows)), route_sync_(std::move(route_sync)) {}
 
   // dpcni_port_{rx,tx}_{packets,bytes}_total, dpcni_port_drops_total{reason} and
   // dpcni_port_events_total{event}, labelled with
   // the port id, its name (pod "namespace/name" or the node port's role) and backend; and the flow
   // table's dpcni_flow_table_{entries,capacity} and
-  // dpcni_flow_table_{inserts,hits,expiries,evictions,insert_failures}_total.
+  // dpcni_flow_table_{inserts,hits,expiries,evictions,insert_failures}_total; and the routes to
+  // other nodes: dpcni_remote_nodes, dpcni_remote_prefixes, dpcni_route_sync_state{state} (1 for
+  // the current one of unset, in-sync and stale) and dpcni_route_sync_age_seconds. The engine's
+  // VXLAN counters are the uplink's events ("vxlan_encapsulated", "vxlan_decapsulated") and drops
+  // ("vxlan_spoofed_source", "vxlan_unknown_node", "vxlan_bad_header") like any other.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   StatsSource source_;
   FlowsSource flows_;
+  RouteSyncSource route_sync_;
 };
 
 // Serves /metrics on `address` ("127.0.0.1:9464") until destroyed.
@@ -40,7 +46,8 @@ class MetricsServer {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
                                                               PortMetrics::StatsSource source,
-                                                              PortMetrics::FlowsSource flows);
+                                                              PortMetrics::FlowsSource flows,
+                                                              PortMetrics::RouteSyncSource route_sync = nullptr);
 
  private:
   MetricsServer() = default;
