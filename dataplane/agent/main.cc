@@ -30,8 +30,10 @@
 #include "ipam/ipv4.h"
 #include "metrics/port_metrics.h"
 #include "nat/conntrack.h"
+#include "netlink/kernel_routes.h"
 #include "node/node_edges.h"
 #include "node/pod_cidrs.h"
+#include "node/remote_nodes.h"
 #include "pods/pod_manager.h"
 #include "port/kernel_ports.h"
 #include "port/mbuf_budget.h"
@@ -235,8 +237,21 @@ class PodNetwork {
     pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
     if (auto status = pods_->Restore(); !status.ok()) return status;
     SeedFlowsFromConntrack(config_, engine_);
-    service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, NodePorts(*edges_),
-                                              pool_, origin_);
+    // The other nodes' routes come back from the record before the socket serves: traffic to them
+    // resumes with the pods', without waiting for dpcni-k8s. A record that cannot be routed is
+    // logged and reported in Status; the node's own pods are served anyway.
+    auto remote_options = RemoteNodesOptionsFor(config_);
+    if (!remote_options.ok()) return remote_options.status();
+    kernel_routes_ = NetlinkKernelRoutes();
+    remote_nodes_ = std::make_unique<RemoteNodes>(*remote_options, engine_, *kernel_routes_);
+    if (auto restored = remote_nodes_->Restore(); !restored.ok()) {
+      std::fprintf(stderr, "dpcni-agent: %s\n", restored.ToString().c_str());
+    } else if (const RouteSyncInfo sync = remote_nodes_->Sync(); sync.prefixes > 0) {
+      std::fprintf(stderr, "dpcni-agent: %u remote nodes, %u pod CIDRs routed from %s\n",
+                   sync.nodes, sync.prefixes, remote_nodes_->record_path().c_str());
+    }
+    service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, *remote_nodes_,
+                                              NodePorts(*edges_), pool_, origin_);
     if (!config_.metrics_address.empty()) {
       auto started = MetricsServer::Start(
           config_.metrics_address,
@@ -247,7 +262,8 @@ class PodNetwork {
             service_->GetPortStats(&context, &every_port, &stats);
             return stats;
           },
-          [this] { return FlowStatsMessage(engine_.FlowStats()); });
+          [this] { return FlowStatsMessage(engine_.FlowStats()); },
+          [this] { return RouteSyncMessage(remote_nodes_->Sync()); });
       if (!started.ok()) return started.status();
       metrics_ = *std::move(started);
     }
@@ -257,6 +273,9 @@ class PodNetwork {
   ~PodNetwork() {
     metrics_.reset();
     service_.reset();
+    // Its routes stay in the engine until it stops, and in the node's kernel across a restart.
+    remote_nodes_.reset();
+    kernel_routes_.reset();
     pods_.reset();
     store_.reset();
     // The workers stop before the ports they poll go.
@@ -286,6 +305,8 @@ class PodNetwork {
   std::unique_ptr<NodeEdges> edges_;
   std::unique_ptr<PodStore> store_;
   std::unique_ptr<PodManager> pods_;
+  std::unique_ptr<KernelRouteTable> kernel_routes_;
+  std::unique_ptr<RemoteNodes> remote_nodes_;
   std::unique_ptr<AgentService> service_;
   std::unique_ptr<MetricsServer> metrics_;
 };
@@ -392,6 +413,7 @@ absl::Status Serve(const AgentConfig& config) {
     status->set_default_backend(PortBackendName(ResolveBackend(config.backend)));
     status->set_mbuf_pool_size(mbuf_pool->size);
     status->set_mbufs_in_use(rte_mempool_in_use_count(mbuf_pool));
+    status->mutable_route_sync()->set_state("unset");
   });
   if (!cidrs->empty()) {
     // As always with pod_cidrs in the config: the node is set up before the socket answers.

@@ -116,6 +116,18 @@ grpc::Status AgentGate::ListFlows(grpc::ServerContext* context, const v1::ListFl
   return Forward(&dpcni::v1::Agent::Service::ListFlows, context, request, response);
 }
 
+grpc::Status AgentGate::SetRemoteNodes(grpc::ServerContext* context,
+                                      const v1::SetRemoteNodesRequest* request,
+                                      v1::SetRemoteNodesResponse* response) {
+  return Forward(&dpcni::v1::Agent::Service::SetRemoteNodes, context, request, response);
+}
+
+grpc::Status AgentGate::ReportRouteSource(grpc::ServerContext* context,
+                                          const v1::ReportRouteSourceRequest* request,
+                                          v1::ReportRouteSourceResponse* response) {
+  return Forward(&dpcni::v1::Agent::Service::ReportRouteSource, context, request, response);
+}
+
 grpc::Status AgentGate::Status(grpc::ServerContext* context, const v1::StatusRequest* request,
                                v1::StatusResponse* response) {
   std::string message;

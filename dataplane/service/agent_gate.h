@@ -56,6 +56,12 @@ class AgentGate final : public dpcni::v1::Agent::Service {
                          v1::ListFlowsResponse*) override;
   grpc::Status SetPodCidrs(grpc::ServerContext*, const v1::SetPodCidrsRequest*,
                            v1::SetPodCidrsResponse*) override;
+  // While shut: UNAVAILABLE like the pod calls. The other nodes' CIDRs are checked against this
+  // node's own, which it does not have yet, and dpcni-k8s sends SetPodCidrs first and retries.
+  grpc::Status SetRemoteNodes(grpc::ServerContext*, const v1::SetRemoteNodesRequest*,
+                              v1::SetRemoteNodesResponse*) override;
+  grpc::Status ReportRouteSource(grpc::ServerContext*, const v1::ReportRouteSourceRequest*,
+                                 v1::ReportRouteSourceResponse*) override;
 
  private:
   // The AgentService once open, else nullptr with `refusal` set to what the call is answered.

@@ -99,6 +99,7 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
     // Counts the per-lcore caches as free: what the ports and packets in flight hold.
     response->set_mbufs_in_use(rte_mempool_in_use_count(mbuf_pool_));
   }
+  *response->mutable_route_sync() = RouteSyncMessage(remote_nodes_.Sync());
   for (const InfrastructurePort& port : node_ports_) {
     v1::PortLink* link = response->add_links();
     link->set_role(port.role);
@@ -194,6 +195,8 @@ grpc::Status AgentService::ListRoutes(grpc::ServerContext*, const v1::ListRoutes
     v1::RouteEntry* entry = response->add_routes();
     entry->set_prefix(route.prefix);
     entry->set_next_hop(route.next_hop);
+    entry->set_node(route.node);
+    entry->set_mode(route.mode);
   }
   return grpc::Status::OK;
 }
@@ -208,6 +211,16 @@ grpc::Status AgentService::ListNeighbours(grpc::ServerContext*, const v1::ListNe
     entry->set_age_ms(neighbour.age_ms);
   }
   return grpc::Status::OK;
+}
+
+v1::RouteSync RouteSyncMessage(const RouteSyncInfo& sync) {
+  v1::RouteSync message;
+  message.set_state(sync.state);
+  message.set_message(sync.message);
+  message.set_age_ms(sync.age_ms);
+  message.set_nodes(sync.nodes);
+  message.set_prefixes(sync.prefixes);
+  return message;
 }
 
 v1::FlowTableStats FlowStatsMessage(const FlowTableStats& stats) {
@@ -244,6 +257,40 @@ grpc::Status AgentService::SetPodCidrs(grpc::ServerContext*, const v1::SetPodCid
   return Logged("SetPodCidrs", absl::StrCat("[", absl::StrJoin(requested, ", "), "]"),
                 CheckPodCidrsUnchanged(config_.pod_cidrs, pod_cidrs_origin_,
                                        PodCidrsRecord(config_.state_dir).path(), requested));
+}
+
+grpc::Status AgentService::SetRemoteNodes(grpc::ServerContext*,
+                                          const v1::SetRemoteNodesRequest* request,
+                                          v1::SetRemoteNodesResponse* response) {
+  std::vector<RemoteNodeSpec> nodes;
+  for (const v1::RemoteNode& node : request->nodes()) {
+    nodes.push_back({node.name(), node.address(), {node.pod_cidrs().begin(), node.pod_cidrs().end()}});
+  }
+  auto routed = remote_nodes_.Set(nodes);
+  const std::string what = absl::StrCat("(", nodes.size(), " nodes)");
+  if (!routed.ok()) return Logged("SetRemoteNodes", what, routed.status());
+  // dpcni-k8s sends the whole list again on every change and resync: log only what changed.
+  if (routed->changed) {
+    std::fprintf(stderr, "dpcni-agent: SetRemoteNodes: %u nodes, %u pod CIDRs routed\n",
+                 routed->nodes, routed->prefixes);
+  }
+  response->set_nodes(routed->nodes);
+  response->set_prefixes(routed->prefixes);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::ReportRouteSource(grpc::ServerContext*,
+                                             const v1::ReportRouteSourceRequest* request,
+                                             v1::ReportRouteSourceResponse*) {
+  const std::string before = remote_nodes_.Sync().state;
+  remote_nodes_.ReportSource(request->in_sync(), request->message());
+  const RouteSyncInfo after = remote_nodes_.Sync();
+  if (after.state != before) {
+    std::fprintf(stderr, "dpcni-agent: route source: %s%s%s (%u remote pod CIDRs kept)\n",
+                 after.state.c_str(), after.message.empty() ? "" : ": ", after.message.c_str(),
+                 after.prefixes);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace dpcni::dataplane

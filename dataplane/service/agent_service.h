@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "ipam/ipam.h"
 #include "node/pod_cidrs.h"
+#include "node/remote_nodes.h"
 #include "pods/pod_manager.h"
 
 namespace dpcni::dataplane {
@@ -28,18 +29,22 @@ struct InfrastructurePort {
 
 // The engine's flow-table counters as ListFlows and the metrics report them.
 v1::FlowTableStats FlowStatsMessage(const FlowTableStats& stats);
+// The route sync as Status and the metrics report it.
+v1::RouteSync RouteSyncMessage(const RouteSyncInfo& sync);
 
 class AgentService final : public dpcni::v1::Agent::Service {
  public:
   // `mbuf_pool` is the ports' shared pool whose use Status reports; nullptr reports none.
   // `pod_cidrs_origin` says where config.pod_cidrs came from, for SetPodCidrs' refusals.
   AgentService(const AgentConfig& config, PodManager& pods, Engine& engine, Ipam& ipam,
-               std::vector<InfrastructurePort> node_ports, const rte_mempool* mbuf_pool = nullptr,
+               RemoteNodes& remote_nodes, std::vector<InfrastructurePort> node_ports,
+               const rte_mempool* mbuf_pool = nullptr,
                PodCidrsOrigin pod_cidrs_origin = PodCidrsOrigin::kConfig)
       : config_(config),
         pods_(pods),
         engine_(engine),
         ipam_(ipam),
+        remote_nodes_(remote_nodes),
         node_ports_(std::move(node_ports)),
         mbuf_pool_(mbuf_pool),
         pod_cidrs_origin_(pod_cidrs_origin) {}
@@ -64,6 +69,11 @@ class AgentService final : public dpcni::v1::Agent::Service {
   // The node has its pod CIDRs already: the same ones again are OK, others FAILED_PRECONDITION.
   grpc::Status SetPodCidrs(grpc::ServerContext*, const v1::SetPodCidrsRequest*,
                            v1::SetPodCidrsResponse*) override;
+  // The other nodes, as a whole (node/remote_nodes.h).
+  grpc::Status SetRemoteNodes(grpc::ServerContext*, const v1::SetRemoteNodesRequest*,
+                              v1::SetRemoteNodesResponse*) override;
+  grpc::Status ReportRouteSource(grpc::ServerContext*, const v1::ReportRouteSourceRequest*,
+                                 v1::ReportRouteSourceResponse*) override;
 
  private:
   void FillPodInfo(const PodRecord& record, v1::PodInfo* info) const;
@@ -75,6 +85,7 @@ class AgentService final : public dpcni::v1::Agent::Service {
   PodManager& pods_;
   Engine& engine_;
   Ipam& ipam_;
+  RemoteNodes& remote_nodes_;
   const std::vector<InfrastructurePort> node_ports_;
   const rte_mempool* const mbuf_pool_;
   const PodCidrsOrigin pod_cidrs_origin_;

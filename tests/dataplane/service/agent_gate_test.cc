@@ -39,6 +39,11 @@ class ServingAgent final : public v1::Agent::Service {
     ++set_pod_cidrs_calls;
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "answered by the service");
   }
+  grpc::Status SetRemoteNodes(grpc::ServerContext*, const v1::SetRemoteNodesRequest* request,
+                              v1::SetRemoteNodesResponse* response) override {
+    response->set_nodes(static_cast<uint32_t>(request->nodes_size()));
+    return grpc::Status::OK;
+  }
   std::atomic<int> set_pod_cidrs_calls = 0;
 };
 
@@ -104,6 +109,12 @@ TEST_F(AgentGateTest, ShutGateRefusesEveryOtherCallAsUnavailableWithTheReason) {
   call("ListNeighbours", &v1::Agent::Stub::ListNeighbours, v1::ListNeighboursRequest(),
        v1::ListNeighboursResponse());
   call("ListFlows", &v1::Agent::Stub::ListFlows, v1::ListFlowsRequest(), v1::ListFlowsResponse());
+  // The other nodes' CIDRs are checked against this node's own: not before it has them. dpcni-k8s
+  // sends SetPodCidrs first and retries the rest.
+  call("SetRemoteNodes", &v1::Agent::Stub::SetRemoteNodes, v1::SetRemoteNodesRequest(),
+       v1::SetRemoteNodesResponse());
+  call("ReportRouteSource", &v1::Agent::Stub::ReportRouteSource, v1::ReportRouteSourceRequest(),
+       v1::ReportRouteSourceResponse());
   for (const auto& [name, status] : answers) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << name;
     EXPECT_THAT(status.error_message(), HasSubstr("dpcni-agent is not ready: "));
@@ -181,6 +192,12 @@ TEST_F(AgentGateTest, OpenGateHandsEveryCallOn) {
   // Bad input is still refused at the gate; good input goes on to the service.
   EXPECT_EQ(SetPodCidrs({"garbage"}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(SetPodCidrs({"10.99.0.0/24"}).error_message(), "answered by the service");
+  grpc::ClientContext nodes_context;
+  v1::SetRemoteNodesRequest nodes;
+  nodes.add_nodes()->set_name("node-2");
+  v1::SetRemoteNodesResponse routed;
+  ASSERT_TRUE(stub_->SetRemoteNodes(&nodes_context, nodes, &routed).ok());
+  EXPECT_EQ(routed.nodes(), 1u);
   // Calls the service does not implement are its business, not the gate's.
   grpc::ClientContext routes_context;
   v1::ListRoutesResponse routes;

@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ipam/ipv4.h"
 #include "port/ethdev_setup.h"
 #include "port/kernel_ports.h"
+#include "tests/dataplane/testing/fake_kernel_routes.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -21,6 +24,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
+using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 // An engine that answers with what the test put in it.
@@ -32,13 +36,27 @@ class FakeEngine final : public Engine {
   absl::Status DetachPod(uint16_t) override { return absl::OkStatus(); }
   absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
   absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
-  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>&) override { return absl::OkStatus(); }
+  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>& routes) override {
+    remote_routes = routes;
+    return absl::OkStatus();
+  }
   absl::StatusOr<PortCounters> Counters(uint16_t port_id) const override {
     auto found = counters.find(port_id);
     if (found == counters.end()) return absl::NotFoundError("not attached");
     return found->second;
   }
-  std::vector<RouteInfo> Routes() const override { return {}; }
+  // The remote routes as the engine lists them, after one local route.
+  std::vector<RouteInfo> Routes() const override {
+    std::vector<RouteInfo> routes = {{"10.244.1.5/32", "port 3 (default/web-0)", "", ""}};
+    for (const RemoteRoute& route : remote_routes) {
+      routes.push_back({Ipv4Prefix{route.prefix, route.length}.ToString(),
+                        absl::StrCat("uplink via ", Ipv4ToString(route.node_ip)), route.node,
+                        route.mode == RemoteMode::kHostGw  ? "host-gw"
+                        : route.mode == RemoteMode::kVxlan ? "vxlan"
+                                                           : "kernel"});
+    }
+    return routes;
+  }
   std::vector<NeighbourInfo> Neighbours() const override { return neighbours; }
   FlowTableStats FlowStats() const override { return flow_stats; }
   absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>& seeds) override {
@@ -53,6 +71,7 @@ class FakeEngine final : public Engine {
   std::vector<NeighbourInfo> neighbours;
   FlowTableStats flow_stats;
   std::vector<FlowListing> flows;
+  std::vector<RemoteRoute> remote_routes;  // the last set SetRemoteRoutes took
 };
 
 // A net_null port: DPDK's stand-in for a NIC, link up at 10 Gbit/s once started.
@@ -85,8 +104,15 @@ class AgentServiceTest : public ::testing::Test {
     store_ = std::make_unique<PodStore>((state_dir_ / "pods.json").string());
     ports_ = std::make_unique<KernelPorts>(pool_, 1, 512);
     pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
+    config_.uplink.type = UplinkType::kAfPacket;
+    config_.uplink.interface = "eth1";
+    config_.uplink.address = "192.168.1.10/24";
+    config_.state_dir = state_dir_.string();
+    auto remote_options = RemoteNodesOptionsFor(config_);
+    ASSERT_TRUE(remote_options.ok()) << remote_options.status();
+    remote_nodes_ = std::make_unique<RemoteNodes>(*remote_options, engine_, kernel_routes_);
     service_ = std::make_unique<AgentService>(
-        config_, *pods_, engine_, *ipam_,
+        config_, *pods_, engine_, *ipam_, *remote_nodes_,
         std::vector<InfrastructurePort>{{"host", "dpcni0", host_port_, "tap"},
                                         {"uplink", "eth1", uplink_port_, "af_packet"}},
         pool_);
@@ -112,6 +138,8 @@ class AgentServiceTest : public ::testing::Test {
   std::unique_ptr<PodStore> store_;
   std::unique_ptr<KernelPorts> ports_;
   std::unique_ptr<PodManager> pods_;
+  testing::FakeKernelRoutes kernel_routes_;
+  std::unique_ptr<RemoteNodes> remote_nodes_;
   std::unique_ptr<AgentService> service_;
 };
 
@@ -274,6 +302,94 @@ TEST_F(AgentServiceTest, SetPodCidrsAcceptsTheSameCidrsAndRefusesOthers) {
   bad.add_pod_cidrs("10.244.1.1/24");
   EXPECT_EQ(service_->SetPodCidrs(nullptr, &bad, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+v1::SetRemoteNodesRequest TwoNodes() {
+  v1::SetRemoteNodesRequest request;
+  v1::RemoteNode* near = request.add_nodes();
+  near->set_name("node-2");
+  near->set_address("192.168.1.12");
+  near->add_pod_cidrs("10.244.2.0/24");
+  v1::RemoteNode* far = request.add_nodes();
+  far->set_name("node-3");
+  far->set_address("10.0.3.13");
+  far->add_pod_cidrs("10.244.3.0/24");
+  far->add_pod_cidrs("fd00:10:244:3::/64");
+  return request;
+}
+
+TEST_F(AgentServiceTest, SetRemoteNodesRoutesEachNodeAndListRoutesNamesNodeAndMode) {
+  v1::SetRemoteNodesResponse response;
+  const v1::SetRemoteNodesRequest request = TwoNodes();
+  grpc::Status status = service_->SetRemoteNodes(nullptr, &request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.nodes(), 2u);
+  EXPECT_EQ(response.prefixes(), 2u);
+  ASSERT_EQ(engine_.remote_routes.size(), 2u);
+  EXPECT_EQ(engine_.remote_routes[0].mode, RemoteMode::kHostGw);
+  EXPECT_EQ(engine_.remote_routes[1].mode, RemoteMode::kVxlan);
+
+  v1::ListRoutesRequest list;
+  v1::ListRoutesResponse routes;
+  ASSERT_TRUE(service_->ListRoutes(nullptr, &list, &routes).ok());
+  ASSERT_EQ(routes.routes_size(), 3);
+  EXPECT_EQ(routes.routes(0).prefix(), "10.244.1.5/32");
+  EXPECT_EQ(routes.routes(0).node(), "");
+  EXPECT_EQ(routes.routes(0).mode(), "");
+  EXPECT_EQ(routes.routes(1).prefix(), "10.244.2.0/24");
+  EXPECT_EQ(routes.routes(1).node(), "node-2");
+  EXPECT_EQ(routes.routes(1).mode(), "host-gw");
+  EXPECT_EQ(routes.routes(2).node(), "node-3");
+  EXPECT_EQ(routes.routes(2).mode(), "vxlan");
+  EXPECT_EQ(routes.routes(2).next_hop(), "uplink via 10.0.3.13");
+}
+
+TEST_F(AgentServiceTest, SetRemoteNodesRefusesABadListWithInvalidArgumentNamingTheNode) {
+  v1::SetRemoteNodesResponse response;
+  const v1::SetRemoteNodesRequest good = TwoNodes();
+  ASSERT_TRUE(service_->SetRemoteNodes(nullptr, &good, &response).ok());
+  v1::SetRemoteNodesRequest bad = TwoNodes();
+  bad.mutable_nodes(1)->set_pod_cidrs(0, "10.244.1.0/24");  // this node's own
+  grpc::Status refused = service_->SetRemoteNodes(nullptr, &bad, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("node \"node-3\""));
+  EXPECT_THAT(refused.error_message(), HasSubstr("this node's own pod CIDR"));
+  ASSERT_EQ(engine_.remote_routes.size(), 2u);
+  EXPECT_EQ(engine_.remote_routes[1].node, "node-3");
+  EXPECT_EQ((Ipv4Prefix{engine_.remote_routes[1].prefix, engine_.remote_routes[1].length}).ToString(),
+            "10.244.3.0/24");
+}
+
+TEST_F(AgentServiceTest, StatusReportsTheRouteSyncAndItsSource) {
+  v1::StatusRequest request;
+  v1::StatusResponse status;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &status).ok());
+  EXPECT_EQ(status.route_sync().state(), "unset");
+  EXPECT_EQ(status.route_sync().prefixes(), 0u);
+
+  v1::SetRemoteNodesResponse set;
+  const v1::SetRemoteNodesRequest nodes = TwoNodes();
+  ASSERT_TRUE(service_->SetRemoteNodes(nullptr, &nodes, &set).ok());
+  v1::ReportRouteSourceRequest lost;
+  lost.set_in_sync(false);
+  lost.set_message("watch nodes: connection refused");
+  v1::ReportRouteSourceResponse reported;
+  ASSERT_TRUE(service_->ReportRouteSource(nullptr, &lost, &reported).ok());
+  status.Clear();
+  ASSERT_TRUE(service_->Status(nullptr, &request, &status).ok());
+  EXPECT_EQ(status.route_sync().state(), "stale");
+  EXPECT_EQ(status.route_sync().message(), "watch nodes: connection refused");
+  EXPECT_EQ(status.route_sync().nodes(), 2u);
+  EXPECT_EQ(status.route_sync().prefixes(), 2u);
+  EXPECT_EQ(engine_.remote_routes.size(), 2u);  // stale keeps the routes
+
+  v1::ReportRouteSourceRequest back;
+  back.set_in_sync(true);
+  ASSERT_TRUE(service_->ReportRouteSource(nullptr, &back, &reported).ok());
+  status.Clear();
+  ASSERT_TRUE(service_->Status(nullptr, &request, &status).ok());
+  EXPECT_EQ(status.route_sync().state(), "in-sync");
+  EXPECT_EQ(status.route_sync().message(), "");
 }
 
 }  // namespace
