@@ -81,6 +81,19 @@ absl::Status FetchAndPrint(AgentReader& agent, const std::string& socket_path, F
   return absl::OkStatus();
 }
 
+// "stale, list 1m30s old: watch nodes: connection refused"; "unset (no SetRemoteNodes yet)".
+std::string FormatRouteSync(const v1::RouteSync& sync) {
+  if (sync.state().empty()) return "-";  // an agent from before remote routes
+  if (sync.state() == "unset") {
+    return sync.message().empty() ? "unset (no node list yet)"
+                                  : absl::StrCat("unset: ", OneLine(sync.message()));
+  }
+  std::string text = absl::StrCat(sync.state(), ", list ",
+                                  absl::FormatDuration(absl::Milliseconds(sync.age_ms())), " old");
+  if (!sync.message().empty()) absl::StrAppend(&text, ": ", OneLine(sync.message()));
+  return text;
+}
+
 }  // namespace
 
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
@@ -92,6 +105,9 @@ void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
       {"default backend", OrDash(status.default_backend())},
       {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
       {"mbufs", absl::StrCat(status.mbufs_in_use(), " in use of ", status.mbuf_pool_size())},
+      {"remote routes", absl::StrCat(status.route_sync().nodes(), " nodes, ",
+                                     status.route_sync().prefixes(), " pod CIDRs")},
+      {"route sync", FormatRouteSync(status.route_sync())},
   };
   for (const v1::PortLink& link : status.links()) {
     fields.emplace_back(absl::StrCat(link.role(), " port"), FormatLink(link));
@@ -144,9 +160,10 @@ void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out) {
 }
 
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out) {
-  Table table({{"PREFIX"}, {"NEXT HOP"}});
+  Table table({{"PREFIX"}, {"NEXT HOP"}, {"NODE"}, {"MODE"}});
   for (const v1::RouteEntry& route : routes.routes()) {
-    table.AddRow({route.prefix(), OrDash(route.next_hop())});
+    table.AddRow(
+        {route.prefix(), OrDash(route.next_hop()), OrDash(route.node()), OrDash(route.mode())});
   }
   table.Print(out);
 }

@@ -19,13 +19,14 @@ inline constexpr absl::string_view kUsage =
 // How long a probe waits for the agent's answer: well inside Kubernetes' default probe timeout.
 inline constexpr absl::Duration kProbeDeadline = absl::Seconds(2);
 
-// Readiness, pods, pod CIDRs, then one line per node port (host port, uplink) with its link.
+// Readiness, pods, pod CIDRs, the routes to other nodes and how current they are, then one line per
+// node port (host port, uplink) with its link.
 void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
 // One row per pod attachment, sorted by pod then interface.
 void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
 // One row per port, sorted by port id; drops by reason and events by kind.
 void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
-// In the agent's order.
+// In the agent's order; another node's pod CIDR names the node and the mode (host-gw, vxlan, kernel).
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);
 // The uplink's neighbours in the agent's order (by address), ages as durations ("1.2s").
 void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream& out);

@@ -45,6 +45,8 @@ TEST_F(CommandsTest, StatusShowsReadinessCapacityAddressesCidrsMbufsAndNodePortL
                           "default backend: tap",
                           "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
                           "mbufs:           503 in use of 25493",
+                          "remote routes:   2 nodes, 3 pod CIDRs",
+                          "route sync:      stale, list 1m30.5s old: watch nodes: connection refused",
                           // The host port does not know its speed; the uplink does.
                           "host port:       dpcni0 (port 1): up",
                           "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));
@@ -140,10 +142,31 @@ TEST_F(CommandsTest, PortsShowCountersDropsByReasonAndEvents) {
             "-                          -");
 }
 
-TEST_F(CommandsTest, RoutesKeepTheAgentsOrder) {
-  EXPECT_THAT(Lines("routes"),
-              ElementsAre("PREFIX         NEXT HOP", "10.244.1.7/32  port 3 (shop/web-0)",
-                          "0.0.0.0/0      port 0 (uplink)"));
+TEST_F(CommandsTest, RoutesKeepTheAgentsOrderAndNameTheNodeAndModeOfRemoteOnes) {
+  EXPECT_THAT(
+      Lines("routes"),
+      ElementsAre("PREFIX         NEXT HOP                               NODE    MODE",
+                  "10.244.1.7/32  port 3 (shop/web-0)                    -       -",
+                  "10.244.2.0/24  192.168.1.12 on port 0 (uplink)        node-2  host-gw",
+                  "10.244.3.0/24  vxlan to 10.0.3.13 on port 0 (uplink)  node-3  vxlan",
+                  "0.0.0.0/0      port 0 (uplink)                        -       -"));
+}
+
+TEST(PrintStatus, RouteSyncSaysWhenNoListCameAndWhenTheAgentPredatesIt) {
+  v1::StatusResponse status;
+  std::ostringstream older;
+  PrintStatus(status, older);
+  EXPECT_THAT(older.str(), HasSubstr("route sync:      -\n"));
+  status.mutable_route_sync()->set_state("unset");
+  std::ostringstream unset;
+  PrintStatus(status, unset);
+  EXPECT_THAT(unset.str(), HasSubstr("remote routes:   0 nodes, 0 pod CIDRs\n"));
+  EXPECT_THAT(unset.str(), HasSubstr("route sync:      unset (no node list yet)\n"));
+  status.mutable_route_sync()->set_state("in-sync");
+  status.mutable_route_sync()->set_age_ms(1200);
+  std::ostringstream in_sync;
+  PrintStatus(status, in_sync);
+  EXPECT_THAT(in_sync.str(), HasSubstr("route sync:      in-sync, list 1.2s old\n"));
 }
 
 TEST_F(CommandsTest, AgentErrorsNameTheMethodAndSocket) {

@@ -28,6 +28,11 @@ inline testing::FakeAgentReplies KnownAgentState() {
   uplink_link->set_port_id(0);
   uplink_link->set_up(false);
   uplink_link->set_speed_mbps(25000);
+  replies.status.mutable_route_sync()->set_state("stale");
+  replies.status.mutable_route_sync()->set_message("watch nodes: connection refused");
+  replies.status.mutable_route_sync()->set_age_ms(90'500);
+  replies.status.mutable_route_sync()->set_nodes(2);
+  replies.status.mutable_route_sync()->set_prefixes(3);
 
   // Listed out of order: dpcnictl sorts by pod.
   v1::PodInfo* web = replies.list_pods.add_pods();
@@ -75,6 +80,16 @@ inline testing::FakeAgentReplies KnownAgentState() {
   v1::RouteEntry* route = replies.list_routes.add_routes();
   route->set_prefix("10.244.1.7/32");
   route->set_next_hop("port 3 (shop/web-0)");
+  route = replies.list_routes.add_routes();
+  route->set_prefix("10.244.2.0/24");
+  route->set_next_hop("192.168.1.12 on port 0 (uplink)");
+  route->set_node("node-2");
+  route->set_mode("host-gw");
+  route = replies.list_routes.add_routes();
+  route->set_prefix("10.244.3.0/24");
+  route->set_next_hop("vxlan to 10.0.3.13 on port 0 (uplink)");
+  route->set_node("node-3");
+  route->set_mode("vxlan");
   route = replies.list_routes.add_routes();
   route->set_prefix("0.0.0.0/0");
   route->set_next_hop("port 0 (uplink)");
