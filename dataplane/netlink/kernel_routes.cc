@@ -103,6 +103,9 @@ class NetlinkRoutes final : public KernelRouteTable {
     if (!sock.ok()) return sock.status();
     // The kernel deletes only a route whose protocol matches the one given: never someone else's.
     RoutePtr route = Template(gone.prefix, gone.length);
+    // Said explicitly: left unset, libnl guesses link scope for a route without a gateway, and the
+    // kernel then finds no match for our universe-scope route and answers "not found".
+    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
     if (int error = rtnl_route_delete(sock->get(), route.get(), 0);
         error < 0 && error != -NLE_OBJ_NOTFOUND) {
       return NetlinkError(absl::StrCat("remove kernel route ", gone.ToString()), error);
