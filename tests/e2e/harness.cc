@@ -338,8 +338,8 @@ double Gbps(const nlohmann::json& iperf_report) {
   return iperf_report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e9;
 }
 
-TestNode::TestNode(AgentOptions options)
-    : netns_(std::make_unique<Netns>(UniqueName("node"))),
+TestNode::TestNode(AgentOptions options, const std::string& name)
+    : netns_(std::make_unique<Netns>(UniqueName(name))),
       agent_(std::make_unique<Agent>(*netns_, std::move(options))) {}
 
 TestNode::~TestNode() {

@@ -158,7 +158,8 @@ struct Pod {
 // netns (which removes their interfaces), stops the agent and deletes the node netns.
 class TestNode {
  public:
-  explicit TestNode(AgentOptions options);
+  // `name` tells the netns apart (UniqueName(name)) when a test runs more than one node.
+  explicit TestNode(AgentOptions options, const std::string& name = "node");
   ~TestNode();
 
   Netns& netns() { return *netns_; }
