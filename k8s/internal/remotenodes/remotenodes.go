@@ -350,7 +350,7 @@ func (s *Syncer) Run(ctx context.Context) {
 	timer.Stop()
 	resync := time.NewTicker(s.opts.Resync)
 	defer resync.Stop()
-	for {
+	for ctx.Err() == nil {
 		act, delay, list := s.next()
 		switch act {
 		case report:

@@ -119,6 +119,13 @@ func startWith(t *testing.T, opts Options, nodes ...runtime.Object) *fixture {
 	f.fakeAPI()
 	f.server = testagent.Serve(t, f.socket, f.agent)
 	f.syncer = New(testagent.Client(t, f.socket), "node-a", opts)
+	liveSyncers.Store(f.syncer, true)
+	t.Cleanup(func() {
+		if t.Failed() {
+			debugState(t)
+		}
+		liveSyncers.Delete(f.syncer)
+	})
 	run(t, f.syncer.Run)
 	f.syncer.AgentStatus(&dpcniv1.StatusResponse{Ready: true, PodCidrs: []string{"10.244.1.0/24"}})
 	run(t, func(ctx context.Context) { Watch(ctx, f.client, f.syncer) })
@@ -476,4 +483,23 @@ func TestEqualListsAreSortedCopies(t *testing.T) {
 	if slices.EqualFunc(a, []Remote{{"b", "1.1.1.1", []string{"10.0.1.0/24"}}}, equalRemote) {
 		t.Fatal("different CIDRs equal")
 	}
+}
+
+// liveSyncers are the fixtures' syncers, whose state debugState logs when a test fails: a list that
+// never arrives is otherwise hard to tell from an event the fake clientset lost.
+var liveSyncers sync.Map
+
+func debugState(t *testing.T) {
+	liveSyncers.Range(func(k, _ any) bool {
+		s := k.(*Syncer)
+		s.mu.Lock()
+		names := []string{}
+		for _, n := range s.nodes() {
+			names = append(names, n.Name)
+		}
+		t.Logf("syncer: agentReady=%v synced=%v dirty=%v force=%v stale=%q reportDue=%v sentOnce=%v sent=%v notBefore=%v store=%v",
+			s.agentReady, s.synced, s.dirty, s.force, s.stale, s.reportDue, s.sentOnce, s.sent, s.notBefore, names)
+		s.mu.Unlock()
+		return true
+	})
 }
