@@ -6,10 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +69,7 @@ type fixture struct {
 	syncer *Syncer
 
 	failing  atomic.Bool // list and watch of Nodes fail as with the API server away
+	refused  atomic.Bool // watches of Nodes fail with "connection refused", lists go through
 	mu       sync.Mutex
 	watchers []watch.Interface
 }
@@ -84,6 +88,9 @@ func (f *fixture) fakeAPI() {
 	f.client.PrependWatchReactor("nodes", func(a k8stesting.Action) (bool, watch.Interface, error) {
 		if f.failing.Load() {
 			return true, nil, errors.New(apiDown)
+		}
+		if f.refused.Load() {
+			return true, nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 		}
 		w, err := f.client.Tracker().Watch(a.GetResource(), a.GetNamespace())
 		if err != nil {
@@ -405,6 +412,32 @@ func TestWatchFailureReportsAndKeepsRoutes(t *testing.T) {
 		if len(call) == 0 {
 			t.Fatalf("an empty list was sent: %v", f.agent.RemoteNodesCalls())
 		}
+	}
+}
+
+// client-go's reflector retries a watch refused with "connection refused" by itself, without calling
+// the watch error handler: the wrapped watch call still sees the outage, and its end.
+func TestRefusedWatchIsAnOutageToo(t *testing.T) {
+	f := start(t,
+		mkNode("node-a", "192.168.1.1", "10.244.1.0/24"),
+		mkNode("node-b", "192.168.1.2", "10.244.2.0/24"))
+	testagent.Eventually(t, wait5s, "the first list", holds(f.agent, rn("node-b", "192.168.1.2", "10.244.2.0/24")))
+	calls := len(f.agent.RemoteNodesCalls())
+	f.refused.Store(true)
+	f.cutWatches()
+	testagent.Eventually(t, wait5s, "ReportRouteSource(in_sync=false)", func() bool { return len(f.agent.RouteReports()) == 1 })
+	if r := f.agent.RouteReports()[0]; r.InSync || !strings.Contains(r.Message, "connection refused") {
+		t.Fatalf("report %+v: want in_sync=false with the refused watch", r)
+	}
+	testagent.Never(t, 1500*time.Millisecond, "a second report, or a list, while watches are refused", func() bool {
+		return len(f.agent.RouteReports()) != 1 || len(f.agent.RemoteNodesCalls()) != calls
+	})
+	f.refused.Store(false)
+	testagent.Eventually(t, 10*time.Second, "the list again once a watch opens", func() bool {
+		return len(f.agent.RemoteNodesCalls()) > calls && f.agent.RouteState() == "in-sync"
+	})
+	if !holds(f.agent, rn("node-b", "192.168.1.2", "10.244.2.0/24"))() {
+		t.Fatalf("agent holds %v", f.agent.RemoteNodes())
 	}
 }
 
