@@ -227,9 +227,14 @@ func (s *Syncer) AgentReconnected() {
 func (s *Syncer) AgentStatus(resp *dpcniv1.StatusResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(resp.GetPodCidrs()) > 0 && !s.agentReady {
-		s.agentReady = true
-		s.kick()
+	// An agent without pod CIDRs is a new one that has not set the node up yet (podcidrs sends them
+	// within moments): wait for it rather than have the list refused and retried later.
+	if ready := len(resp.GetPodCidrs()) > 0; ready != s.agentReady {
+		s.agentReady = ready
+		if ready {
+			s.force = true
+			s.resetRetryLocked()
+		}
 	}
 	if s.sentOnce && !s.force && resp.GetRouteSync().GetState() == "unset" {
 		klog.InfoS("Agent holds no node list although it accepted one; sending it again")
@@ -428,9 +433,12 @@ func (s *Syncer) send(ctx context.Context, list []Remote) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		klog.InfoS("Agent routes the remote nodes", "nodes", resp.GetNodes(), "prefixes", resp.GetPrefixes(),
-			"list", len(list))
-		klog.V(2).InfoS("Remote node list", "list", list)
+		// One line per change; the same list again (a resync, a reconnect) only with -v=2.
+		if !s.sentOnce || !slices.EqualFunc(list, s.sent, equalRemote) {
+			klog.InfoS("Agent routes the remote nodes", "nodes", resp.GetNodes(), "prefixes", resp.GetPrefixes(),
+				"list", len(list))
+		}
+		klog.V(2).InfoS("Remote node list accepted", "list", list)
 		s.sent, s.sentOnce = list, true
 		s.calls++
 		s.notBefore = time.Time{}

@@ -478,6 +478,14 @@ func TestWaitsForPodCidrsAndResyncs(t *testing.T) {
 	s.AgentStatus(&dpcniv1.StatusResponse{PodCidrs: []string{"10.244.1.0/24"}})
 	testagent.Eventually(t, wait5s, "the first list", holds(agent, rn("node-b", "192.168.1.2", "10.244.2.0/24")))
 	testagent.Eventually(t, wait5s, "two periodic resyncs", func() bool { return len(agent.RemoteNodesCalls()) >= 3 })
+
+	// A new agent without pod CIDRs yet: nothing, not even the resync, until it has them.
+	s.AgentStatus(&dpcniv1.StatusResponse{})
+	time.Sleep(50 * time.Millisecond) // a call in flight finishes
+	calls := len(agent.RemoteNodesCalls())
+	testagent.Never(t, 700*time.Millisecond, "a list to an agent without pod CIDRs", func() bool { return len(agent.RemoteNodesCalls()) != calls })
+	s.AgentStatus(&dpcniv1.StatusResponse{PodCidrs: []string{"10.244.1.0/24"}})
+	testagent.Eventually(t, wait5s, "the list once it has them", func() bool { return len(agent.RemoteNodesCalls()) > calls })
 }
 
 // A list the agent refuses is logged with the agent's message and retried with backoff until the
