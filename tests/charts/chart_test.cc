@@ -191,6 +191,46 @@ TEST_F(ChartTest, AgentConfigTakesTheValuesAndExtraConfig) {
   EXPECT_EQ(agent["ports"][0]["containerPort"].as<int>(), 9464);
 }
 
+// remote_nodes and pod_mtu as the values set them. Read as YAML: the keys are the contract of issue
+// 11 (remote_nodes: {mode, vxlan_port, vni}); ParseAsTheAgent checks them once the agent reads them.
+YAML::Node AgentYaml(std::map<std::string, YAML::Node>& objects) {
+  return YAML::Load(objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>());
+}
+
+TEST_F(ChartTest, RemoteNodesAreOnAndThePodMtuLeavesRoomForVxlan) {
+  std::map<std::string, YAML::Node> objects = Render();
+  YAML::Node agent_yaml = AgentYaml(objects);
+  EXPECT_EQ(agent_yaml["remote_nodes"]["mode"].as<std::string>(), "auto");
+  EXPECT_EQ(agent_yaml["remote_nodes"]["vxlan_port"].as<int>(), 4789);
+  EXPECT_EQ(agent_yaml["remote_nodes"]["vni"].as<int>(), 1);
+  // auto may reach a node through VXLAN: 1500 less its 50-byte header.
+  EXPECT_EQ(agent_yaml["pod_mtu"].as<int>(), 1450);
+  EXPECT_THAT(Strings(Container(objects["DaemonSet/dpcni"], "k8s")["command"]),
+              Not(::testing::Contains(HasSubstr("--remote-nodes"))));
+
+  objects = Render({"remoteNodes.mode=vxlan", "remoteNodes.vxlanPort=8472", "remoteNodes.vni=42",
+                    "mtu.node=9000", "agent.extraConfig.uplink.type=af_packet",
+                    "agent.extraConfig.uplink.interface=eth1"});
+  agent_yaml = AgentYaml(objects);
+  EXPECT_EQ(agent_yaml["remote_nodes"]["mode"].as<std::string>(), "vxlan");
+  EXPECT_EQ(agent_yaml["remote_nodes"]["vxlan_port"].as<int>(), 8472);
+  EXPECT_EQ(agent_yaml["remote_nodes"]["vni"].as<int>(), 42);
+  EXPECT_EQ(agent_yaml["pod_mtu"].as<int>(), 8950);
+  EXPECT_EQ(agent_yaml["uplink"]["interface"].as<std::string>(), "eth1");
+
+  // host-gw never adds a header: the pods get the node network's MTU.
+  objects = Render({"remoteNodes.mode=host-gw", "agent.extraConfig.uplink.type=af_packet"});
+  EXPECT_EQ(AgentYaml(objects)["pod_mtu"].as<int>(), 1500);
+  // An explicit pod MTU wins.
+  objects = Render({"mtu.pod=1400"});
+  EXPECT_EQ(AgentYaml(objects)["pod_mtu"].as<int>(), 1400);
+  // Without the node list there is no VXLAN, and dpcni-k8s is told not to watch every Node.
+  objects = Render({"remoteNodes.enabled=false"});
+  EXPECT_EQ(AgentYaml(objects)["pod_mtu"].as<int>(), 1500);
+  EXPECT_THAT(Strings(Container(objects["DaemonSet/dpcni"], "k8s")["command"]),
+              ::testing::Contains("--remote-nodes=false"));
+}
+
 TEST_F(ChartTest, ConflistIsVersion100WithThePluginAndPortmap) {
   std::map<std::string, YAML::Node> objects = Render();
   const std::string text = objects["ConfigMap/dpcni"]["data"]["10-dpcni.conflist"].as<std::string>();
@@ -421,6 +461,14 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
       {"cni.version=0.2.0", "is not one the plugin speaks"},
       {"hostPaths.cniBinDir=opt/cni/bin", "must be an absolute path"},
       {"k8s.apiServer.host=10.0.0.1", "k8s.apiServer.port is needed"},
+      {"agent.extraConfig.pod_mtu=1400", "set mtu.pod (or mtu.node) instead"},
+      {"agent.extraConfig.remote_nodes.mode=vxlan", "set remoteNodes.mode"},
+      {"remoteNodes.mode=bgp", "is none of auto, host-gw, vxlan"},
+      {"remoteNodes.mode=vxlan", "needs an uplink (agent.extraConfig.uplink)"},
+      {"remoteNodes.vxlanPort=0", "outside 1..65535"},
+      {"remoteNodes.vni=16777216", "outside 0..16777215"},
+      {"mtu.node=600", "outside 576..9000"},
+      {"mtu.pod=9001", "outside 576..9000"},
   };
   for (const auto& [set, message] : cases) {
     testing::ProcessResult result = Template({set});
@@ -430,6 +478,9 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
   testing::ProcessResult result = Template({"agent.privileged=false", "agent.backend=vhost-net"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("needs agent.privileged=true"));
+  result = Template({"agent.backend=tap", "mtu.node=9000"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("which agent.backend tap cannot carry"));
 }
 
 TEST_F(ChartTest, LintsStrictlyWithoutWarnings) {
@@ -438,6 +489,9 @@ TEST_F(ChartTest, LintsStrictlyWithoutWarnings) {
       {"agent.privileged=false", "agent.backend=tap"},
       {"clusterCIDRs={10.244.0.0/16}", "agent.metricsAddress=0.0.0.0:9464", "agent.ealMemoryMB=600",
        "k8s.apiServer.host=10.0.0.1", "k8s.apiServer.port=6443", "cni.portmap=false"},
+      {"remoteNodes.mode=vxlan", "remoteNodes.vxlanPort=8472", "remoteNodes.vni=42",
+       "mtu.node=9000", "agent.extraConfig.uplink.type=af_packet"},
+      {"remoteNodes.enabled=false", "mtu.pod=1500"},
   };
   for (const std::vector<std::string>& sets : value_sets) {
     std::vector<std::string> arguments = {"lint", "--strict", kChartDir};

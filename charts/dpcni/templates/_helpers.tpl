@@ -59,6 +59,30 @@ the exception, mounted at its node path (the agent opens the paths the runtime g
 {{- if .Values.k8s.uninstallRemovesPlugin }}
 - --uninstall-remove-plugin
 {{- end }}
+{{- if not .Values.remoteNodes.enabled }}
+- --remote-nodes=false
+{{- end }}
+{{- end -}}
+
+{{/*
+The pods' MTU: mtu.pod, or mtu.node less the 50 bytes of a VXLAN header when a remote node may be
+reached through VXLAN.
+*/}}
+{{- define "dpcni.podMtu" -}}
+{{- $mtu := int .Values.mtu.pod -}}
+{{- if eq $mtu 0 -}}
+{{- $mtu = int .Values.mtu.node -}}
+{{- if and .Values.remoteNodes.enabled (ne .Values.remoteNodes.mode "host-gw") -}}
+{{- $mtu = sub $mtu 50 -}}
+{{- end -}}
+{{- end -}}
+{{- if or (lt $mtu 576) (gt $mtu 9000) -}}
+{{- fail (printf "the pod MTU %d (mtu.pod, or mtu.node %v less 50 for VXLAN) is outside 576..9000, what the agent takes" $mtu .Values.mtu.node) -}}
+{{- end -}}
+{{- if and (eq .Values.agent.backend "tap") (gt $mtu 1500) -}}
+{{- fail (printf "the pod MTU %d is above 1500, which agent.backend tap cannot carry: set mtu.pod" $mtu) -}}
+{{- end -}}
+{{- $mtu -}}
 {{- end -}}
 
 {{/* dpcni-agent's command line. */}}
@@ -107,7 +131,7 @@ refused in extraConfig with the value to set instead.
 */}}
 {{- define "dpcni.agent.config" -}}
 {{- $extra := deepCopy .Values.agent.extraConfig -}}
-{{- range $key, $instead := dict "pod_cidrs" "nothing: they come from the Node's spec.podCIDRs" "socket" "hostPaths.socketDir" "state_dir" "hostPaths.stateDir" "cluster_cidrs" "clusterCIDRs" -}}
+{{- range $key, $instead := dict "pod_cidrs" "nothing: they come from the Node's spec.podCIDRs" "socket" "hostPaths.socketDir" "state_dir" "hostPaths.stateDir" "cluster_cidrs" "clusterCIDRs" "pod_mtu" "mtu.pod (or mtu.node)" "remote_nodes" "remoteNodes.mode, remoteNodes.vxlanPort and remoteNodes.vni" -}}
 {{- if hasKey $extra $key -}}
 {{- fail (printf "agent.extraConfig.%s is set by the chart: set %s instead" $key $instead) -}}
 {{- end -}}
@@ -125,6 +149,23 @@ refused in extraConfig with the value to set instead.
 {{- with .Values.agent.ealMemoryMB -}}
 {{- $_ := set $config "eal" (dict "memory_mb" (int .)) -}}
 {{- end -}}
+{{- $_ := set $config "pod_mtu" (include "dpcni.podMtu" . | int) -}}
+{{- $remote := .Values.remoteNodes -}}
+{{- if not (has $remote.mode (list "auto" "host-gw" "vxlan")) -}}
+{{- fail (printf "remoteNodes.mode %q is none of auto, host-gw, vxlan" $remote.mode) -}}
+{{- end -}}
+{{- if and (ne $remote.mode "auto") (not (hasKey $extra "uplink")) -}}
+{{- fail (printf "remoteNodes.mode %s needs an uplink (agent.extraConfig.uplink): without one the agent routes other nodes' pods through the node's kernel; use auto" $remote.mode) -}}
+{{- end -}}
+{{- $port := int $remote.vxlanPort -}}
+{{- if or (lt $port 1) (gt $port 65535) -}}
+{{- fail (printf "remoteNodes.vxlanPort %v is outside 1..65535" $remote.vxlanPort) -}}
+{{- end -}}
+{{- $vni := int64 $remote.vni -}}
+{{- if or (lt $vni 0) (gt $vni 16777215) -}}
+{{- fail (printf "remoteNodes.vni %v is outside 0..16777215 (24 bits)" $remote.vni) -}}
+{{- end -}}
+{{- $_ := set $config "remote_nodes" (dict "mode" $remote.mode "vxlan_port" $port "vni" $vni) -}}
 {{- toYaml (mustMergeOverwrite $config $extra) -}}
 {{- end -}}
 

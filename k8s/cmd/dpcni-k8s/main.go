@@ -25,6 +25,7 @@ import (
 	"dpcni.dev/k8s/internal/agent"
 	"dpcni.dev/k8s/internal/app"
 	"dpcni.dev/k8s/internal/podcidrs"
+	"dpcni.dev/k8s/internal/remotenodes"
 )
 
 func main() {
@@ -71,6 +72,11 @@ Flags:
 	fs.StringVar(&o.app.HealthAddress, "health-address", "", "serve GET /healthz (liveness) on this host:port; empty: off")
 	fs.DurationVar(&o.app.StatusPeriod, "status-period", time.Second, "how often to poll the agent's Status")
 	fs.DurationVar(&o.app.StatusTimeout, "status-timeout", 2*time.Second, "deadline of one Status call")
+	o.app.RemoteNodesOptions = remotenodes.DefaultOptions()
+	fs.BoolVar(&o.app.RemoteNodes, "remote-nodes", true, "watch every Node and send the agent the other nodes' addresses and pod CIDRs (SetRemoteNodes), so that it routes to their pods; "+
+		"needs list/watch on nodes cluster-wide. Off: the agent routes only what its configuration lists")
+	fs.DurationVar(&o.app.RemoteNodesOptions.Resync, "remote-nodes-resync", o.app.RemoteNodesOptions.Resync, "send the whole remote node list again this often, even when no Node changed")
+	fs.DurationVar(&o.app.RemoteNodesOptions.Coalesce, "remote-nodes-coalesce", o.app.RemoteNodesOptions.Coalesce, "wait this long after a Node change for more before sending the list")
 	fs.DurationVar(&o.app.StopTimeout, "stop-timeout", 10*time.Second, "bound on the uninstall decision when stopping; keep it well under the pod's grace period")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -105,6 +111,9 @@ Flags:
 	}
 	if o.app.StatusPeriod <= 0 || o.app.StatusTimeout <= 0 || o.app.StopTimeout <= 0 {
 		return o, errors.New("--status-period, --status-timeout and --stop-timeout must be positive")
+	}
+	if o.app.RemoteNodesOptions.Resync <= 0 || o.app.RemoteNodesOptions.Coalesce < 0 {
+		return o, errors.New("--remote-nodes-resync must be positive and --remote-nodes-coalesce not negative")
 	}
 	o.app.PodCidrs = podcidrs.DefaultOptions()
 	return o, nil

@@ -129,8 +129,9 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		a.mu.Lock()
 	case r.URL.Path == "/api/v1/nodes":
-		if r.URL.Query().Get("fieldSelector") != "metadata.name="+a.node.Name {
-			http.Error(w, "want the node's field selector", http.StatusBadRequest)
+		// podcidrs lists its own Node; remotenodes lists every Node (here the one there is).
+		if sel := r.URL.Query().Get("fieldSelector"); sel != "" && sel != "metadata.name="+a.node.Name {
+			http.Error(w, "want the node's field selector or none", http.StatusBadRequest)
 			return
 		}
 		write(&corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"},

@@ -1,5 +1,5 @@
 // Package app wires dpcni-k8s together: the Node informer feeding SetPodCidrs, the readiness gate
-// installing the CNI conflist, the optional health endpoint, and the uninstall decision on stop.
+// installing the CNI conflist, the informer on every Node feeding SetRemoteNodes, the optional health endpoint, and the uninstall decision on stop.
 package app
 
 import (
@@ -18,6 +18,7 @@ import (
 	"dpcni.dev/k8s/internal/dpcniv1"
 	"dpcni.dev/k8s/internal/podcidrs"
 	"dpcni.dev/k8s/internal/readiness"
+	"dpcni.dev/k8s/internal/remotenodes"
 	"dpcni.dev/k8s/internal/uninstall"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	StatusPeriod  time.Duration
 	StatusTimeout time.Duration
 	PodCidrs      podcidrs.Options
+	// RemoteNodes, when set, watches every Node and keeps the agent's remote node list (routes to
+	// the pods of other nodes) in step with them.
+	RemoteNodes        bool
+	RemoteNodesOptions remotenodes.Options
 	// StopTimeout bounds the uninstall decision; the pod's grace period (30 s by default) must be
 	// longer.
 	StopTimeout time.Duration
@@ -53,10 +58,19 @@ func Run(ctx context.Context, cfg Config, kube kubernetes.Interface, agent dpcni
 	}
 
 	sender := podcidrs.NewSender(agent, cfg.NodeName, cfg.PodCidrs)
-	gate := readiness.New(agent, cfg.CNI, cfg.StatusPeriod, cfg.StatusTimeout, readiness.Hooks{
-		Reconnected: sender.AgentReconnected,
-		Reported:    sender.AgentReports,
-	})
+	hooks := readiness.Hooks{Reconnected: sender.AgentReconnected, Reported: sender.AgentReports}
+	var remote *remotenodes.Syncer
+	if cfg.RemoteNodes {
+		// The syncer sends nothing until the agent's Status lists pod CIDRs: the agent sets the
+		// node up (ports, its own routes) only once it has them.
+		remote = remotenodes.New(agent, cfg.NodeName, cfg.RemoteNodesOptions)
+		hooks.Reconnected = func() {
+			sender.AgentReconnected()
+			remote.AgentReconnected()
+		}
+		hooks.Answered = remote.AgentStatus
+	}
+	gate := readiness.New(agent, cfg.CNI, cfg.StatusPeriod, cfg.StatusTimeout, hooks)
 	decider := &uninstall.Decider{Client: kube, Namespace: cfg.PodNamespace, Name: cfg.PodName}
 
 	// The workers get their own context: on SIGTERM they must have stopped before the conflist is
@@ -74,6 +88,10 @@ func Run(ctx context.Context, cfg Config, kube kubernetes.Interface, agent dpcni
 	spawn(func() { sender.Run(workCtx) })
 	spawn(func() { gate.Run(workCtx) })
 	spawn(func() { podcidrs.WatchNode(workCtx, kube, cfg.NodeName, sender) })
+	if remote != nil {
+		spawn(func() { remote.Run(workCtx) })
+		spawn(func() { remotenodes.Watch(workCtx, kube, remote) })
+	}
 	spawn(func() {
 		primeCtx, cancel := context.WithTimeout(workCtx, 10*time.Second)
 		defer cancel()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"dpcni.dev/k8s/internal/cniconf"
 	"dpcni.dev/k8s/internal/podcidrs"
+	"dpcni.dev/k8s/internal/remotenodes"
 	"dpcni.dev/k8s/internal/testagent"
 )
 
@@ -175,6 +177,39 @@ func TestUninstallWhileTheDaemonSetIsDeletedRemovesThePluginWhenAsked(t *testing
 	if exists(f.cfg.CNI.Path()) || exists(filepath.Join(f.cfg.CNIBinDir, cniconf.PluginBinary)) {
 		t.Fatal("conflist or plugin left after uninstall")
 	}
+}
+
+// With --remote-nodes the other Nodes reach the agent once it holds its pod CIDRs, and a restarted
+// agent gets them again (the Status poll sees it reconnect, or list no node list).
+func TestRemoteNodesReachTheAgentOnceItHasItsPodCidrs(t *testing.T) {
+	f := start(t, func(c *Config) {
+		c.RemoteNodes = true
+		c.RemoteNodesOptions = remotenodes.DefaultOptions()
+		c.RemoteNodesOptions.Coalesce = 10 * time.Millisecond
+		c.RemoteNodesOptions.Backoff = c.PodCidrs.Backoff
+	})
+	nodeB := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-b"},
+		Spec:   corev1.NodeSpec{PodCIDR: "10.244.2.0/24", PodCIDRs: []string{"10.244.2.0/24"}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.1.2"}}}}
+	if _, err := f.client.CoreV1().Nodes().Create(context.Background(), nodeB, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testagent.Never(t, 300*time.Millisecond, "a node list before the agent held pod CIDRs", func() bool {
+		return len(f.agent.RemoteNodesCalls()) > 0
+	})
+	f.ready(t)
+	want := "[{node-b 192.168.1.2 [10.244.2.0/24]}]"
+	testagent.Eventually(t, 5*time.Second, "node-b in the agent", func() bool {
+		return fmt.Sprint(f.agent.RemoteNodes()) == want
+	})
+
+	f.server.Stop()
+	fresh := testagent.New()
+	fresh.HoldPodCidrs("10.244.1.0/24")
+	testagent.Serve(t, f.socket, fresh)
+	testagent.Eventually(t, 5*time.Second, "node-b in the restarted agent", func() bool {
+		return fmt.Sprint(fresh.RemoteNodes()) == want
+	})
 }
 
 // An agent restarted with a fresh state dir gets the CIDRs again, and the conflist stays meanwhile.

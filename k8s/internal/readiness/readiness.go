@@ -26,6 +26,8 @@ type Hooks struct {
 	Reconnected func()
 	// Reported runs on every answer with the pod CIDRs the agent lists.
 	Reported func(podCidrs []string)
+	// Answered runs on every answer with the whole Status.
+	Answered func(resp *dpcniv1.StatusResponse)
 }
 
 // Gate polls Status every Interval (each call bounded by Timeout) and installs the conflist while
@@ -95,6 +97,9 @@ func (g *Gate) poll(ctx context.Context) {
 	}
 	if g.hooks.Reported != nil {
 		g.hooks.Reported(resp.GetPodCidrs())
+	}
+	if g.hooks.Answered != nil {
+		g.hooks.Answered(resp)
 	}
 	ready, message := resp.GetReady(), resp.GetMessage()
 	if ready && len(resp.GetPodCidrs()) == 0 {

@@ -19,7 +19,8 @@ import (
 	"dpcni.dev/k8s/internal/dpcniv1"
 )
 
-// Agent answers Status and SetPodCidrs as its fields say and records the SetPodCidrs calls.
+// Agent answers Status, SetPodCidrs, SetRemoteNodes and ReportRouteSource as its fields say and
+// records the calls.
 type Agent struct {
 	dpcniv1.UnimplementedAgentServer
 
@@ -31,10 +32,29 @@ type Agent struct {
 	refuse error        // returned by every SetPodCidrs call while set
 	calls  [][]string   // every SetPodCidrs request
 	status func() error // when set, Status fails with its error
+
+	remote       []RemoteNode   // the node list held, as the last accepted SetRemoteNodes set it
+	remoteCalls  [][]RemoteNode // every SetRemoteNodes request
+	remoteRefuse error          // returned by every SetRemoteNodes call while set
+	routeState   string         // RouteSync.state: "unset", "in-sync" or "stale"
+	reports      []RouteReport  // every ReportRouteSource request
+}
+
+// RemoteNode is one entry of a SetRemoteNodes request.
+type RemoteNode struct {
+	Name     string
+	Address  string
+	PodCidrs []string
+}
+
+// RouteReport is one ReportRouteSource request.
+type RouteReport struct {
+	InSync  bool
+	Message string
 }
 
 // New returns an agent that is not ready and has no pod CIDRs.
-func New() *Agent { return &Agent{msg: "waiting for pod CIDRs"} }
+func New() *Agent { return &Agent{msg: "waiting for pod CIDRs", routeState: "unset"} }
 
 // SetReady sets what Status reports.
 func (a *Agent) SetReady(ready bool, msg string) {
@@ -96,7 +116,78 @@ func (a *Agent) Status(context.Context, *dpcniv1.StatusRequest) (*dpcniv1.Status
 	if a.status != nil {
 		return nil, a.status()
 	}
-	return &dpcniv1.StatusResponse{Ready: a.ready, Message: a.msg, PodCidrs: slices.Clone(a.cidrs)}, nil
+	prefixes := 0
+	for _, n := range a.remote {
+		prefixes += len(n.PodCidrs)
+	}
+	return &dpcniv1.StatusResponse{Ready: a.ready, Message: a.msg, PodCidrs: slices.Clone(a.cidrs),
+		RouteSync: &dpcniv1.RouteSync{State: a.routeState, Nodes: uint32(len(a.remote)), Prefixes: uint32(prefixes)}}, nil
+}
+
+// SetRemoteNodes implements the RPC: the list replaces the one held and makes the state "in-sync",
+// unless RefuseRemoteNodes set an error.
+func (a *Agent) SetRemoteNodes(_ context.Context, req *dpcniv1.SetRemoteNodesRequest) (*dpcniv1.SetRemoteNodesResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	list := make([]RemoteNode, 0, len(req.GetNodes()))
+	prefixes := 0
+	for _, n := range req.GetNodes() {
+		list = append(list, RemoteNode{Name: n.GetName(), Address: n.GetAddress(), PodCidrs: slices.Clone(n.GetPodCidrs())})
+		prefixes += len(n.GetPodCidrs())
+	}
+	a.remoteCalls = append(a.remoteCalls, list)
+	if a.remoteRefuse != nil {
+		return nil, a.remoteRefuse
+	}
+	a.remote = list
+	a.routeState = "in-sync"
+	return &dpcniv1.SetRemoteNodesResponse{Nodes: uint32(len(list)), Prefixes: uint32(prefixes)}, nil
+}
+
+// ReportRouteSource implements the RPC: in_sync=false makes the state "stale" and keeps the list.
+func (a *Agent) ReportRouteSource(_ context.Context, req *dpcniv1.ReportRouteSourceRequest) (*dpcniv1.ReportRouteSourceResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reports = append(a.reports, RouteReport{InSync: req.GetInSync(), Message: req.GetMessage()})
+	if !req.GetInSync() && a.routeState != "unset" {
+		a.routeState = "stale"
+	}
+	return &dpcniv1.ReportRouteSourceResponse{}, nil
+}
+
+// RefuseRemoteNodes makes every SetRemoteNodes call fail with err until RefuseRemoteNodes(nil).
+func (a *Agent) RefuseRemoteNodes(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.remoteRefuse = err
+}
+
+// RemoteNodes returns the node list the agent holds.
+func (a *Agent) RemoteNodes() []RemoteNode {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.remote)
+}
+
+// RemoteNodesCalls returns the SetRemoteNodes requests so far.
+func (a *Agent) RemoteNodesCalls() [][]RemoteNode {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.remoteCalls)
+}
+
+// RouteReports returns the ReportRouteSource requests so far.
+func (a *Agent) RouteReports() []RouteReport {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.reports)
+}
+
+// RouteState returns what Status reports as route_sync.state.
+func (a *Agent) RouteState() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.routeState
 }
 
 // SetPodCidrs implements the RPC as the contract describes it: the first call sets the CIDRs, the
