@@ -37,6 +37,7 @@
 #include "port/mbuf_budget.h"
 #include "service/agent_gate.h"
 #include "service/agent_service.h"
+#include "state/state_lock.h"
 #include "uplink/uplink_port.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
@@ -157,6 +158,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(const std::string& socket_p
                                                      grpc::Service& service) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
+  if (auto unserved = CheckSocketUnserved(socket_path); !unserved.ok()) return unserved;
   std::filesystem::remove(socket_path, ec);  // left by an earlier agent that did not stop cleanly
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
@@ -406,6 +408,8 @@ absl::Status Serve(const AgentConfig& config) {
   }
   auto server = Listen(config.socket_path, gate);
   if (!server.ok()) return server.status();
+  absl::StatusOr<FileIdentity> socket = IdentityOf(config.socket_path);
+  if (!socket.ok()) return socket.status();
 
   // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here. The
   // main thread sends the waiter SIGTERM itself when it gives up while waiting for the pod CIDRs.
@@ -441,7 +445,8 @@ absl::Status Serve(const AgentConfig& config) {
   (*server)->Wait();
   waiter.join();
   // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
-  std::filesystem::remove(config.socket_path);
+  // The socket goes, unless the path names another agent's socket by now.
+  RemoveIfStillSame(config.socket_path, *socket);
   return result;
 }
 
@@ -450,6 +455,12 @@ int Run() {
   if (!config.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
     return 2;
+  }
+  // Before EAL, so that a second agent touches nothing of the first's: not its taps, not its state.
+  absl::StatusOr<StateDirLock> lock = StateDirLock::Acquire(config->state_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", lock.status().ToString().c_str());
+    return 1;
   }
   if (auto status = RaiseOpenFileLimit(*config); !status.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
