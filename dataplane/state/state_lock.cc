@@ -16,7 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 
