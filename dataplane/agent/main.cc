@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/flags_usage.h"
+#include "common/pending_deletes.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
@@ -33,6 +34,7 @@
 #include "node/node_edges.h"
 #include "node/pod_cidrs.h"
 #include "pods/pod_manager.h"
+#include "pods/queued_deletes.h"
 #include "port/kernel_ports.h"
 #include "port/mbuf_budget.h"
 #include "service/agent_gate.h"
@@ -234,6 +236,16 @@ class PodNetwork {
     store_ = std::make_unique<PodStore>(config_.state_dir + "/pods.json");
     pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
     if (auto status = pods_->Restore(); !status.ok()) return status;
+    // Before the service exists: what kubelet deleted while no agent served is gone first.
+    const std::string queue = PendingDeletesDir(config_.socket_path);
+    const QueuedDeletesReplay replay = ReplayQueuedDeletes(queue, *pods_);
+    if (replay.applied + replay.gone + replay.stale + replay.failures.size() > 0) {
+      std::fprintf(stderr, "dpcni-agent: DELs queued in %s while no agent served: %s\n",
+                   queue.c_str(), replay.Summary().c_str());
+      for (const std::string& failure : replay.failures) {
+        std::fprintf(stderr, "dpcni-agent:   %s\n", failure.c_str());
+      }
+    }
     SeedFlowsFromConntrack(config_, engine_);
     service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, NodePorts(*edges_),
                                               pool_, origin_);
