@@ -572,6 +572,66 @@ func (*DelPodResponse) Descriptor() ([]byte, []int) {
 	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{8}
 }
 
+// A DEL the plugin could not hand to the agent, because the agent was down or not serving yet. So
+// that kubelet can finish deleting pods while the agent is away, the plugin writes the DEL to a
+// file and answers success. The file is `<container_id>:<ifname>.del` in the folder
+// `pending-deletes` beside the agent's socket (neither a container id nor an ifname holds a ':'),
+// written whole (a temporary file renamed into place), this message in protobuf's binary form.
+// The agent carries out every queued DEL before it serves pods again, and removes its file. A DEL
+// queued before the attachment it names was added (again) is dropped unapplied: it was meant for
+// an earlier attachment of that container.
+type QueuedDelete struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Request         *DelPodRequest         `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	QueuedUnixNanos int64                  `protobuf:"varint,2,opt,name=queued_unix_nanos,json=queuedUnixNanos,proto3" json:"queued_unix_nanos,omitempty"` // the wall clock, read before the plugin tried the agent
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *QueuedDelete) Reset() {
+	*x = QueuedDelete{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuedDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuedDelete) ProtoMessage() {}
+
+func (x *QueuedDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuedDelete.ProtoReflect.Descriptor instead.
+func (*QueuedDelete) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QueuedDelete) GetRequest() *DelPodRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *QueuedDelete) GetQueuedUnixNanos() int64 {
+	if x != nil {
+		return x.QueuedUnixNanos
+	}
+	return 0
+}
+
 type CheckPodRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Attachment *Attachment            `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
@@ -586,7 +646,7 @@ type CheckPodRequest struct {
 
 func (x *CheckPodRequest) Reset() {
 	*x = CheckPodRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +658,7 @@ func (x *CheckPodRequest) String() string {
 func (*CheckPodRequest) ProtoMessage() {}
 
 func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +671,7 @@ func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodRequest.ProtoReflect.Descriptor instead.
 func (*CheckPodRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckPodRequest) GetAttachment() *Attachment {
@@ -650,7 +710,7 @@ type CheckPodResponse struct {
 
 func (x *CheckPodResponse) Reset() {
 	*x = CheckPodResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +722,7 @@ func (x *CheckPodResponse) String() string {
 func (*CheckPodResponse) ProtoMessage() {}
 
 func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +735,7 @@ func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodResponse.ProtoReflect.Descriptor instead.
 func (*CheckPodResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
 }
 
 type StatusRequest struct {
@@ -686,7 +746,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +758,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +771,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
 }
 
 type StatusResponse struct {
@@ -735,7 +795,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +807,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +820,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusResponse) GetReady() bool {
@@ -846,7 +906,7 @@ type PortLink struct {
 
 func (x *PortLink) Reset() {
 	*x = PortLink{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +918,7 @@ func (x *PortLink) String() string {
 func (*PortLink) ProtoMessage() {}
 
 func (x *PortLink) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +931,7 @@ func (x *PortLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortLink.ProtoReflect.Descriptor instead.
 func (*PortLink) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PortLink) GetRole() string {
@@ -920,7 +980,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +992,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1005,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GarbageCollectRequest) GetNetwork() string {
@@ -971,7 +1031,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1043,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1056,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() []*Attachment {
@@ -1021,7 +1081,7 @@ type PodInfo struct {
 
 func (x *PodInfo) Reset() {
 	*x = PodInfo{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1093,7 @@ func (x *PodInfo) String() string {
 func (*PodInfo) ProtoMessage() {}
 
 func (x *PodInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1106,7 @@ func (x *PodInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodInfo.ProtoReflect.Descriptor instead.
 func (*PodInfo) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PodInfo) GetAttachment() *Attachment {
@@ -1106,7 +1166,7 @@ type ListPodsRequest struct {
 
 func (x *ListPodsRequest) Reset() {
 	*x = ListPodsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1178,7 @@ func (x *ListPodsRequest) String() string {
 func (*ListPodsRequest) ProtoMessage() {}
 
 func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1191,7 @@ func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsRequest.ProtoReflect.Descriptor instead.
 func (*ListPodsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
 }
 
 type ListPodsResponse struct {
@@ -1143,7 +1203,7 @@ type ListPodsResponse struct {
 
 func (x *ListPodsResponse) Reset() {
 	*x = ListPodsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1215,7 @@ func (x *ListPodsResponse) String() string {
 func (*ListPodsResponse) ProtoMessage() {}
 
 func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1228,7 @@ func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsResponse.ProtoReflect.Descriptor instead.
 func (*ListPodsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListPodsResponse) GetPods() []*PodInfo {
@@ -1199,7 +1259,7 @@ type PortStats struct {
 
 func (x *PortStats) Reset() {
 	*x = PortStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1271,7 @@ func (x *PortStats) String() string {
 func (*PortStats) ProtoMessage() {}
 
 func (x *PortStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1284,7 @@ func (x *PortStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStats.ProtoReflect.Descriptor instead.
 func (*PortStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PortStats) GetPortId() uint32 {
@@ -1300,7 +1360,7 @@ type GetPortStatsRequest struct {
 
 func (x *GetPortStatsRequest) Reset() {
 	*x = GetPortStatsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1372,7 @@ func (x *GetPortStatsRequest) String() string {
 func (*GetPortStatsRequest) ProtoMessage() {}
 
 func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1385,7 @@ func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetPortStatsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetPortStatsRequest) GetPortIds() []uint32 {
@@ -1344,7 +1404,7 @@ type GetPortStatsResponse struct {
 
 func (x *GetPortStatsResponse) Reset() {
 	*x = GetPortStatsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1416,7 @@ func (x *GetPortStatsResponse) String() string {
 func (*GetPortStatsResponse) ProtoMessage() {}
 
 func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1429,7 @@ func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetPortStatsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetPortStatsResponse) GetPorts() []*PortStats {
@@ -1387,7 +1447,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1459,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1472,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
 }
 
 type RouteEntry struct {
@@ -1425,7 +1485,7 @@ type RouteEntry struct {
 
 func (x *RouteEntry) Reset() {
 	*x = RouteEntry{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1497,7 @@ func (x *RouteEntry) String() string {
 func (*RouteEntry) ProtoMessage() {}
 
 func (x *RouteEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1510,7 @@ func (x *RouteEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
 func (*RouteEntry) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RouteEntry) GetPrefix() string {
@@ -1476,7 +1536,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1548,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1561,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*RouteEntry {
@@ -1524,7 +1584,7 @@ type Neighbour struct {
 
 func (x *Neighbour) Reset() {
 	*x = Neighbour{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1596,7 @@ func (x *Neighbour) String() string {
 func (*Neighbour) ProtoMessage() {}
 
 func (x *Neighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1609,7 @@ func (x *Neighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
 func (*Neighbour) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Neighbour) GetIp() string {
@@ -1588,7 +1648,7 @@ type ListNeighboursRequest struct {
 
 func (x *ListNeighboursRequest) Reset() {
 	*x = ListNeighboursRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1660,7 @@ func (x *ListNeighboursRequest) String() string {
 func (*ListNeighboursRequest) ProtoMessage() {}
 
 func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1673,7 @@ func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursRequest.ProtoReflect.Descriptor instead.
 func (*ListNeighboursRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
 }
 
 type ListNeighboursResponse struct {
@@ -1625,7 +1685,7 @@ type ListNeighboursResponse struct {
 
 func (x *ListNeighboursResponse) Reset() {
 	*x = ListNeighboursResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1697,7 @@ func (x *ListNeighboursResponse) String() string {
 func (*ListNeighboursResponse) ProtoMessage() {}
 
 func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1710,7 @@ func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursResponse.ProtoReflect.Descriptor instead.
 func (*ListNeighboursResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListNeighboursResponse) GetNeighbours() []*Neighbour {
@@ -1678,7 +1738,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1750,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1763,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Flow) GetProtocol() string {
@@ -1771,7 +1831,7 @@ type FlowTableStats struct {
 
 func (x *FlowTableStats) Reset() {
 	*x = FlowTableStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1843,7 @@ func (x *FlowTableStats) String() string {
 func (*FlowTableStats) ProtoMessage() {}
 
 func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1856,7 @@ func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowTableStats.ProtoReflect.Descriptor instead.
 func (*FlowTableStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FlowTableStats) GetEntries() uint32 {
@@ -1857,7 +1917,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1929,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1942,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListFlowsRequest) GetLimit() uint32 {
@@ -1902,7 +1962,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +1974,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +1987,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListFlowsResponse) GetStats() *FlowTableStats {
@@ -1957,7 +2017,7 @@ type SetPodCidrsRequest struct {
 
 func (x *SetPodCidrsRequest) Reset() {
 	*x = SetPodCidrsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2029,7 @@ func (x *SetPodCidrsRequest) String() string {
 func (*SetPodCidrsRequest) ProtoMessage() {}
 
 func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2042,7 @@ func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsRequest.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetPodCidrsRequest) GetPodCidrs() []string {
@@ -2000,7 +2060,7 @@ type SetPodCidrsResponse struct {
 
 func (x *SetPodCidrsResponse) Reset() {
 	*x = SetPodCidrsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2072,7 @@ func (x *SetPodCidrsResponse) String() string {
 func (*SetPodCidrsResponse) ProtoMessage() {}
 
 func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2085,7 @@ func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsResponse.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
 }
 
 var File_dpcni_v1_dpcni_proto protoreflect.FileDescriptor
@@ -2074,7 +2134,10 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
 	"attachment\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\"\x10\n" +
-	"\x0eDelPodResponse\"\xbc\x01\n" +
+	"\x0eDelPodResponse\"m\n" +
+	"\fQueuedDelete\x121\n" +
+	"\arequest\x18\x01 \x01(\v2\x17.dpcni.v1.DelPodRequestR\arequest\x12*\n" +
+	"\x11queued_unix_nanos\x18\x02 \x01(\x03R\x0fqueuedUnixNanos\"\xbc\x01\n" +
 	"\x0fCheckPodRequest\x124\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
@@ -2214,7 +2277,7 @@ func file_dpcni_v1_dpcni_proto_rawDescGZIP() []byte {
 	return file_dpcni_v1_dpcni_proto_rawDescData
 }
 
-var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_dpcni_v1_dpcni_proto_goTypes = []any{
 	(*Attachment)(nil),             // 0: dpcni.v1.Attachment
 	(*PodRef)(nil),                 // 1: dpcni.v1.PodRef
@@ -2225,33 +2288,34 @@ var file_dpcni_v1_dpcni_proto_goTypes = []any{
 	(*AddPodResponse)(nil),         // 6: dpcni.v1.AddPodResponse
 	(*DelPodRequest)(nil),          // 7: dpcni.v1.DelPodRequest
 	(*DelPodResponse)(nil),         // 8: dpcni.v1.DelPodResponse
-	(*CheckPodRequest)(nil),        // 9: dpcni.v1.CheckPodRequest
-	(*CheckPodResponse)(nil),       // 10: dpcni.v1.CheckPodResponse
-	(*StatusRequest)(nil),          // 11: dpcni.v1.StatusRequest
-	(*StatusResponse)(nil),         // 12: dpcni.v1.StatusResponse
-	(*PortLink)(nil),               // 13: dpcni.v1.PortLink
-	(*GarbageCollectRequest)(nil),  // 14: dpcni.v1.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil), // 15: dpcni.v1.GarbageCollectResponse
-	(*PodInfo)(nil),                // 16: dpcni.v1.PodInfo
-	(*ListPodsRequest)(nil),        // 17: dpcni.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),       // 18: dpcni.v1.ListPodsResponse
-	(*PortStats)(nil),              // 19: dpcni.v1.PortStats
-	(*GetPortStatsRequest)(nil),    // 20: dpcni.v1.GetPortStatsRequest
-	(*GetPortStatsResponse)(nil),   // 21: dpcni.v1.GetPortStatsResponse
-	(*ListRoutesRequest)(nil),      // 22: dpcni.v1.ListRoutesRequest
-	(*RouteEntry)(nil),             // 23: dpcni.v1.RouteEntry
-	(*ListRoutesResponse)(nil),     // 24: dpcni.v1.ListRoutesResponse
-	(*Neighbour)(nil),              // 25: dpcni.v1.Neighbour
-	(*ListNeighboursRequest)(nil),  // 26: dpcni.v1.ListNeighboursRequest
-	(*ListNeighboursResponse)(nil), // 27: dpcni.v1.ListNeighboursResponse
-	(*Flow)(nil),                   // 28: dpcni.v1.Flow
-	(*FlowTableStats)(nil),         // 29: dpcni.v1.FlowTableStats
-	(*ListFlowsRequest)(nil),       // 30: dpcni.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),      // 31: dpcni.v1.ListFlowsResponse
-	(*SetPodCidrsRequest)(nil),     // 32: dpcni.v1.SetPodCidrsRequest
-	(*SetPodCidrsResponse)(nil),    // 33: dpcni.v1.SetPodCidrsResponse
-	nil,                            // 34: dpcni.v1.PortStats.DropsEntry
-	nil,                            // 35: dpcni.v1.PortStats.EventsEntry
+	(*QueuedDelete)(nil),           // 9: dpcni.v1.QueuedDelete
+	(*CheckPodRequest)(nil),        // 10: dpcni.v1.CheckPodRequest
+	(*CheckPodResponse)(nil),       // 11: dpcni.v1.CheckPodResponse
+	(*StatusRequest)(nil),          // 12: dpcni.v1.StatusRequest
+	(*StatusResponse)(nil),         // 13: dpcni.v1.StatusResponse
+	(*PortLink)(nil),               // 14: dpcni.v1.PortLink
+	(*GarbageCollectRequest)(nil),  // 15: dpcni.v1.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil), // 16: dpcni.v1.GarbageCollectResponse
+	(*PodInfo)(nil),                // 17: dpcni.v1.PodInfo
+	(*ListPodsRequest)(nil),        // 18: dpcni.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),       // 19: dpcni.v1.ListPodsResponse
+	(*PortStats)(nil),              // 20: dpcni.v1.PortStats
+	(*GetPortStatsRequest)(nil),    // 21: dpcni.v1.GetPortStatsRequest
+	(*GetPortStatsResponse)(nil),   // 22: dpcni.v1.GetPortStatsResponse
+	(*ListRoutesRequest)(nil),      // 23: dpcni.v1.ListRoutesRequest
+	(*RouteEntry)(nil),             // 24: dpcni.v1.RouteEntry
+	(*ListRoutesResponse)(nil),     // 25: dpcni.v1.ListRoutesResponse
+	(*Neighbour)(nil),              // 26: dpcni.v1.Neighbour
+	(*ListNeighboursRequest)(nil),  // 27: dpcni.v1.ListNeighboursRequest
+	(*ListNeighboursResponse)(nil), // 28: dpcni.v1.ListNeighboursResponse
+	(*Flow)(nil),                   // 29: dpcni.v1.Flow
+	(*FlowTableStats)(nil),         // 30: dpcni.v1.FlowTableStats
+	(*ListFlowsRequest)(nil),       // 31: dpcni.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),      // 32: dpcni.v1.ListFlowsResponse
+	(*SetPodCidrsRequest)(nil),     // 33: dpcni.v1.SetPodCidrsRequest
+	(*SetPodCidrsResponse)(nil),    // 34: dpcni.v1.SetPodCidrsResponse
+	nil,                            // 35: dpcni.v1.PortStats.DropsEntry
+	nil,                            // 36: dpcni.v1.PortStats.EventsEntry
 }
 var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	0,  // 0: dpcni.v1.AddPodRequest.attachment:type_name -> dpcni.v1.Attachment
@@ -2260,50 +2324,51 @@ var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	2,  // 3: dpcni.v1.AddPodResponse.ips:type_name -> dpcni.v1.IpAddress
 	3,  // 4: dpcni.v1.AddPodResponse.routes:type_name -> dpcni.v1.Route
 	0,  // 5: dpcni.v1.DelPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	0,  // 6: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	2,  // 7: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
-	13, // 8: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
-	0,  // 9: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
-	0,  // 10: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
-	0,  // 11: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
-	1,  // 12: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
-	4,  // 13: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
-	2,  // 14: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
-	16, // 15: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
-	34, // 16: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
-	35, // 17: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
-	19, // 18: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
-	23, // 19: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
-	25, // 20: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
-	29, // 21: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
-	28, // 22: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
-	5,  // 23: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
-	7,  // 24: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
-	9,  // 25: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
-	11, // 26: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
-	14, // 27: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
-	17, // 28: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
-	20, // 29: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
-	22, // 30: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
-	26, // 31: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
-	30, // 32: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
-	32, // 33: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
-	6,  // 34: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
-	8,  // 35: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
-	10, // 36: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
-	12, // 37: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
-	15, // 38: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
-	18, // 39: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
-	21, // 40: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
-	24, // 41: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
-	27, // 42: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
-	31, // 43: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
-	33, // 44: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	7,  // 6: dpcni.v1.QueuedDelete.request:type_name -> dpcni.v1.DelPodRequest
+	0,  // 7: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
+	2,  // 8: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
+	14, // 9: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
+	0,  // 10: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
+	0,  // 11: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
+	0,  // 12: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
+	1,  // 13: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
+	4,  // 14: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
+	2,  // 15: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
+	17, // 16: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
+	35, // 17: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
+	36, // 18: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
+	20, // 19: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
+	24, // 20: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
+	26, // 21: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
+	30, // 22: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
+	29, // 23: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
+	5,  // 24: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
+	7,  // 25: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
+	10, // 26: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
+	12, // 27: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
+	15, // 28: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
+	18, // 29: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
+	21, // 30: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
+	23, // 31: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
+	27, // 32: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
+	31, // 33: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
+	33, // 34: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
+	6,  // 35: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
+	8,  // 36: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
+	11, // 37: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
+	13, // 38: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
+	16, // 39: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
+	19, // 40: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
+	22, // 41: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
+	25, // 42: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
+	28, // 43: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
+	32, // 44: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
+	34, // 45: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_dpcni_v1_dpcni_proto_init() }
@@ -2317,7 +2382,7 @@ func file_dpcni_v1_dpcni_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpcni_v1_dpcni_proto_rawDesc), len(file_dpcni_v1_dpcni_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
