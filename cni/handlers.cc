@@ -5,12 +5,16 @@
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/string_view.h>
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 
 #include "cni/agent_error.h"
 #include "cni/cni_error.h"
 #include "cni/result.h"
 #include "cni/status_macros.h"
 #include "cni/version.h"
+#include "common/atomic_file.h"
+#include "common/pending_deletes.h"
 
 namespace dpcni::cni {
 namespace {
@@ -125,13 +129,29 @@ absl::StatusOr<nlohmann::json> HandleAdd(const Environment& environment, const N
 }
 
 absl::Status HandleDel(const Environment& environment, const NetConf& conf, AgentClient& agent) {
-  v1::DelPodRequest request;
+  v1::QueuedDelete queued;
+  // Read before the agent is tried: an ADD the agent serves after this DEL failed must count as
+  // newer than it (see QueuedDelete).
+  queued.set_queued_unix_nanos(absl::ToUnixNanos(absl::Now()));
+  v1::DelPodRequest& request = *queued.mutable_request();
   *request.mutable_attachment() = MakeAttachment(environment);
   request.set_network(conf.name);
   absl::StatusOr<v1::DelPodResponse> response = agent.DelPod(request);
-  if (!response.ok()) {
-    return CniErrorFromAgent(response.status(), Verb::kDel,
-                             absl::StrCat("cannot delete ", DescribeAttachment(environment)));
+  if (response.ok()) return absl::OkStatus();
+  const std::string what = absl::StrCat("cannot delete ", DescribeAttachment(environment));
+  // UNAVAILABLE: the agent is down, restarting or not serving pods yet, and carries out the queue
+  // before it serves. Anything else (a deadline: the agent may be working on it) is the runtime's
+  // to retry.
+  if (response.status().code() != absl::StatusCode::kUnavailable) {
+    return CniErrorFromAgent(response.status(), Verb::kDel, what);
+  }
+  const std::string path =
+      PendingDeletePath(conf.agent_socket, environment.container_id, environment.ifname);
+  absl::Status written = WriteFileAtomically(path, queued.SerializeAsString());
+  if (!written.ok()) {
+    return CniErrorFromAgent(
+        response.status(), Verb::kDel,
+        absl::StrCat(what, ", and cannot queue the DEL for the agent (", written.message(), ")"));
   }
   return absl::OkStatus();
 }

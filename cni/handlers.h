@@ -15,6 +15,9 @@ namespace dpcni::cni {
 absl::StatusOr<nlohmann::json> HandleAdd(const Environment& environment, const NetConf& conf,
                                          AgentClient& agent);
 
+// While the agent is unavailable (down, restarting, or not serving pods yet), the DEL is queued for
+// it beside its socket (proto's QueuedDelete) and succeeds, so that kubelet is never stuck behind
+// the agent.
 absl::Status HandleDel(const Environment& environment, const NetConf& conf, AgentClient& agent);
 
 absl::Status HandleCheck(const Environment& environment, const NetConf& conf, AgentClient& agent);

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/flags_usage.h"
+#include "common/pending_deletes.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
@@ -35,10 +36,12 @@
 #include "node/pod_cidrs.h"
 #include "node/remote_nodes.h"
 #include "pods/pod_manager.h"
+#include "pods/queued_deletes.h"
 #include "port/kernel_ports.h"
 #include "port/mbuf_budget.h"
 #include "service/agent_gate.h"
 #include "service/agent_service.h"
+#include "state/state_lock.h"
 #include "uplink/uplink_port.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the agent's YAML configuration");
@@ -161,6 +164,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(const std::string& socket_p
                                                      grpc::Service& service) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
+  if (auto unserved = CheckSocketUnserved(socket_path); !unserved.ok()) return unserved;
   std::filesystem::remove(socket_path, ec);  // left by an earlier agent that did not stop cleanly
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
@@ -236,6 +240,16 @@ class PodNetwork {
     store_ = std::make_unique<PodStore>(config_.state_dir + "/pods.json");
     pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
     if (auto status = pods_->Restore(); !status.ok()) return status;
+    // Before the service exists: what kubelet deleted while no agent served is gone first.
+    const std::string queue = PendingDeletesDir(config_.socket_path);
+    const QueuedDeletesReplay replay = ReplayQueuedDeletes(queue, *pods_);
+    if (replay.applied + replay.gone + replay.stale + replay.failures.size() > 0) {
+      std::fprintf(stderr, "dpcni-agent: DELs queued in %s while no agent served: %s\n",
+                   queue.c_str(), replay.Summary().c_str());
+      for (const std::string& failure : replay.failures) {
+        std::fprintf(stderr, "dpcni-agent:   %s\n", failure.c_str());
+      }
+    }
     SeedFlowsFromConntrack(config_, engine_);
     // The other nodes' routes come back from the record before the socket serves: traffic to them
     // resumes with the pods', without waiting for dpcni-k8s. A record that cannot be routed is
@@ -430,6 +444,8 @@ absl::Status Serve(const AgentConfig& config) {
   }
   auto server = Listen(config.socket_path, gate);
   if (!server.ok()) return server.status();
+  absl::StatusOr<FileIdentity> socket = IdentityOf(config.socket_path);
+  if (!socket.ok()) return socket.status();
 
   // SIGTERM/SIGINT were blocked in every thread before EAL started its own; wait for one here. The
   // main thread sends the waiter SIGTERM itself when it gives up while waiting for the pod CIDRs.
@@ -465,7 +481,8 @@ absl::Status Serve(const AgentConfig& config) {
   (*server)->Wait();
   waiter.join();
   // Pod interfaces are persistent taps: they stay in the pods, and the next agent re-attaches them.
-  std::filesystem::remove(config.socket_path);
+  // The socket goes, unless the path names another agent's socket by now.
+  RemoveIfStillSame(config.socket_path, *socket);
   return result;
 }
 
@@ -474,6 +491,12 @@ int Run() {
   if (!config.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
     return 2;
+  }
+  // Before EAL, so that a second agent touches nothing of the first's: not its taps, not its state.
+  absl::StatusOr<StateDirLock> lock = StateDirLock::Acquire(config->state_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "dpcni-agent: %s\n", lock.status().ToString().c_str());
+    return 1;
   }
   if (auto status = RaiseOpenFileLimit(*config); !status.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "ipam/ipv4.h"
 #include "node/pod_cidrs.h"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 #include "yaml-cpp/yaml.h"
 
 namespace dpcni::dataplane {

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 

@@ -12,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "ipam/ipv4.h"
 #include "nlohmann/json.hpp"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {

@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "ipam/ipv4.h"
 #include "netlink/interface.h"
 #include "netns/netns.h"
@@ -135,6 +137,7 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
 
 absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   PodRecord record = params.pod;
+  record.added_unix_nanos = absl::ToUnixNanos(absl::Now());
   record.mtu = params.mtu == 0 ? config_.pod_mtu : params.mtu;
   record.port.backend = ResolveBackend(config_.backend);
   if (record.mtu > config_.pod_mtu) {

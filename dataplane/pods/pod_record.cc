@@ -1,8 +1,8 @@
 #include "pods/pod_record.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
 #include "nlohmann/json.hpp"
-#include "state/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -18,6 +18,7 @@ nlohmann::json ToJson(const PodRecord& record) {
           {"infra_container_id", record.infra_container_id},
           {"network", record.network},           {"mac", record.mac},
           {"mtu", record.mtu},                   {"addresses", addresses},
+          {"added_unix_nanos", record.added_unix_nanos},
           {"backend", PortBackendName(record.port.backend)}};
 }
 
@@ -33,6 +34,7 @@ absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
   record.network = json.value("network", "");
   record.mac = json.value("mac", "");
   record.mtu = json.value("mtu", 0u);
+  record.added_unix_nanos = json.value("added_unix_nanos", int64_t{0});
   if (json.contains("addresses")) {
     for (const auto& address : json["addresses"]) {
       record.addresses.push_back({address.value("address", ""), address.value("pool", "")});

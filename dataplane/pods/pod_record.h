@@ -27,6 +27,9 @@ struct PodRecord {
   std::string mac;
   uint32_t mtu = 0;
   std::vector<Allocation> addresses;
+  // When ADD made the attachment (wall clock, ns since the epoch); 0 in records of older agents. A
+  // DEL the plugin queued while the agent was away applies only to an attachment older than it.
+  int64_t added_unix_nanos = 0;
   KernelPort port;  // port_id and device_name are only meaningful while this agent process runs
 
   std::string Key() const { return AttachmentKey(container_id, ifname); }

@@ -4,7 +4,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "cni/cni_error.h"
+#include "common/atomic_file.h"
+#include "tests/cni/testing/fake_agent.h"
 #include "tests/cni/testing/fake_agent_client.h"
 
 namespace dpcni::cni {
@@ -130,11 +138,51 @@ TEST(HandleDel, SendsTheAttachmentEvenWithoutNetns) {
   EXPECT_EQ(agent.del_pod_request->network(), "k8s-pod-network");
 }
 
-TEST(HandleDel, AgentUnavailableIsError11) {
+TEST(HandleDel, AgentUnavailableQueuesTheDelAndSucceeds) {
+  testing::TemporaryDirectory socket_dir;
+  NetConf conf = Conf();
+  conf.agent_socket = (socket_dir.path() / "dpcni.sock").string();
   testing::FakeAgentClient agent;
   agent.del_pod_reply = absl::UnavailableError("connection refused");
-  ExpectCode(HandleDel(PodEnvironment(Verb::kDel), Conf(), agent), ErrorCode::kTryAgainLater,
+  const int64_t before = absl::ToUnixNanos(absl::Now());
+  ASSERT_TRUE(HandleDel(PodEnvironment(Verb::kDel), conf, agent).ok());
+
+  const std::string path = (socket_dir.path() / "pending-deletes" / "3f2a9c:eth0.del").string();
+  absl::StatusOr<std::string> content = ReadFile(path);
+  ASSERT_TRUE(content.ok()) << content.status();
+  v1::QueuedDelete queued;
+  ASSERT_TRUE(queued.ParseFromString(*content));
+  EXPECT_EQ(queued.request().attachment().container_id(), "3f2a9c");
+  EXPECT_EQ(queued.request().attachment().ifname(), "eth0");
+  EXPECT_EQ(queued.request().attachment().netns_path(), "/var/run/netns/cni-1");
+  EXPECT_EQ(queued.request().network(), "k8s-pod-network");
+  EXPECT_GE(queued.queued_unix_nanos(), before);
+  EXPECT_LE(queued.queued_unix_nanos(), absl::ToUnixNanos(absl::Now()));
+}
+
+TEST(HandleDel, AgentPastItsDeadlineIsError11AndNothingQueued) {
+  testing::TemporaryDirectory socket_dir;
+  NetConf conf = Conf();
+  conf.agent_socket = (socket_dir.path() / "dpcni.sock").string();
+  testing::FakeAgentClient agent;
+  // The agent may be working on it: the runtime retries, nothing is queued behind its back.
+  agent.del_pod_reply = absl::DeadlineExceededError("deadline exceeded");
+  ExpectCode(HandleDel(PodEnvironment(Verb::kDel), conf, agent), ErrorCode::kTryAgainLater,
              "cannot delete pod shop/web-0");
+  EXPECT_FALSE(std::filesystem::exists(socket_dir.path() / "pending-deletes"));
+}
+
+TEST(HandleDel, UnwritableQueueIsError11NamingBoth) {
+  testing::TemporaryDirectory socket_dir;
+  NetConf conf = Conf();
+  conf.agent_socket = (socket_dir.path() / "dpcni.sock").string();
+  // A file where the queue's folder should be.
+  std::ofstream((socket_dir.path() / "pending-deletes").string()) << "in the way";
+  testing::FakeAgentClient agent;
+  agent.del_pod_reply = absl::UnavailableError("connection refused");
+  absl::Status status = HandleDel(PodEnvironment(Verb::kDel), conf, agent);
+  ExpectCode(status, ErrorCode::kTryAgainLater, "cannot delete pod shop/web-0");
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cannot queue the DEL"));
 }
 
 CniResult PrevResultOfTwoInterfaces() {

@@ -70,6 +70,16 @@ TEST(PluginBinary, AddWithoutAgentIsError11) {
   EXPECT_THAT(error["msg"].get<std::string>(), HasSubstr(socket));
 }
 
+TEST(PluginBinary, DelWithoutAgentIsQueuedAndSucceeds) {
+  testing::TemporaryDirectory directory;
+  Environment environment = AddEnvironment();
+  environment["CNI_COMMAND"] = "DEL";
+  testing::ProcessResult result =
+      RunPlugin(environment, Conf((directory.path() / "agent.sock").string()));
+  EXPECT_EQ(result.exit_code, 0) << result.stdout_text << result.stderr_text;
+  EXPECT_TRUE(std::filesystem::exists(directory.path() / "pending-deletes" / "3f2a9c:eth0.del"));
+}
+
 TEST(PluginBinary, StatusWithoutAgentIsError50) {
   testing::TemporaryDirectory directory;
   nlohmann::json error = ErrorOf(

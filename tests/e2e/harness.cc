@@ -20,7 +20,6 @@
 extern char** environ;
 
 namespace dpcni::e2e {
-namespace {
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -28,6 +27,8 @@ std::string Slurp(const std::string& path) {
   content << in.rdbuf();
   return content.str();
 }
+
+namespace {
 
 std::string TempPath(const std::string& what) {
   static std::atomic<int> counter = 0;
@@ -201,7 +202,8 @@ Agent::Agent(const Netns& node, AgentOptions options) : node_(node), options_(st
   socket_path_ = work_dir_ + "/dpcni.sock";
   state_dir_ = work_dir_ + "/state";
   log_path_ = work_dir_ + "/agent.log";
-  std::ofstream(work_dir_ + "/agent.yaml")
+  config_path_ = work_dir_ + "/agent.yaml";
+  std::ofstream(config_path_)
       << "socket: " << socket_path_ << "\n"
       << "state_dir: " << state_dir_ << "\n"
       << (options_.pod_cidr.empty() ? "" : "pod_cidrs: [" + options_.pod_cidr + "]\n")
@@ -220,8 +222,7 @@ Agent::~Agent() {
 }
 
 bool Agent::Start(std::string* failure) {
-  pid_ = Spawn({"ip", "netns", "exec", node_.name(), DPCNI_AGENT_PATH, "--config",
-                work_dir_ + "/agent.yaml"},
+  pid_ = Spawn({"ip", "netns", "exec", node_.name(), DPCNI_AGENT_PATH, "--config", config_path_},
                {}, "/dev/null", log_path_, log_path_ + ".err");
   stub_.reset();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

@@ -73,6 +73,9 @@ class Netns {
   std::string name_;
 };
 
+// The whole file; empty when it cannot be read.
+std::string Slurp(const std::string& path);
+
 // A unique name for this test process: "dpcni-e2e-<pid>-<suffix>".
 std::string UniqueName(const std::string& suffix);
 
@@ -100,6 +103,8 @@ class Agent {
 
   const std::string& socket_path() const { return socket_path_; }
   const std::string& state_dir() const { return state_dir_; }
+  const std::string& config_path() const { return config_path_; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   std::string Log() const;
   dpcni::v1::Agent::Stub& api() { return *stub_; }
 
@@ -110,6 +115,7 @@ class Agent {
   std::string socket_path_;
   std::string state_dir_;
   std::string log_path_;
+  std::string config_path_;
   pid_t pid_ = -1;
   std::unique_ptr<dpcni::v1::Agent::Stub> stub_;
 };

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -37,13 +36,6 @@ CommandResult Dpcnictl(const Agent& agent, const std::vector<std::string>& argum
   std::vector<std::string> argv = {DPCNICTL_PATH, "--socket", agent.socket_path()};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   return Run(argv, {}, "", std::chrono::seconds(20));
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 class PodCidrsTest : public testing::Test {

@@ -572,6 +572,66 @@ func (*DelPodResponse) Descriptor() ([]byte, []int) {
 	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{8}
 }
 
+// A DEL the plugin could not hand to the agent, because the agent was down or not serving yet. So
+// that kubelet can finish deleting pods while the agent is away, the plugin writes the DEL to a
+// file and answers success. The file is `<container_id>:<ifname>.del` in the folder
+// `pending-deletes` beside the agent's socket (neither a container id nor an ifname holds a ':'),
+// written whole (a temporary file renamed into place), this message in protobuf's binary form.
+// The agent carries out every queued DEL before it serves pods again, and removes its file. A DEL
+// queued before the attachment it names was added (again) is dropped unapplied: it was meant for
+// an earlier attachment of that container.
+type QueuedDelete struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Request         *DelPodRequest         `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	QueuedUnixNanos int64                  `protobuf:"varint,2,opt,name=queued_unix_nanos,json=queuedUnixNanos,proto3" json:"queued_unix_nanos,omitempty"` // the wall clock, read before the plugin tried the agent
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *QueuedDelete) Reset() {
+	*x = QueuedDelete{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuedDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuedDelete) ProtoMessage() {}
+
+func (x *QueuedDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuedDelete.ProtoReflect.Descriptor instead.
+func (*QueuedDelete) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QueuedDelete) GetRequest() *DelPodRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *QueuedDelete) GetQueuedUnixNanos() int64 {
+	if x != nil {
+		return x.QueuedUnixNanos
+	}
+	return 0
+}
+
 type CheckPodRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Attachment *Attachment            `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
@@ -586,7 +646,7 @@ type CheckPodRequest struct {
 
 func (x *CheckPodRequest) Reset() {
 	*x = CheckPodRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +658,7 @@ func (x *CheckPodRequest) String() string {
 func (*CheckPodRequest) ProtoMessage() {}
 
 func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +671,7 @@ func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodRequest.ProtoReflect.Descriptor instead.
 func (*CheckPodRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckPodRequest) GetAttachment() *Attachment {
@@ -650,7 +710,7 @@ type CheckPodResponse struct {
 
 func (x *CheckPodResponse) Reset() {
 	*x = CheckPodResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +722,7 @@ func (x *CheckPodResponse) String() string {
 func (*CheckPodResponse) ProtoMessage() {}
 
 func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +735,7 @@ func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodResponse.ProtoReflect.Descriptor instead.
 func (*CheckPodResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
 }
 
 type StatusRequest struct {
@@ -686,7 +746,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +758,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +771,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
 }
 
 type StatusResponse struct {
@@ -737,7 +797,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +809,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +822,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusResponse) GetReady() bool {
@@ -858,7 +918,7 @@ type RouteSync struct {
 
 func (x *RouteSync) Reset() {
 	*x = RouteSync{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +930,7 @@ func (x *RouteSync) String() string {
 func (*RouteSync) ProtoMessage() {}
 
 func (x *RouteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +943,7 @@ func (x *RouteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteSync.ProtoReflect.Descriptor instead.
 func (*RouteSync) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RouteSync) GetState() string {
@@ -934,7 +994,7 @@ type PortLink struct {
 
 func (x *PortLink) Reset() {
 	*x = PortLink{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1006,7 @@ func (x *PortLink) String() string {
 func (*PortLink) ProtoMessage() {}
 
 func (x *PortLink) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1019,7 @@ func (x *PortLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortLink.ProtoReflect.Descriptor instead.
 func (*PortLink) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PortLink) GetRole() string {
@@ -1008,7 +1068,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1080,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1093,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GarbageCollectRequest) GetNetwork() string {
@@ -1059,7 +1119,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1131,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1144,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() []*Attachment {
@@ -1109,7 +1169,7 @@ type PodInfo struct {
 
 func (x *PodInfo) Reset() {
 	*x = PodInfo{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1181,7 @@ func (x *PodInfo) String() string {
 func (*PodInfo) ProtoMessage() {}
 
 func (x *PodInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1194,7 @@ func (x *PodInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodInfo.ProtoReflect.Descriptor instead.
 func (*PodInfo) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PodInfo) GetAttachment() *Attachment {
@@ -1194,7 +1254,7 @@ type ListPodsRequest struct {
 
 func (x *ListPodsRequest) Reset() {
 	*x = ListPodsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1266,7 @@ func (x *ListPodsRequest) String() string {
 func (*ListPodsRequest) ProtoMessage() {}
 
 func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1279,7 @@ func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsRequest.ProtoReflect.Descriptor instead.
 func (*ListPodsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
 }
 
 type ListPodsResponse struct {
@@ -1231,7 +1291,7 @@ type ListPodsResponse struct {
 
 func (x *ListPodsResponse) Reset() {
 	*x = ListPodsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1303,7 @@ func (x *ListPodsResponse) String() string {
 func (*ListPodsResponse) ProtoMessage() {}
 
 func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1316,7 @@ func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsResponse.ProtoReflect.Descriptor instead.
 func (*ListPodsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListPodsResponse) GetPods() []*PodInfo {
@@ -1287,7 +1347,7 @@ type PortStats struct {
 
 func (x *PortStats) Reset() {
 	*x = PortStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1359,7 @@ func (x *PortStats) String() string {
 func (*PortStats) ProtoMessage() {}
 
 func (x *PortStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1372,7 @@ func (x *PortStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStats.ProtoReflect.Descriptor instead.
 func (*PortStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PortStats) GetPortId() uint32 {
@@ -1388,7 +1448,7 @@ type GetPortStatsRequest struct {
 
 func (x *GetPortStatsRequest) Reset() {
 	*x = GetPortStatsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1460,7 @@ func (x *GetPortStatsRequest) String() string {
 func (*GetPortStatsRequest) ProtoMessage() {}
 
 func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1473,7 @@ func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetPortStatsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetPortStatsRequest) GetPortIds() []uint32 {
@@ -1432,7 +1492,7 @@ type GetPortStatsResponse struct {
 
 func (x *GetPortStatsResponse) Reset() {
 	*x = GetPortStatsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1504,7 @@ func (x *GetPortStatsResponse) String() string {
 func (*GetPortStatsResponse) ProtoMessage() {}
 
 func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1517,7 @@ func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetPortStatsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPortStatsResponse) GetPorts() []*PortStats {
@@ -1475,7 +1535,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1547,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1560,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
 }
 
 type RouteEntry struct {
@@ -1515,7 +1575,7 @@ type RouteEntry struct {
 
 func (x *RouteEntry) Reset() {
 	*x = RouteEntry{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1587,7 @@ func (x *RouteEntry) String() string {
 func (*RouteEntry) ProtoMessage() {}
 
 func (x *RouteEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1600,7 @@ func (x *RouteEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
 func (*RouteEntry) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RouteEntry) GetPrefix() string {
@@ -1580,7 +1640,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1652,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1665,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*RouteEntry {
@@ -1628,7 +1688,7 @@ type Neighbour struct {
 
 func (x *Neighbour) Reset() {
 	*x = Neighbour{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1700,7 @@ func (x *Neighbour) String() string {
 func (*Neighbour) ProtoMessage() {}
 
 func (x *Neighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1713,7 @@ func (x *Neighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
 func (*Neighbour) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Neighbour) GetIp() string {
@@ -1692,7 +1752,7 @@ type ListNeighboursRequest struct {
 
 func (x *ListNeighboursRequest) Reset() {
 	*x = ListNeighboursRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1764,7 @@ func (x *ListNeighboursRequest) String() string {
 func (*ListNeighboursRequest) ProtoMessage() {}
 
 func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1777,7 @@ func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursRequest.ProtoReflect.Descriptor instead.
 func (*ListNeighboursRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
 }
 
 type ListNeighboursResponse struct {
@@ -1729,7 +1789,7 @@ type ListNeighboursResponse struct {
 
 func (x *ListNeighboursResponse) Reset() {
 	*x = ListNeighboursResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1801,7 @@ func (x *ListNeighboursResponse) String() string {
 func (*ListNeighboursResponse) ProtoMessage() {}
 
 func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1814,7 @@ func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursResponse.ProtoReflect.Descriptor instead.
 func (*ListNeighboursResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListNeighboursResponse) GetNeighbours() []*Neighbour {
@@ -1782,7 +1842,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1854,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1867,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Flow) GetProtocol() string {
@@ -1875,7 +1935,7 @@ type FlowTableStats struct {
 
 func (x *FlowTableStats) Reset() {
 	*x = FlowTableStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1947,7 @@ func (x *FlowTableStats) String() string {
 func (*FlowTableStats) ProtoMessage() {}
 
 func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1960,7 @@ func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowTableStats.ProtoReflect.Descriptor instead.
 func (*FlowTableStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FlowTableStats) GetEntries() uint32 {
@@ -1961,7 +2021,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2033,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2046,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListFlowsRequest) GetLimit() uint32 {
@@ -2006,7 +2066,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2078,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2091,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListFlowsResponse) GetStats() *FlowTableStats {
@@ -2061,7 +2121,7 @@ type SetPodCidrsRequest struct {
 
 func (x *SetPodCidrsRequest) Reset() {
 	*x = SetPodCidrsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2133,7 @@ func (x *SetPodCidrsRequest) String() string {
 func (*SetPodCidrsRequest) ProtoMessage() {}
 
 func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2146,7 @@ func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsRequest.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetPodCidrsRequest) GetPodCidrs() []string {
@@ -2104,7 +2164,7 @@ type SetPodCidrsResponse struct {
 
 func (x *SetPodCidrsResponse) Reset() {
 	*x = SetPodCidrsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2176,7 @@ func (x *SetPodCidrsResponse) String() string {
 func (*SetPodCidrsResponse) ProtoMessage() {}
 
 func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2189,7 @@ func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsResponse.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{35}
 }
 
 // Another node of the cluster: which pod CIDRs live behind which address.
@@ -2146,7 +2206,7 @@ type RemoteNode struct {
 
 func (x *RemoteNode) Reset() {
 	*x = RemoteNode{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2218,7 @@ func (x *RemoteNode) String() string {
 func (*RemoteNode) ProtoMessage() {}
 
 func (x *RemoteNode) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2231,7 @@ func (x *RemoteNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteNode.ProtoReflect.Descriptor instead.
 func (*RemoteNode) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{35}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoteNode) GetName() string {
@@ -2210,7 +2270,7 @@ type SetRemoteNodesRequest struct {
 
 func (x *SetRemoteNodesRequest) Reset() {
 	*x = SetRemoteNodesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2282,7 @@ func (x *SetRemoteNodesRequest) String() string {
 func (*SetRemoteNodesRequest) ProtoMessage() {}
 
 func (x *SetRemoteNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2295,7 @@ func (x *SetRemoteNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemoteNodesRequest.ProtoReflect.Descriptor instead.
 func (*SetRemoteNodesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{36}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetRemoteNodesRequest) GetNodes() []*RemoteNode {
@@ -2255,7 +2315,7 @@ type SetRemoteNodesResponse struct {
 
 func (x *SetRemoteNodesResponse) Reset() {
 	*x = SetRemoteNodesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2327,7 @@ func (x *SetRemoteNodesResponse) String() string {
 func (*SetRemoteNodesResponse) ProtoMessage() {}
 
 func (x *SetRemoteNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2340,7 @@ func (x *SetRemoteNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemoteNodesResponse.ProtoReflect.Descriptor instead.
 func (*SetRemoteNodesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{37}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetRemoteNodesResponse) GetNodes() uint32 {
@@ -2309,7 +2369,7 @@ type ReportRouteSourceRequest struct {
 
 func (x *ReportRouteSourceRequest) Reset() {
 	*x = ReportRouteSourceRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2381,7 @@ func (x *ReportRouteSourceRequest) String() string {
 func (*ReportRouteSourceRequest) ProtoMessage() {}
 
 func (x *ReportRouteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2394,7 @@ func (x *ReportRouteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRouteSourceRequest.ProtoReflect.Descriptor instead.
 func (*ReportRouteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{38}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReportRouteSourceRequest) GetInSync() bool {
@@ -2359,7 +2419,7 @@ type ReportRouteSourceResponse struct {
 
 func (x *ReportRouteSourceResponse) Reset() {
 	*x = ReportRouteSourceResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +2431,7 @@ func (x *ReportRouteSourceResponse) String() string {
 func (*ReportRouteSourceResponse) ProtoMessage() {}
 
 func (x *ReportRouteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +2444,7 @@ func (x *ReportRouteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRouteSourceResponse.ProtoReflect.Descriptor instead.
 func (*ReportRouteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{39}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{40}
 }
 
 var File_dpcni_v1_dpcni_proto protoreflect.FileDescriptor
@@ -2433,7 +2493,10 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
 	"attachment\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\"\x10\n" +
-	"\x0eDelPodResponse\"\xbc\x01\n" +
+	"\x0eDelPodResponse\"m\n" +
+	"\fQueuedDelete\x121\n" +
+	"\arequest\x18\x01 \x01(\v2\x17.dpcni.v1.DelPodRequestR\arequest\x12*\n" +
+	"\x11queued_unix_nanos\x18\x02 \x01(\x03R\x0fqueuedUnixNanos\"\xbc\x01\n" +
 	"\x0fCheckPodRequest\x124\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
@@ -2599,7 +2662,7 @@ func file_dpcni_v1_dpcni_proto_rawDescGZIP() []byte {
 	return file_dpcni_v1_dpcni_proto_rawDescData
 }
 
-var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_dpcni_v1_dpcni_proto_goTypes = []any{
 	(*Attachment)(nil),                // 0: dpcni.v1.Attachment
 	(*PodRef)(nil),                    // 1: dpcni.v1.PodRef
@@ -2610,39 +2673,40 @@ var file_dpcni_v1_dpcni_proto_goTypes = []any{
 	(*AddPodResponse)(nil),            // 6: dpcni.v1.AddPodResponse
 	(*DelPodRequest)(nil),             // 7: dpcni.v1.DelPodRequest
 	(*DelPodResponse)(nil),            // 8: dpcni.v1.DelPodResponse
-	(*CheckPodRequest)(nil),           // 9: dpcni.v1.CheckPodRequest
-	(*CheckPodResponse)(nil),          // 10: dpcni.v1.CheckPodResponse
-	(*StatusRequest)(nil),             // 11: dpcni.v1.StatusRequest
-	(*StatusResponse)(nil),            // 12: dpcni.v1.StatusResponse
-	(*RouteSync)(nil),                 // 13: dpcni.v1.RouteSync
-	(*PortLink)(nil),                  // 14: dpcni.v1.PortLink
-	(*GarbageCollectRequest)(nil),     // 15: dpcni.v1.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),    // 16: dpcni.v1.GarbageCollectResponse
-	(*PodInfo)(nil),                   // 17: dpcni.v1.PodInfo
-	(*ListPodsRequest)(nil),           // 18: dpcni.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),          // 19: dpcni.v1.ListPodsResponse
-	(*PortStats)(nil),                 // 20: dpcni.v1.PortStats
-	(*GetPortStatsRequest)(nil),       // 21: dpcni.v1.GetPortStatsRequest
-	(*GetPortStatsResponse)(nil),      // 22: dpcni.v1.GetPortStatsResponse
-	(*ListRoutesRequest)(nil),         // 23: dpcni.v1.ListRoutesRequest
-	(*RouteEntry)(nil),                // 24: dpcni.v1.RouteEntry
-	(*ListRoutesResponse)(nil),        // 25: dpcni.v1.ListRoutesResponse
-	(*Neighbour)(nil),                 // 26: dpcni.v1.Neighbour
-	(*ListNeighboursRequest)(nil),     // 27: dpcni.v1.ListNeighboursRequest
-	(*ListNeighboursResponse)(nil),    // 28: dpcni.v1.ListNeighboursResponse
-	(*Flow)(nil),                      // 29: dpcni.v1.Flow
-	(*FlowTableStats)(nil),            // 30: dpcni.v1.FlowTableStats
-	(*ListFlowsRequest)(nil),          // 31: dpcni.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),         // 32: dpcni.v1.ListFlowsResponse
-	(*SetPodCidrsRequest)(nil),        // 33: dpcni.v1.SetPodCidrsRequest
-	(*SetPodCidrsResponse)(nil),       // 34: dpcni.v1.SetPodCidrsResponse
-	(*RemoteNode)(nil),                // 35: dpcni.v1.RemoteNode
-	(*SetRemoteNodesRequest)(nil),     // 36: dpcni.v1.SetRemoteNodesRequest
-	(*SetRemoteNodesResponse)(nil),    // 37: dpcni.v1.SetRemoteNodesResponse
-	(*ReportRouteSourceRequest)(nil),  // 38: dpcni.v1.ReportRouteSourceRequest
-	(*ReportRouteSourceResponse)(nil), // 39: dpcni.v1.ReportRouteSourceResponse
-	nil,                               // 40: dpcni.v1.PortStats.DropsEntry
-	nil,                               // 41: dpcni.v1.PortStats.EventsEntry
+	(*QueuedDelete)(nil),              // 9: dpcni.v1.QueuedDelete
+	(*CheckPodRequest)(nil),           // 10: dpcni.v1.CheckPodRequest
+	(*CheckPodResponse)(nil),          // 11: dpcni.v1.CheckPodResponse
+	(*StatusRequest)(nil),             // 12: dpcni.v1.StatusRequest
+	(*StatusResponse)(nil),            // 13: dpcni.v1.StatusResponse
+	(*RouteSync)(nil),                 // 14: dpcni.v1.RouteSync
+	(*PortLink)(nil),                  // 15: dpcni.v1.PortLink
+	(*GarbageCollectRequest)(nil),     // 16: dpcni.v1.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),    // 17: dpcni.v1.GarbageCollectResponse
+	(*PodInfo)(nil),                   // 18: dpcni.v1.PodInfo
+	(*ListPodsRequest)(nil),           // 19: dpcni.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),          // 20: dpcni.v1.ListPodsResponse
+	(*PortStats)(nil),                 // 21: dpcni.v1.PortStats
+	(*GetPortStatsRequest)(nil),       // 22: dpcni.v1.GetPortStatsRequest
+	(*GetPortStatsResponse)(nil),      // 23: dpcni.v1.GetPortStatsResponse
+	(*ListRoutesRequest)(nil),         // 24: dpcni.v1.ListRoutesRequest
+	(*RouteEntry)(nil),                // 25: dpcni.v1.RouteEntry
+	(*ListRoutesResponse)(nil),        // 26: dpcni.v1.ListRoutesResponse
+	(*Neighbour)(nil),                 // 27: dpcni.v1.Neighbour
+	(*ListNeighboursRequest)(nil),     // 28: dpcni.v1.ListNeighboursRequest
+	(*ListNeighboursResponse)(nil),    // 29: dpcni.v1.ListNeighboursResponse
+	(*Flow)(nil),                      // 30: dpcni.v1.Flow
+	(*FlowTableStats)(nil),            // 31: dpcni.v1.FlowTableStats
+	(*ListFlowsRequest)(nil),          // 32: dpcni.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),         // 33: dpcni.v1.ListFlowsResponse
+	(*SetPodCidrsRequest)(nil),        // 34: dpcni.v1.SetPodCidrsRequest
+	(*SetPodCidrsResponse)(nil),       // 35: dpcni.v1.SetPodCidrsResponse
+	(*RemoteNode)(nil),                // 36: dpcni.v1.RemoteNode
+	(*SetRemoteNodesRequest)(nil),     // 37: dpcni.v1.SetRemoteNodesRequest
+	(*SetRemoteNodesResponse)(nil),    // 38: dpcni.v1.SetRemoteNodesResponse
+	(*ReportRouteSourceRequest)(nil),  // 39: dpcni.v1.ReportRouteSourceRequest
+	(*ReportRouteSourceResponse)(nil), // 40: dpcni.v1.ReportRouteSourceResponse
+	nil,                               // 41: dpcni.v1.PortStats.DropsEntry
+	nil,                               // 42: dpcni.v1.PortStats.EventsEntry
 }
 var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	0,  // 0: dpcni.v1.AddPodRequest.attachment:type_name -> dpcni.v1.Attachment
@@ -2651,56 +2715,57 @@ var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
 	2,  // 3: dpcni.v1.AddPodResponse.ips:type_name -> dpcni.v1.IpAddress
 	3,  // 4: dpcni.v1.AddPodResponse.routes:type_name -> dpcni.v1.Route
 	0,  // 5: dpcni.v1.DelPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	0,  // 6: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	2,  // 7: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
-	14, // 8: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
-	13, // 9: dpcni.v1.StatusResponse.route_sync:type_name -> dpcni.v1.RouteSync
-	0,  // 10: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
-	0,  // 11: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
-	0,  // 12: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
-	1,  // 13: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
-	4,  // 14: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
-	2,  // 15: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
-	17, // 16: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
-	40, // 17: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
-	41, // 18: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
-	20, // 19: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
-	24, // 20: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
-	26, // 21: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
-	30, // 22: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
-	29, // 23: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
-	35, // 24: dpcni.v1.SetRemoteNodesRequest.nodes:type_name -> dpcni.v1.RemoteNode
-	5,  // 25: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
-	7,  // 26: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
-	9,  // 27: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
-	11, // 28: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
-	15, // 29: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
-	18, // 30: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
-	21, // 31: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
-	23, // 32: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
-	27, // 33: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
-	31, // 34: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
-	33, // 35: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
-	36, // 36: dpcni.v1.Agent.SetRemoteNodes:input_type -> dpcni.v1.SetRemoteNodesRequest
-	38, // 37: dpcni.v1.Agent.ReportRouteSource:input_type -> dpcni.v1.ReportRouteSourceRequest
-	6,  // 38: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
-	8,  // 39: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
-	10, // 40: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
-	12, // 41: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
-	16, // 42: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
-	19, // 43: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
-	22, // 44: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
-	25, // 45: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
-	28, // 46: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
-	32, // 47: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
-	34, // 48: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
-	37, // 49: dpcni.v1.Agent.SetRemoteNodes:output_type -> dpcni.v1.SetRemoteNodesResponse
-	39, // 50: dpcni.v1.Agent.ReportRouteSource:output_type -> dpcni.v1.ReportRouteSourceResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	7,  // 6: dpcni.v1.QueuedDelete.request:type_name -> dpcni.v1.DelPodRequest
+	0,  // 7: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
+	2,  // 8: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
+	15, // 9: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
+	14, // 10: dpcni.v1.StatusResponse.route_sync:type_name -> dpcni.v1.RouteSync
+	0,  // 11: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
+	0,  // 12: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
+	0,  // 13: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
+	1,  // 14: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
+	4,  // 15: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
+	2,  // 16: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
+	18, // 17: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
+	41, // 18: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
+	42, // 19: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
+	21, // 20: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
+	25, // 21: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
+	27, // 22: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
+	31, // 23: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
+	30, // 24: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
+	36, // 25: dpcni.v1.SetRemoteNodesRequest.nodes:type_name -> dpcni.v1.RemoteNode
+	5,  // 26: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
+	7,  // 27: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
+	10, // 28: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
+	12, // 29: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
+	16, // 30: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
+	19, // 31: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
+	22, // 32: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
+	24, // 33: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
+	28, // 34: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
+	32, // 35: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
+	34, // 36: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
+	37, // 37: dpcni.v1.Agent.SetRemoteNodes:input_type -> dpcni.v1.SetRemoteNodesRequest
+	39, // 38: dpcni.v1.Agent.ReportRouteSource:input_type -> dpcni.v1.ReportRouteSourceRequest
+	6,  // 39: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
+	8,  // 40: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
+	11, // 41: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
+	13, // 42: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
+	17, // 43: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
+	20, // 44: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
+	23, // 45: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
+	26, // 46: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
+	29, // 47: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
+	33, // 48: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
+	35, // 49: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
+	38, // 50: dpcni.v1.Agent.SetRemoteNodes:output_type -> dpcni.v1.SetRemoteNodesResponse
+	40, // 51: dpcni.v1.Agent.ReportRouteSource:output_type -> dpcni.v1.ReportRouteSourceResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_dpcni_v1_dpcni_proto_init() }
@@ -2714,7 +2779,7 @@ func file_dpcni_v1_dpcni_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpcni_v1_dpcni_proto_rawDesc), len(file_dpcni_v1_dpcni_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

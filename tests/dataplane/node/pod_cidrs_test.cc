@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {

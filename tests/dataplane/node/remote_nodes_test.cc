@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "ipam/ipv4.h"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
 
 namespace dpcni::dataplane {

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "pods/pod_record.h"
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {

@@ -1,11 +1,11 @@
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 
-namespace dpcni::dataplane {
+namespace dpcni {
 namespace {
 
 class AtomicFileTest : public testing::Test {
@@ -44,4 +44,4 @@ TEST_F(AtomicFileTest, ReadingAMissingFileIsNotFound) {
 }
 
 }  // namespace
-}  // namespace dpcni::dataplane
+}  // namespace dpcni

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace dpcni::dataplane {
+namespace dpcni {
 
 // Writes `content` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
 // the directory, so the rename itself survives a power loss.
@@ -16,4 +16,4 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 // Reads the whole file; NotFoundError when it does not exist.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
-}  // namespace dpcni::dataplane
+}  // namespace dpcni

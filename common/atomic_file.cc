@@ -1,4 +1,4 @@
-#include "state/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
-namespace dpcni::dataplane {
+namespace dpcni {
 namespace {
 
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
@@ -74,4 +74,4 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return content.str();
 }
 
-}  // namespace dpcni::dataplane
+}  // namespace dpcni
