@@ -5,10 +5,12 @@
 #include <rte_ethdev.h>
 #include <rte_pci.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "netlink/interface.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -107,6 +109,25 @@ absl::Status CheckQueues(const UplinkConfig& config, const PortQueues& queues) {
   return absl::OkStatus();
 }
 
+// The uplink carries the node network's frames, so its MTU is that network's, not pod_mtu that the
+// pod ports' queues are sized with: the engine derives the VXLAN tunnel's inner MTU from it, and an
+// uplink held to pod_mtu left the tunnel 50 bytes short of the pods' packets, dropping every
+// full-sized one. af_packet and af_xdp take their interface's MTU, a PCI NIC the Ethernet default;
+// either is lowered to what the port can take (af_packet's frames are kAfPacketFrameSize).
+absl::StatusOr<uint32_t> UplinkMtu(const UplinkConfig& config, uint16_t port_id) {
+  uint32_t mtu = RTE_ETHER_MTU;
+  if (config.type == UplinkType::kAfPacket || config.type == UplinkType::kAfXdp) {
+    absl::StatusOr<InterfaceState> state = ReadInterface(config.interface, "");
+    if (!state.ok()) return state.status();
+    mtu = state->mtu;
+  }
+  rte_eth_dev_info info{};
+  if (int error = rte_eth_dev_info_get(port_id, &info); error != 0) {
+    return DpdkError(absl::StrCat("read the device info of uplink ", config.interface), error);
+  }
+  return std::min<uint32_t>(mtu, info.max_mtu);
+}
+
 absl::Status RemoveDevice(const UplinkPort& port) {
   // Stopping a port that never started is harmless; removing the device closes and frees the
   // ethdev.
@@ -162,7 +183,15 @@ absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const Po
     rte_eal_hotplug_remove(spec->bus.c_str(), spec->device_name.c_str());
     return DpdkError(absl::StrCat("find the ethdev of ", what), error);
   }
-  if (auto status = ConfigureAndStartPort(port.port_id, queues); !status.ok()) {
+  absl::StatusOr<uint32_t> mtu = UplinkMtu(config, port.port_id);
+  if (!mtu.ok()) {
+    RemoveDevice(port).IgnoreError();
+    return absl::Status(mtu.status().code(), absl::StrCat(what, ": ", mtu.status().message()));
+  }
+  PortQueues uplink_queues = queues;
+  uplink_queues.mtu = *mtu;
+  port.mtu = *mtu;
+  if (auto status = ConfigureAndStartPort(port.port_id, uplink_queues); !status.ok()) {
     RemoveDevice(port).IgnoreError();
     return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
   }

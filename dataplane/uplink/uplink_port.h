@@ -23,6 +23,7 @@ struct UplinkPort {
   std::string device_name;  // the DPDK device: "net_af_packet0", "net_af_xdp0" or "0000:03:00.0"
   rte_ether_addr mac{};
   std::string link_name;  // what an operator knows it by: the interface, or the PCI address
+  uint32_t mtu = 0;       // the node network's, which the port was configured with
 };
 
 inline constexpr char kDefaultSysfsRoot[] = "/sys";
