@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
+#include <net/if.h>
 #include <netlink/route/route.h>
 
 #include <cstring>
@@ -77,16 +78,26 @@ class NetlinkRoutes final : public KernelRouteTable {
     }
     auto sock = Connect();
     if (!sock.ok()) return sock.status();
-    RoutePtr route = Template(wanted.prefix, wanted.length);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    RoutePtr route = Template(wanted);
     rtnl_nexthop* next_hop = rtnl_route_nh_alloc();
-    NlAddrPtr via = Address(wanted.via, 32);
-    if (next_hop == nullptr || !via) {
-      if (next_hop != nullptr) rtnl_route_nh_free(next_hop);
-      return absl::ResourceExhaustedError("cannot allocate a netlink route");
+    if (next_hop == nullptr) return absl::ResourceExhaustedError("cannot allocate a netlink route");
+    if (wanted.via != 0) {
+      NlAddrPtr via = Address(wanted.via, 32);
+      if (!via) {
+        rtnl_route_nh_free(next_hop);
+        return absl::ResourceExhaustedError("cannot allocate a netlink address");
+      }
+      // No interface: the kernel finds the one its own routes reach the node's address through.
+      rtnl_route_nh_set_gateway(next_hop, via.get());
+    } else {
+      const unsigned index = ::if_nametoindex(wanted.device.c_str());
+      if (index == 0) {
+        rtnl_route_nh_free(next_hop);
+        return absl::FailedPreconditionError(absl::StrCat(
+            "add kernel route ", wanted.ToString(), ": no interface ", wanted.device));
+      }
+      rtnl_route_nh_set_ifindex(next_hop, static_cast<int>(index));
     }
-    // No interface: the kernel finds the one its own routes reach the node's address through.
-    rtnl_route_nh_set_gateway(next_hop, via.get());
     rtnl_route_add_nexthop(route.get(), next_hop);  // the route owns it from here
     // NLM_F_REPLACE swaps the next hop of the route with the same table, prefix, TOS and metric in
     // place; that can only be ours, checked above.
@@ -102,10 +113,7 @@ class NetlinkRoutes final : public KernelRouteTable {
     auto sock = Connect();
     if (!sock.ok()) return sock.status();
     // The kernel deletes only a route whose protocol matches the one given: never someone else's.
-    RoutePtr route = Template(gone.prefix, gone.length);
-    // Said explicitly: left unset, libnl guesses link scope for a route without a gateway, and the
-    // kernel then finds no match for our universe-scope route and answers "not found".
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    RoutePtr route = Template(gone);
     if (int error = rtnl_route_delete(sock->get(), route.get(), 0);
         error < 0 && error != -NLE_OBJ_NOTFOUND) {
       return NetlinkError(absl::StrCat("remove kernel route ", gone.ToString()), error);
@@ -123,13 +131,17 @@ class NetlinkRoutes final : public KernelRouteTable {
     return sock;
   }
 
-  static RoutePtr Template(uint32_t prefix, uint8_t length) {
+  static RoutePtr Template(const KernelRoute& of) {
     RoutePtr route(rtnl_route_alloc());
     rtnl_route_set_family(route.get(), AF_INET);
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), kRouteProtocol);
-    NlAddrPtr dst = Address(prefix, length);
+    NlAddrPtr dst = Address(of.prefix, of.length);
     rtnl_route_set_dst(route.get(), dst.get());  // takes its own reference
+    // Said explicitly, also for a delete: left unset, libnl guesses link scope for a route without
+    // a gateway in the request, and the kernel then finds no match for a universe-scope route and
+    // answers "not found". On-link routes are link scope, as `ip route add ... dev` makes them.
+    rtnl_route_set_scope(route.get(), of.via != 0 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
     return route;
   }
 
@@ -152,7 +164,14 @@ class NetlinkRoutes final : public KernelRouteTable {
       seen.route.length = static_cast<uint8_t>(nl_addr_get_prefixlen(dst));
       seen.protocol = rtnl_route_get_protocol(route);
       if (rtnl_route_get_nnexthops(route) >= 1) {
-        ReadAddress(rtnl_route_nh_get_gateway(rtnl_route_nexthop_n(route, 0)), &seen.route.via);
+        rtnl_nexthop* next_hop = rtnl_route_nexthop_n(route, 0);
+        if (!ReadAddress(rtnl_route_nh_get_gateway(next_hop), &seen.route.via)) {
+          char name[IF_NAMESIZE] = {};
+          const int index = rtnl_route_nh_get_ifindex(next_hop);
+          if (index > 0 && ::if_indextoname(static_cast<unsigned>(index), name) != nullptr) {
+            seen.route.device = name;
+          }
+        }
       }
       routes.push_back(seen);
     }
@@ -163,6 +182,7 @@ class NetlinkRoutes final : public KernelRouteTable {
 }  // namespace
 
 std::string KernelRoute::ToString() const {
+  if (via == 0) return absl::StrCat(Ipv4Prefix{prefix, length}.ToString(), " dev ", device);
   return absl::StrCat(Ipv4Prefix{prefix, length}.ToString(), " via ", Ipv4ToString(via));
 }
 

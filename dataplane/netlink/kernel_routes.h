@@ -1,5 +1,6 @@
-// Routes the agent puts in its own network namespace's main table for the node's kernel: the other
-// nodes' pod CIDRs via those nodes' addresses, on a node without a DPDK uplink (node/remote_nodes.h).
+// Routes the agent puts in its own network namespace's main table for the node's kernel, for the
+// other nodes' pod CIDRs (node/remote_nodes.h): via those nodes' addresses on a node without a DPDK
+// uplink, and onto the host port when the dataplane carries them (host-gw, VXLAN).
 // Behind a small interface so that the remote-nodes manager's every failure step is tested without
 // root. Ours carry their own rtm_protocol (kRouteProtocol), which is how they are found again after
 // a restart, and a route that does not carry it is never changed or removed.
@@ -19,13 +20,14 @@ namespace dpcni::dataplane {
 // iproute2's rt_protos and by the routing daemons we know of (zebra, bird, babel, bgp take others).
 inline constexpr uint8_t kRouteProtocol = 220;
 
-// `prefix/length via via`, in host byte order.
+// `prefix/length via via` (host byte order), or with `via` 0 the on-link `prefix/length dev device`.
 struct KernelRoute {
   uint32_t prefix = 0;
   uint8_t length = 0;
   uint32_t via = 0;
+  std::string device;  // for an on-link route: the interface; empty with `via`
 
-  std::string ToString() const;  // "10.244.2.0/24 via 192.168.1.12"
+  std::string ToString() const;  // "10.244.2.0/24 via 192.168.1.12", "10.244.2.0/24 dev dpcni0"
   bool operator==(const KernelRoute&) const = default;
 };
 

@@ -40,6 +40,7 @@ absl::StatusOr<RemoteNodesOptions> RemoteNodesOptionsFor(const AgentConfig& conf
   options.mode = config.remote_nodes.mode;
   options.own_pod_cidrs = config.pod_cidrs;
   options.state_dir = config.state_dir;
+  options.host_port = config.host_port.name;
   if (config.uplink.type != UplinkType::kNone) {
     auto address = Ipv4InterfaceAddress::Parse(config.uplink.address);
     if (!address.ok()) return address.status();
@@ -140,7 +141,9 @@ absl::StatusOr<RemoteNodes::Planned> RemoteNodes::Plan(
                              .mode = mode,
                              .node = node.name});
       if (mode == RemoteMode::kKernel) {
-        plan.kernel.push_back({prefix->network, prefix->length, *address});
+        plan.kernel.push_back({prefix->network, prefix->length, *address, ""});
+      } else {
+        plan.kernel.push_back({prefix->network, prefix->length, 0, options_.host_port});
       }
     }
     if (!canonical.pod_cidrs.empty()) ++plan.nodes_routed;
@@ -193,7 +196,7 @@ absl::StatusOr<RemoteNodes::Routed> RemoteNodes::Set(const std::vector<RemoteNod
     undo_kernel();
     undo_engine();
     return absl::Status(status.code(),
-                        absl::StrCat("SetRemoteNodes: the node's kernel routes (no uplink): ",
+                        absl::StrCat("SetRemoteNodes: the node's kernel routes: ",
                                      status.message(), "; the previous routes are kept"));
   }
   const int64_t received = now_();

@@ -47,6 +47,10 @@ struct RemoteNodesOptions {
   std::optional<Ipv4InterfaceAddress> uplink;
   std::vector<std::string> own_pod_cidrs;
   std::string state_dir;
+  // The host port's kernel interface: with an uplink, the node's kernel routes the other nodes' pod
+  // CIDRs onto it, so that what the kernel sends them (Services that kube-proxy NATs to endpoints
+  // on other nodes, host-network clients) goes through the dataplane rather than its own default.
+  std::string host_port = "dpcni0";
 };
 
 // What the config says about the node that RemoteNodes needs.
@@ -57,8 +61,8 @@ class RemoteNodes {
   // Milliseconds since the Unix epoch (wall clock: ages survive a restart through the record).
   using Clock = std::function<int64_t()>;
 
-  // `kernel` is used only without an uplink, and at start to withdraw routes of ours left over by an
-  // earlier agent that ran without one.
+  // `kernel` takes the node kernel's routes of ours: `via` the nodes without an uplink, onto the host
+  // port with one.
   RemoteNodes(RemoteNodesOptions options, Engine& engine, KernelRouteTable& kernel,
               Clock now = nullptr);
 
@@ -90,7 +94,7 @@ class RemoteNodes {
   struct Planned {
     std::vector<RemoteNodeSpec> nodes;  // canonical
     std::vector<RemoteRoute> routes;
-    std::vector<KernelRoute> kernel;    // empty with an uplink
+    std::vector<KernelRoute> kernel;    // via the nodes, or onto the host port with an uplink
     uint32_t nodes_routed = 0;
   };
 

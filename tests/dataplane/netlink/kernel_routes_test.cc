@@ -24,7 +24,13 @@ using ::testing::IsEmpty;
 KernelRoute Route(const char* prefix, const char* via) {
   auto parsed = Ipv4Prefix::Parse(prefix);
   EXPECT_TRUE(parsed.ok()) << prefix;
-  return {parsed->network, parsed->length, *ParseIpv4(via)};
+  return {parsed->network, parsed->length, *ParseIpv4(via), ""};
+}
+
+KernelRoute OnLink(const char* prefix, const char* device) {
+  auto parsed = Ipv4Prefix::Parse(prefix);
+  EXPECT_TRUE(parsed.ok()) << prefix;
+  return {parsed->network, parsed->length, 0, device};
 }
 
 class KernelRoutesTest : public ::testing::Test {
@@ -60,6 +66,29 @@ class KernelRoutesTest : public ::testing::Test {
   testing::ScratchNetns netns_;
   std::unique_ptr<KernelRouteTable> table_ = NetlinkKernelRoutes();
 };
+
+TEST_F(KernelRoutesTest, OnLinkRoutesOntoTheHostPortAreListedReplacedAndRemoved) {
+  // With an uplink, another node's pod CIDR goes onto the host port, as `ip route add ... dev`.
+  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  EXPECT_EQ(Show("10.86.0.0/24"), "10.86.0.0/24 dev eth0 proto 220 scope link \n");
+  std::vector<KernelRoute> listed;
+  ASSERT_TRUE(In([&](KernelRouteTable& t) {
+                auto routes = t.List();
+                if (routes.ok()) listed = *routes;
+                return routes.status();
+              }).ok());
+  EXPECT_THAT(listed, ElementsAre(OnLink("10.86.0.0/24", "eth0")));
+  // The agent switched to no uplink: the same prefix now goes via the node, in place.
+  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.86.0.0/24", "192.168.80.6")); }).ok());
+  EXPECT_EQ(Show("10.86.0.0/24"), "10.86.0.0/24 via 192.168.80.6 dev eth0 proto 220 \n");
+  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Remove(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  EXPECT_EQ(Show("proto 220"), "");
+  absl::Status missing =
+      In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "nosuch0")); });
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.message(), HasSubstr("no interface nosuch0"));
+}
 
 TEST_F(KernelRoutesTest, OursCarryProtocol220AndAreReplacedInPlaceAndRemoved) {
   ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.82.0.0/24", "192.168.80.2")); }).ok());

@@ -121,9 +121,11 @@ TEST_F(RemoteNodesTest, AutoIsHostGwOnTheUplinksNetworkAndVxlanElsewhere) {
               ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2",
                           "10.244.3.0/24 via 10.0.3.13 vxlan node-3",
                           "10.245.3.0/24 via 10.0.3.13 vxlan node-3"));
-  // With an uplink the node's kernel is not involved.
-  EXPECT_THAT(kernel_.ours, IsEmpty());
-  EXPECT_EQ(kernel_.changes, 0);
+  // With an uplink the node's kernel sends what it routes to other nodes' pods (kube-proxy's NATed
+  // Services, host-network clients) onto the host port, into the dataplane.
+  EXPECT_THAT(Describe(kernel_.ours),
+              ElementsAre("10.244.2.0/24 dev dpcni0", "10.244.3.0/24 dev dpcni0",
+                          "10.245.3.0/24 dev dpcni0"));
 }
 
 TEST_F(RemoteNodesTest, ModeFromTheConfigAppliesToEveryNode) {
@@ -172,7 +174,7 @@ TEST_F(RemoteNodesTest, WithoutAnUplinkTheKernelRoutesEveryPrefixViaItsNode) {
 
 TEST_F(RemoteNodesTest, KernelRoutesOfOthersAreNeverTouched) {
   auto remote = Make(/*uplink=*/false);
-  kernel_.foreign = {{Ip("10.244.9.0"), 24, Ip("192.168.1.99")}};
+  kernel_.foreign = {{Ip("10.244.9.0"), 24, Ip("192.168.1.99"), ""}};
   auto refused = remote->Set({{"node-9", "192.168.1.9", {"10.244.9.0/24"}}});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("not dpcni's"));
@@ -347,7 +349,7 @@ TEST_F(RemoteNodesTest, ARestartedAgentRoutesTheRecordedListBeforeItsSourceSends
   // The agent restarts: the engine is new and empty, the kernel keeps its routes, and one of ours
   // that the list no longer has was left behind.
   engine_.routes.clear();
-  kernel_.ours.push_back({Ip("10.244.7.0"), 24, Ip("192.168.1.17")});
+  kernel_.ours.push_back({Ip("10.244.7.0"), 24, Ip("192.168.1.17"), ""});
   now_ms_ += 60'000;
   auto restarted = Make(/*uplink=*/false);
   ASSERT_TRUE(restarted->Restore().ok());
@@ -366,8 +368,8 @@ TEST_F(RemoteNodesTest, ARestartedAgentRoutesTheRecordedListBeforeItsSourceSends
 }
 
 TEST_F(RemoteNodesTest, RestoreWithoutARecordWithdrawsKernelRoutesLeftByAnEarlierAgent) {
-  kernel_.ours = {{Ip("10.244.7.0"), 24, Ip("192.168.1.17")}};
-  kernel_.foreign = {{Ip("10.9.0.0"), 16, Ip("192.168.1.1")}};
+  kernel_.ours = {{Ip("10.244.7.0"), 24, Ip("192.168.1.17"), ""}};
+  kernel_.foreign = {{Ip("10.9.0.0"), 16, Ip("192.168.1.1"), ""}};
   auto remote = Make();  // now with an uplink: the kernel carries none of them
   ASSERT_TRUE(remote->Restore().ok());
   EXPECT_THAT(kernel_.ours, IsEmpty());
@@ -378,7 +380,7 @@ TEST_F(RemoteNodesTest, RestoreWithoutARecordWithdrawsKernelRoutesLeftByAnEarlie
 
 TEST_F(RemoteNodesTest, ARecordThatCannotBeRestoredLeavesNoRoutesAndSaysWhy) {
   std::ofstream(state_dir_ / "remote_nodes.json") << "{\"version\": 1, \"nodes\": [";
-  kernel_.ours = {{Ip("10.244.7.0"), 24, Ip("192.168.1.17")}};
+  kernel_.ours = {{Ip("10.244.7.0"), 24, Ip("192.168.1.17"), ""}};
   auto torn = Make(/*uplink=*/false);
   absl::Status restored = torn->Restore();
   EXPECT_EQ(restored.code(), absl::StatusCode::kDataLoss);
