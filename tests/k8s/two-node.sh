@@ -357,9 +357,20 @@ fi
 phase "cross-node routes in both agents"
 wait_for "node 1's agent routing node 2's pod CIDR ${K8S_POD_CIDRS[1]}" 30 route_is 1 "${K8S_POD_CIDRS[1]}" yes
 wait_for "node 2's agent routing node 1's pod CIDR ${K8S_POD_CIDRS[0]}" 30 route_is 2 "${K8S_POD_CIDRS[0]}" yes
+# mode auto: host-gw on one subnet, VXLAN across the router; the route's line names its mode.
+want_mode=host-gw
+[ "$fabric" = l2 ] || want_mode=vxlan
 for n in 1 2; do
-  dpcnictl_on "$n" routes >&2
+  other=$((3 - n))
+  routes=$(dpcnictl_on "$n" routes) || fail "dpcnictl routes on node $n"
+  echo "$routes" >&2
+  line=$(echo "$routes" | awk -v p="${K8S_POD_CIDRS[other - 1]}" '$1 == p')
+  echo "$line" | grep -q -i -w -- "$want_mode" ||
+    fail "node $n routes node $other's ${K8S_POD_CIDRS[other - 1]} as '$line', not in mode $want_mode"
+  echo "$line" | grep -q -w -F "${data_ips[other - 1]}" ||
+    fail "node $n routes node $other's ${K8S_POD_CIDRS[other - 1]} as '$line', not to its data address ${data_ips[other - 1]}"
 done
+result "each agent routes the other node's pod CIDR in mode $want_mode to its data address"
 
 phase "cross-node traffic"
 # The 30 s transfer runs beside the other checks: a receiver on echo-2 counts the bytes until the
@@ -384,7 +395,7 @@ log "cross-node: ping both ways between every pair across the nodes, TCP both wa
 # The Service: from each side, 20 connections must reach both endpoints (one on each node).
 cluster_ip=$(kc get service -n lane echo -o jsonpath='{.spec.clusterIP}')
 for n in 1 2; do
-  out=$(in_pod "client-$n" dpcni_test_echo tcp "$cluster_ip" 80 --count 20) ||
+  out=$(in_pod "client-$n" sh -c "for i in \$(seq 20); do dpcni_test_echo tcp $cluster_ip 80 || exit 1; done") ||
     fail "TCP from client-$n to the Service $cluster_ip: $out"
   names=$(echo "$out" | sed -n 's/.*hostname=\([^ ]*\) .*/\1/p' | sort -u | tr '\n' ' ')
   [ "$names" = "echo-1 echo-2 " ] ||
