@@ -165,6 +165,18 @@ agent_ready() {  # N
     -o jsonpath='{range .items[*]}{.status.containerStatuses[?(@.name=="agent")].ready}{"\n"}{end}')
   [ "$ready" = true ]
 }
+# While node N waits for its agent: an agent container that exited (e.g. refused its configuration)
+# fails the lane at once with its last words, rather than at the end of the wait.
+node_ready_or_agent_failed() {  # N
+  local restarts pod
+  restarts=$(kc get pods -n kube-system -l "app.kubernetes.io/instance=dpcni-n$1" \
+    -o jsonpath='{range .items[*]}{.status.containerStatuses[?(@.name=="agent")].restartCount}{end}')
+  if [ "${restarts:-0}" -gt 0 ]; then
+    pod=$(agent_pod "$1")
+    fail "node $1's agent exited: $(kc logs -n kube-system "$pod" -c agent --previous --tail 3 2>&1)"
+  fi
+  node_is "${K8S_NODE_NAMES[$1 - 1]}" True
+}
 pod_ip() { kc get pod -n lane "$1" -o jsonpath='{.status.podIP}'; }
 in_pod() {  # POD COMMAND...
   local pod=$1
@@ -276,18 +288,20 @@ for n in 1 2; do
     uplink+=", \"routes\": [{\"dst\": \"${data_ips[other - 1]%.*}.0/24\", \"via\": \"${data_gws[n - 1]}\"}]"
   fi
   uplink+="}"
-  extra="{\"uplink\": $uplink"
-  [ "$only_same_node" = yes ] || extra+=", \"remote_nodes\": {\"mode\": \"auto\", \"vxlan_port\": $VXLAN_PORT, \"vni\": 1}"
-  extra+="}"
+  remote=(--set remoteNodes.enabled=true --set remoteNodes.mode=auto --set "remoteNodes.vxlanPort=$VXLAN_PORT"
+    --set remoteNodes.vni=1)
+  [ "$only_same_node" = no ] || remote=(--set remoteNodes.enabled=false)
+  # remoteNodes (the chart renders the agent's remote_nodes and sizes the pods' MTU for VXLAN from
+  # it; dpcni-k8s sends the other Nodes).
   helm_ install "dpcni-n$n" "$source_dir/charts/dpcni" --namespace kube-system \
     --set "image.repository=$repo" --set "image.tag=$tag" \
-    --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" \
+    --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" "${remote[@]}" \
     --set "nodeSelector.kubernetes\.io/hostname=${K8S_NODE_NAMES[n - 1]}" \
-    --set-json "agent.extraConfig=$extra" >"$K8S_RUN/logs/helm-install-n$n.log" ||
+    --set-json "agent.extraConfig={\"uplink\": $uplink}" >"$K8S_RUN/logs/helm-install-n$n.log" ||
     fail "helm install dpcni-n$n (logs/helm-install-n$n.log)"
 done
 for n in 1 2; do
-  wait_for "node $n Ready" 180 node_is "${K8S_NODE_NAMES[n - 1]}" True
+  wait_for "node $n Ready" 180 node_ready_or_agent_failed "$n"
   wait_for "node $n's agent pod Ready" 120 agent_ready "$n"
 done
 for n in 1 2; do
