@@ -436,6 +436,13 @@ for n in 1 2; do
 done
 log "each node's pods reach the other node's host-network address (ping, TCP)"
 
+# A stalled connection would block the sender for good: 60 s past its 30 s, the lane fails.
+transfer_deadline=$((SECONDS + 60))
+while kill -0 "$transfer_job" 2>/dev/null; do
+  [ "$SECONDS" -lt "$transfer_deadline" ] ||
+    fail "the 30 s TCP transfer from client-1 to echo-2 has not ended 60 s after the other checks; echo-2 has received $(in_pod echo-2 stat -c %s /tmp/rx) bytes"
+  sleep 1
+done
 wait "$transfer_job" || fail "the 30 s TCP transfer from client-1 to echo-2 failed: $(cat "$K8S_RUN/transfer.out")"
 transfer_ms=$(($(now_ms) - transfer_start))
 chunks=$(tail -n 1 "$K8S_RUN/transfer.out")
