@@ -1,13 +1,20 @@
 # shellcheck shell=bash
-# A one-node Kubernetes cluster made of namespaces on this machine, for the cluster lane
-# (tests/k8s/run.sh) and the pod start-up benchmark (bench/k8s/run.sh). Sourced, not run.
+# A Kubernetes cluster of one node (or K8S_NODE_COUNT nodes) made of namespaces on this machine, for
+# the cluster lanes (tests/k8s/run.sh, tests/k8s/two-node.sh) and the pod start-up benchmark
+# (bench/k8s/run.sh). Sourced, not run.
 #
 #   control plane netns   etcd, kube-apiserver, kube-controller-manager, kube-scheduler
-#        fab0 172.30.0.1 ── veth ── fab0 172.30.0.2
+#        fab0 172.30.0.1, a bridge ── veth per node ── fab0 172.30.0.2 (node 2: .3, …)
 #   node netns            containerd, kubelet, kube-proxy (one private mount namespace), and the pods
-#        out0 172.30.1.1 ── veth ── eth0 172.30.1.2
-#   outside netns         a host beyond the node (its default route points there); pods reach it
+#   (one per node)        (node N's are node<N>-ID, its netns dk8s-ID-node<N>, its files node<N>/;
+#                         node 1's keep the plain names)
+#        out0 172.30.1.1 ── veth ── eth0 172.30.1.2   (node 1 only)
+#   outside netns         a host beyond node 1 (its default route points there); pods reach it
 #                         only through the node's masquerade
+#
+# The nodes share this machine's filesystem, but each has a mount namespace of its own whose /etc,
+# /opt, /var and /run are private (tests/k8s/node.sh): a DaemonSet's hostPath (/etc/cni/net.d,
+# /var/lib/dpcni, /run/dpcni, …) is a different directory on each node, as on real machines.
 #
 # Nothing is configured in the machine's root network namespace and nothing leaves the machine:
 # kubectl and helm run inside the control plane's netns against https://127.0.0.1:6443, and every
@@ -22,7 +29,6 @@ K8S_CLUSTER_CIDR=10.244.0.0/16
 K8S_SERVICE_CIDR=10.96.0.0/16
 K8S_SERVICE_APISERVER_IP=10.96.0.1
 K8S_CP_IP=172.30.0.1
-K8S_NODE_IP=172.30.0.2
 K8S_NODE_OUT_IP=172.30.1.1
 K8S_OUTSIDE_IP=172.30.1.2
 
@@ -154,13 +160,17 @@ spawn() {  # NAME NETNS COMMAND...
   disown "$!"  # ended through the run's cgroup, and quietly
 }
 
-# Starts a daemon in the node's netns and mount namespace (see tests/k8s/node.sh).
-spawn_on_node() {  # NAME COMMAND...
-  local name=$1
-  shift
+# Node N's suffix in names and paths: none for node 1 (the one-node lane's names), N for the others.
+node_sfx() { [ "$1" -eq 1 ] || echo "$1"; }
+node_dir() { echo "$K8S_RUN/node$(node_sfx "$1")"; }
+
+# Starts a daemon in node N's netns and mount namespace (see tests/k8s/node.sh).
+spawn_on() {  # N NAME COMMAND...
+  local n=$1 name=$2
+  shift 2
   (
     cg_join daemons
-    exec nsenter --target "$(cat "$K8S_RUN/node.pid")" --net --mount -- "$@" \
+    exec nsenter --target "$(cat "$(node_dir "$n")/pid")" --net --mount -- "$@" \
       >"$K8S_RUN/logs/$name.log" 2>&1 </dev/null
   ) &
   echo "$!" >"$K8S_RUN/pids/$name"
@@ -190,12 +200,24 @@ helm_() {
     HELM_CONFIG_HOME="$K8S_RUN/helm/config" HELM_DATA_HOME="$K8S_RUN/helm/data" \
     "$K8S_BIN/helm" --kubeconfig "$K8S_RUN/pki/admin.kubeconfig" "$@"
 }
-# A shell command as the node sees it: its netns and its mount namespace (private /etc, /opt, /var,
-# /run), e.g. to look into /etc/cni/net.d.
-node_sh() { nsenter --target "$(cat "$K8S_RUN/node.pid")" --net --mount -- sh -c "$1"; }
+spawn_on_node() { spawn_on 1 "$@"; }  # NAME COMMAND...
+# A shell command as node N sees it: its netns and its mount namespace (private /etc, /opt, /var,
+# /run), e.g. to look into /etc/cni/net.d. node_sh: node 1.
+node_sh_on() { nsenter --target "$(cat "$(node_dir "$1")/pid")" --net --mount -- sh -c "$2"; }
+node_sh() { node_sh_on 1 "$1"; }
 out_sh() { nsenter --net="/run/netns/$K8S_NS_OUT" sh -c "$1"; }
-crictl_() { node_sh "$K8S_BIN/crictl --runtime-endpoint unix://$K8S_RUN/node/containerd.sock $*"; }
-ctr_() { "$K8S_CTR" --address "$K8S_RUN/node/containerd.sock" --namespace k8s.io "$@"; }
+crictl_on() {  # N ARGS...
+  local n=$1
+  shift
+  node_sh_on "$n" "$K8S_BIN/crictl --runtime-endpoint unix://$(node_dir "$n")/containerd.sock $*"
+}
+crictl_() { crictl_on 1 "$@"; }
+ctr_on() {  # N ARGS...
+  local n=$1
+  shift
+  "$K8S_CTR" --address "$(node_dir "$n")/containerd.sock" --namespace k8s.io "$@"
+}
+ctr_() { ctr_on 1 "$@"; }
 
 # --- set-up ---------------------------------------------------------------------------------------
 
@@ -226,12 +248,22 @@ cluster_init() {  # BIN_DIR
   esac
   K8S_ID=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   K8S_RUN=$(realpath "$base")/dpcni-k8s-$K8S_ID
-  mkdir -p "$K8S_RUN"/{logs,pids,pki,node,helm}
+  mkdir -p "$K8S_RUN"/{logs,pids,pki,helm}
   echo "owner $BASHPID" >"$K8S_RUN/state"
   K8S_NS_CP=dk8s-$K8S_ID-cp
-  K8S_NS_NODE=dk8s-$K8S_ID-node
   K8S_NS_OUT=dk8s-$K8S_ID-out
-  K8S_NODE_NAME=node-$K8S_ID
+  # Per node N (index N - 1): name, netns, address on the control plane's network.
+  K8S_NODE_COUNT=${K8S_NODE_COUNT:-1}
+  K8S_NODE_NAMES=() K8S_NS_NODES=() K8S_NODE_IPS=()
+  local n
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    K8S_NODE_NAMES+=("node$(node_sfx "$n")-$K8S_ID")
+    K8S_NS_NODES+=("dk8s-$K8S_ID-node$(node_sfx "$n")")
+    K8S_NODE_IPS+=("172.30.0.$((n + 1))")  # on the control plane's bridge
+    mkdir -p "$(node_dir "$n")"
+  done
+  K8S_NS_NODE=${K8S_NS_NODES[0]}
+  K8S_NODE_NAME=${K8S_NODE_NAMES[0]}
   K8S_CGROUP=$(cg_base)/dpcni-k8s-$K8S_ID
   log "run $K8S_ID in $K8S_RUN (Kubernetes from $K8S_BIN)"
 }
@@ -248,28 +280,36 @@ cluster_sweep() {
   done
 }
 
-# Two veth pairs among three namespaces; every address and route is inside them.
+# The control plane's bridge with a veth to each node, and node 1's veth to the outside; every
+# address and route is inside these namespaces.
 cluster_network() {
-  local ns
-  for ns in "$K8S_NS_CP" "$K8S_NS_NODE" "$K8S_NS_OUT"; do
+  local ns n
+  for ns in "$K8S_NS_CP" "${K8S_NS_NODES[@]}" "$K8S_NS_OUT"; do
     ip netns add "$ns"
     echo "netns $ns" >>"$K8S_RUN/state"
     ip -n "$ns" link set lo up
   done
-  ip -n "$K8S_NS_CP" link add fab0 type veth peer name fab0 netns "$K8S_NS_NODE"
-  ip -n "$K8S_NS_NODE" link add out0 type veth peer name eth0 netns "$K8S_NS_OUT"
+  ip -n "$K8S_NS_CP" link add fab0 type bridge
   ip -n "$K8S_NS_CP" addr add "$K8S_CP_IP/24" dev fab0
-  ip -n "$K8S_NS_NODE" addr add "$K8S_NODE_IP/24" dev fab0
+  ip -n "$K8S_NS_CP" link set fab0 up
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    ns=${K8S_NS_NODES[n - 1]}
+    ip -n "$K8S_NS_CP" link add "n$n" type veth peer name fab0 netns "$ns"
+    ip -n "$K8S_NS_CP" link set "n$n" master fab0 up
+    ip -n "$ns" addr add "${K8S_NODE_IPS[n - 1]}/24" dev fab0
+    ip -n "$ns" link set fab0 up
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+    # Node 1's default route leads outside (below); the others' to the control plane, which
+    # forwards nothing: they have no outside.
+    [ "$n" -eq 1 ] || ip -n "$ns" route add default via "$K8S_CP_IP"
+  done
+  ip -n "$K8S_NS_NODE" link add out0 type veth peer name eth0 netns "$K8S_NS_OUT"
   ip -n "$K8S_NS_NODE" addr add "$K8S_NODE_OUT_IP/24" dev out0
   ip -n "$K8S_NS_OUT" addr add "$K8S_OUTSIDE_IP/24" dev eth0
-  ip -n "$K8S_NS_CP" link set fab0 up
-  ip -n "$K8S_NS_NODE" link set fab0 up
   ip -n "$K8S_NS_NODE" link set out0 up
   ip -n "$K8S_NS_OUT" link set eth0 up
-  # The node's default route leads outside; the control plane reaches the pods through the node.
   ip -n "$K8S_NS_NODE" route add default via "$K8S_OUTSIDE_IP"
-  ip -n "$K8S_NS_CP" route add "$K8S_CLUSTER_CIDR" via "$K8S_NODE_IP"
-  ip netns exec "$K8S_NS_NODE" sysctl -qw net.ipv4.ip_forward=1
+  # The control plane reaches the pods through their node (cluster_up adds each node's pod CIDR).
 }
 
 # A CA, a serving certificate for the API server, a client certificate per component and the
@@ -298,7 +338,10 @@ cluster_pki() {
   cert controller-manager "/CN=system:kube-controller-manager" clientAuth
   cert scheduler "/CN=system:kube-scheduler" clientAuth
   cert kube-proxy "/CN=system:kube-proxy" clientAuth
-  cert kubelet "/O=system:nodes/CN=system:node:$K8S_NODE_NAME" clientAuth
+  local n
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    cert "kubelet$(node_sfx "$n")" "/O=system:nodes/CN=system:node:${K8S_NODE_NAMES[n - 1]}" clientAuth
+  done
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/sa.key" 2>/dev/null
   openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 
@@ -328,7 +371,9 @@ EOF
   kubeconfig controller-manager https://127.0.0.1:6443
   kubeconfig scheduler https://127.0.0.1:6443
   kubeconfig kube-proxy "https://$K8S_CP_IP:6443"
-  kubeconfig kubelet "https://$K8S_CP_IP:6443"
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    kubeconfig "kubelet$(node_sfx "$n")" "https://$K8S_CP_IP:6443"
+  done
 }
 
 cluster_control_plane() {
@@ -369,10 +414,19 @@ cluster_control_plane() {
     --bind-address 127.0.0.1 --leader-elect=false --profiling=false
 }
 
-# The node: containerd, kubelet and kube-proxy started by tests/k8s/node.sh inside the node's netns
-# and a mount namespace of its own (see there).
-cluster_node() {
-  local node=$K8S_RUN/node
+# Node N: containerd, kubelet and kube-proxy started by tests/k8s/node.sh inside the node's netns
+# and a mount namespace of its own (see there). Each node has its own containerd root and socket,
+# kubelet root and certificate, and cgroup root (the one-node lane's kubelet uses the run's cgroup
+# itself): a kubelet removes pod cgroups under its root that it does not know.
+cluster_node() {  # [N]
+  local n=${1:-1}
+  local node sfx name ip cgroup_root
+  node=$(node_dir "$n") sfx=$(node_sfx "$n") name=${K8S_NODE_NAMES[n - 1]} ip=${K8S_NODE_IPS[n - 1]}
+  cgroup_root=$K8S_CGROUP
+  if [ "$K8S_NODE_COUNT" -gt 1 ]; then
+    cg_create "node$n"
+    cgroup_root=$K8S_CGROUP/node$n
+  fi
   cat >"$node/containerd.toml" <<EOF
 version = 2
 root = "$node/containerd/root"
@@ -406,9 +460,9 @@ containerRuntimeEndpoint: unix://$node/containerd.sock
 # No systemd here; the v1 hierarchy (1.34 only warns about it). The run's own cgroup, so that
 # cluster_down ends every pod and nothing collides with another kubelet.
 cgroupDriver: cgroupfs
-cgroupRoot: $K8S_CGROUP
+cgroupRoot: $cgroup_root
 failSwapOn: false
-address: $K8S_NODE_IP
+address: $ip
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 authentication:
@@ -431,10 +485,10 @@ apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
   kubeconfig: $K8S_RUN/pki/kube-proxy.kubeconfig
-hostnameOverride: $K8S_NODE_NAME
+hostnameOverride: $name
 mode: nftables
 clusterCIDR: $K8S_CLUSTER_CIDR
-bindAddress: $K8S_NODE_IP
+bindAddress: $ip
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 # nf_conntrack_max and the conntrack timeouts are the machine's, not the netns's: leave them.
@@ -447,29 +501,38 @@ EOF
   cat >"$node/env" <<EOF
 K8S_RUN=$(printf %q "$K8S_RUN")
 K8S_BIN=$(printf %q "$K8S_BIN")
+K8S_NODE_DIR=$(printf %q "$node")
 EOF
   (
     cg_join daemons
-    exec nsenter --net="/run/netns/$K8S_NS_NODE" unshare --mount --propagation private -- \
-      bash "$k8s_lib_dir/node.sh" "$node/env" >"$K8S_RUN/logs/node.log" 2>&1 </dev/null
+    exec nsenter --net="/run/netns/${K8S_NS_NODES[n - 1]}" unshare --mount --propagation private -- \
+      bash "$k8s_lib_dir/node.sh" "$node/env" >"$K8S_RUN/logs/node$sfx.log" 2>&1 </dev/null
   ) &
-  echo "$!" >"$K8S_RUN/pids/node"
+  echo "$!" >"$K8S_RUN/pids/node$sfx"
   disown "$!"
-  wait_for "the node's mount namespace" 30 test -s "$K8S_RUN/node.pid"
-  spawn_on_node containerd containerd --config "$node/containerd.toml"
-  wait_for "containerd answering on its socket" 60 ctr_ version
-  spawn_on_node kubelet "$K8S_BIN/kubelet" --config "$node/kubelet.yaml" \
-    --kubeconfig "$K8S_RUN/pki/kubelet.kubeconfig" --hostname-override "$K8S_NODE_NAME" \
-    --node-ip "$K8S_NODE_IP" --cert-dir "$node/kubelet-pki"
-  spawn_on_node kube-proxy "$K8S_BIN/kube-proxy" --config "$node/kube-proxy.yaml"
+  wait_for "node $n's mount namespace" 30 test -s "$node/pid"
+  spawn_on "$n" "containerd$sfx" containerd --config "$node/containerd.toml"
+  wait_for "node $n's containerd answering on its socket" 60 ctr_on "$n" version
+  cluster_kubelet "$n"
+  spawn_on "$n" "kube-proxy$sfx" "$K8S_BIN/kube-proxy" --config "$node/kube-proxy.yaml"
 }
 
-# Imports an OCI or docker archive into the node's containerd (namespace k8s.io, where the CRI
-# looks) and prints the name of the image it holds.
-cluster_import() {  # ARCHIVE
-  local archive=$1 out name
+# (Re)starts node N's kubelet, e.g. to register a deleted Node again.
+cluster_kubelet() {  # N
+  local n=$1 node
+  node=$(node_dir "$n")
+  spawn_on "$n" "kubelet$(node_sfx "$n")" "$K8S_BIN/kubelet" --config "$node/kubelet.yaml" \
+    --kubeconfig "$K8S_RUN/pki/kubelet$(node_sfx "$n").kubeconfig" \
+    --hostname-override "${K8S_NODE_NAMES[n - 1]}" --node-ip "${K8S_NODE_IPS[n - 1]}" \
+    --cert-dir "$node/kubelet-pki"
+}
+
+# Imports an OCI or docker archive into node N's containerd (default 1; namespace k8s.io, where the
+# CRI looks) and prints the name of the image it holds.
+cluster_import() {  # ARCHIVE [N]
+  local archive=$1 n=${2:-1} out name
   [ -f "$archive" ] || fail "image archive $archive is missing (build it with tools/image/build.sh)"
-  out=$(ctr_ images import "$archive" 2>&1) || fail "importing $archive: $out"
+  out=$(ctr_on "$n" images import "$archive" 2>&1) || fail "importing $archive into node $n: $out"
   echo "$out" >>"$K8S_RUN/logs/images.log"
   # "unpacking NAME (sha256:…)...done"
   name=$(echo "$out" | sed -n 's/^unpacking \(.*\) (sha256:.*$/\1/p' | head -n 1)
@@ -477,18 +540,32 @@ cluster_import() {  # ARCHIVE
   echo "$name"
 }
 
-# The whole cluster up to a registered node (NotReady until a network plugin is configured).
+# The whole cluster up to registered nodes (NotReady until a network plugin is configured).
+# K8S_POD_CIDRS: each node's pod CIDR (K8S_POD_CIDR: node 1's).
 cluster_up() {
   cg_create daemons
   cluster_network
   cluster_pki
   cluster_control_plane
   log "control plane ready"
-  cluster_node
-  node_pod_cidr() { test -n "$(kc get node "$K8S_NODE_NAME" -o jsonpath='{.spec.podCIDR}')"; }
-  wait_for "node $K8S_NODE_NAME registered with a pod CIDR" 90 node_pod_cidr
-  K8S_POD_CIDR=$(kc get node "$K8S_NODE_NAME" -o jsonpath='{.spec.podCIDR}')
-  log "node $K8S_NODE_NAME registered, pod CIDR $K8S_POD_CIDR"
+  local n name
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    cluster_node "$n"
+  done
+  K8S_POD_CIDRS=()
+  for ((n = 1; n <= K8S_NODE_COUNT; n++)); do
+    name=${K8S_NODE_NAMES[n - 1]}
+    wait_for "node $name registered with a pod CIDR" 90 node_pod_cidr "$name"
+    K8S_POD_CIDRS+=("$(node_pod_cidr "$name")")
+    ip -n "$K8S_NS_CP" route replace "${K8S_POD_CIDRS[n - 1]}" via "${K8S_NODE_IPS[n - 1]}"
+    log "node $name registered, pod CIDR ${K8S_POD_CIDRS[n - 1]}"
+  done
+  K8S_POD_CIDR=${K8S_POD_CIDRS[0]}
+}
+# Prints node NAME's pod CIDR; fails while it has none.
+node_pod_cidr() {  # NAME
+  local cidr
+  cidr=$(kc get node "$1" -o jsonpath='{.spec.podCIDR}') && [ -n "$cidr" ] && echo "$cidr"
 }
 
 # The reference plugins as the node's network, as a cluster without dpcni would run them: bridge
@@ -515,8 +592,16 @@ cluster_dump() {
     kc get pods -A -o wide 2>&1 || true
     echo "=== events"
     kc get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 30 || true
-    local name
-    for name in kubelet containerd kube-proxy node kube-apiserver kube-controller-manager; do
+    local name n
+    for ((n = 1; n <= ${K8S_NODE_COUNT:-1}; n++)); do
+      for name in kubelet containerd kube-proxy node; do
+        name+=$(node_sfx "$n")
+        [ -f "$K8S_RUN/logs/$name.log" ] || continue
+        echo "=== tail of $name.log"
+        tail -n 30 "$K8S_RUN/logs/$name.log"
+      done
+    done
+    for name in kube-apiserver kube-controller-manager; do
       [ -f "$K8S_RUN/logs/$name.log" ] || continue
       echo "=== tail of $name.log"
       tail -n 30 "$K8S_RUN/logs/$name.log"

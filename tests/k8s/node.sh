@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The node's mount namespace, for tests/k8s/cluster.sh: run inside the node's netns under
 # `unshare --mount --propagation private`, it makes the machine's host paths private to the node and
-# then holds the namespace open (its PID is written to $K8S_RUN/node.pid); containerd, kubelet and
-# kube-proxy enter it with nsenter.
+# then holds the namespace open (its PID is written to $K8S_NODE_DIR/pid); containerd, kubelet and
+# kube-proxy enter it with nsenter. Each node of a run has its own K8S_NODE_DIR, so its own overlays:
+# what one node writes to a host path (the chart's hostPaths too) the other never sees.
 #
 # kubelet and containerd must share one mount namespace: kubelet mounts the pods' volumes (tmpfs for
 # secrets and projected tokens) under its root directory and runc, started by containerd, must see
@@ -12,7 +13,7 @@
 set -euo pipefail
 # shellcheck disable=SC1090
 source "$1"
-node=$K8S_RUN/node
+node=$K8S_NODE_DIR
 
 # /sys of this netns, so that kubelet and cAdvisor see the node's interfaces, not the machine's; the
 # cgroup hierarchies mounted under the old one are moved onto the new one.
@@ -61,5 +62,5 @@ cp /usr/lib/cni/loopback /usr/lib/cni/portmap /usr/lib/cni/bridge /usr/lib/cni/h
 # sees none of it (the namespace was made private first).
 mount --make-rshared /
 
-echo "$$" >"$K8S_RUN/node.pid"
+echo "$$" >"$node/pid"
 exec sleep infinity
