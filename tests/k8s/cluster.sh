@@ -585,6 +585,41 @@ EOF
 # --- diagnostics and tear-down --------------------------------------------------------------------
 
 # What a failure needs: the cluster's view and the tails of the node's logs.
+# A lane's exit and time budget: on any exit the cluster goes (dumped first when the lane failed,
+# with cluster_dump and the lane's own agent_dump), and past $budget seconds the lane is sent TERM,
+# whose trap runs once the command in hand returns. Call once, after `budget` is set.
+watchdog=""
+lane_on_exit() {
+  local status=$?
+  trap - EXIT
+  set +e
+  k8s_restore_output
+  [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
+  local job
+  for job in $(jobs -p); do kill "$job" 2>/dev/null; done
+  if [ "$status" -ne 0 ] && [ -n "${K8S_RUN:-}" ] && [ -d "$K8S_RUN" ]; then
+    log "the lane failed in phase '${phase_name:-set-up}'; the cluster as it was:"
+    cluster_dump
+    agent_dump
+  fi
+  cluster_down
+  log "cluster removed"
+  exit "$status"
+}
+lane_traps() {
+  trap lane_on_exit EXIT
+  trap 'fail "terminated (or past the budget of $budget s)"' TERM
+  trap 'fail "interrupted"' INT
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleep "$budget" &
+    sleeper=$!
+    wait "$sleeper"
+    kill -TERM $$
+  ) &
+  watchdog=$!
+}
+
 cluster_dump() {
   {
     echo "=== nodes and pods"

@@ -112,35 +112,7 @@ agent_dump() {
   done
 }
 
-watchdog=""
-on_exit() {
-  local status=$?
-  trap - EXIT
-  set +e
-  k8s_restore_output
-  [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
-  local job
-  for job in $(jobs -p); do kill "$job" 2>/dev/null; done
-  if [ "$status" -ne 0 ] && [ -n "${K8S_RUN:-}" ] && [ -d "$K8S_RUN" ]; then
-    log "the lane failed in phase '${phase_name:-set-up}'; the cluster as it was:"
-    cluster_dump
-    agent_dump
-  fi
-  cluster_down
-  log "cluster removed"
-  exit "$status"
-}
-trap on_exit EXIT
-trap 'fail "terminated (or past the budget of $budget s)"' TERM
-trap 'fail "interrupted"' INT
-(
-  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-  sleep "$budget" &
-  sleeper=$!
-  wait "$sleeper"
-  kill -TERM $$
-) &
-watchdog=$!
+lane_traps
 
 # --- helpers --------------------------------------------------------------------------------------
 
