@@ -11,24 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "netlink/libnl.h"
 
 namespace dpcni::dataplane {
 namespace {
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* object) const { Free(object); }
-};
-using SocketPtr = std::unique_ptr<nl_sock, Deleter<nl_sock, nl_socket_free>>;
-using LinkPtr = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
-using AddrPtr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
-using RoutePtr = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
-using CachePtr = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
-
-absl::Status NetlinkError(const std::string& what, int error) {
-  return absl::InternalError(absl::StrCat(what, ": ", nl_geterror(error)));
-}
 
 absl::StatusOr<SocketPtr> Connect() {
   SocketPtr sock(nl_socket_alloc());

@@ -10,22 +10,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "ipam/ipv4.h"
+#include "netlink/libnl.h"
 
 namespace dpcni::dataplane {
 namespace {
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* object) const { Free(object); }
-};
-using SocketPtr = std::unique_ptr<nl_sock, Deleter<nl_sock, nl_socket_free>>;
-using RoutePtr = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
-using CachePtr = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
-
-absl::Status NetlinkError(const std::string& what, int error) {
-  return absl::InternalError(absl::StrCat(what, ": ", nl_geterror(error)));
-}
 
 NlAddrPtr Address(uint32_t host_order, uint8_t length) {
   const uint32_t network_order = htonl(host_order);
