@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -106,8 +107,9 @@ INSTANTIATE_TEST_SUITE_P(
     GrpcAgentClient, WireMappingTest,
     ::testing::Values(WireMappingCase{"UnavailableOnAdd", grpc::StatusCode::UNAVAILABLE, Verb::kAdd,
                                       ErrorCode::kTryAgainLater},
-                      WireMappingCase{"UnavailableOnDel", grpc::StatusCode::UNAVAILABLE, Verb::kDel,
-                                      ErrorCode::kTryAgainLater},
+                      // UNAVAILABLE on DEL is queued instead (StaleSocketDelIsQueued).
+                      WireMappingCase{"DeadlineExceededOnDel", grpc::StatusCode::DEADLINE_EXCEEDED,
+                                      Verb::kDel, ErrorCode::kTryAgainLater},
                       WireMappingCase{"UnavailableOnGc", grpc::StatusCode::UNAVAILABLE, Verb::kGc,
                                       ErrorCode::kTryAgainLater},
                       WireMappingCase{"UnavailableOnStatus", grpc::StatusCode::UNAVAILABLE,
@@ -142,21 +144,42 @@ TEST(GrpcAgentClient, MissingSocketIsUnavailableNamingIt) {
   EXPECT_EQ(CniErrorCodeOf(RunVerb(Verb::kStatus, client)), ErrorCode::kPluginNotAvailable);
 }
 
-// An agent that died leaves its socket file behind; connecting to it is refused.
-TEST(GrpcAgentClient, StaleSocketIsUnavailable) {
-  testing::TemporaryDirectory directory;
-  std::string socket = (directory.path() / "stale.sock").string();
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+// What an agent that died leaves behind: its socket file, bound once and never listened on, so that
+// connecting to it is refused. Empty when it cannot be made.
+std::string StaleSocket(const std::filesystem::path& dir) {
+  const std::string socket = (dir / "stale.sock").string();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return "";
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::strncpy(address.sun_path, socket.c_str(), sizeof(address.sun_path) - 1);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  const int bound = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
   close(fd);
+  return bound == 0 ? socket : "";
+}
+
+// An agent that died leaves its socket file behind; connecting to it is refused.
+TEST(GrpcAgentClient, StaleSocketIsUnavailable) {
+  testing::TemporaryDirectory directory;
+  const std::string socket = StaleSocket(directory.path());
+  ASSERT_FALSE(socket.empty());
 
   GrpcAgentClient client(socket);
-  EXPECT_EQ(CniErrorCodeOf(RunVerb(Verb::kDel, client)), ErrorCode::kTryAgainLater);
+  EXPECT_EQ(CniErrorCodeOf(RunVerb(Verb::kAdd, client)), ErrorCode::kTryAgainLater);
   EXPECT_EQ(CniErrorCodeOf(RunVerb(Verb::kStatus, client)), ErrorCode::kPluginNotAvailable);
+}
+
+// The same dead agent on DEL: the DEL is queued beside its socket for the next agent, and succeeds.
+TEST(GrpcAgentClient, StaleSocketDelIsQueued) {
+  testing::TemporaryDirectory directory;
+  const std::string socket = StaleSocket(directory.path());
+  ASSERT_FALSE(socket.empty());
+
+  GrpcAgentClient client(socket);
+  NetConf conf = Conf();
+  conf.agent_socket = socket;
+  EXPECT_TRUE(HandleDel(PodEnvironment(Verb::kDel), conf, client).ok());
+  EXPECT_TRUE(std::filesystem::exists(directory.path() / "pending-deletes" / "c1:eth0.del"));
 }
 
 TEST(GrpcAgentClient, AgentTooSlowIsDeadlineExceeded) {
