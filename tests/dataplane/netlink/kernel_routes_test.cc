@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -45,7 +46,8 @@ class KernelRoutesTest : public ::testing::Test {
 
   // `ip -4 route show` of the namespace, the lines matching `filter`.
   std::string Show(const std::string& filter = "") {
-    const std::string file = ::testing::TempDir() + "/routes.txt";
+    // One file per process: ctest runs each test of this suite as its own process, side by side.
+    const std::string file = ::testing::TempDir() + "/routes-" + std::to_string(::getpid()) + ".txt";
     EXPECT_EQ(netns_.Shell("ip -4 route show " + filter + " > " + file), 0);
     std::string text;
     if (FILE* in = std::fopen(file.c_str(), "r")) {
