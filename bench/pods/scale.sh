@@ -21,7 +21,7 @@ backend=${DPCNI_BACKEND:-auto}
 concurrency=16  # plugin calls at once while the node is filled, as a runtime starting pods would
 max_level=${levels[-1]}
 
-ninja -C "$build" agent_status >/dev/null
+ninja -C "$build" agent_rpc >/dev/null
 work=$(mktemp -d /tmp/dpcni-bench-scale.XXXXXX)
 node=dpcni-bench-scale-node
 agent_pid=""
@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # shellcheck source=bench/pods/measure.sh
 . "$(dirname "$0")/measure.sh"
-status_field() { "$build/bench/pods/agent_status" "$work/dpcni.sock" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+status_field() { "$build/bench/pods/agent_rpc" "$work/dpcni.sock" Status | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$agent_pid/status"; }  # ip netns exec execs the agent
 
 cni() {  # cni COMMAND POD
@@ -73,7 +73,7 @@ echo "{\"cniVersion\":\"1.1.0\",\"name\":\"bench\",\"type\":\"dpcni\",\"agentSoc
 ip netns add "$node"
 ip netns exec "$node" "$build/dataplane/dpcni-agent" --config "$work/agent.yaml" 2>"$work/agent.log" &
 agent_pid=$!
-for _ in $(seq 600); do "$build/bench/pods/agent_status" "$work/dpcni.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 600); do "$build/bench/pods/agent_rpc" "$work/dpcni.sock" Status >/dev/null 2>&1 && break; sleep 0.05; done
 echo "agent: $(grep -m1 'serving on' "$work/agent.log")" >&2
 rss0=$(rss_mb)
 mbufs0=$(status_field mbufs_in_use)
