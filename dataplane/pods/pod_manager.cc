@@ -86,7 +86,8 @@ absl::Status PodManager::StartPod(PodRecord& record) {
 
   std::vector<std::string> addresses;
   for (const Allocation& allocation : record.addresses) addresses.push_back(HostCidr(allocation));
-  const InterfaceSpec spec = PodInterface(record.ifname, record.mtu, addresses, config_.gateway_ip);
+  const InterfaceSpec spec =
+      PodInterface(record.ifname, record.mtu, addresses, config_.gateway_ip, record.routes);
   if (auto status = RunInNetns(record.netns_path, [&] { return ConfigureInterface(spec); });
       !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
@@ -135,6 +136,36 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
   return record;
 }
 
+absl::StatusOr<std::vector<std::string>> PodManager::PodRoutes(
+    const PodRecord& pod, const std::optional<std::vector<std::string>>& requested) {
+  if (requested) {
+    std::vector<std::string> routes;
+    for (const std::string& dst : *requested) {
+      auto prefix = Ipv4Prefix::Parse(dst);
+      if (!prefix.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("route to \"", dst, "\" for ", pod.ifname,
+                                                       ": ", prefix.status().message()));
+      }
+      routes.push_back(prefix->ToString());
+    }
+    return routes;
+  }
+  // A pod's first interface carries its default route. A later one (Multus adds net1 beside eth0)
+  // must not: the kernel would put its default route in front of eth0's, and the pod's answers to
+  // what came in on eth0 would leave through net1 with eth0's address, dropped there as spoofed.
+  absl::StatusOr<bool> has_default = false;
+  if (auto status = RunInNetns(pod.netns_path, [&] {
+        has_default = HasDefaultRoute();
+        return has_default.status();
+      });
+      !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("read the routes of pod ", pod.DisplayName(),
+                                                    ": ", status.message()));
+  }
+  if (*has_default) return std::vector<std::string>{};
+  return std::vector<std::string>{"0.0.0.0/0"};
+}
+
 absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   PodRecord record = params.pod;
   record.added_unix_nanos = absl::ToUnixNanos(absl::Now());
@@ -144,6 +175,10 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
     return absl::InvalidArgumentError(absl::StrCat("requested MTU ", record.mtu,
                                                    " exceeds the node's pod_mtu ", config_.pod_mtu));
   }
+
+  auto routes = PodRoutes(record, params.routes);
+  if (!routes.ok()) return routes.status();
+  record.routes = *std::move(routes);
 
   Rollback rollback;
   auto addresses = ipam_.Allocate(record.Key(), params.requested_ips);
@@ -261,9 +296,12 @@ absl::Status PodManager::Check(const CheckPodParams& params) {
                                                         absl::StrJoin(state->addresses, ", "), ")"));
     }
   }
-  if (!state->has_default_route_via_gateway) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(who, "no default route via ", config_.gateway_ip, " on ", record.ifname));
+  for (const std::string& dst : record.routes) {
+    if (std::find(state->routes_via_gateway.begin(), state->routes_via_gateway.end(), dst) ==
+        state->routes_via_gateway.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(who, "no route to ", dst, " via ",
+                                                        config_.gateway_ip, " on ", record.ifname));
+    }
   }
   if (!rte_eth_dev_is_valid_port(record.port.port_id)) {
     return absl::FailedPreconditionError(absl::StrCat(who, "dataplane port ", record.port.port_id,

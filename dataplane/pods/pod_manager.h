@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct AddPodParams {
   std::string requested_mac;
   std::vector<std::string> requested_ips;
   uint32_t mtu = 0;  // 0: the configured pod MTU
+  // Prefixes to route through the gateway on this interface ("0.0.0.0/0": the default route).
+  // nullopt: the default route when the pod's netns has none yet, else none (see AddPodRequest).
+  std::optional<std::vector<std::string>> routes;
 };
 
 struct CheckPodParams {
@@ -59,6 +63,10 @@ class PodManager {
 
  private:
   absl::StatusOr<PodRecord> AddLocked(const AddPodParams& params);
+  // What ADD routes through the gateway on the pod's interface: `requested` when set, else the
+  // default route if the pod has none yet.
+  absl::StatusOr<std::vector<std::string>> PodRoutes(
+      const PodRecord& pod, const std::optional<std::vector<std::string>>& requested);
   absl::Status StartPod(PodRecord& record);
   absl::Status DeleteLocked(const std::string& key, const std::string& netns_path);
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
