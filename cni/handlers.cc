@@ -61,6 +61,14 @@ v1::AddPodRequest MakeAddPodRequest(const Environment& environment, const NetCon
   }
   request.set_mtu(conf.mtu);
   request.set_network(conf.name);
+  if (conf.routes.has_value()) {
+    v1::RouteList& routes = *request.mutable_routes();  // set, even when empty
+    for (const ResultRoute& route : *conf.routes) {
+      v1::Route& asked = *routes.add_routes();
+      asked.set_dst(route.dst);
+      asked.set_gw(route.gw);
+    }
+  }
   return request;
 }
 

@@ -107,6 +107,28 @@ absl::Status ParsePluginFields(const JsonFields& fields, NetConf& conf) {
   return absl::OkStatus();
 }
 
+absl::Status ParseRoutes(const JsonFields& fields, NetConf& conf) {
+  if (!fields.Has("routes")) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(nlohmann::json routes, fields.OptionalArray("routes"));
+  conf.routes.emplace();
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const std::string path = absl::StrCat("routes[", i, "]");
+    ASSIGN_OR_RETURN(JsonFields route, JsonFields::ForObject(routes[i], path));
+    ResultRoute parsed;
+    ASSIGN_OR_RETURN(parsed.dst, route.RequiredString("dst"));
+    if (!IsCidr(parsed.dst) || parsed.dst.find(':') != std::string::npos) {
+      return InvalidField(absl::StrCat(path, ".dst"),
+                          "must be an IPv4 prefix in CIDR notation like 0.0.0.0/0", parsed.dst);
+    }
+    // The agent knows the gateway and refuses any other.
+    ASSIGN_OR_RETURN(parsed.gw, route.OptionalString("gw"));
+    conf.routes->push_back(std::move(parsed));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseRuntimeConfig(const JsonFields& fields, NetConf& conf) {
   if (!fields.Has("runtimeConfig")) {
     return absl::OkStatus();
@@ -157,6 +179,7 @@ absl::StatusOr<NetConf> ParseNetConf(absl::string_view text) {
   NetConf conf;
   RETURN_IF_ERROR(ParseVersionAndName(fields, conf));
   RETURN_IF_ERROR(ParsePluginFields(fields, conf));
+  RETURN_IF_ERROR(ParseRoutes(fields, conf));
   RETURN_IF_ERROR(ParseRuntimeConfig(fields, conf));
   if (fields.Has("prevResult")) {
     ASSIGN_OR_RETURN(conf.prev_result, ParseResult(fields.Raw("prevResult"), "prevResult"));

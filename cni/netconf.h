@@ -30,6 +30,10 @@ struct NetConf {
   // runtimeConfig.mac / runtimeConfig.ips (the "mac" and "ips" capabilities); empty: agent picks.
   std::string requested_mac{};
   std::vector<std::string> requested_ips{};
+  // `routes`, the shape of IPAM's well-known field: the routes this interface gets, through the
+  // agent's gateway. nullopt (absent): the agent routes the default through the pod's first
+  // interface only, so that a second one (Multus' net1) leaves eth0's routes alone.
+  std::optional<std::vector<ResultRoute>> routes{};
   std::optional<CniResult> prev_result{};
   std::vector<AttachmentKey> valid_attachments{};
 };

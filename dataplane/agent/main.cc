@@ -238,7 +238,7 @@ class PodNetwork {
     if (!edges.ok()) return edges.status();
     edges_ = *std::move(edges);
     store_ = std::make_unique<PodStore>(config_.state_dir + "/pods.json");
-    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
     if (auto status = pods_->Restore(); !status.ok()) return status;
     // Before the service exists: what kubelet deleted while no agent served is gone first.
     const std::string queue = PendingDeletesDir(config_.socket_path);
@@ -316,6 +316,7 @@ class PodNetwork {
   bool started_ = false;
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<KernelPorts> ports_;
+  NetlinkPodInterfaces pod_interfaces_;
   std::unique_ptr<NodeEdges> edges_;
   std::unique_ptr<PodStore> store_;
   std::unique_ptr<PodManager> pods_;

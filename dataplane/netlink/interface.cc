@@ -71,8 +71,9 @@ absl::Status AddAddress(nl_sock* sock, int ifindex, const std::string& cidr, con
 }
 
 // dst is "a.b.c.d/len"; an empty gateway makes the route on-link (scope link).
-absl::Status AddRoute(nl_sock* sock, int ifindex, const std::string& dst, const std::string& gateway,
-                      const std::string& ifname) {
+absl::Status AddRoute(nl_sock* sock, int ifindex, const RouteSpec& spec, const std::string& ifname) {
+  const std::string& dst = spec.dst;
+  const std::string& gateway = spec.via;
   auto destination = ParseAddress(dst);
   if (!destination.ok()) return destination.status();
   RoutePtr route(rtnl_route_alloc());
@@ -92,7 +93,9 @@ absl::Status AddRoute(nl_sock* sock, int ifindex, const std::string& dst, const 
     rtnl_route_nh_set_gateway(next_hop, via->get());
   }
   rtnl_route_add_nexthop(route.get(), next_hop);  // the route owns it from here
-  if (int error = rtnl_route_add(sock, route.get(), 0); !OkOrExists(error)) {
+  // An identical route (same device, gateway and scope) is EEXIST with or without NLM_F_APPEND.
+  const int flags = spec.behind_existing ? NLM_F_APPEND : 0;
+  if (int error = rtnl_route_add(sock, route.get(), flags); !OkOrExists(error)) {
     return NetlinkError(absl::StrCat("add route ", dst, gateway.empty() ? "" : " via " + gateway,
                                      " on ", ifname),
                         error);
@@ -105,31 +108,49 @@ std::string FormatIpv4(nl_addr* address, unsigned prefix_length) {
   return absl::StrFormat("%d.%d.%d.%d/%d", bytes[0], bytes[1], bytes[2], bytes[3], prefix_length);
 }
 
-bool HasDefaultRouteVia(nl_sock* sock, int ifindex, const std::string& gateway) {
-  auto via = ParseAddress(gateway);
+absl::StatusOr<CachePtr> MainRoutes(nl_sock* sock) {
   nl_cache* raw_cache = nullptr;
-  if (!via.ok() || rtnl_route_alloc_cache(sock, AF_INET, 0, &raw_cache) < 0) return false;
-  CachePtr cache(raw_cache);
-  for (nl_object* object = nl_cache_get_first(cache.get()); object; object = nl_cache_get_next(object)) {
+  if (int error = rtnl_route_alloc_cache(sock, AF_INET, 0, &raw_cache); error < 0) {
+    return NetlinkError("list routes", error);
+  }
+  return CachePtr(raw_cache);
+}
+
+// The prefixes of the main table's single-next-hop routes through `gateway` on `ifindex`.
+absl::StatusOr<std::vector<std::string>> RoutesVia(nl_sock* sock, int ifindex,
+                                                   const std::string& gateway) {
+  std::vector<std::string> prefixes;
+  if (gateway.empty()) return prefixes;
+  auto via = ParseAddress(gateway);
+  if (!via.ok()) return via.status();
+  auto cache = MainRoutes(sock);
+  if (!cache.ok()) return cache.status();
+  for (nl_object* object = nl_cache_get_first(cache->get()); object; object = nl_cache_get_next(object)) {
     auto* route = reinterpret_cast<rtnl_route*>(object);
     if (rtnl_route_get_table(route) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route) != 1) continue;
-    nl_addr* dst = rtnl_route_get_dst(route);
-    if (dst && nl_addr_get_prefixlen(dst) != 0) continue;
     rtnl_nexthop* next_hop = rtnl_route_nexthop_n(route, 0);
     nl_addr* route_gateway = rtnl_route_nh_get_gateway(next_hop);
-    if (rtnl_route_nh_get_ifindex(next_hop) == ifindex && route_gateway &&
-        nl_addr_cmp_prefix(route_gateway, via->get()) == 0) {
-      return true;
+    if (rtnl_route_nh_get_ifindex(next_hop) != ifindex || !route_gateway ||
+        nl_addr_cmp_prefix(route_gateway, via->get()) != 0) {
+      continue;
     }
+    // The default route's dst is absent or 0.0.0.0/0, depending on how it was added.
+    nl_addr* dst = rtnl_route_get_dst(route);
+    prefixes.push_back(dst && nl_addr_get_prefixlen(dst) != 0
+                           ? FormatIpv4(dst, nl_addr_get_prefixlen(dst))
+                           : std::string("0.0.0.0/0"));
   }
-  return false;
+  return prefixes;
 }
 
 }  // namespace
 
 InterfaceSpec PodInterface(const std::string& ifname, uint32_t mtu,
-                           const std::vector<std::string>& addresses, const std::string& gateway) {
-  return {ifname, mtu, addresses, {{gateway + "/32", ""}, {"0.0.0.0/0", gateway}}};
+                           const std::vector<std::string>& addresses, const std::string& gateway,
+                           const std::vector<std::string>& routes_via_gateway) {
+  InterfaceSpec spec{ifname, mtu, addresses, {{gateway + "/32", "", /*behind_existing=*/true}}};
+  for (const std::string& dst : routes_via_gateway) spec.routes.push_back({dst, gateway});
+  return spec;
 }
 
 absl::Status ConfigureInterface(const InterfaceSpec& spec) {
@@ -146,7 +167,7 @@ absl::Status ConfigureInterface(const InterfaceSpec& spec) {
     if (auto status = AddAddress(sock->get(), ifindex, cidr, spec.ifname); !status.ok()) return status;
   }
   for (const RouteSpec& route : spec.routes) {
-    if (auto status = AddRoute(sock->get(), ifindex, route.dst, route.via, spec.ifname); !status.ok()) {
+    if (auto status = AddRoute(sock->get(), ifindex, route, spec.ifname); !status.ok()) {
       return status;
     }
   }
@@ -179,8 +200,24 @@ absl::StatusOr<InterfaceState> ReadInterface(const std::string& ifname, const st
     state.addresses.push_back(
         FormatIpv4(rtnl_addr_get_local(address), rtnl_addr_get_prefixlen(address)));
   }
-  state.has_default_route_via_gateway = HasDefaultRouteVia(sock->get(), ifindex, gateway);
+  auto routes = RoutesVia(sock->get(), ifindex, gateway);
+  if (!routes.ok()) return routes.status();
+  state.routes_via_gateway = *std::move(routes);
   return state;
+}
+
+absl::StatusOr<bool> HasDefaultRoute() {
+  auto sock = Connect();
+  if (!sock.ok()) return sock.status();
+  auto cache = MainRoutes(sock->get());
+  if (!cache.ok()) return cache.status();
+  for (nl_object* object = nl_cache_get_first(cache->get()); object; object = nl_cache_get_next(object)) {
+    auto* route = reinterpret_cast<rtnl_route*>(object);
+    if (rtnl_route_get_table(route) != RT_TABLE_MAIN) continue;
+    nl_addr* dst = rtnl_route_get_dst(route);
+    if (!dst || nl_addr_get_prefixlen(dst) == 0) return true;
+  }
+  return false;
 }
 
 absl::Status DeleteInterface(const std::string& ifname) {

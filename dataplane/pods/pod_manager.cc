@@ -1,7 +1,7 @@
 #include "pods/pod_manager.h"
 
 #include <net/if.h>
-#include <rte_ethdev.h>
+#include <rte_ether.h>
 
 #include <algorithm>
 #include <functional>
@@ -54,9 +54,10 @@ std::string HostCidr(const Allocation& allocation) { return allocation.address +
 
 }  // namespace
 
-PodManager::PodManager(const AgentConfig& config, Ipam& ipam, KernelPorts& ports, Engine& engine,
-                       PodStore& store)
-    : config_(config), ipam_(ipam), ports_(ports), engine_(engine), store_(store),
+PodManager::PodManager(const AgentConfig& config, Ipam& ipam, PortFactory& ports,
+                       PodInterfaces& interfaces, Engine& engine, PodStore& store)
+    : config_(config), ipam_(ipam), ports_(ports), interfaces_(interfaces), engine_(engine),
+      store_(store),
       gateway_ip_(ParseIpv4(config.gateway_ip).value_or(0)) {}
 
 std::shared_ptr<std::mutex> PodManager::LockFor(const std::string& key) {
@@ -81,14 +82,15 @@ absl::Status PodManager::StartPod(PodRecord& record) {
   if (!port.ok()) return port.status();
   record.port = *port;
   rollback.Add([&] {
-    ports_.Destroy(record.port, record.netns_path, record.ifname).IgnoreError();
+    ports_.Remove(record.port, record.netns_path).IgnoreError();
+    interfaces_.Delete(record.netns_path, record.ifname).IgnoreError();
   });
 
   std::vector<std::string> addresses;
   for (const Allocation& allocation : record.addresses) addresses.push_back(HostCidr(allocation));
-  const InterfaceSpec spec = PodInterface(record.ifname, record.mtu, addresses, config_.gateway_ip);
-  if (auto status = RunInNetns(record.netns_path, [&] { return ConfigureInterface(spec); });
-      !status.ok()) {
+  const InterfaceSpec spec =
+      PodInterface(record.ifname, record.mtu, addresses, config_.gateway_ip, record.routes);
+  if (auto status = interfaces_.Configure(record.netns_path, spec); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
                                                     record.DisplayName(), ": ", status.message()));
   }
@@ -135,6 +137,33 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
   return record;
 }
 
+absl::StatusOr<std::vector<std::string>> PodManager::PodRoutes(
+    const PodRecord& pod, const std::optional<std::vector<std::string>>& requested) {
+  if (requested) {
+    std::vector<std::string> routes;
+    for (const std::string& dst : *requested) {
+      auto prefix = Ipv4Prefix::Parse(dst);
+      if (!prefix.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("route to \"", dst, "\" for ", pod.ifname,
+                                                       ": ", prefix.status().message()));
+      }
+      routes.push_back(prefix->ToString());
+    }
+    return routes;
+  }
+  // A pod's first interface carries its default route. A later one (Multus adds net1 beside eth0)
+  // must not: the kernel would put its default route in front of eth0's, and the pod's answers to
+  // what came in on eth0 would leave through net1 with eth0's address, dropped there as spoofed.
+  absl::StatusOr<bool> has_default = interfaces_.HasDefaultRoute(pod.netns_path);
+  if (!has_default.ok()) {
+    return absl::Status(has_default.status().code(),
+                        absl::StrCat("read the routes of pod ", pod.DisplayName(), ": ",
+                                     has_default.status().message()));
+  }
+  if (*has_default) return std::vector<std::string>{};
+  return std::vector<std::string>{"0.0.0.0/0"};
+}
+
 absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   PodRecord record = params.pod;
   record.added_unix_nanos = absl::ToUnixNanos(absl::Now());
@@ -144,6 +173,10 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
     return absl::InvalidArgumentError(absl::StrCat("requested MTU ", record.mtu,
                                                    " exceeds the node's pod_mtu ", config_.pod_mtu));
   }
+
+  auto routes = PodRoutes(record, params.routes);
+  if (!routes.ok()) return routes.status();
+  record.routes = *std::move(routes);
 
   Rollback rollback;
   auto addresses = ipam_.Allocate(record.Key(), params.requested_ips);
@@ -162,10 +195,7 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   }
 
   if (auto status = StartPod(record); !status.ok()) return status;
-  rollback.Add([&] {
-    engine_.DetachPod(record.port.port_id).IgnoreError();
-    ports_.Destroy(record.port, record.netns_path, record.ifname).IgnoreError();
-  });
+  rollback.Add([&] { StopPod(record, record.netns_path).IgnoreError(); });
 
   std::lock_guard lock(records_mu_);
   records_[record.Key()] = record;
@@ -188,6 +218,22 @@ absl::Status PodManager::Delete(const std::string& container_id, const std::stri
   return DeleteLocked(key, netns_path);
 }
 
+absl::Status PodManager::StopPod(const PodRecord& record, const std::string& netns_path) {
+  // The port id the device has now, not the recorded one: once the device is gone, DPDK may have
+  // given that id to a newer pod's port, which detaching or stopping by id would take down.
+  absl::StatusOr<uint16_t> port_id = ports_.Find(record.port.device_name);
+  if (port_id.ok()) {
+    if (auto status = engine_.DetachPod(*port_id); !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+    if (auto status = ports_.Remove(record.port, netns_path); !status.ok()) return status;
+  } else if (!absl::IsNotFound(port_id.status())) {
+    return port_id.status();
+  }
+  // DPDK never deletes a persistent tap (nor the tap PMD's, made with persist): that is ours to do.
+  return interfaces_.Delete(netns_path, record.ifname);
+}
+
 absl::Status PodManager::DeleteLocked(const std::string& key, const std::string& netns_path) {
   std::optional<PodRecord> record;
   {
@@ -195,12 +241,8 @@ absl::Status PodManager::DeleteLocked(const std::string& key, const std::string&
     if (auto it = records_.find(key); it != records_.end()) record = it->second;
   }
   if (record) {
-    if (auto status = engine_.DetachPod(record->port.port_id);
-        !status.ok() && !absl::IsNotFound(status)) {
-      return status;
-    }
     const std::string& netns = netns_path.empty() ? record->netns_path : netns_path;
-    if (auto status = ports_.Destroy(record->port, netns, record->ifname); !status.ok()) {
+    if (auto status = StopPod(*record, netns); !status.ok()) {
       return absl::Status(status.code(), absl::StrCat("delete pod ", record->DisplayName(), ": ",
                                                       status.message()));
     }
@@ -243,14 +285,7 @@ absl::Status PodManager::Check(const CheckPodParams& params) {
                                                       ", the agent assigned ", record.mac));
   }
   const std::string& netns = params.netns_path.empty() ? record.netns_path : params.netns_path;
-  absl::StatusOr<InterfaceState> state = absl::InternalError("not read");
-  if (auto status = RunInNetns(netns, [&] {
-        state = ReadInterface(record.ifname, config_.gateway_ip);
-        return absl::OkStatus();
-      });
-      !status.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(who, status.message()));
-  }
+  absl::StatusOr<InterfaceState> state = interfaces_.Read(netns, record.ifname, config_.gateway_ip);
   if (!state.ok()) return absl::FailedPreconditionError(absl::StrCat(who, state.status().message()));
   if (!state->up) return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " is down"));
   for (const Allocation& allocation : record.addresses) {
@@ -261,13 +296,18 @@ absl::Status PodManager::Check(const CheckPodParams& params) {
                                                         absl::StrJoin(state->addresses, ", "), ")"));
     }
   }
-  if (!state->has_default_route_via_gateway) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(who, "no default route via ", config_.gateway_ip, " on ", record.ifname));
+  for (const std::string& dst : record.routes) {
+    if (std::find(state->routes_via_gateway.begin(), state->routes_via_gateway.end(), dst) ==
+        state->routes_via_gateway.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(who, "no route to ", dst, " via ",
+                                                        config_.gateway_ip, " on ", record.ifname));
+    }
   }
-  if (!rte_eth_dev_is_valid_port(record.port.port_id)) {
+  absl::StatusOr<uint16_t> port_id = ports_.Find(record.port.device_name);
+  if (!port_id.ok() || *port_id != record.port.port_id) {
     return absl::FailedPreconditionError(absl::StrCat(who, "dataplane port ", record.port.port_id,
-                                                      " no longer exists"));
+                                                      " (", record.port.device_name,
+                                                      ") no longer exists"));
   }
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "config/agent_config.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
+#include "pods/pod_interfaces.h"
 #include "pods/pod_record.h"
 #include "port/kernel_ports.h"
 
@@ -24,6 +26,9 @@ struct AddPodParams {
   std::string requested_mac;
   std::vector<std::string> requested_ips;
   uint32_t mtu = 0;  // 0: the configured pod MTU
+  // Prefixes to route through the gateway on this interface ("0.0.0.0/0": the default route).
+  // nullopt: the default route when the pod's netns has none yet, else none (see AddPodRequest).
+  std::optional<std::vector<std::string>> routes;
 };
 
 struct CheckPodParams {
@@ -36,7 +41,10 @@ struct CheckPodParams {
 
 class PodManager {
  public:
-  PodManager(const AgentConfig& config, Ipam& ipam, KernelPorts& ports, Engine& engine, PodStore& store);
+  // `ports` makes the pods' DPDK ports, `interfaces` configures their kernel side: the agent passes
+  // KernelPorts and NetlinkPodInterfaces, unit tests fakes.
+  PodManager(const AgentConfig& config, Ipam& ipam, PortFactory& ports, PodInterfaces& interfaces,
+             Engine& engine, PodStore& store);
 
   // Re-attaches the pods recorded by an earlier agent whose netns still exist (their interfaces are
   // persistent taps, so the pods keep their eth0 and addresses), and forgets the rest.
@@ -44,7 +52,10 @@ class PodManager {
 
   absl::StatusOr<PodRecord> Add(const AddPodParams& params);
   // Idempotent: a pod, port or netns that is already gone is success. An empty netns_path (the
-  // runtime's second DEL after the sandbox is gone) uses the recorded one.
+  // runtime's second DEL after the sandbox is gone) uses the recorded one. Every step (engine,
+  // DPDK device, kernel interface) finds what it undoes by the recorded device and interface names
+  // and takes "already gone" as done, so a DEL retried after a step failed carries on from there;
+  // the address and the record go only once every step is done.
   absl::Status Delete(const std::string& container_id, const std::string& ifname,
                       const std::string& netns_path);
   absl::Status Check(const CheckPodParams& params);
@@ -59,14 +70,22 @@ class PodManager {
 
  private:
   absl::StatusOr<PodRecord> AddLocked(const AddPodParams& params);
+  // What ADD routes through the gateway on the pod's interface: `requested` when set, else the
+  // default route if the pod has none yet.
+  absl::StatusOr<std::vector<std::string>> PodRoutes(
+      const PodRecord& pod, const std::optional<std::vector<std::string>>& requested);
   absl::Status StartPod(PodRecord& record);
+  // Detaches, removes the DPDK device and deletes the kernel interface: each step skipped when its
+  // object is gone already.
+  absl::Status StopPod(const PodRecord& record, const std::string& netns_path);
   absl::Status DeleteLocked(const std::string& key, const std::string& netns_path);
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
   absl::Status SaveRecords();  // requires records_mu_
 
   const AgentConfig& config_;
   Ipam& ipam_;
-  KernelPorts& ports_;
+  PortFactory& ports_;
+  PodInterfaces& interfaces_;
   Engine& engine_;
   PodStore& store_;
   uint32_t gateway_ip_;

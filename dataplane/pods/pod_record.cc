@@ -18,6 +18,7 @@ nlohmann::json ToJson(const PodRecord& record) {
           {"infra_container_id", record.infra_container_id},
           {"network", record.network},           {"mac", record.mac},
           {"mtu", record.mtu},                   {"addresses", addresses},
+          {"routes", record.routes},
           {"added_unix_nanos", record.added_unix_nanos},
           {"backend", PortBackendName(record.port.backend)}};
 }
@@ -39,6 +40,14 @@ absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
     for (const auto& address : json["addresses"]) {
       record.addresses.push_back({address.value("address", ""), address.value("pool", "")});
     }
+  }
+  if (json.contains("routes")) {
+    for (const auto& route : json["routes"]) {
+      if (!route.is_string()) return absl::DataLossError("pod record with a route that is no string");
+      record.routes.push_back(route.get<std::string>());
+    }
+  } else {
+    record.routes = {"0.0.0.0/0"};  // what every pod got before routes were recorded
   }
   auto backend = ParsePortBackend(json.value("backend", "tap"));
   if (!backend.ok()) return backend.status();

@@ -27,6 +27,9 @@ struct PodRecord {
   std::string mac;
   uint32_t mtu = 0;
   std::vector<Allocation> addresses;
+  // The prefixes routed through the gateway on this interface ("0.0.0.0/0": the default route), as
+  // ADD decided them; a restored pod gets the same. Records of older agents read as the default.
+  std::vector<std::string> routes;
   // When ADD made the attachment (wall clock, ns since the epoch); 0 in records of older agents. A
   // DEL the plugin queued while the agent was away applies only to an attachment older than it.
   int64_t added_unix_nanos = 0;

@@ -117,12 +117,35 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
 }
 
 absl::Status KernelPorts::RemoveDevice(const KernelPort& port) {
+  uint16_t port_id = 0;
+  // Gone already (an earlier attempt got this far): stopping port.port_id now could stop whatever
+  // device DPDK gave that id since, and removing the vdev again fails every time.
+  if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port_id) != 0) return absl::OkStatus();
   // Stopping an ethdev that never started is harmless; removing the vdev closes and frees the ethdev.
-  rte_eth_dev_stop(port.port_id);
+  rte_eth_dev_stop(port_id);
   if (int error = rte_eal_hotplug_remove("vdev", port.device_name.c_str()); error != 0) {
     return DpdkError(absl::StrCat("remove ", port.device_name), error);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint16_t> KernelPorts::Find(const std::string& device_name) {
+  std::lock_guard lock(lifecycle_mu_);
+  uint16_t port_id = 0;
+  if (rte_eth_dev_get_port_by_name(device_name.c_str(), &port_id) != 0) {
+    return absl::NotFoundError(absl::StrCat("no DPDK device ", device_name));
+  }
+  return port_id;
+}
+
+absl::Status KernelPorts::Remove(const KernelPort& port, const std::string& netns_path) {
+  std::lock_guard lock(lifecycle_mu_);
+  // Inside the pod's netns, where the PMD made the interface, while that netns exists.
+  if (NetnsExists(netns_path)) {
+    absl::Status status = RunInNetns(netns_path, [&] { return RemoveDevice(port); });
+    if (!absl::IsNotFound(status)) return status;
+  }
+  return RemoveDevice(port);
 }
 
 absl::Status KernelPorts::Destroy(const KernelPort& port, const std::string& netns_path,

@@ -42,15 +42,32 @@ rte_ether_addr StableMac(uint32_t ipv4);
 // `auto` resolves to vhost-net where /dev/vhost-net can be opened, else tap.
 PortBackend ResolveBackend(PortBackend configured);
 
-class KernelPorts {
+// What the pod lifecycle needs of the ports: an interface so that it can be tested without EAL.
+// A port is known by its device name: DPDK hands a freed port id to the next device it makes, so a
+// recorded port id may name a newer pod's port once ours is gone; device names are never reused.
+class PortFactory {
+ public:
+  virtual ~PortFactory() = default;
+  // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
+  // On failure nothing is left behind: no ethdev, no tap.
+  virtual absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request) = 0;
+  // The port id the device has now; NotFoundError once it is gone.
+  virtual absl::StatusOr<uint16_t> Find(const std::string& device_name) = 0;
+  // Stops and removes the ethdev of port.device_name (inside `netns_path` while that exists). Only
+  // the DPDK side: a persistent tap stays for the caller to delete.
+  virtual absl::Status Remove(const KernelPort& port, const std::string& netns_path) = 0;
+};
+
+class KernelPorts final : public PortFactory {
  public:
   // `tx_queues` is one per forwarding worker; `queue_size` descriptors per queue; Rx buffers come
   // from `pool`, which must be EAL memory (vhost-net can only map EAL memseg lists).
   KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size);
 
-  // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
-  // On failure nothing is left behind: no ethdev, no tap.
-  absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request);
+  absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request) override;
+  absl::StatusOr<uint16_t> Find(const std::string& device_name) override;
+  // A device that is gone already is success.
+  absl::Status Remove(const KernelPort& port, const std::string& netns_path) override;
 
   // Stops and removes the ethdev and deletes the pod's interface. When the netns is gone (the
   // sandbox was torn down first) only the DPDK side is left to remove.
@@ -58,6 +75,7 @@ class KernelPorts {
 
  private:
   absl::StatusOr<KernelPort> CreateInCurrentNetns(PortBackend backend, const KernelPortRequest& request);
+  // Requires lifecycle_mu_. The port id is looked up by the device name; a gone device is success.
   absl::Status RemoveDevice(const KernelPort& port);
 
   rte_mempool* const pool_;

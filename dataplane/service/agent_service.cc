@@ -55,14 +55,30 @@ grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest*
   params.requested_mac = request->requested_mac();
   params.requested_ips.assign(request->requested_ips().begin(), request->requested_ips().end());
   params.mtu = request->mtu();
+  if (request->has_routes()) {
+    params.routes.emplace();
+    for (const v1::Route& route : request->routes().routes()) {
+      // Pods reach everything through the one gateway the dataplane answers for.
+      if (!route.gw().empty() && route.gw() != config_.gateway_ip) {
+        return Logged("AddPod", pod.container_id,
+                      absl::InvalidArgumentError(absl::StrCat(
+                          "route to ", route.dst(), " via ", route.gw(),
+                          ": pod routes go through the node's gateway ", config_.gateway_ip,
+                          "; leave gw out")));
+      }
+      params.routes->push_back(route.dst());
+    }
+  }
 
   auto record = pods_.Add(params);
   if (!record.ok()) return Logged("AddPod", pod.container_id, record.status());
   FillInterface(*record, response->mutable_interface());
   FillAddresses(*record, config_.gateway_ip, response->mutable_ips());
-  v1::Route* default_route = response->add_routes();
-  default_route->set_dst("0.0.0.0/0");
-  default_route->set_gw(config_.gateway_ip);
+  for (const std::string& dst : record->routes) {
+    v1::Route* route = response->add_routes();
+    route->set_dst(dst);
+    route->set_gw(config_.gateway_ip);
+  }
   response->set_backend(PortBackendName(record->port.backend));
   return grpc::Status::OK;
 }

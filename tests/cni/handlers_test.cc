@@ -79,6 +79,29 @@ TEST(HandleAdd, SendsEverythingTheAgentNeeds) {
   EXPECT_THAT(request.requested_ips(), ElementsAre("10.244.1.9/24", "fd00::9/64"));
   EXPECT_EQ(request.mtu(), 1400u);
   EXPECT_EQ(request.network(), "k8s-pod-network");
+  EXPECT_FALSE(request.has_routes());  // no routes in the netconf: the agent decides
+}
+
+TEST(HandleAdd, SendsTheNetconfRoutesEvenWhenEmpty) {
+  NetConf conf = Conf();
+  conf.routes = std::vector<ResultRoute>{{.dst = "0.0.0.0/0"}, {.dst = "10.96.0.0/12", .gw = "169.254.1.1"}};
+  testing::FakeAgentClient agent;
+  ASSERT_TRUE(HandleAdd(PodEnvironment(Verb::kAdd), conf, agent).ok());
+  ASSERT_TRUE(agent.add_pod_request.has_value());
+  ASSERT_TRUE(agent.add_pod_request->has_routes());
+  const auto& routes = agent.add_pod_request->routes().routes();
+  ASSERT_EQ(routes.size(), 2);
+  EXPECT_EQ(routes[0].dst(), "0.0.0.0/0");
+  EXPECT_EQ(routes[0].gw(), "");
+  EXPECT_EQ(routes[1].dst(), "10.96.0.0/12");
+  EXPECT_EQ(routes[1].gw(), "169.254.1.1");
+
+  conf.routes = std::vector<ResultRoute>{};
+  testing::FakeAgentClient without;
+  ASSERT_TRUE(HandleAdd(PodEnvironment(Verb::kAdd), conf, without).ok());
+  ASSERT_TRUE(without.add_pod_request.has_value());
+  EXPECT_TRUE(without.add_pod_request->has_routes());
+  EXPECT_TRUE(without.add_pod_request->routes().routes().empty());
 }
 
 TEST(HandleAdd, ResultDescribesThePodInterfaceInTheConfVersion) {

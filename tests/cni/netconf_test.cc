@@ -37,6 +37,7 @@ TEST(ParseNetConf, MinimalConfGetsDefaults) {
   EXPECT_TRUE(conf->requested_ips.empty());
   EXPECT_FALSE(conf->prev_result.has_value());
   EXPECT_TRUE(conf->valid_attachments.empty());
+  EXPECT_FALSE(conf->routes.has_value());  // the agent decides: default on the first interface
 }
 
 TEST(ParseNetConf, ReadsEveryField) {
@@ -50,6 +51,7 @@ TEST(ParseNetConf, ReadsEveryField) {
                         {"ips", {{{"address", "10.244.1.7/24"}, {"interface", 0}}}}};
   json["cni.dev/valid-attachments"] = {{{"containerID", "c1"}, {"ifname", "eth0"}},
                                        {{"containerID", "c2"}, {"ifname", "net1"}}};
+  json["routes"] = {{{"dst", "0.0.0.0/0"}}, {{"dst", "10.96.0.0/12"}, {"gw", "169.254.1.1"}}};
   json["somethingElse"] = {{"ignored", true}};
   absl::StatusOr<NetConf> conf = Parse(json);
   ASSERT_TRUE(conf.ok()) << conf.status();
@@ -63,6 +65,21 @@ TEST(ParseNetConf, ReadsEveryField) {
   ASSERT_EQ(conf->valid_attachments.size(), 2u);
   EXPECT_EQ(conf->valid_attachments[1].container_id, "c2");
   EXPECT_EQ(conf->valid_attachments[1].ifname, "net1");
+  ASSERT_TRUE(conf->routes.has_value());
+  ASSERT_EQ(conf->routes->size(), 2u);
+  EXPECT_EQ((*conf->routes)[0].dst, "0.0.0.0/0");
+  EXPECT_EQ((*conf->routes)[0].gw, "");
+  EXPECT_EQ((*conf->routes)[1].dst, "10.96.0.0/12");
+  EXPECT_EQ((*conf->routes)[1].gw, "169.254.1.1");
+}
+
+TEST(ParseNetConf, EmptyRoutesAreKeptApartFromNoRoutes) {
+  nlohmann::json json = MinimalConf();
+  json["routes"] = nlohmann::json::array();
+  absl::StatusOr<NetConf> conf = Parse(json);
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  ASSERT_TRUE(conf->routes.has_value());  // "no routes on this interface", not "agent decides"
+  EXPECT_TRUE(conf->routes->empty());
 }
 
 TEST(ParseNetConf, UndecodableInputIsError6) {
@@ -155,6 +172,11 @@ INSTANTIATE_TEST_SUITE_P(
                          "runtimeConfig.ips[1] is an IPv6 address: dpcni assigns IPv4 addresses"},
         InvalidFieldCase{
             "IpNotAddress", {{"runtimeConfig", {{"ips", {"pod-a/24"}}}}}, "runtimeConfig.ips[0]"},
+        InvalidFieldCase{"RoutesNotArray", {{"routes", {{"dst", "0.0.0.0/0"}}}}, "routes"},
+        InvalidFieldCase{"RouteWithoutDst", {{"routes", {{{"gw", "169.254.1.1"}}}}},
+                         "routes[0].dst is required"},
+        InvalidFieldCase{"RouteDstNotCidr", {{"routes", {{{"dst", "default"}}}}}, "routes[0].dst"},
+        InvalidFieldCase{"RouteDstIpv6", {{"routes", {{{"dst", "::/0"}}}}}, "routes[0].dst"},
         InvalidFieldCase{"PrevResultNotObject", {{"prevResult", 3}}, "prevResult"},
         InvalidFieldCase{"PrevResultIpWithoutAddress",
                          {{"prevResult", {{"ips", {{{"gateway", "10.0.0.1"}}}}}}},

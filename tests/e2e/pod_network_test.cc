@@ -210,6 +210,111 @@ TEST_P(PodNetworkTest, RestartedAgentReattachesPodsThatStillExist) {
   EXPECT_NE(c.ip, b.ip);
 }
 
+// `ip -j route` in a netns: the routes of its main table.
+nlohmann::json RoutesIn(const Netns& netns) {
+  CommandResult listed = RunIn(netns.name(), {"ip", "-j", "-4", "route", "show"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.Describe();
+  return ParseOutput(listed);
+}
+
+// The devices that have a route to `dst` ("default", "169.254.1.1"), in the kernel's order.
+std::vector<std::string> DevsOf(const nlohmann::json& routes, const std::string& dst) {
+  std::vector<std::string> devs;
+  for (const auto& route : routes) {
+    if (route.value("dst", "") == dst) devs.push_back(route.value("dev", ""));
+  }
+  return devs;
+}
+
+// Multus adds a second dpcni interface (net1) beside eth0 with the same gateway address: eth0 keeps
+// the pod's default route, and each interface gets its own on-link route to the gateway.
+TEST_P(PodNetworkTest, SecondInterfaceLeavesThePodsRoutesOnEth0) {
+  Pod& a = AddPod("a");
+  Pod& b = AddPod("b");
+  ASSERT_EQ(a.result["routes"].size(), 1u) << a.result.dump();
+  const std::string gateway = a.result["routes"][0]["gw"];
+  EXPECT_EQ(a.result["routes"][0]["dst"], "0.0.0.0/0");
+
+  CniCall add_net1 = Call("ADD", a);
+  add_net1.ifname = "net1";
+  CommandResult added = InvokePlugin(add_net1);
+  ASSERT_EQ(added.exit_code, 0) << added.Describe();
+  const nlohmann::json net1 = ParseOutput(added);
+  EXPECT_TRUE(net1["routes"].empty()) << "net1 got no route, its result lists none: " << net1.dump();
+  ASSERT_EQ(net1["ips"].size(), 1u) << net1.dump();
+  EXPECT_NE(net1["ips"][0]["address"], a.result["ips"][0]["address"]);
+
+  nlohmann::json routes = RoutesIn(*a.netns);
+  EXPECT_EQ(DevsOf(routes, "default"), std::vector<std::string>{"eth0"}) << routes.dump();
+  EXPECT_EQ(DevsOf(routes, gateway), (std::vector<std::string>{"eth0", "net1"})) << routes.dump();
+  for (const auto& route : routes) {
+    if (route.value("dst", "") == "default") {
+      EXPECT_EQ(route.value("gateway", ""), gateway);
+    }
+  }
+  // net1 resolves the gateway as soon as anything leaves through it. Among equal default routes
+  // the kernel takes the first whose gateway is resolved (fib_select_default): with net1's in front,
+  // that would now be net1's.
+  RunIn(a.netns->name(), {"ping", "-c", "1", "-W", "1", "-I", "net1", gateway});
+  const nlohmann::json neighbours =
+      ParseOutput(RunIn(a.netns->name(), {"ip", "-j", "neigh", "show", "dev", "net1"}));
+  EXPECT_FALSE(neighbours.empty()) << "net1 did not resolve the gateway";
+  // b reaches a's eth0 address and a's answers leave through eth0: through net1 they would carry
+  // eth0's address and be dropped as spoofed.
+  EXPECT_TRUE(Ping(b, a.ip));
+  EXPECT_TRUE(Ping(a, b.ip));
+
+  CniCall del_net1 = Call("DEL", a);
+  del_net1.ifname = "net1";
+  CommandResult deleted = InvokePlugin(del_net1);
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.Describe();
+  routes = RoutesIn(*a.netns);
+  EXPECT_EQ(DevsOf(routes, "default"), std::vector<std::string>{"eth0"}) << routes.dump();
+  EXPECT_EQ(DevsOf(routes, gateway), std::vector<std::string>{"eth0"}) << routes.dump();
+  EXPECT_TRUE(Ping(b, a.ip));
+  EXPECT_EQ(AgentStatus().pods(), 2u);
+}
+
+// A netconf `routes` list is what the interface gets, on its own device, whatever came before.
+TEST_P(PodNetworkTest, NetconfRoutesGoOnTheirOwnInterface) {
+  Pod& a = AddPod("a");
+  const std::string gateway = a.result["routes"][0]["gw"];
+  CniCall add_net1 = Call("ADD", a);
+  add_net1.ifname = "net1";
+  add_net1.netconf["routes"] = {{{"dst", "10.98.0.0/16"}}};
+  CommandResult added = InvokePlugin(add_net1);
+  ASSERT_EQ(added.exit_code, 0) << added.Describe();
+  const nlohmann::json net1 = ParseOutput(added);
+  ASSERT_EQ(net1["routes"].size(), 1u) << net1.dump();
+  EXPECT_EQ(net1["routes"][0]["dst"], "10.98.0.0/16");
+  EXPECT_EQ(net1["routes"][0]["gw"], gateway);
+
+  const nlohmann::json routes = RoutesIn(*a.netns);
+  EXPECT_EQ(DevsOf(routes, "10.98.0.0/16"), std::vector<std::string>{"net1"}) << routes.dump();
+  EXPECT_EQ(DevsOf(routes, "default"), std::vector<std::string>{"eth0"}) << routes.dump();
+
+  CniCall check = add_net1;
+  check.command = "CHECK";
+  check.netconf["prevResult"] = net1;
+  CommandResult healthy = InvokePlugin(check);
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.Describe();
+  ASSERT_EQ(RunIn(a.netns->name(), {"ip", "route", "del", "10.98.0.0/16", "dev", "net1"}).exit_code,
+            0);
+  CommandResult broken = InvokePlugin(check);
+  EXPECT_NE(broken.exit_code, 0);
+  EXPECT_NE(broken.out.find("10.98.0.0/16"), std::string::npos) << broken.Describe();
+
+  // A gateway other than the node's is refused, and leaves nothing behind.
+  CniCall other_gw = Call("ADD", a);
+  other_gw.ifname = "net2";
+  other_gw.netconf["routes"] = {{{"dst", "0.0.0.0/0"}, {"gw", "10.98.0.1"}}};
+  CommandResult refused = InvokePlugin(other_gw);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("leave gw out"), std::string::npos) << refused.Describe();
+  EXPECT_EQ(AgentStatus().pods(), 2u);
+  EXPECT_EQ(AgentStatus().addresses_in_use(), 2u);
+}
+
 TEST_P(PodNetworkTest, MetricsEndpointServesThePortCounters) {
   AgentOptions options;
   options.backend = GetParam();

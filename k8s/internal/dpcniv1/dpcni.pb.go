@@ -260,6 +260,50 @@ func (x *Route) GetGw() string {
 	return ""
 }
 
+type RouteList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Routes        []*Route               `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteList) Reset() {
+	*x = RouteList{}
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteList) ProtoMessage() {}
+
+func (x *RouteList) ProtoReflect() protoreflect.Message {
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteList.ProtoReflect.Descriptor instead.
+func (*RouteList) Descriptor() ([]byte, []int) {
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RouteList) GetRoutes() []*Route {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
 type Interface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -272,7 +316,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[4]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +328,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[4]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +341,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{4}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Interface) GetName() string {
@@ -338,14 +382,19 @@ type AddPodRequest struct {
 	// 0 means the agent's configured pod MTU.
 	Mtu uint32 `protobuf:"varint,5,opt,name=mtu,proto3" json:"mtu,omitempty"`
 	// The CNI network name, kept so that GC can be scoped per network.
-	Network       string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
+	Network string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
+	// The routes the netconf asks for on this interface, each through the node's gateway (gw empty).
+	// Unset: a default route when the pod's netns has none yet (its first interface, eth0) and none
+	// on a later one (Multus' net1): a second interface must not take eth0's replies away from it.
+	// Set, even empty: exactly these, also 0.0.0.0/0 on a later interface.
+	Routes        *RouteList `protobuf:"bytes,7,opt,name=routes,proto3" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddPodRequest) Reset() {
 	*x = AddPodRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[5]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +406,7 @@ func (x *AddPodRequest) String() string {
 func (*AddPodRequest) ProtoMessage() {}
 
 func (x *AddPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[5]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +419,7 @@ func (x *AddPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPodRequest.ProtoReflect.Descriptor instead.
 func (*AddPodRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{5}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddPodRequest) GetAttachment() *Attachment {
@@ -415,11 +464,20 @@ func (x *AddPodRequest) GetNetwork() string {
 	return ""
 }
 
+func (x *AddPodRequest) GetRoutes() *RouteList {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
 type AddPodResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Interface *Interface             `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
 	Ips       []*IpAddress           `protobuf:"bytes,2,rep,name=ips,proto3" json:"ips,omitempty"`
-	Routes    []*Route               `protobuf:"bytes,3,rep,name=routes,proto3" json:"routes,omitempty"`
+	// The routes installed through the gateway on this interface (its on-link route to the gateway
+	// itself is not listed).
+	Routes []*Route `protobuf:"bytes,3,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Which pod-port backend carries this pod: "vhost-net" or "tap".
 	Backend       string `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -428,7 +486,7 @@ type AddPodResponse struct {
 
 func (x *AddPodResponse) Reset() {
 	*x = AddPodResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[6]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +498,7 @@ func (x *AddPodResponse) String() string {
 func (*AddPodResponse) ProtoMessage() {}
 
 func (x *AddPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[6]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +511,7 @@ func (x *AddPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPodResponse.ProtoReflect.Descriptor instead.
 func (*AddPodResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{6}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddPodResponse) GetInterface() *Interface {
@@ -494,7 +552,7 @@ type DelPodRequest struct {
 
 func (x *DelPodRequest) Reset() {
 	*x = DelPodRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[7]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +564,7 @@ func (x *DelPodRequest) String() string {
 func (*DelPodRequest) ProtoMessage() {}
 
 func (x *DelPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[7]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +577,7 @@ func (x *DelPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelPodRequest.ProtoReflect.Descriptor instead.
 func (*DelPodRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{7}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DelPodRequest) GetAttachment() *Attachment {
@@ -544,7 +602,7 @@ type DelPodResponse struct {
 
 func (x *DelPodResponse) Reset() {
 	*x = DelPodResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[8]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +614,7 @@ func (x *DelPodResponse) String() string {
 func (*DelPodResponse) ProtoMessage() {}
 
 func (x *DelPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[8]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +627,7 @@ func (x *DelPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelPodResponse.ProtoReflect.Descriptor instead.
 func (*DelPodResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{8}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
 }
 
 // A DEL the plugin could not hand to the agent, because the agent was down or not serving yet. So
@@ -590,7 +648,7 @@ type QueuedDelete struct {
 
 func (x *QueuedDelete) Reset() {
 	*x = QueuedDelete{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +660,7 @@ func (x *QueuedDelete) String() string {
 func (*QueuedDelete) ProtoMessage() {}
 
 func (x *QueuedDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[9]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +673,7 @@ func (x *QueuedDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuedDelete.ProtoReflect.Descriptor instead.
 func (*QueuedDelete) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{9}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *QueuedDelete) GetRequest() *DelPodRequest {
@@ -646,7 +704,7 @@ type CheckPodRequest struct {
 
 func (x *CheckPodRequest) Reset() {
 	*x = CheckPodRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +716,7 @@ func (x *CheckPodRequest) String() string {
 func (*CheckPodRequest) ProtoMessage() {}
 
 func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[10]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +729,7 @@ func (x *CheckPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodRequest.ProtoReflect.Descriptor instead.
 func (*CheckPodRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{10}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckPodRequest) GetAttachment() *Attachment {
@@ -710,7 +768,7 @@ type CheckPodResponse struct {
 
 func (x *CheckPodResponse) Reset() {
 	*x = CheckPodResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +780,7 @@ func (x *CheckPodResponse) String() string {
 func (*CheckPodResponse) ProtoMessage() {}
 
 func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[11]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +793,7 @@ func (x *CheckPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPodResponse.ProtoReflect.Descriptor instead.
 func (*CheckPodResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{11}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
 }
 
 type StatusRequest struct {
@@ -746,7 +804,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +816,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[12]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +829,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{12}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
 }
 
 type StatusResponse struct {
@@ -797,7 +855,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +867,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[13]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +880,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{13}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StatusResponse) GetReady() bool {
@@ -918,7 +976,7 @@ type RouteSync struct {
 
 func (x *RouteSync) Reset() {
 	*x = RouteSync{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +988,7 @@ func (x *RouteSync) String() string {
 func (*RouteSync) ProtoMessage() {}
 
 func (x *RouteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[14]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1001,7 @@ func (x *RouteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteSync.ProtoReflect.Descriptor instead.
 func (*RouteSync) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{14}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RouteSync) GetState() string {
@@ -994,7 +1052,7 @@ type PortLink struct {
 
 func (x *PortLink) Reset() {
 	*x = PortLink{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1064,7 @@ func (x *PortLink) String() string {
 func (*PortLink) ProtoMessage() {}
 
 func (x *PortLink) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[15]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1077,7 @@ func (x *PortLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortLink.ProtoReflect.Descriptor instead.
 func (*PortLink) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{15}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PortLink) GetRole() string {
@@ -1068,7 +1126,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1138,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[16]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1151,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{16}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GarbageCollectRequest) GetNetwork() string {
@@ -1119,7 +1177,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1189,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[17]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1202,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{17}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() []*Attachment {
@@ -1169,7 +1227,7 @@ type PodInfo struct {
 
 func (x *PodInfo) Reset() {
 	*x = PodInfo{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1239,7 @@ func (x *PodInfo) String() string {
 func (*PodInfo) ProtoMessage() {}
 
 func (x *PodInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[18]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1252,7 @@ func (x *PodInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodInfo.ProtoReflect.Descriptor instead.
 func (*PodInfo) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{18}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PodInfo) GetAttachment() *Attachment {
@@ -1254,7 +1312,7 @@ type ListPodsRequest struct {
 
 func (x *ListPodsRequest) Reset() {
 	*x = ListPodsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1324,7 @@ func (x *ListPodsRequest) String() string {
 func (*ListPodsRequest) ProtoMessage() {}
 
 func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[19]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1337,7 @@ func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsRequest.ProtoReflect.Descriptor instead.
 func (*ListPodsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{19}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
 }
 
 type ListPodsResponse struct {
@@ -1291,7 +1349,7 @@ type ListPodsResponse struct {
 
 func (x *ListPodsResponse) Reset() {
 	*x = ListPodsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1361,7 @@ func (x *ListPodsResponse) String() string {
 func (*ListPodsResponse) ProtoMessage() {}
 
 func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[20]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1374,7 @@ func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsResponse.ProtoReflect.Descriptor instead.
 func (*ListPodsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{20}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListPodsResponse) GetPods() []*PodInfo {
@@ -1347,7 +1405,7 @@ type PortStats struct {
 
 func (x *PortStats) Reset() {
 	*x = PortStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1417,7 @@ func (x *PortStats) String() string {
 func (*PortStats) ProtoMessage() {}
 
 func (x *PortStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[21]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1430,7 @@ func (x *PortStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStats.ProtoReflect.Descriptor instead.
 func (*PortStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{21}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PortStats) GetPortId() uint32 {
@@ -1448,7 +1506,7 @@ type GetPortStatsRequest struct {
 
 func (x *GetPortStatsRequest) Reset() {
 	*x = GetPortStatsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1518,7 @@ func (x *GetPortStatsRequest) String() string {
 func (*GetPortStatsRequest) ProtoMessage() {}
 
 func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[22]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1531,7 @@ func (x *GetPortStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetPortStatsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{22}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPortStatsRequest) GetPortIds() []uint32 {
@@ -1492,7 +1550,7 @@ type GetPortStatsResponse struct {
 
 func (x *GetPortStatsResponse) Reset() {
 	*x = GetPortStatsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1562,7 @@ func (x *GetPortStatsResponse) String() string {
 func (*GetPortStatsResponse) ProtoMessage() {}
 
 func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[23]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1575,7 @@ func (x *GetPortStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPortStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetPortStatsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{23}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetPortStatsResponse) GetPorts() []*PortStats {
@@ -1535,7 +1593,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1605,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[24]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1618,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{24}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
 }
 
 type RouteEntry struct {
@@ -1575,7 +1633,7 @@ type RouteEntry struct {
 
 func (x *RouteEntry) Reset() {
 	*x = RouteEntry{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1645,7 @@ func (x *RouteEntry) String() string {
 func (*RouteEntry) ProtoMessage() {}
 
 func (x *RouteEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[25]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1658,7 @@ func (x *RouteEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
 func (*RouteEntry) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{25}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RouteEntry) GetPrefix() string {
@@ -1640,7 +1698,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1710,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[26]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1723,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{26}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*RouteEntry {
@@ -1688,7 +1746,7 @@ type Neighbour struct {
 
 func (x *Neighbour) Reset() {
 	*x = Neighbour{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1758,7 @@ func (x *Neighbour) String() string {
 func (*Neighbour) ProtoMessage() {}
 
 func (x *Neighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[27]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1771,7 @@ func (x *Neighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
 func (*Neighbour) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{27}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Neighbour) GetIp() string {
@@ -1752,7 +1810,7 @@ type ListNeighboursRequest struct {
 
 func (x *ListNeighboursRequest) Reset() {
 	*x = ListNeighboursRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1822,7 @@ func (x *ListNeighboursRequest) String() string {
 func (*ListNeighboursRequest) ProtoMessage() {}
 
 func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[28]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1835,7 @@ func (x *ListNeighboursRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursRequest.ProtoReflect.Descriptor instead.
 func (*ListNeighboursRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{28}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
 }
 
 type ListNeighboursResponse struct {
@@ -1789,7 +1847,7 @@ type ListNeighboursResponse struct {
 
 func (x *ListNeighboursResponse) Reset() {
 	*x = ListNeighboursResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1859,7 @@ func (x *ListNeighboursResponse) String() string {
 func (*ListNeighboursResponse) ProtoMessage() {}
 
 func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[29]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1872,7 @@ func (x *ListNeighboursResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNeighboursResponse.ProtoReflect.Descriptor instead.
 func (*ListNeighboursResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{29}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListNeighboursResponse) GetNeighbours() []*Neighbour {
@@ -1842,7 +1900,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1912,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[30]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1925,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{30}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Flow) GetProtocol() string {
@@ -1935,7 +1993,7 @@ type FlowTableStats struct {
 
 func (x *FlowTableStats) Reset() {
 	*x = FlowTableStats{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2005,7 @@ func (x *FlowTableStats) String() string {
 func (*FlowTableStats) ProtoMessage() {}
 
 func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[31]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2018,7 @@ func (x *FlowTableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowTableStats.ProtoReflect.Descriptor instead.
 func (*FlowTableStats) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{31}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FlowTableStats) GetEntries() uint32 {
@@ -2021,7 +2079,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2091,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[32]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2104,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{32}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListFlowsRequest) GetLimit() uint32 {
@@ -2066,7 +2124,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2136,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[33]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2149,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{33}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListFlowsResponse) GetStats() *FlowTableStats {
@@ -2121,7 +2179,7 @@ type SetPodCidrsRequest struct {
 
 func (x *SetPodCidrsRequest) Reset() {
 	*x = SetPodCidrsRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2191,7 @@ func (x *SetPodCidrsRequest) String() string {
 func (*SetPodCidrsRequest) ProtoMessage() {}
 
 func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[34]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2204,7 @@ func (x *SetPodCidrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsRequest.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{34}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetPodCidrsRequest) GetPodCidrs() []string {
@@ -2164,7 +2222,7 @@ type SetPodCidrsResponse struct {
 
 func (x *SetPodCidrsResponse) Reset() {
 	*x = SetPodCidrsResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2234,7 @@ func (x *SetPodCidrsResponse) String() string {
 func (*SetPodCidrsResponse) ProtoMessage() {}
 
 func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[35]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2247,7 @@ func (x *SetPodCidrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPodCidrsResponse.ProtoReflect.Descriptor instead.
 func (*SetPodCidrsResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{35}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{36}
 }
 
 // Another node of the cluster: which pod CIDRs live behind which address.
@@ -2206,7 +2264,7 @@ type RemoteNode struct {
 
 func (x *RemoteNode) Reset() {
 	*x = RemoteNode{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2276,7 @@ func (x *RemoteNode) String() string {
 func (*RemoteNode) ProtoMessage() {}
 
 func (x *RemoteNode) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[36]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2289,7 @@ func (x *RemoteNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteNode.ProtoReflect.Descriptor instead.
 func (*RemoteNode) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{36}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoteNode) GetName() string {
@@ -2270,7 +2328,7 @@ type SetRemoteNodesRequest struct {
 
 func (x *SetRemoteNodesRequest) Reset() {
 	*x = SetRemoteNodesRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2340,7 @@ func (x *SetRemoteNodesRequest) String() string {
 func (*SetRemoteNodesRequest) ProtoMessage() {}
 
 func (x *SetRemoteNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[37]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2353,7 @@ func (x *SetRemoteNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemoteNodesRequest.ProtoReflect.Descriptor instead.
 func (*SetRemoteNodesRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{37}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetRemoteNodesRequest) GetNodes() []*RemoteNode {
@@ -2315,7 +2373,7 @@ type SetRemoteNodesResponse struct {
 
 func (x *SetRemoteNodesResponse) Reset() {
 	*x = SetRemoteNodesResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2385,7 @@ func (x *SetRemoteNodesResponse) String() string {
 func (*SetRemoteNodesResponse) ProtoMessage() {}
 
 func (x *SetRemoteNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[38]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2398,7 @@ func (x *SetRemoteNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemoteNodesResponse.ProtoReflect.Descriptor instead.
 func (*SetRemoteNodesResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{38}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetRemoteNodesResponse) GetNodes() uint32 {
@@ -2369,7 +2427,7 @@ type ReportRouteSourceRequest struct {
 
 func (x *ReportRouteSourceRequest) Reset() {
 	*x = ReportRouteSourceRequest{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2439,7 @@ func (x *ReportRouteSourceRequest) String() string {
 func (*ReportRouteSourceRequest) ProtoMessage() {}
 
 func (x *ReportRouteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[39]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2452,7 @@ func (x *ReportRouteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRouteSourceRequest.ProtoReflect.Descriptor instead.
 func (*ReportRouteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{39}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReportRouteSourceRequest) GetInSync() bool {
@@ -2419,7 +2477,7 @@ type ReportRouteSourceResponse struct {
 
 func (x *ReportRouteSourceResponse) Reset() {
 	*x = ReportRouteSourceResponse{}
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2489,7 @@ func (x *ReportRouteSourceResponse) String() string {
 func (*ReportRouteSourceResponse) ProtoMessage() {}
 
 func (x *ReportRouteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpcni_v1_dpcni_proto_msgTypes[40]
+	mi := &file_dpcni_v1_dpcni_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2502,7 @@ func (x *ReportRouteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRouteSourceResponse.ProtoReflect.Descriptor instead.
 func (*ReportRouteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{40}
+	return file_dpcni_v1_dpcni_proto_rawDescGZIP(), []int{41}
 }
 
 var File_dpcni_v1_dpcni_proto protoreflect.FileDescriptor
@@ -2468,12 +2526,14 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\agateway\x18\x02 \x01(\tR\agateway\")\n" +
 	"\x05Route\x12\x10\n" +
 	"\x03dst\x18\x01 \x01(\tR\x03dst\x12\x0e\n" +
-	"\x02gw\x18\x02 \x01(\tR\x02gw\"]\n" +
+	"\x02gw\x18\x02 \x01(\tR\x02gw\"4\n" +
+	"\tRouteList\x12'\n" +
+	"\x06routes\x18\x01 \x03(\v2\x0f.dpcni.v1.RouteR\x06routes\"]\n" +
 	"\tInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x18\n" +
 	"\asandbox\x18\x03 \x01(\tR\asandbox\x12\x10\n" +
-	"\x03mtu\x18\x04 \x01(\rR\x03mtu\"\xdf\x01\n" +
+	"\x03mtu\x18\x04 \x01(\rR\x03mtu\"\x8c\x02\n" +
 	"\rAddPodRequest\x124\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
@@ -2482,7 +2542,8 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\rrequested_mac\x18\x03 \x01(\tR\frequestedMac\x12#\n" +
 	"\rrequested_ips\x18\x04 \x03(\tR\frequestedIps\x12\x10\n" +
 	"\x03mtu\x18\x05 \x01(\rR\x03mtu\x12\x18\n" +
-	"\anetwork\x18\x06 \x01(\tR\anetwork\"\xad\x01\n" +
+	"\anetwork\x18\x06 \x01(\tR\anetwork\x12+\n" +
+	"\x06routes\x18\a \x01(\v2\x13.dpcni.v1.RouteListR\x06routes\"\xad\x01\n" +
 	"\x0eAddPodResponse\x121\n" +
 	"\tinterface\x18\x01 \x01(\v2\x13.dpcni.v1.InterfaceR\tinterface\x12%\n" +
 	"\x03ips\x18\x02 \x03(\v2\x13.dpcni.v1.IpAddressR\x03ips\x12'\n" +
@@ -2662,110 +2723,113 @@ func file_dpcni_v1_dpcni_proto_rawDescGZIP() []byte {
 	return file_dpcni_v1_dpcni_proto_rawDescData
 }
 
-var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_dpcni_v1_dpcni_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_dpcni_v1_dpcni_proto_goTypes = []any{
 	(*Attachment)(nil),                // 0: dpcni.v1.Attachment
 	(*PodRef)(nil),                    // 1: dpcni.v1.PodRef
 	(*IpAddress)(nil),                 // 2: dpcni.v1.IpAddress
 	(*Route)(nil),                     // 3: dpcni.v1.Route
-	(*Interface)(nil),                 // 4: dpcni.v1.Interface
-	(*AddPodRequest)(nil),             // 5: dpcni.v1.AddPodRequest
-	(*AddPodResponse)(nil),            // 6: dpcni.v1.AddPodResponse
-	(*DelPodRequest)(nil),             // 7: dpcni.v1.DelPodRequest
-	(*DelPodResponse)(nil),            // 8: dpcni.v1.DelPodResponse
-	(*QueuedDelete)(nil),              // 9: dpcni.v1.QueuedDelete
-	(*CheckPodRequest)(nil),           // 10: dpcni.v1.CheckPodRequest
-	(*CheckPodResponse)(nil),          // 11: dpcni.v1.CheckPodResponse
-	(*StatusRequest)(nil),             // 12: dpcni.v1.StatusRequest
-	(*StatusResponse)(nil),            // 13: dpcni.v1.StatusResponse
-	(*RouteSync)(nil),                 // 14: dpcni.v1.RouteSync
-	(*PortLink)(nil),                  // 15: dpcni.v1.PortLink
-	(*GarbageCollectRequest)(nil),     // 16: dpcni.v1.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),    // 17: dpcni.v1.GarbageCollectResponse
-	(*PodInfo)(nil),                   // 18: dpcni.v1.PodInfo
-	(*ListPodsRequest)(nil),           // 19: dpcni.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),          // 20: dpcni.v1.ListPodsResponse
-	(*PortStats)(nil),                 // 21: dpcni.v1.PortStats
-	(*GetPortStatsRequest)(nil),       // 22: dpcni.v1.GetPortStatsRequest
-	(*GetPortStatsResponse)(nil),      // 23: dpcni.v1.GetPortStatsResponse
-	(*ListRoutesRequest)(nil),         // 24: dpcni.v1.ListRoutesRequest
-	(*RouteEntry)(nil),                // 25: dpcni.v1.RouteEntry
-	(*ListRoutesResponse)(nil),        // 26: dpcni.v1.ListRoutesResponse
-	(*Neighbour)(nil),                 // 27: dpcni.v1.Neighbour
-	(*ListNeighboursRequest)(nil),     // 28: dpcni.v1.ListNeighboursRequest
-	(*ListNeighboursResponse)(nil),    // 29: dpcni.v1.ListNeighboursResponse
-	(*Flow)(nil),                      // 30: dpcni.v1.Flow
-	(*FlowTableStats)(nil),            // 31: dpcni.v1.FlowTableStats
-	(*ListFlowsRequest)(nil),          // 32: dpcni.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),         // 33: dpcni.v1.ListFlowsResponse
-	(*SetPodCidrsRequest)(nil),        // 34: dpcni.v1.SetPodCidrsRequest
-	(*SetPodCidrsResponse)(nil),       // 35: dpcni.v1.SetPodCidrsResponse
-	(*RemoteNode)(nil),                // 36: dpcni.v1.RemoteNode
-	(*SetRemoteNodesRequest)(nil),     // 37: dpcni.v1.SetRemoteNodesRequest
-	(*SetRemoteNodesResponse)(nil),    // 38: dpcni.v1.SetRemoteNodesResponse
-	(*ReportRouteSourceRequest)(nil),  // 39: dpcni.v1.ReportRouteSourceRequest
-	(*ReportRouteSourceResponse)(nil), // 40: dpcni.v1.ReportRouteSourceResponse
-	nil,                               // 41: dpcni.v1.PortStats.DropsEntry
-	nil,                               // 42: dpcni.v1.PortStats.EventsEntry
+	(*RouteList)(nil),                 // 4: dpcni.v1.RouteList
+	(*Interface)(nil),                 // 5: dpcni.v1.Interface
+	(*AddPodRequest)(nil),             // 6: dpcni.v1.AddPodRequest
+	(*AddPodResponse)(nil),            // 7: dpcni.v1.AddPodResponse
+	(*DelPodRequest)(nil),             // 8: dpcni.v1.DelPodRequest
+	(*DelPodResponse)(nil),            // 9: dpcni.v1.DelPodResponse
+	(*QueuedDelete)(nil),              // 10: dpcni.v1.QueuedDelete
+	(*CheckPodRequest)(nil),           // 11: dpcni.v1.CheckPodRequest
+	(*CheckPodResponse)(nil),          // 12: dpcni.v1.CheckPodResponse
+	(*StatusRequest)(nil),             // 13: dpcni.v1.StatusRequest
+	(*StatusResponse)(nil),            // 14: dpcni.v1.StatusResponse
+	(*RouteSync)(nil),                 // 15: dpcni.v1.RouteSync
+	(*PortLink)(nil),                  // 16: dpcni.v1.PortLink
+	(*GarbageCollectRequest)(nil),     // 17: dpcni.v1.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),    // 18: dpcni.v1.GarbageCollectResponse
+	(*PodInfo)(nil),                   // 19: dpcni.v1.PodInfo
+	(*ListPodsRequest)(nil),           // 20: dpcni.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),          // 21: dpcni.v1.ListPodsResponse
+	(*PortStats)(nil),                 // 22: dpcni.v1.PortStats
+	(*GetPortStatsRequest)(nil),       // 23: dpcni.v1.GetPortStatsRequest
+	(*GetPortStatsResponse)(nil),      // 24: dpcni.v1.GetPortStatsResponse
+	(*ListRoutesRequest)(nil),         // 25: dpcni.v1.ListRoutesRequest
+	(*RouteEntry)(nil),                // 26: dpcni.v1.RouteEntry
+	(*ListRoutesResponse)(nil),        // 27: dpcni.v1.ListRoutesResponse
+	(*Neighbour)(nil),                 // 28: dpcni.v1.Neighbour
+	(*ListNeighboursRequest)(nil),     // 29: dpcni.v1.ListNeighboursRequest
+	(*ListNeighboursResponse)(nil),    // 30: dpcni.v1.ListNeighboursResponse
+	(*Flow)(nil),                      // 31: dpcni.v1.Flow
+	(*FlowTableStats)(nil),            // 32: dpcni.v1.FlowTableStats
+	(*ListFlowsRequest)(nil),          // 33: dpcni.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),         // 34: dpcni.v1.ListFlowsResponse
+	(*SetPodCidrsRequest)(nil),        // 35: dpcni.v1.SetPodCidrsRequest
+	(*SetPodCidrsResponse)(nil),       // 36: dpcni.v1.SetPodCidrsResponse
+	(*RemoteNode)(nil),                // 37: dpcni.v1.RemoteNode
+	(*SetRemoteNodesRequest)(nil),     // 38: dpcni.v1.SetRemoteNodesRequest
+	(*SetRemoteNodesResponse)(nil),    // 39: dpcni.v1.SetRemoteNodesResponse
+	(*ReportRouteSourceRequest)(nil),  // 40: dpcni.v1.ReportRouteSourceRequest
+	(*ReportRouteSourceResponse)(nil), // 41: dpcni.v1.ReportRouteSourceResponse
+	nil,                               // 42: dpcni.v1.PortStats.DropsEntry
+	nil,                               // 43: dpcni.v1.PortStats.EventsEntry
 }
 var file_dpcni_v1_dpcni_proto_depIdxs = []int32{
-	0,  // 0: dpcni.v1.AddPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	1,  // 1: dpcni.v1.AddPodRequest.pod:type_name -> dpcni.v1.PodRef
-	4,  // 2: dpcni.v1.AddPodResponse.interface:type_name -> dpcni.v1.Interface
-	2,  // 3: dpcni.v1.AddPodResponse.ips:type_name -> dpcni.v1.IpAddress
-	3,  // 4: dpcni.v1.AddPodResponse.routes:type_name -> dpcni.v1.Route
-	0,  // 5: dpcni.v1.DelPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	7,  // 6: dpcni.v1.QueuedDelete.request:type_name -> dpcni.v1.DelPodRequest
-	0,  // 7: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
-	2,  // 8: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
-	15, // 9: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
-	14, // 10: dpcni.v1.StatusResponse.route_sync:type_name -> dpcni.v1.RouteSync
-	0,  // 11: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
-	0,  // 12: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
-	0,  // 13: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
-	1,  // 14: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
-	4,  // 15: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
-	2,  // 16: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
-	18, // 17: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
-	41, // 18: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
-	42, // 19: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
-	21, // 20: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
-	25, // 21: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
-	27, // 22: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
-	31, // 23: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
-	30, // 24: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
-	36, // 25: dpcni.v1.SetRemoteNodesRequest.nodes:type_name -> dpcni.v1.RemoteNode
-	5,  // 26: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
-	7,  // 27: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
-	10, // 28: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
-	12, // 29: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
-	16, // 30: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
-	19, // 31: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
-	22, // 32: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
-	24, // 33: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
-	28, // 34: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
-	32, // 35: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
-	34, // 36: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
-	37, // 37: dpcni.v1.Agent.SetRemoteNodes:input_type -> dpcni.v1.SetRemoteNodesRequest
-	39, // 38: dpcni.v1.Agent.ReportRouteSource:input_type -> dpcni.v1.ReportRouteSourceRequest
-	6,  // 39: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
-	8,  // 40: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
-	11, // 41: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
-	13, // 42: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
-	17, // 43: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
-	20, // 44: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
-	23, // 45: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
-	26, // 46: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
-	29, // 47: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
-	33, // 48: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
-	35, // 49: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
-	38, // 50: dpcni.v1.Agent.SetRemoteNodes:output_type -> dpcni.v1.SetRemoteNodesResponse
-	40, // 51: dpcni.v1.Agent.ReportRouteSource:output_type -> dpcni.v1.ReportRouteSourceResponse
-	39, // [39:52] is the sub-list for method output_type
-	26, // [26:39] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	3,  // 0: dpcni.v1.RouteList.routes:type_name -> dpcni.v1.Route
+	0,  // 1: dpcni.v1.AddPodRequest.attachment:type_name -> dpcni.v1.Attachment
+	1,  // 2: dpcni.v1.AddPodRequest.pod:type_name -> dpcni.v1.PodRef
+	4,  // 3: dpcni.v1.AddPodRequest.routes:type_name -> dpcni.v1.RouteList
+	5,  // 4: dpcni.v1.AddPodResponse.interface:type_name -> dpcni.v1.Interface
+	2,  // 5: dpcni.v1.AddPodResponse.ips:type_name -> dpcni.v1.IpAddress
+	3,  // 6: dpcni.v1.AddPodResponse.routes:type_name -> dpcni.v1.Route
+	0,  // 7: dpcni.v1.DelPodRequest.attachment:type_name -> dpcni.v1.Attachment
+	8,  // 8: dpcni.v1.QueuedDelete.request:type_name -> dpcni.v1.DelPodRequest
+	0,  // 9: dpcni.v1.CheckPodRequest.attachment:type_name -> dpcni.v1.Attachment
+	2,  // 10: dpcni.v1.CheckPodRequest.expected_ips:type_name -> dpcni.v1.IpAddress
+	16, // 11: dpcni.v1.StatusResponse.links:type_name -> dpcni.v1.PortLink
+	15, // 12: dpcni.v1.StatusResponse.route_sync:type_name -> dpcni.v1.RouteSync
+	0,  // 13: dpcni.v1.GarbageCollectRequest.valid_attachments:type_name -> dpcni.v1.Attachment
+	0,  // 14: dpcni.v1.GarbageCollectResponse.removed:type_name -> dpcni.v1.Attachment
+	0,  // 15: dpcni.v1.PodInfo.attachment:type_name -> dpcni.v1.Attachment
+	1,  // 16: dpcni.v1.PodInfo.pod:type_name -> dpcni.v1.PodRef
+	5,  // 17: dpcni.v1.PodInfo.interface:type_name -> dpcni.v1.Interface
+	2,  // 18: dpcni.v1.PodInfo.ips:type_name -> dpcni.v1.IpAddress
+	19, // 19: dpcni.v1.ListPodsResponse.pods:type_name -> dpcni.v1.PodInfo
+	42, // 20: dpcni.v1.PortStats.drops:type_name -> dpcni.v1.PortStats.DropsEntry
+	43, // 21: dpcni.v1.PortStats.events:type_name -> dpcni.v1.PortStats.EventsEntry
+	22, // 22: dpcni.v1.GetPortStatsResponse.ports:type_name -> dpcni.v1.PortStats
+	26, // 23: dpcni.v1.ListRoutesResponse.routes:type_name -> dpcni.v1.RouteEntry
+	28, // 24: dpcni.v1.ListNeighboursResponse.neighbours:type_name -> dpcni.v1.Neighbour
+	32, // 25: dpcni.v1.ListFlowsResponse.stats:type_name -> dpcni.v1.FlowTableStats
+	31, // 26: dpcni.v1.ListFlowsResponse.flows:type_name -> dpcni.v1.Flow
+	37, // 27: dpcni.v1.SetRemoteNodesRequest.nodes:type_name -> dpcni.v1.RemoteNode
+	6,  // 28: dpcni.v1.Agent.AddPod:input_type -> dpcni.v1.AddPodRequest
+	8,  // 29: dpcni.v1.Agent.DelPod:input_type -> dpcni.v1.DelPodRequest
+	11, // 30: dpcni.v1.Agent.CheckPod:input_type -> dpcni.v1.CheckPodRequest
+	13, // 31: dpcni.v1.Agent.Status:input_type -> dpcni.v1.StatusRequest
+	17, // 32: dpcni.v1.Agent.GarbageCollect:input_type -> dpcni.v1.GarbageCollectRequest
+	20, // 33: dpcni.v1.Agent.ListPods:input_type -> dpcni.v1.ListPodsRequest
+	23, // 34: dpcni.v1.Agent.GetPortStats:input_type -> dpcni.v1.GetPortStatsRequest
+	25, // 35: dpcni.v1.Agent.ListRoutes:input_type -> dpcni.v1.ListRoutesRequest
+	29, // 36: dpcni.v1.Agent.ListNeighbours:input_type -> dpcni.v1.ListNeighboursRequest
+	33, // 37: dpcni.v1.Agent.ListFlows:input_type -> dpcni.v1.ListFlowsRequest
+	35, // 38: dpcni.v1.Agent.SetPodCidrs:input_type -> dpcni.v1.SetPodCidrsRequest
+	38, // 39: dpcni.v1.Agent.SetRemoteNodes:input_type -> dpcni.v1.SetRemoteNodesRequest
+	40, // 40: dpcni.v1.Agent.ReportRouteSource:input_type -> dpcni.v1.ReportRouteSourceRequest
+	7,  // 41: dpcni.v1.Agent.AddPod:output_type -> dpcni.v1.AddPodResponse
+	9,  // 42: dpcni.v1.Agent.DelPod:output_type -> dpcni.v1.DelPodResponse
+	12, // 43: dpcni.v1.Agent.CheckPod:output_type -> dpcni.v1.CheckPodResponse
+	14, // 44: dpcni.v1.Agent.Status:output_type -> dpcni.v1.StatusResponse
+	18, // 45: dpcni.v1.Agent.GarbageCollect:output_type -> dpcni.v1.GarbageCollectResponse
+	21, // 46: dpcni.v1.Agent.ListPods:output_type -> dpcni.v1.ListPodsResponse
+	24, // 47: dpcni.v1.Agent.GetPortStats:output_type -> dpcni.v1.GetPortStatsResponse
+	27, // 48: dpcni.v1.Agent.ListRoutes:output_type -> dpcni.v1.ListRoutesResponse
+	30, // 49: dpcni.v1.Agent.ListNeighbours:output_type -> dpcni.v1.ListNeighboursResponse
+	34, // 50: dpcni.v1.Agent.ListFlows:output_type -> dpcni.v1.ListFlowsResponse
+	36, // 51: dpcni.v1.Agent.SetPodCidrs:output_type -> dpcni.v1.SetPodCidrsResponse
+	39, // 52: dpcni.v1.Agent.SetRemoteNodes:output_type -> dpcni.v1.SetRemoteNodesResponse
+	41, // 53: dpcni.v1.Agent.ReportRouteSource:output_type -> dpcni.v1.ReportRouteSourceResponse
+	41, // [41:54] is the sub-list for method output_type
+	28, // [28:41] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_dpcni_v1_dpcni_proto_init() }
@@ -2779,7 +2843,7 @@ func file_dpcni_v1_dpcni_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpcni_v1_dpcni_proto_rawDesc), len(file_dpcni_v1_dpcni_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

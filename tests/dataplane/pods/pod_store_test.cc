@@ -22,18 +22,36 @@ TEST(PodStoreTest, RecordsRoundTripThroughTheStateFile) {
   record.mac = "02:dc:0a:f4:00:05";
   record.mtu = 1500;
   record.addresses = {{"10.244.0.5", "10.244.0.0/24"}};
+  record.routes = {"0.0.0.0/0", "10.96.0.0/12"};
   record.port.backend = PortBackend::kVhostNet;
-  ASSERT_TRUE(store.Save({{record.Key(), record}}).ok());
+  PodRecord second = record;
+  second.ifname = "net1";
+  second.routes = {};  // a second interface without routes of its own stays without them
+  ASSERT_TRUE(store.Save({{record.Key(), record}, {second.Key(), second}}).ok());
 
   auto loaded = store.Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_EQ(loaded->size(), 1u);
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_TRUE(loaded->at("c0ffee/net1").routes.empty());
   const PodRecord& back = loaded->at("c0ffee/eth0");
+  EXPECT_EQ(back.routes, record.routes);
   EXPECT_EQ(back.netns_path, record.netns_path);
   EXPECT_EQ(back.DisplayName(), "default/web-0");
   EXPECT_EQ(back.mac, record.mac);
   EXPECT_EQ(back.addresses.front().address, "10.244.0.5");
   EXPECT_EQ(back.port.backend, PortBackend::kVhostNet);
+  std::filesystem::remove(path);
+}
+
+TEST(PodStoreTest, RecordOfAnOlderAgentHasTheDefaultRoute) {
+  const std::string path = testing::TempDir() + "/pods_old_" + std::to_string(::getpid()) + ".json";
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"pods": [{"container_id": "c0ffee", "ifname": "eth0",
+      "netns": "/var/run/netns/pod-a", "mac": "02:dc:0a:f4:00:05", "mtu": 1500,
+      "addresses": [{"address": "10.244.0.5", "pool": "10.244.0.0/24"}], "backend": "tap"}]})")
+                  .ok());
+  auto loaded = PodStore(path).Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->at("c0ffee/eth0").routes, std::vector<std::string>{"0.0.0.0/0"});
   std::filesystem::remove(path);
 }
 

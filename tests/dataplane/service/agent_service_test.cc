@@ -103,7 +103,7 @@ class AgentServiceTest : public ::testing::Test {
     ipam_ = *std::move(ipam);
     store_ = std::make_unique<PodStore>((state_dir_ / "pods.json").string());
     ports_ = std::make_unique<KernelPorts>(pool_, 1, 512);
-    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, engine_, *store_);
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
     config_.uplink.type = UplinkType::kAfPacket;
     config_.uplink.interface = "eth1";
     config_.uplink.address = "192.168.1.10/24";
@@ -137,6 +137,7 @@ class AgentServiceTest : public ::testing::Test {
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<PodStore> store_;
   std::unique_ptr<KernelPorts> ports_;
+  NetlinkPodInterfaces pod_interfaces_;
   std::unique_ptr<PodManager> pods_;
   testing::FakeKernelRoutes kernel_routes_;
   std::unique_ptr<RemoteNodes> remote_nodes_;

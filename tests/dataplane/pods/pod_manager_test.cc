@@ -1,0 +1,300 @@
+// The pod lifecycle against fake ports, interfaces and engine: no root, no EAL. The fakes keep what
+// DPDK and the kernel would: which devices exist under which port id, and which links.
+#include "pods/pod_manager.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace dpcni::dataplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// DPDK as the pods see it: a new device takes the lowest free port id (an id freed by a removed
+// device goes to the next one), device names are never reused, and removing a device that is gone
+// fails like rte_eal_hotplug_remove does.
+class FakePorts final : public PortFactory {
+ public:
+  absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest&) override {
+    KernelPort port;
+    port.backend = backend;
+    while (ByPortId(port.port_id) != devices.end()) ++port.port_id;
+    port.device_name = absl::StrCat("net_tap", next_index_++);
+    devices[port.device_name] = port.port_id;
+    return port;
+  }
+  absl::StatusOr<uint16_t> Find(const std::string& device_name) override {
+    auto device = devices.find(device_name);
+    if (device == devices.end()) return absl::NotFoundError(absl::StrCat("no device ", device_name));
+    return device->second;
+  }
+  absl::Status Remove(const KernelPort& port, const std::string&) override {
+    removed.push_back(port.device_name);
+    if (!fail_remove.ok()) return fail_remove;
+    if (devices.erase(port.device_name) == 0) {
+      return absl::InternalError(absl::StrCat("remove ", port.device_name, ": No such device"));
+    }
+    return absl::OkStatus();
+  }
+
+  std::map<std::string, uint16_t> devices;  // device name -> port id
+  std::vector<std::string> removed;         // every Remove call, in order
+  absl::Status fail_remove = absl::OkStatus();
+
+ private:
+  std::map<std::string, uint16_t>::iterator ByPortId(uint16_t port_id) {
+    return std::find_if(devices.begin(), devices.end(),
+                        [&](const auto& device) { return device.second == port_id; });
+  }
+  int next_index_ = 0;
+};
+
+// The kernel side: links by (netns, ifname), a failure to inject into Delete.
+class FakeInterfaces final : public PodInterfaces {
+ public:
+  absl::Status Configure(const std::string& netns_path, const InterfaceSpec& spec) override {
+    links[{netns_path, spec.ifname}] = spec;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<InterfaceState> Read(const std::string& netns_path, const std::string& ifname,
+                                      const std::string& gateway) override {
+    auto link = links.find({netns_path, ifname});
+    if (link == links.end()) return absl::NotFoundError(absl::StrCat("no interface ", ifname));
+    InterfaceState state;
+    state.up = true;
+    state.mtu = link->second.mtu;
+    state.addresses = link->second.addresses;
+    for (const RouteSpec& route : link->second.routes) {
+      if (route.via == gateway) state.routes_via_gateway.push_back(route.dst);
+    }
+    return state;
+  }
+  absl::StatusOr<bool> HasDefaultRoute(const std::string& netns_path) override {
+    for (const auto& [key, spec] : links) {
+      if (key.first != netns_path) continue;
+      for (const RouteSpec& route : spec.routes) {
+        if (route.dst == "0.0.0.0/0") return true;
+      }
+    }
+    return false;
+  }
+  absl::Status Delete(const std::string& netns_path, const std::string& ifname) override {
+    ++deletes;
+    if (failing_deletes > 0) {
+      --failing_deletes;
+      return absl::InternalError(absl::StrCat("delete interface ", ifname, ": Device or resource busy"));
+    }
+    links.erase({netns_path, ifname});
+    return absl::OkStatus();
+  }
+
+  std::map<std::pair<std::string, std::string>, InterfaceSpec> links;
+  int failing_deletes = 0;
+  int deletes = 0;
+};
+
+class FakeEngine final : public Engine {
+ public:
+  absl::Status Start() override { return absl::OkStatus(); }
+  void Stop() override {}
+  absl::Status AttachPod(const PodEndpoint& pod) override {
+    if (!pods.emplace(pod.port_id, pod.name).second) {
+      return absl::AlreadyExistsError(absl::StrCat("port ", pod.port_id, " is attached"));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status DetachPod(uint16_t port_id) override {
+    if (pods.erase(port_id) == 0) {
+      return absl::NotFoundError(absl::StrCat("port ", port_id, " is not a pod's"));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
+  absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
+  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>&) override { return absl::OkStatus(); }
+  absl::StatusOr<PortCounters> Counters(uint16_t) const override { return PortCounters{}; }
+  std::vector<RouteInfo> Routes() const override { return {}; }
+  std::vector<NeighbourInfo> Neighbours() const override { return {}; }
+  FlowTableStats FlowStats() const override { return {}; }
+  std::vector<FlowListing> Flows(uint32_t) const override { return {}; }
+  absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>&) override { return 0; }
+
+  std::map<uint16_t, std::string> pods;  // attached port id -> pod name
+};
+
+class PodManagerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(testing::TempDir()) /
+           ("pod_manager_" + std::to_string(::getpid()) + "_" +
+            testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    config_.backend = PortBackend::kTap;
+    config_.max_pods = 8;
+    auto ipam = Ipam::Open({"10.99.0.0/24"}, {}, (dir_ / "ipam.json").string());
+    ASSERT_TRUE(ipam.ok()) << ipam.status();
+    ipam_ = *std::move(ipam);
+    store_ = std::make_unique<PodStore>((dir_ / "pods.json").string());
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, ports_, interfaces_, engine_, *store_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A pod's netns: the manager only needs the path to exist.
+  std::string Netns(const std::string& name) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path).put('\n');
+    return path;
+  }
+  AddPodParams Params(const std::string& name, const std::string& netns,
+                      const std::string& ifname = "eth0") {
+    AddPodParams params;
+    params.pod.container_id = "ctr-" + name;
+    params.pod.ifname = ifname;
+    params.pod.netns_path = netns;
+    params.pod.pod_namespace = "default";
+    params.pod.pod_name = name;
+    return params;
+  }
+  CheckPodParams Checking(const std::string& container_id, const std::string& ifname,
+                          const std::string& netns) {
+    CheckPodParams check;
+    check.container_id = container_id;
+    check.ifname = ifname;
+    check.netns_path = netns;
+    return check;
+  }
+  std::set<std::string> Owners() {
+    std::vector<std::string> owners = ipam_->Owners();
+    return {owners.begin(), owners.end()};
+  }
+
+  std::filesystem::path dir_;
+  AgentConfig config_;
+  std::unique_ptr<Ipam> ipam_;
+  std::unique_ptr<PodStore> store_;
+  FakePorts ports_;
+  FakeInterfaces interfaces_;
+  FakeEngine engine_;
+  std::unique_ptr<PodManager> pods_;
+};
+
+// The defect of issue 13: DPDK's side went, the kernel step failed, and DPDK has since handed the
+// freed port id to a newer pod. The retried DEL must leave that pod alone and finish.
+TEST_F(PodManagerTest, RetriedDelAfterAFailedKernelStepFinishesAndSparesANewerPodsPort) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  interfaces_.failing_deletes = 1;
+  absl::Status failed = pods_->Delete("ctr-a", "eth0", a->netns_path);
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("default/a"));
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("Device or resource busy"));
+  EXPECT_FALSE(ports_.devices.contains(a->port.device_name));  // the DPDK side is gone already
+  EXPECT_EQ(pods_->Count(), 1u);                              // the record stays for the retry
+
+  auto b = pods_->Add(Params("b", Netns("b")));
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->port.port_id, a->port.port_id) << "DPDK reuses the freed port id";
+  ports_.removed.clear();
+
+  absl::Status retried = pods_->Delete("ctr-a", "eth0", a->netns_path);
+  EXPECT_TRUE(retried.ok()) << retried;
+  EXPECT_THAT(engine_.pods, ElementsAre(std::pair<const uint16_t, std::string>(b->port.port_id,
+                                                                               "default/b")));
+  EXPECT_TRUE(ports_.devices.contains(b->port.device_name));
+  EXPECT_THAT(ports_.removed, IsEmpty()) << "nothing left to remove on the DPDK side";
+  EXPECT_FALSE(interfaces_.links.contains({a->netns_path, "eth0"}));
+  EXPECT_EQ(Owners(), std::set<std::string>{b->Key()});  // a's address is free again
+  ASSERT_EQ(pods_->List().size(), 1u);
+  EXPECT_EQ(pods_->List()[0].Key(), b->Key());
+  EXPECT_TRUE(pods_->Delete("ctr-a", "eth0", a->netns_path).ok());  // and again: still done
+  EXPECT_EQ(engine_.pods.size(), 1u);
+}
+
+TEST_F(PodManagerTest, RetriedDelAfterAFailedDpdkStepRemovesTheDeviceThen) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ports_.fail_remove = absl::InternalError("remove net_tap0: Resource busy");
+  EXPECT_FALSE(pods_->Delete("ctr-a", "eth0", a->netns_path).ok());
+  EXPECT_TRUE(engine_.pods.empty());
+  EXPECT_EQ(Owners(), std::set<std::string>{a->Key()});  // nothing freed before every step is done
+
+  ports_.fail_remove = absl::OkStatus();
+  EXPECT_TRUE(pods_->Delete("ctr-a", "eth0", a->netns_path).ok());
+  EXPECT_FALSE(ports_.devices.contains(a->port.device_name));
+  EXPECT_FALSE(interfaces_.links.contains({a->netns_path, "eth0"}));
+  EXPECT_THAT(Owners(), IsEmpty());
+  EXPECT_EQ(pods_->Count(), 0u);
+}
+
+TEST_F(PodManagerTest, StepsAlreadyUndoneElsewhereCountAsDone) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  // The device and the link vanished behind the agent's back (a sandbox torn down, say).
+  ports_.devices.erase(a->port.device_name);
+  engine_.pods.clear();
+  interfaces_.links.clear();
+  EXPECT_TRUE(pods_->Delete("ctr-a", "eth0", "").ok());
+  EXPECT_THAT(ports_.removed, IsEmpty());
+  EXPECT_THAT(Owners(), IsEmpty());
+  EXPECT_EQ(pods_->Count(), 0u);
+}
+
+TEST_F(PodManagerTest, CheckFindsThePortByItsDeviceName) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  const CheckPodParams check = Checking("ctr-a", "eth0", a->netns_path);
+  EXPECT_TRUE(pods_->Check(check).ok()) << pods_->Check(check);
+  ports_.devices.erase(a->port.device_name);
+  ports_.devices["net_tap99"] = a->port.port_id;  // its port id now names another device
+  absl::Status broken = pods_->Check(check);
+  EXPECT_TRUE(absl::IsFailedPrecondition(broken)) << broken;
+  EXPECT_THAT(std::string(broken.message()), HasSubstr(a->port.device_name));
+}
+
+// Multus adds net1 beside eth0: only the first interface routes the pod's default.
+TEST_F(PodManagerTest, OnlyThePodsFirstInterfaceGetsTheDefaultRoute) {
+  const std::string netns = Netns("a");
+  auto eth0 = pods_->Add(Params("a", netns));
+  ASSERT_TRUE(eth0.ok()) << eth0.status();
+  EXPECT_THAT(eth0->routes, ElementsAre("0.0.0.0/0"));
+  auto net1 = pods_->Add(Params("a", netns, "net1"));
+  ASSERT_TRUE(net1.ok()) << net1.status();
+  EXPECT_THAT(net1->routes, IsEmpty());
+  const InterfaceSpec& net1_spec = interfaces_.links.at({netns, "net1"});
+  ASSERT_EQ(net1_spec.routes.size(), 1u);  // its own on-link route to the gateway, nothing else
+  EXPECT_EQ(net1_spec.routes[0].dst, config_.gateway_ip + "/32");
+  EXPECT_TRUE(net1_spec.routes[0].behind_existing);
+
+  AddPodParams asked = Params("a", netns, "net2");
+  asked.routes = std::vector<std::string>{"0.0.0.0/0", "10.98.0.0/16"};
+  auto net2 = pods_->Add(asked);
+  ASSERT_TRUE(net2.ok()) << net2.status();
+  EXPECT_THAT(net2->routes, ElementsAre("0.0.0.0/0", "10.98.0.0/16"));
+  EXPECT_TRUE(pods_->Check(Checking("ctr-a", "net2", netns)).ok());
+}
+
+TEST_F(PodManagerTest, BadRouteIsInvalidArgumentAndTakesNothing) {
+  AddPodParams params = Params("a", Netns("a"));
+  params.routes = std::vector<std::string>{"10.98.0.1/16"};
+  auto refused = pods_->Add(params);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("10.98.0.1/16"));
+  EXPECT_THAT(Owners(), IsEmpty());
+  EXPECT_TRUE(ports_.devices.empty());
+  EXPECT_EQ(pods_->Count(), 0u);
+}
+
+}  // namespace
+}  // namespace dpcni::dataplane
