@@ -82,6 +82,8 @@ enum class PortEvent : uint8_t {
   kToNode,        // a packet for the node's uplink address, handed to the host port
   kVxlanEncapsulated,  // a packet (or GSO segment) sent in VXLAN to a remote node on this port
   kVxlanDecapsulated,  // a VXLAN packet from a remote node whose inner packet was taken in
+  kIcmpErrorSent,         // an ICMP error sent back on this port about a packet dropped here
+  kIcmpErrorRateLimited,  // an ICMP error not sent: the worker's rate limit was spent
   kCount,
 };
 
@@ -99,6 +101,10 @@ constexpr std::string_view PortEventName(PortEvent event) {
       return "vxlan_encapsulated";
     case PortEvent::kVxlanDecapsulated:
       return "vxlan_decapsulated";
+    case PortEvent::kIcmpErrorSent:
+      return "icmp_errors_sent";
+    case PortEvent::kIcmpErrorRateLimited:
+      return "icmp_errors_rate_limited";
     case PortEvent::kCount:
       break;
   }

@@ -48,6 +48,15 @@ struct VxlanConfig {
   uint32_t vni = 1;          // 24 bits: the one VXLAN network of the cluster
 };
 
+// ICMP errors the engine sends about packets it drops (time exceeded): at most `per_second` a
+// second per worker, with bursts of up to `burst`; per_second = 0 sends none. 100 a second answers
+// a traceroute or a path MTU probe at once, and bounds what a flood of expiring packets (or one
+// with a forged source) can make the engine send to 100 small frames a second per worker.
+struct IcmpErrorConfig {
+  uint32_t per_second = 100;
+  uint32_t burst = 50;
+};
+
 struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.
@@ -71,6 +80,7 @@ struct EngineConfig {
   // replies are steered back through the kernel.
   FlowTableConfig flows{};
   VxlanConfig vxlan{};
+  IcmpErrorConfig icmp_errors{};
   // Upper bound on routes to other nodes' pod CIDRs (Engine::SetRemoteRoutes); sizes the route and
   // next-hop tables.
   uint32_t max_remote_routes = 1024;
@@ -141,7 +151,8 @@ struct PortCounters {
   // What the port saw besides forwarding and drops: "arp_replies" (ARP requests the engine answered
   // on this port), "arp_requests" (ARP requests it sent on this port: the uplink), "to_node"
   // (packets for the node's uplink address that came in on this port and were handed to the host
-  // port).
+  // port), "icmp_errors_sent" (ICMP errors sent back on this port about packets dropped here) and
+  // "icmp_errors_rate_limited" (those the rate limit held back).
   std::map<std::string, uint64_t> events;
 };
 
@@ -187,7 +198,8 @@ struct RouteInfo {
 class Engine {
  public:
   // Destroy the engine after stopping it and closing the ports it transmitted on (software GSO
-  // segments still in their Tx rings come from the engine's own mbuf pools), and before
+  // segments, ARP requests and ICMP errors still in their Tx rings come from the engine's own mbuf
+  // pools), and before
   // rte_eal_cleanup.
   virtual ~Engine() = default;
 

@@ -150,6 +150,7 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<rte_mempool, MempoolDeleter> gso_direct_pool_;
   std::unique_ptr<rte_mempool, MempoolDeleter> gso_indirect_pool_;
   std::unique_ptr<rte_mempool, MempoolDeleter> arp_pool_;
+  std::unique_ptr<rte_mempool, MempoolDeleter> icmp_pool_;
   std::unique_ptr<NeighbourTable> neighbours_;
   std::unique_ptr<NeighbourResolver> resolver_;
   std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0

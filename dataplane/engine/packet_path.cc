@@ -100,15 +100,22 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
   }
   packet->l2_len = kL2Length;
   packet->l3_len = rte_ipv4_hdr_len(ip);
-  ethernet->src_addr = next_hop->src_mac;
   if (next_hop->kind == NextHopKind::kLocal) {
     // Delivered to the node rather than routed through it: the TTL stays as it came.
+    ethernet->src_addr = next_hop->src_mac;
     ethernet->dst_addr = next_hop->dst_mac;
     return {.action = Action::kToNode, .next_hop = next_hop};
   }
   if (ip->time_to_live <= 1) {
-    return {.drop_reason = DropReason::kTtlExceeded, .decapsulated = decapsulated};
+    // Checked before any rewrite: the answer goes to the frame's Ethernet source and quotes the
+    // header as it came.
+    return {.drop_reason = DropReason::kTtlExceeded,
+            .decapsulated = decapsulated,
+            .icmp_error = !decapsulated && MayAnswerWithIcmpError(packet, ethernet, ip)
+                              ? IcmpError::kTimeExceeded
+                              : IcmpError::kNone};
   }
+  ethernet->src_addr = next_hop->src_mac;
   DecrementTtl(ip);
   if (next_hop->kind == NextHopKind::kDirect) {
     ethernet->dst_addr = next_hop->dst_mac;
@@ -344,12 +351,7 @@ bool HasPorts(uint8_t protocol) {
   return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP;
 }
 
-// ICMP errors (RFC 792) that quote the packet they are about; DPDK 22.11's rte_icmp.h names only
-// the echo types.
-constexpr uint8_t kIcmpDestinationUnreachable = 3;
-constexpr uint8_t kIcmpTimeExceeded = 11;
-constexpr uint8_t kIcmpParameterProblem = 12;
-
+// ICMP errors (RFC 792) that quote the packet they are about.
 bool IsIcmpError(uint8_t type) {
   return type == kIcmpDestinationUnreachable || type == kIcmpTimeExceeded ||
          type == kIcmpParameterProblem;

@@ -18,6 +18,7 @@
 
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/flow_table.h"
+#include "dataplane/engine/icmp_error.h"
 #include "dataplane/engine/neighbour_table.h"
 #include "dataplane/engine/next_hop_table.h"
 
@@ -87,6 +88,10 @@ struct Verdict {
   // A VXLAN packet from a remote node was taken apart: the action is about its inner packet, which
   // now starts at the mbuf's data (count vxlan_decapsulated on the uplink).
   bool decapsulated = false;
+  // kDrop: the ICMP error its sender may be told about (MayAnswerWithIcmpError held), sent back on
+  // the ingress port unless the rate limit says otherwise. The packet's Ethernet and IPv4 headers
+  // are as they came in, to quote and to answer.
+  IcmpError icmp_error = IcmpError::kNone;
 };
 
 // Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
@@ -101,6 +106,10 @@ struct Verdict {
 // in VXLAN to that node (else kVxlanSpoofedSource). The inner packet is then routed as if it came
 // in on the uplink, but to local pods only (or back to the kernel for a flow it forwarded): never
 // to the node, the host port or out again.
+//
+// A routed packet whose TTL would reach zero is dropped kTtlExceeded with icmp_error kTimeExceeded
+// when its sender may be told (never for the inner packet of VXLAN: the answer would have to go
+// back in a tunnel).
 Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                      uint64_t now);
 

@@ -297,10 +297,30 @@ TEST_F(PacketPathTest, DropsWhenTtlWouldExpire) {
   for (uint8_t ttl : {0, 1}) {
     Ipv4Frame frame = FromAToB();
     frame.ttl = ttl;
-    ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kTtlExceeded);
+    const Verdict verdict = Decide(BuildIpv4(pool_, frame));
+    ExpectDrop(verdict, DropReason::kTtlExceeded);
+    // The sender is told, and the frame is left as it came for the answer to use.
+    EXPECT_EQ(verdict.icmp_error, IcmpError::kTimeExceeded);
+    EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kPodAMac));
+    EXPECT_EQ(Ipv4(packet_)->time_to_live, ttl);
+    EXPECT_TRUE(testing::Ipv4ChecksumValid(packet_));
     rte_pktmbuf_free(packet_);
     packet_ = nullptr;
   }
+}
+
+TEST_F(PacketPathTest, DropsOtherPacketsWithoutAnIcmpError) {
+  default_next_hop_ = kNoNextHop;
+  Ipv4Frame unroutable = FromA(RTE_IPV4(10, 244, 1, 1));
+  unroutable.ttl = 1;
+  const Verdict no_route = Decide(BuildIpv4(pool_, unroutable));
+  ExpectDrop(no_route, DropReason::kNoRoute);
+  EXPECT_EQ(no_route.icmp_error, IcmpError::kNone);
+  rte_pktmbuf_free(packet_);
+  Ipv4Frame spoofed = FromAToB();
+  spoofed.src_ip = kPodBIp;
+  spoofed.ttl = 1;
+  EXPECT_EQ(Decide(BuildIpv4(pool_, spoofed)).icmp_error, IcmpError::kNone);
 }
 
 TEST_F(PacketPathTest, ForwardsWithTtlTwo) {
