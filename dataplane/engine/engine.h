@@ -48,10 +48,11 @@ struct VxlanConfig {
   uint32_t vni = 1;          // 24 bits: the one VXLAN network of the cluster
 };
 
-// ICMP errors the engine sends about packets it drops (time exceeded): at most `per_second` a
-// second per worker, with bursts of up to `burst`; per_second = 0 sends none. 100 a second answers
-// a traceroute or a path MTU probe at once, and bounds what a flood of expiring packets (or one
-// with a forged source) can make the engine send to 100 small frames a second per worker.
+// ICMP errors the engine sends about packets it drops (time exceeded, fragmentation needed): at
+// most `per_second` a second per worker, with bursts of up to `burst`; per_second = 0 sends none.
+// 100 a second answers a traceroute or a path MTU probe at once, and bounds what a flood of
+// expiring or oversized packets (or one with a forged source) can make the engine send to 100
+// small frames a second per worker.
 struct IcmpErrorConfig {
   uint32_t per_second = 100;
   uint32_t burst = 50;

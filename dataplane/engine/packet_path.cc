@@ -96,7 +96,15 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
   // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
   if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
       (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
-    return {.drop_reason = DropReason::kMtuExceeded, .decapsulated = decapsulated};
+    // With DF the sender does path MTU discovery (RFC 1191) and is told the MTU that fits. Without
+    // it a router would fragment; the engine does not, and drops the packet silently.
+    const bool dont_fragment = (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) != 0;
+    const bool answer =
+        dont_fragment && !decapsulated && MayAnswerWithIcmpError(packet, ethernet, ip);
+    return {.drop_reason = DropReason::kMtuExceeded,
+            .decapsulated = decapsulated,
+            .icmp_error = answer ? IcmpError::kFragmentationNeeded : IcmpError::kNone,
+            .icmp_mtu = next_hop->caps.mtu};
   }
   packet->l2_len = kL2Length;
   packet->l3_len = rte_ipv4_hdr_len(ip);

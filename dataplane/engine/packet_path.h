@@ -92,6 +92,7 @@ struct Verdict {
   // the ingress port unless the rate limit says otherwise. The packet's Ethernet and IPv4 headers
   // are as they came in, to quote and to answer.
   IcmpError icmp_error = IcmpError::kNone;
+  uint16_t icmp_mtu = 0;  // kFragmentationNeeded: the next hop's MTU, to put in the error
 };
 
 // Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
@@ -107,9 +108,11 @@ struct Verdict {
 // in on the uplink, but to local pods only (or back to the kernel for a flow it forwarded): never
 // to the node, the host port or out again.
 //
-// A routed packet whose TTL would reach zero is dropped kTtlExceeded with icmp_error kTimeExceeded
-// when its sender may be told (never for the inner packet of VXLAN: the answer would have to go
-// back in a tunnel).
+// A routed packet whose TTL would reach zero is dropped kTtlExceeded with icmp_error kTimeExceeded,
+// one with DF set that exceeds the next hop's MTU (and is no GSO packet) kMtuExceeded with
+// kFragmentationNeeded and icmp_mtu, when its sender may be told (never for the inner packet of
+// VXLAN: the answer would have to go back in a tunnel). A packet without DF that does not fit is
+// dropped kMtuExceeded without an error: the engine does not fragment.
 Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                      uint64_t now);
 

@@ -210,7 +210,8 @@ void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16
       case Action::kDrop:
         ingress_counters.CountDrop(verdict.drop_reason);
         if (unlikely(verdict.icmp_error != IcmpError::kNone)) {
-          SendIcmpError(ingress, packet, verdict.icmp_error, /*mtu=*/0, now, ingress_counters);
+          SendIcmpError(ingress, packet, verdict.icmp_error, verdict.icmp_mtu, now,
+                        ingress_counters);
         }
         rte_pktmbuf_free(packet);
         break;

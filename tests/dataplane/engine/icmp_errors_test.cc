@@ -131,6 +131,24 @@ TEST_F(IcmpErrorFrameTest, BuildsTimeExceededQuotingTheHeaderAndEightBytes) {
   EXPECT_EQ(reply->ol_flags, 0u);
 }
 
+TEST_F(IcmpErrorFrameTest, BuildsFragmentationNeededWithTheNextHopsMtu) {
+  Ipv4Frame frame = FromA(kNeighbourIp);
+  frame.ttl = 64;
+  frame.payload_size = 1480;
+  rte_mbuf* offending = Keep(testing::BuildIpv4(pool_, frame));
+  SetFragmentWord(offending, RTE_IPV4_HDR_DF_FLAG);
+  rte_mbuf* reply = Keep(BuildIcmpError(offending, IcmpError::kFragmentationNeeded, 1450,
+                                        kGatewayMac, rte_cpu_to_be_32(kGatewayIp), pool_));
+  ExpectIcmpError(reply, ExpectedError{.type = kIcmpDestinationUnreachable,
+                                       .code = kIcmpCodeFragmentationNeeded,
+                                       .mtu = 1450,
+                                       .src_mac = kGatewayMac,
+                                       .dst_mac = kPodAMac,
+                                       .src_ip = kGatewayIp,
+                                       .dst_ip = kPodAIp,
+                                       .quote = QuoteOf(offending)});
+}
+
 TEST_F(IcmpErrorFrameTest, QuotesAShortPacketWhole) {
   Ipv4Frame frame = FromA();
   frame.payload_size = 0;  // 20 bytes of IPv4 and 8 of UDP: 28, all of it quoted
@@ -309,6 +327,77 @@ TEST_F(IcmpErrorsTest, AnswersTheKernelsExpiringPacketFromTheGateway) {
                                          .quote = quote});
   testing::FreeAll(sent);
   EXPECT_TRUE(port_b_->TakeAllSent().empty());
+}
+
+TEST_F(IcmpErrorsTest, TellsAPodTheMtuOfTheUplinkForAnOversizedPacketWithDf) {
+  StartEngine(Config());
+  AttachPodsAAndB();
+  AttachHostAndUplink();
+  Ipv4Frame frame = FromAToB();
+  frame.dst_ip = kNeighbourIp;
+  frame.protocol = IPPROTO_TCP;
+  frame.payload_size = 1500 - 20 - 20 + 1;  // one byte over the uplink's MTU
+  rte_mbuf* too_big = testing::BuildIpv4(pool_, frame);
+  SetFragmentWord(too_big, RTE_IPV4_HDR_DF_FLAG);
+  const std::vector<uint8_t> quote = QuoteOf(too_big);
+  // The same without DF: dropped too, but nobody is told (the engine does not fragment).
+  rte_mbuf* without_df = testing::BuildIpv4(pool_, frame);
+  rte_mbuf* burst[] = {without_df, too_big};
+  ASSERT_EQ(port_a_->Receive(burst, 2), 2u);
+
+  std::vector<rte_mbuf*> sent = port_a_->WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  ExpectIcmpError(sent[0], ExpectedError{.type = kIcmpDestinationUnreachable,
+                                         .code = kIcmpCodeFragmentationNeeded,
+                                         .mtu = 1500,
+                                         .src_mac = kGatewayMac,
+                                         .dst_mac = kPodAMac,
+                                         .src_ip = kGatewayIp,
+                                         .dst_ip = kPodAIp,
+                                         .quote = quote});
+  testing::FreeAll(sent);
+  ASSERT_TRUE(WaitUntil([&] { return Dropped(*port_a_, "mtu_exceeded") == 2; }));
+  EXPECT_EQ(Events(*port_a_, "icmp_errors_sent"), 1u);
+  EXPECT_TRUE(port_a_->TakeAllSent().empty());
+  EXPECT_TRUE(uplink_->TakeAllSent().empty());
+  // What fits still leaves.
+  frame.payload_size -= 1;
+  rte_mbuf* fits = testing::BuildIpv4(pool_, frame);
+  SetFragmentWord(fits, RTE_IPV4_HDR_DF_FLAG);
+  port_a_->Receive(fits);
+  std::vector<rte_mbuf*> arp = uplink_->WaitForSent(1);  // it waits for the neighbour's MAC
+  ASSERT_EQ(arp.size(), 1u);
+  EXPECT_EQ(Ethernet(arp[0])->ether_type, RTE_BE16(RTE_ETHER_TYPE_ARP));
+  testing::FreeAll(arp);
+}
+
+TEST_F(IcmpErrorsTest, TellsTheUplinksSenderThePodsMtu) {
+  StartEngine(Config());
+  AttachPodsAAndB();
+  AttachHostAndUplink();
+  Ipv4Frame frame{.src_mac = kNeighbourMac,
+                  .dst_mac = kUplinkMac,
+                  .src_ip = kNeighbourIp,
+                  .dst_ip = kPodAIp,
+                  .payload_size = 1500 - 20 - 8 + 1};
+  rte_mbuf* too_big = testing::BuildIpv4(pool_, frame);
+  SetFragmentWord(too_big, RTE_IPV4_HDR_DF_FLAG);
+  const std::vector<uint8_t> quote = QuoteOf(too_big);
+  uplink_->Receive(too_big);
+
+  std::vector<rte_mbuf*> sent = uplink_->WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  ExpectIcmpError(sent[0], ExpectedError{.type = kIcmpDestinationUnreachable,
+                                         .code = kIcmpCodeFragmentationNeeded,
+                                         .mtu = 1500,
+                                         .src_mac = kUplinkMac,
+                                         .dst_mac = kNeighbourMac,
+                                         .src_ip = kNodeIp,
+                                         .dst_ip = kNeighbourIp,
+                                         .quote = quote});
+  testing::FreeAll(sent);
+  ASSERT_TRUE(WaitUntil([&] { return Dropped(*uplink_, "mtu_exceeded") == 1; }));
+  EXPECT_TRUE(port_a_->TakeAllSent().empty());
 }
 
 TEST_F(IcmpErrorsTest, SendsNoIcmpErrorAboutAnIcmpErrorABroadcastOrALaterFragment) {

@@ -439,7 +439,21 @@ TEST_F(PacketPathTest, DropsAPlainFrameLargerThanTheEgressMtu) {
   Learn(testing::kNeighbourIp, testing::kNeighbourMac);
   Ipv4Frame frame = FromA(testing::kNeighbourIp);
   frame.payload_size = 1500 - 20 - 8 + 1;
-  ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kMtuExceeded);
+  // Without DF nobody is told.
+  const Verdict without_df = Decide(BuildIpv4(pool_, frame));
+  ExpectDrop(without_df, DropReason::kMtuExceeded);
+  EXPECT_EQ(without_df.icmp_error, IcmpError::kNone);
+  rte_pktmbuf_free(packet_);
+  // With DF the sender learns the next hop's MTU.
+  rte_mbuf* with_df = BuildIpv4(pool_, frame);
+  Ipv4(with_df)->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+  Ipv4(with_df)->hdr_checksum = 0;
+  Ipv4(with_df)->hdr_checksum = rte_ipv4_cksum(Ipv4(with_df));
+  const Verdict verdict = Decide(with_df);
+  ExpectDrop(verdict, DropReason::kMtuExceeded);
+  EXPECT_EQ(verdict.icmp_error, IcmpError::kFragmentationNeeded);
+  EXPECT_EQ(verdict.icmp_mtu, 1500);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kPodAMac));
 }
 
 TEST_F(PacketPathTest, LeavesAGsoPacketLargerThanTheMtuToSegmentation) {
