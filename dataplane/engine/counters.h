@@ -30,6 +30,7 @@ enum class DropReason : uint8_t {
   kVxlanSpoofedSource,   // VXLAN from a node whose inner source is not in that node's pod CIDRs
   kVxlanUnknownNode,     // VXLAN from an address that is no remote node in VXLAN mode
   kVxlanBadHeader,       // VXLAN with a wrong VNI or flags, a bad length, or fragmented
+  kUplinkSpoofedSource,  // from the uplink with a source in the node's pod CIDRs or the gateway's
   kCount,
 };
 
@@ -69,6 +70,8 @@ constexpr std::string_view DropReasonName(DropReason reason) {
       return "vxlan_unknown_node";
     case DropReason::kVxlanBadHeader:
       return "vxlan_bad_header";
+    case DropReason::kUplinkSpoofedSource:
+      return "uplink_spoofed_source";
     case DropReason::kCount:
       break;
   }

@@ -107,6 +107,12 @@ struct Ipv4Route {
   uint32_t via = 0;     // host byte order: a neighbour on the uplink network
 };
 
+// An IPv4 prefix: host byte order, no bits set beyond `length` (1..32).
+struct Ipv4Cidr {
+  uint32_t prefix = 0;
+  uint8_t length = 0;
+};
+
 // The DPDK-owned port on the node's network.
 struct UplinkEndpoint {
   uint16_t port_id = 0;
@@ -115,7 +121,13 @@ struct UplinkEndpoint {
   uint8_t prefix_length = 0;  // of that network (1..31), which is on-link: ARP for the destination
   uint32_t gateway = 0;       // host byte order, on that network; 0: none
   std::vector<Ipv4Route> routes{};  // prefixes reached via neighbours on the uplink network
+  // The node's own pod CIDRs (at most kMaxUplinkPodCidrs): a packet from the uplink with a source
+  // in them, or the pods' gateway address, is dropped (uplink_spoofed_source). Only this node's
+  // pods use those addresses, and they never send through the uplink.
+  std::vector<Ipv4Cidr> pod_cidrs{};
 };
+
+inline constexpr size_t kMaxUplinkPodCidrs = 8;
 
 // How packets reach another node's pods (Engine::SetRemoteRoutes).
 enum class RemoteMode : uint8_t {
@@ -227,7 +239,8 @@ class Engine {
 
   // Starts polling the uplink: answers ARP for the node's address there, routes the uplink network
   // on-link and `routes` via their next hops, resolving neighbours with ARP, and routes frames that
-  // arrive for local pods to them; frames for the node's address go to the host port. The gateway
+  // arrive for local pods to them; frames for the node's address go to the host port. Frames whose
+  // source is in `pod_cidrs` or is the gateway are dropped. The gateway
   // becomes the default route only while no host port is attached. Once, for the engine's life; safe
   // to call while workers run.
   virtual absl::Status AttachUplink(const UplinkEndpoint& uplink) = 0;

@@ -266,6 +266,7 @@ void ForwardingEngine::CreateWorkers() {
       .vxlan_port = rte_cpu_to_be_16(config_.vxlan.udp_port),
       .vxlan_vni_word = rte_cpu_to_be_32(config_.vxlan.vni << 8),
       .vxlan_nodes = &vxlan_nodes_,
+      .uplink_denied_sources = &uplink_denied_sources_,
   };
   for (size_t i = 0; i < config_.worker_lcores.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(WorkerSetup{
@@ -379,6 +380,25 @@ absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
     return absl::InvalidArgumentError(absl::StrCat(
         label, ": gateway ", FormatIpv4(uplink.gateway), " is not another address on ",
         FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
+  }
+  if (uplink.pod_cidrs.size() > kMaxUplinkPodCidrs) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.pod_cidrs.size(),
+                                                   " pod CIDRs, at most ", kMaxUplinkPodCidrs));
+  }
+  for (const Ipv4Cidr& cidr : uplink.pod_cidrs) {
+    if (cidr.length < 1 || cidr.length > 32 || (cidr.prefix & ~Mask(cidr.length)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": pod CIDR ", FormatIpv4(cidr.prefix), "/", cidr.length,
+          " is not a prefix of length 1..32"));
+    }
+    // Neighbours in the overlap would have every packet dropped as spoofed.
+    const uint32_t common = Mask(std::min(cidr.length, uplink.prefix_length));
+    if ((uplink.ip & common) == (cidr.prefix & common)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": pod CIDR ", FormatIpv4(cidr.prefix), "/", cidr.length,
+          " overlaps the uplink network ", FormatIpv4(uplink.ip & Mask(uplink.prefix_length)), "/",
+          uplink.prefix_length));
+    }
   }
   if (uplink.routes.size() > kMaxUplinkRoutes) {
     return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.routes.size(),
@@ -713,6 +733,16 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
   }
   uplink_ = uplink;
   uplink_caps_ = *caps;
+  // Before the uplink is polled: StartPolling publishes it to the worker.
+  uplink_denied_sources_.count = 0;
+  auto deny = [&](uint32_t prefix, uint8_t length) {
+    uplink_denied_sources_.prefixes[uplink_denied_sources_.count++] = UplinkSourceFilter::Prefix{
+        .network = rte_cpu_to_be_32(prefix), .mask = rte_cpu_to_be_32(Mask(length))};
+  };
+  for (const Ipv4Cidr& cidr : uplink.pod_cidrs) {
+    deny(cidr.prefix, cidr.length);
+  }
+  deny(config_.gateway_ip, 32);
   StartPolling(IngressPort{.port_id = uplink.port_id,
                            .role = PortRole::kUplink,
                            .ip = rte_cpu_to_be_32(uplink.ip),

@@ -158,6 +158,8 @@ class ForwardingEngine final : public Engine {
   std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
   // The remote VXLAN nodes the workers read (RoutingView::vxlan_nodes); vxlan_nodes_owned_ holds it.
   std::atomic<const VxlanNodes*> vxlan_nodes_{nullptr};
+  // Filled by AttachUplink before the uplink is polled (RoutingView::uplink_denied_sources).
+  UplinkSourceFilter uplink_denied_sources_;
   RoutingView routing_;  // what the workers route with; set by CreateWorkers
   std::atomic<bool> stop_{false};
 

@@ -243,6 +243,14 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
     return Drop(DropReason::kSpoofedSource);
   }
+  // Only this node's pods have these addresses, and they never come in on the uplink: someone on
+  // the uplink network is forging them (to reach a pod as its neighbour, or to make a pod answer
+  // another). VXLAN from a node carries that node's address outside; its inner source has a check
+  // of its own (kVxlanSpoofedSource).
+  if (ingress.role == PortRole::kUplink && routing.uplink_denied_sources != nullptr &&
+      routing.uplink_denied_sources->Denies(ip->src_addr)) {
+    return Drop(DropReason::kUplinkSpoofedSource);
+  }
   if (uint32_t udp_offset;
       ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
       IsVxlan(routing, packet, ip, &udp_offset)) {

@@ -12,6 +12,7 @@
 #include <rte_mbuf.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -36,6 +37,29 @@ struct VxlanNodes {
   }
 };
 
+// The IPv4 sources no packet from the uplink may carry: the node's pod CIDRs and the pods' gateway
+// address, the way Linux's strict reverse-path filter would refuse them on that interface. Filled
+// once, before the uplink is polled (the poll list that adds it is published with release
+// semantics), and never changed after, so workers read it without RCU.
+struct UplinkSourceFilter {
+  static constexpr size_t kMaxPrefixes = 9;  // kMaxUplinkPodCidrs and the gateway's /32
+  struct Prefix {
+    rte_be32_t network = 0;  // network byte order, like the addresses it is compared with
+    rte_be32_t mask = 0;
+  };
+  std::array<Prefix, kMaxPrefixes> prefixes{};
+  size_t count = 0;
+
+  bool Denies(rte_be32_t source) const {
+    for (size_t i = 0; i < count; ++i) {
+      if ((source & prefixes[i].mask) == prefixes[i].network) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
 // What workers route with; the pointers stay valid for the engine's life, their contents change
 // under RCU.
 struct RoutingView {
@@ -57,6 +81,8 @@ struct RoutingView {
   rte_be16_t vxlan_port = 0;
   rte_be32_t vxlan_vni_word = 0;
   const std::atomic<const VxlanNodes*>* vxlan_nodes = nullptr;
+  // Sources refused on the uplink (nullptr: none).
+  const UplinkSourceFilter* uplink_denied_sources = nullptr;
 };
 
 // A port the workers poll, and what its role asks of its traffic.
@@ -100,6 +126,9 @@ struct Verdict {
 // ready for PrepareForEgress, and with its source MAC written; kResolve still lacks its destination
 // MAC. A packet from a pod or the uplink that answers a flow the kernel forwarded is kToKernel
 // whatever its route, and refreshes that flow at `now` (TSC).
+//
+// A packet from the uplink whose source is one routing.uplink_denied_sources refuses (the node's
+// pod CIDRs, the gateway) is dropped kUplinkSpoofedSource before anything else looks at it.
 //
 // A VXLAN packet for the node's uplink address (UDP to routing.vxlan_port) is decapsulated: its
 // header must carry the I flag and the cluster's VNI (else kVxlanBadHeader), its outer source must

@@ -466,6 +466,35 @@ TEST_F(PacketPathTest, LeavesAGsoPacketLargerThanTheMtuToSegmentation) {
   EXPECT_EQ(Decide(packet).action, Action::kForward);
 }
 
+TEST_F(PacketPathTest, DropsUplinkFramesFromThePodCidrOrTheGateway) {
+  UplinkSourceFilter denied;
+  denied.prefixes[0] = {.network = rte_cpu_to_be_32(RTE_IPV4(10, 244, 0, 0)),
+                        .mask = rte_cpu_to_be_32(0xffffff00)};
+  denied.prefixes[1] = {.network = rte_cpu_to_be_32(kGatewayIp), .mask = RTE_BE32(0xffffffff)};
+  denied.count = 2;
+  routing_.uplink_denied_sources = &denied;
+  for (uint32_t source : {kPodAIp, RTE_IPV4(10, 244, 0, 200), kGatewayIp}) {
+    Ipv4Frame frame = FromNeighbour(kPodBIp);
+    frame.src_ip = source;
+    ExpectDrop(Decide(BuildIpv4(pool_, frame), uplink_), DropReason::kUplinkSpoofedSource);
+    rte_pktmbuf_free(packet_);
+    packet_ = nullptr;
+  }
+  // Next to the pod CIDR, and from the neighbour itself: routed.
+  Ipv4Frame next_door = FromNeighbour(kPodBIp);
+  next_door.src_ip = RTE_IPV4(10, 244, 1, 1);
+  EXPECT_EQ(Decide(BuildIpv4(pool_, next_door), uplink_).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromNeighbour(kPodBIp)), uplink_).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  // Pods and the kernel are not subject to it.
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromAToB())).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  packet_ = nullptr;
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromKernel(kGatewayIp, kPodBIp)), host_).action,
+            Action::kForward);
+}
+
 TEST_F(PacketPathTest, RoutesUplinkFramesToPods) {
   Verdict verdict = Decide(BuildIpv4(pool_, FromNeighbour(kPodBIp)), uplink_);
 
