@@ -30,6 +30,7 @@ enum class DropReason : uint8_t {
   kVxlanSpoofedSource,   // VXLAN from a node whose inner source is not in that node's pod CIDRs
   kVxlanUnknownNode,     // VXLAN from an address that is no remote node in VXLAN mode
   kVxlanBadHeader,       // VXLAN with a wrong VNI or flags, a bad length, or fragmented
+  kUplinkSpoofedSource,  // from the uplink with a source in the node's pod CIDRs or the gateway's
   kCount,
 };
 
@@ -69,6 +70,8 @@ constexpr std::string_view DropReasonName(DropReason reason) {
       return "vxlan_unknown_node";
     case DropReason::kVxlanBadHeader:
       return "vxlan_bad_header";
+    case DropReason::kUplinkSpoofedSource:
+      return "uplink_spoofed_source";
     case DropReason::kCount:
       break;
   }
@@ -82,6 +85,8 @@ enum class PortEvent : uint8_t {
   kToNode,        // a packet for the node's uplink address, handed to the host port
   kVxlanEncapsulated,  // a packet (or GSO segment) sent in VXLAN to a remote node on this port
   kVxlanDecapsulated,  // a VXLAN packet from a remote node whose inner packet was taken in
+  kIcmpErrorSent,         // an ICMP error sent back on this port about a packet dropped here
+  kIcmpErrorRateLimited,  // an ICMP error not sent: the worker's rate limit was spent
   kCount,
 };
 
@@ -99,6 +104,10 @@ constexpr std::string_view PortEventName(PortEvent event) {
       return "vxlan_encapsulated";
     case PortEvent::kVxlanDecapsulated:
       return "vxlan_decapsulated";
+    case PortEvent::kIcmpErrorSent:
+      return "icmp_errors_sent";
+    case PortEvent::kIcmpErrorRateLimited:
+      return "icmp_errors_rate_limited";
     case PortEvent::kCount:
       break;
   }

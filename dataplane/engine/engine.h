@@ -48,6 +48,16 @@ struct VxlanConfig {
   uint32_t vni = 1;          // 24 bits: the one VXLAN network of the cluster
 };
 
+// ICMP errors the engine sends about packets it drops (time exceeded, fragmentation needed): at
+// most `per_second` a second per worker, with bursts of up to `burst`; per_second = 0 sends none.
+// 100 a second answers a traceroute or a path MTU probe at once, and bounds what a flood of
+// expiring or oversized packets (or one with a forged source) can make the engine send to 100
+// small frames a second per worker.
+struct IcmpErrorConfig {
+  uint32_t per_second = 100;
+  uint32_t burst = 50;
+};
+
 struct EngineConfig {
   // EAL lcore ids the workers run on; each gets one Tx queue index (its position in this list) on
   // every port, so ports must be configured with worker_lcores.size() Tx queues.
@@ -71,6 +81,7 @@ struct EngineConfig {
   // replies are steered back through the kernel.
   FlowTableConfig flows{};
   VxlanConfig vxlan{};
+  IcmpErrorConfig icmp_errors{};
   // Upper bound on routes to other nodes' pod CIDRs (Engine::SetRemoteRoutes); sizes the route and
   // next-hop tables.
   uint32_t max_remote_routes = 1024;
@@ -96,6 +107,12 @@ struct Ipv4Route {
   uint32_t via = 0;     // host byte order: a neighbour on the uplink network
 };
 
+// An IPv4 prefix: host byte order, no bits set beyond `length` (1..32).
+struct Ipv4Cidr {
+  uint32_t prefix = 0;
+  uint8_t length = 0;
+};
+
 // The DPDK-owned port on the node's network.
 struct UplinkEndpoint {
   uint16_t port_id = 0;
@@ -104,7 +121,13 @@ struct UplinkEndpoint {
   uint8_t prefix_length = 0;  // of that network (1..31), which is on-link: ARP for the destination
   uint32_t gateway = 0;       // host byte order, on that network; 0: none
   std::vector<Ipv4Route> routes{};  // prefixes reached via neighbours on the uplink network
+  // The node's own pod CIDRs (at most kMaxUplinkPodCidrs): a packet from the uplink with a source
+  // in them, or the pods' gateway address, is dropped (uplink_spoofed_source). Only this node's
+  // pods use those addresses, and they never send through the uplink.
+  std::vector<Ipv4Cidr> pod_cidrs{};
 };
+
+inline constexpr size_t kMaxUplinkPodCidrs = 8;
 
 // How packets reach another node's pods (Engine::SetRemoteRoutes).
 enum class RemoteMode : uint8_t {
@@ -141,7 +164,8 @@ struct PortCounters {
   // What the port saw besides forwarding and drops: "arp_replies" (ARP requests the engine answered
   // on this port), "arp_requests" (ARP requests it sent on this port: the uplink), "to_node"
   // (packets for the node's uplink address that came in on this port and were handed to the host
-  // port).
+  // port), "icmp_errors_sent" (ICMP errors sent back on this port about packets dropped here) and
+  // "icmp_errors_rate_limited" (those the rate limit held back).
   std::map<std::string, uint64_t> events;
 };
 
@@ -187,7 +211,8 @@ struct RouteInfo {
 class Engine {
  public:
   // Destroy the engine after stopping it and closing the ports it transmitted on (software GSO
-  // segments still in their Tx rings come from the engine's own mbuf pools), and before
+  // segments, ARP requests and ICMP errors still in their Tx rings come from the engine's own mbuf
+  // pools), and before
   // rte_eal_cleanup.
   virtual ~Engine() = default;
 
@@ -214,7 +239,8 @@ class Engine {
 
   // Starts polling the uplink: answers ARP for the node's address there, routes the uplink network
   // on-link and `routes` via their next hops, resolving neighbours with ARP, and routes frames that
-  // arrive for local pods to them; frames for the node's address go to the host port. The gateway
+  // arrive for local pods to them; frames for the node's address go to the host port. Frames whose
+  // source is in `pod_cidrs` or is the gateway are dropped. The gateway
   // becomes the default route only while no host port is attached. Once, for the engine's life; safe
   // to call while workers run.
   virtual absl::Status AttachUplink(const UplinkEndpoint& uplink) = 0;

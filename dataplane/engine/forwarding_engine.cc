@@ -25,6 +25,9 @@ constexpr unsigned kGsoPoolCache = 256;
 // ARP requests: a minimum-size frame each, a few in flight per neighbour at most.
 constexpr uint16_t kArpFrameRoom = 64;
 constexpr unsigned kArpPoolSize = 1023;
+// ICMP errors: the rate limit keeps at most `burst` per worker and round in flight; a full pool only
+// costs an error (counted as rate limited), never a packet.
+constexpr unsigned kIcmpPoolSize = 1023;
 // Routes besides the pods' and the uplink's configured ones: the default route, the uplink network
 // and the node's uplink address.
 constexpr uint32_t kEdgeRoutes = 3;
@@ -110,6 +113,11 @@ absl::Status ValidateConfig(const EngineConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         "engine config: VXLAN needs a UDP port other than 0 and a VNI of 24 bits (0..16777215), "
         "got port ", config.vxlan.udp_port, " and VNI ", config.vxlan.vni));
+  }
+  if (config.icmp_errors.per_second != 0 && config.icmp_errors.burst == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "engine config: icmp_errors.burst must be at least 1 when per_second is ",
+        config.icmp_errors.per_second, " (per_second 0 turns ICMP errors off)"));
   }
   if (config.max_neighbours == 0 || config.neighbour_timeout.count() <= 0 ||
       config.arp_retry_interval.count() <= 0) {
@@ -208,7 +216,12 @@ absl::Status ForwardingEngine::CreateTables() {
   std::string arp_name = absl::StrCat("dpcni_arp_", instance_);
   arp_pool_.reset(rte_pktmbuf_pool_create(arp_name.c_str(), kArpPoolSize, 0, 0,
                                           RTE_PKTMBUF_HEADROOM + kArpFrameRoom, SOCKET_ID_ANY));
-  if (gso_direct_pool_ == nullptr || gso_indirect_pool_ == nullptr || arp_pool_ == nullptr) {
+  std::string icmp_name = absl::StrCat("dpcni_icmp_", instance_);
+  icmp_pool_.reset(rte_pktmbuf_pool_create(icmp_name.c_str(), kIcmpPoolSize, 0, 0,
+                                           RTE_PKTMBUF_HEADROOM + kIcmpErrorMaxFrame,
+                                           SOCKET_ID_ANY));
+  if (gso_direct_pool_ == nullptr || gso_indirect_pool_ == nullptr || arp_pool_ == nullptr ||
+      icmp_pool_ == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("engine: creating mbuf pools failed: ", rte_strerror(rte_errno)));
   }
@@ -253,6 +266,7 @@ void ForwardingEngine::CreateWorkers() {
       .vxlan_port = rte_cpu_to_be_16(config_.vxlan.udp_port),
       .vxlan_vni_word = rte_cpu_to_be_32(config_.vxlan.vni << 8),
       .vxlan_nodes = &vxlan_nodes_,
+      .uplink_denied_sources = &uplink_denied_sources_,
   };
   for (size_t i = 0; i < config_.worker_lcores.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(WorkerSetup{
@@ -266,6 +280,8 @@ void ForwardingEngine::CreateWorkers() {
         .gso_direct_pool = gso_direct_pool_.get(),
         .gso_indirect_pool = gso_indirect_pool_.get(),
         .resolver = resolver_.get(),
+        .icmp_pool = icmp_pool_.get(),
+        .icmp_errors = config_.icmp_errors,
     }));
   }
 }
@@ -364,6 +380,25 @@ absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
     return absl::InvalidArgumentError(absl::StrCat(
         label, ": gateway ", FormatIpv4(uplink.gateway), " is not another address on ",
         FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
+  }
+  if (uplink.pod_cidrs.size() > kMaxUplinkPodCidrs) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.pod_cidrs.size(),
+                                                   " pod CIDRs, at most ", kMaxUplinkPodCidrs));
+  }
+  for (const Ipv4Cidr& cidr : uplink.pod_cidrs) {
+    if (cidr.length < 1 || cidr.length > 32 || (cidr.prefix & ~Mask(cidr.length)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": pod CIDR ", FormatIpv4(cidr.prefix), "/", cidr.length,
+          " is not a prefix of length 1..32"));
+    }
+    // Neighbours in the overlap would have every packet dropped as spoofed.
+    const uint32_t common = Mask(std::min(cidr.length, uplink.prefix_length));
+    if ((uplink.ip & common) == (cidr.prefix & common)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": pod CIDR ", FormatIpv4(cidr.prefix), "/", cidr.length,
+          " overlaps the uplink network ", FormatIpv4(uplink.ip & Mask(uplink.prefix_length)), "/",
+          uplink.prefix_length));
+    }
   }
   if (uplink.routes.size() > kMaxUplinkRoutes) {
     return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.routes.size(),
@@ -698,6 +733,16 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
   }
   uplink_ = uplink;
   uplink_caps_ = *caps;
+  // Before the uplink is polled: StartPolling publishes it to the worker.
+  uplink_denied_sources_.count = 0;
+  auto deny = [&](uint32_t prefix, uint8_t length) {
+    uplink_denied_sources_.prefixes[uplink_denied_sources_.count++] = UplinkSourceFilter::Prefix{
+        .network = rte_cpu_to_be_32(prefix), .mask = rte_cpu_to_be_32(Mask(length))};
+  };
+  for (const Ipv4Cidr& cidr : uplink.pod_cidrs) {
+    deny(cidr.prefix, cidr.length);
+  }
+  deny(config_.gateway_ip, 32);
   StartPolling(IngressPort{.port_id = uplink.port_id,
                            .role = PortRole::kUplink,
                            .ip = rte_cpu_to_be_32(uplink.ip),

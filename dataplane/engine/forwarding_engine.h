@@ -150,6 +150,7 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<rte_mempool, MempoolDeleter> gso_direct_pool_;
   std::unique_ptr<rte_mempool, MempoolDeleter> gso_indirect_pool_;
   std::unique_ptr<rte_mempool, MempoolDeleter> arp_pool_;
+  std::unique_ptr<rte_mempool, MempoolDeleter> icmp_pool_;
   std::unique_ptr<NeighbourTable> neighbours_;
   std::unique_ptr<NeighbourResolver> resolver_;
   std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0
@@ -157,6 +158,8 @@ class ForwardingEngine final : public Engine {
   std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
   // The remote VXLAN nodes the workers read (RoutingView::vxlan_nodes); vxlan_nodes_owned_ holds it.
   std::atomic<const VxlanNodes*> vxlan_nodes_{nullptr};
+  // Filled by AttachUplink before the uplink is polled (RoutingView::uplink_denied_sources).
+  UplinkSourceFilter uplink_denied_sources_;
   RoutingView routing_;  // what the workers route with; set by CreateWorkers
   std::atomic<bool> stop_{false};
 

@@ -96,19 +96,34 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
   // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
   if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
       (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
-    return {.drop_reason = DropReason::kMtuExceeded, .decapsulated = decapsulated};
+    // With DF the sender does path MTU discovery (RFC 1191) and is told the MTU that fits. Without
+    // it a router would fragment; the engine does not, and drops the packet silently.
+    const bool dont_fragment = (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) != 0;
+    const bool answer =
+        dont_fragment && !decapsulated && MayAnswerWithIcmpError(packet, ethernet, ip);
+    return {.drop_reason = DropReason::kMtuExceeded,
+            .decapsulated = decapsulated,
+            .icmp_error = answer ? IcmpError::kFragmentationNeeded : IcmpError::kNone,
+            .icmp_mtu = next_hop->caps.mtu};
   }
   packet->l2_len = kL2Length;
   packet->l3_len = rte_ipv4_hdr_len(ip);
-  ethernet->src_addr = next_hop->src_mac;
   if (next_hop->kind == NextHopKind::kLocal) {
     // Delivered to the node rather than routed through it: the TTL stays as it came.
+    ethernet->src_addr = next_hop->src_mac;
     ethernet->dst_addr = next_hop->dst_mac;
     return {.action = Action::kToNode, .next_hop = next_hop};
   }
   if (ip->time_to_live <= 1) {
-    return {.drop_reason = DropReason::kTtlExceeded, .decapsulated = decapsulated};
+    // Checked before any rewrite: the answer goes to the frame's Ethernet source and quotes the
+    // header as it came.
+    return {.drop_reason = DropReason::kTtlExceeded,
+            .decapsulated = decapsulated,
+            .icmp_error = !decapsulated && MayAnswerWithIcmpError(packet, ethernet, ip)
+                              ? IcmpError::kTimeExceeded
+                              : IcmpError::kNone};
   }
+  ethernet->src_addr = next_hop->src_mac;
   DecrementTtl(ip);
   if (next_hop->kind == NextHopKind::kDirect) {
     ethernet->dst_addr = next_hop->dst_mac;
@@ -228,6 +243,14 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
     return Drop(DropReason::kSpoofedSource);
   }
+  // Only this node's pods have these addresses, and they never come in on the uplink: someone on
+  // the uplink network is forging them (to reach a pod as its neighbour, or to make a pod answer
+  // another). VXLAN from a node carries that node's address outside; its inner source has a check
+  // of its own (kVxlanSpoofedSource).
+  if (ingress.role == PortRole::kUplink && routing.uplink_denied_sources != nullptr &&
+      routing.uplink_denied_sources->Denies(ip->src_addr)) {
+    return Drop(DropReason::kUplinkSpoofedSource);
+  }
   if (uint32_t udp_offset;
       ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
       IsVxlan(routing, packet, ip, &udp_offset)) {
@@ -344,12 +367,7 @@ bool HasPorts(uint8_t protocol) {
   return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP;
 }
 
-// ICMP errors (RFC 792) that quote the packet they are about; DPDK 22.11's rte_icmp.h names only
-// the echo types.
-constexpr uint8_t kIcmpDestinationUnreachable = 3;
-constexpr uint8_t kIcmpTimeExceeded = 11;
-constexpr uint8_t kIcmpParameterProblem = 12;
-
+// ICMP errors (RFC 792) that quote the packet they are about.
 bool IsIcmpError(uint8_t type) {
   return type == kIcmpDestinationUnreachable || type == kIcmpTimeExceeded ||
          type == kIcmpParameterProblem;

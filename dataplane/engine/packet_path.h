@@ -12,12 +12,14 @@
 #include <rte_mbuf.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/flow_table.h"
+#include "dataplane/engine/icmp_error.h"
 #include "dataplane/engine/neighbour_table.h"
 #include "dataplane/engine/next_hop_table.h"
 
@@ -32,6 +34,29 @@ struct VxlanNodes {
   std::vector<rte_be32_t> addresses;  // network byte order, sorted as numbers in that order
   bool Contains(rte_be32_t address) const {
     return std::binary_search(addresses.begin(), addresses.end(), address);
+  }
+};
+
+// The IPv4 sources no packet from the uplink may carry: the node's pod CIDRs and the pods' gateway
+// address, the way Linux's strict reverse-path filter would refuse them on that interface. Filled
+// once, before the uplink is polled (the poll list that adds it is published with release
+// semantics), and never changed after, so workers read it without RCU.
+struct UplinkSourceFilter {
+  static constexpr size_t kMaxPrefixes = 9;  // kMaxUplinkPodCidrs and the gateway's /32
+  struct Prefix {
+    rte_be32_t network = 0;  // network byte order, like the addresses it is compared with
+    rte_be32_t mask = 0;
+  };
+  std::array<Prefix, kMaxPrefixes> prefixes{};
+  size_t count = 0;
+
+  bool Denies(rte_be32_t source) const {
+    for (size_t i = 0; i < count; ++i) {
+      if ((source & prefixes[i].mask) == prefixes[i].network) {
+        return true;
+      }
+    }
+    return false;
   }
 };
 
@@ -56,6 +81,8 @@ struct RoutingView {
   rte_be16_t vxlan_port = 0;
   rte_be32_t vxlan_vni_word = 0;
   const std::atomic<const VxlanNodes*>* vxlan_nodes = nullptr;
+  // Sources refused on the uplink (nullptr: none).
+  const UplinkSourceFilter* uplink_denied_sources = nullptr;
 };
 
 // A port the workers poll, and what its role asks of its traffic.
@@ -87,6 +114,11 @@ struct Verdict {
   // A VXLAN packet from a remote node was taken apart: the action is about its inner packet, which
   // now starts at the mbuf's data (count vxlan_decapsulated on the uplink).
   bool decapsulated = false;
+  // kDrop: the ICMP error its sender may be told about (MayAnswerWithIcmpError held), sent back on
+  // the ingress port unless the rate limit says otherwise. The packet's Ethernet and IPv4 headers
+  // are as they came in, to quote and to answer.
+  IcmpError icmp_error = IcmpError::kNone;
+  uint16_t icmp_mtu = 0;  // kFragmentationNeeded: the next hop's MTU, to put in the error
 };
 
 // Decides what to do with a packet received from `ingress` and rewrites it accordingly. A routed
@@ -95,12 +127,21 @@ struct Verdict {
 // MAC. A packet from a pod or the uplink that answers a flow the kernel forwarded is kToKernel
 // whatever its route, and refreshes that flow at `now` (TSC).
 //
+// A packet from the uplink whose source is one routing.uplink_denied_sources refuses (the node's
+// pod CIDRs, the gateway) is dropped kUplinkSpoofedSource before anything else looks at it.
+//
 // A VXLAN packet for the node's uplink address (UDP to routing.vxlan_port) is decapsulated: its
 // header must carry the I flag and the cluster's VNI (else kVxlanBadHeader), its outer source must
 // be a remote VXLAN node (else kVxlanUnknownNode) and its inner source must fall in a prefix routed
 // in VXLAN to that node (else kVxlanSpoofedSource). The inner packet is then routed as if it came
 // in on the uplink, but to local pods only (or back to the kernel for a flow it forwarded): never
 // to the node, the host port or out again.
+//
+// A routed packet whose TTL would reach zero is dropped kTtlExceeded with icmp_error kTimeExceeded,
+// one with DF set that exceeds the next hop's MTU (and is no GSO packet) kMtuExceeded with
+// kFragmentationNeeded and icmp_mtu, when its sender may be told (never for the inner packet of
+// VXLAN: the answer would have to go back in a tunnel). A packet without DF that does not fit is
+// dropped kMtuExceeded without an error: the engine does not fragment.
 Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                      uint64_t now);
 

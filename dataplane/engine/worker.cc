@@ -45,7 +45,10 @@ void PollList::Remove(uint16_t port_id) {
 }
 
 Worker::Worker(const WorkerSetup& setup)
-    : setup_(setup), poll_list_(new PollList()), schedule_(ToCycles(kPortIdleAfter)) {
+    : setup_(setup),
+      poll_list_(new PollList()),
+      schedule_(ToCycles(kPortIdleAfter)),
+      icmp_limit_(setup.icmp_errors.per_second, setup.icmp_errors.burst, rte_get_tsc_hz()) {
   gso_.direct_pool = setup.gso_direct_pool;
   gso_.indirect_pool = setup.gso_indirect_pool;
   gso_.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
@@ -206,6 +209,10 @@ void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16
         break;
       case Action::kDrop:
         ingress_counters.CountDrop(verdict.drop_reason);
+        if (unlikely(verdict.icmp_error != IcmpError::kNone)) {
+          SendIcmpError(ingress, packet, verdict.icmp_error, verdict.icmp_mtu, now,
+                        ingress_counters);
+        }
         rte_pktmbuf_free(packet);
         break;
     }
@@ -275,6 +282,29 @@ void Worker::Encapsulate(rte_mbuf* packet, const NextHop& next_hop, uint16_t ing
         break;
     }
   }
+}
+
+void Worker::SendIcmpError(const IngressPort& ingress, const rte_mbuf* packet, IcmpError error,
+                           uint16_t mtu, uint64_t now, PortCounterCells& ingress_counters) {
+  if (!icmp_limit_.Allow(now)) {
+    ingress_counters.CountEvent(PortEvent::kIcmpErrorRateLimited);
+    return;
+  }
+  // The engine answers as the router the sender knows on that side: the pods' gateway (the host
+  // port's kernel routes the pod CIDR through it too), or on the uplink the node's own address.
+  const bool uplink = ingress.role == PortRole::kUplink;
+  rte_mbuf* reply = BuildIcmpError(packet, error, mtu,
+                                   uplink ? ingress.mac : setup_.routing.gateway_mac,
+                                   uplink ? ingress.ip : setup_.routing.gateway_ip,
+                                   setup_.icmp_pool);
+  if (reply == nullptr) {
+    // The pool is empty (replies still sit in Tx rings): the drop was counted, the error is lost as
+    // one the rate limit held back would be.
+    ingress_counters.CountEvent(PortEvent::kIcmpErrorRateLimited);
+    return;
+  }
+  ingress_counters.CountEvent(PortEvent::kIcmpErrorSent);
+  Enqueue(ingress.port_id, reply);
 }
 
 void Worker::HandleNeighbourArp(const IngressPort& uplink, rte_mbuf* packet,

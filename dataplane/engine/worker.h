@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dataplane/engine/counters.h"
+#include "dataplane/engine/icmp_rate_limit.h"
 #include "dataplane/engine/idle_backoff.h"
 #include "dataplane/engine/neighbour_resolver.h"
 #include "dataplane/engine/packet_path.h"
@@ -61,6 +62,9 @@ struct WorkerSetup {
   rte_mempool* gso_direct_pool = nullptr;
   rte_mempool* gso_indirect_pool = nullptr;
   NeighbourResolver* resolver = nullptr;
+  // ICMP errors: the mbufs they are built in, and how many this worker may send.
+  rte_mempool* icmp_pool = nullptr;
+  IcmpErrorConfig icmp_errors{};
 };
 
 class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
@@ -108,6 +112,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // cut to the inner MTU, inner checksums), then encapsulates and sends each packet.
   void Encapsulate(rte_mbuf* packet, const NextHop& next_hop, uint16_t ingress_port,
                    PortCounterCells& ingress_counters);
+  // A packet dropped with an ICMP error for its sender: sends it back on the ingress port, from the
+  // gateway (pods, the host port) or the node's uplink address, within the rate limit.
+  void SendIcmpError(const IngressPort& ingress, const rte_mbuf* packet, IcmpError error,
+                     uint16_t mtu, uint64_t now, PortCounterCells& ingress_counters);
   // ARP from the uplink: refreshes the sender's neighbour entry, answers a request for the node.
   void HandleNeighbourArp(const IngressPort& uplink, rte_mbuf* packet,
                           PortCounterCells& ingress_counters);
@@ -125,6 +133,7 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   const WorkerSetup setup_;
   std::atomic<const PollList*> poll_list_;
   PollSchedule schedule_;
+  IcmpRateLimit icmp_limit_;
   rte_gso_ctx gso_{};
   std::vector<uint16_t> pending_ports_;
   std::array<TxBuffer, RTE_MAX_ETHPORTS> tx_buffers_{};

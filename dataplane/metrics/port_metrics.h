@@ -32,7 +32,9 @@ class PortMetrics : public prometheus::Collectable {
   // other nodes: dpcni_remote_nodes, dpcni_remote_prefixes, dpcni_route_sync_state{state} (1 for
   // the current one of unset, in-sync and stale) and dpcni_route_sync_age_seconds. The engine's
   // VXLAN counters are the uplink's events ("vxlan_encapsulated", "vxlan_decapsulated") and drops
-  // ("vxlan_spoofed_source", "vxlan_unknown_node", "vxlan_bad_header") like any other.
+  // ("vxlan_spoofed_source", "vxlan_unknown_node", "vxlan_bad_header") like any other, and so are
+  // the uplink's "uplink_spoofed_source" drops and every port's "icmp_errors_sent" and
+  // "icmp_errors_rate_limited" events.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

@@ -7,7 +7,8 @@
 
 namespace dpcni::dataplane {
 
-absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port) {
+absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port,
+                                                  const std::vector<std::string>& pod_cidrs) {
   auto address = Ipv4InterfaceAddress::Parse(config.address);
   if (!address.ok()) return address.status();
   UplinkEndpoint uplink;
@@ -26,6 +27,11 @@ absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, co
     auto via = ParseIpv4(route.via);
     if (!via.ok()) return via.status();
     uplink.routes.push_back({dst->network, dst->length, *via});
+  }
+  for (const std::string& text : pod_cidrs) {
+    auto cidr = Ipv4Prefix::Parse(text);
+    if (!cidr.ok()) return cidr.status();
+    uplink.pod_cidrs.push_back({cidr->network, cidr->length});
   }
   return uplink;
 }
@@ -68,7 +74,7 @@ absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& c
                    config.pod_mtu, config.pod_mtu > uplink->mtu ? "" : " in VXLAN",
                    config.remote_nodes.mode == RemoteNodesMode::kHostGw ? uplink->mtu : tunnel_mtu);
     }
-    auto endpoint = MakeUplinkEndpoint(config.uplink, *uplink);
+    auto endpoint = MakeUplinkEndpoint(config.uplink, *uplink, config.pod_cidrs);
     if (!endpoint.ok()) return endpoint.status();
     if (auto status = engine.AttachUplink(*endpoint); !status.ok()) {
       return absl::Status(status.code(),

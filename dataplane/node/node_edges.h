@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/agent_config.h"
@@ -38,7 +40,9 @@ class NodeEdges {
   std::unique_ptr<Masquerade> masquerade_;
 };
 
-// What the engine needs to know of the uplink, from its configuration and the port made for it.
-absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port);
+// What the engine needs to know of the uplink, from its configuration, the port made for it and
+// the node's pod CIDRs (which no packet from the uplink may come from).
+absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port,
+                                                  const std::vector<std::string>& pod_cidrs);
 
 }  // namespace dpcni::dataplane

@@ -22,12 +22,20 @@ absl::Status DpdkError(const std::string& what, int error) {
   return absl::InternalError(absl::StrCat(what, ": ", rte_strerror(error < 0 ? -error : error)));
 }
 
+uint64_t RxOffloadsFor(const PortQueues& queues, uint64_t rx_offload_capa) {
+  uint64_t wanted = kWantedRxOffloads;
+  if (!queues.rx_lro) {
+    wanted &= ~RTE_ETH_RX_OFFLOAD_TCP_LRO;
+  }
+  return wanted & rx_offload_capa;
+}
+
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   rte_eth_dev_info info{};
   if (int error = rte_eth_dev_info_get(port_id, &info); error != 0) return DpdkError("dev_info", error);
 
   rte_eth_conf conf{};
-  conf.rxmode.offloads = kWantedRxOffloads & info.rx_offload_capa;
+  conf.rxmode.offloads = RxOffloadsFor(queues, info.rx_offload_capa);
   conf.txmode.offloads = kWantedTxOffloads & info.tx_offload_capa;
   conf.rxmode.mtu = queues.mtu;
   if (int error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf); error != 0) {

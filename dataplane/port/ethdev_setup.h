@@ -20,7 +20,15 @@ struct PortQueues {
   // Sent mbufs a Tx queue may keep before the driver frees them (tx_free_thresh = descriptors minus
   // this); 0: the driver's default.
   uint16_t tx_unreclaimed_max = 0;
+  // Whether to ask for Rx LRO where the device has it: yes for the pods' and the host port's
+  // virtio-user (it makes vhost-net hand over the kernel's GSO packets whole), no for the uplink
+  // (see UplinkPortQueues in uplink_port.h).
+  bool rx_lro = true;
 };
+
+// The Rx offloads a port is configured with on a device that offers `rx_offload_capa`: the
+// checksum offloads, and LRO unless `queues` says otherwise.
+uint64_t RxOffloadsFor(const PortQueues& queues, uint64_t rx_offload_capa);
 
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues);
 

@@ -157,6 +157,19 @@ absl::Status CheckUplinkDevice(const UplinkConfig& config, const std::string& sy
   return absl::InvalidArgumentError("no uplink is configured (uplink type none)");
 }
 
+PortQueues UplinkPortQueues(const PortQueues& queues, uint32_t mtu) {
+  PortQueues uplink = queues;
+  uplink.mtu = mtu;
+  // No LRO on a port we forward from. A NIC's LRO merges a flow's TCP segments from the wire into
+  // one large frame, and what it merged away (each segment's IP id, flags such as PSH, differing
+  // options, the segment boundaries themselves; many PMDs report no MSS either) cannot be put back:
+  // the engine would re-cut the merged packet at a size of its own choosing, or drop it against
+  // the egress MTU. Linux turns LRO off on any device it forwards from (dev_disable_lro) for the
+  // same reason. af_packet and af_xdp offer no LRO; a pci NIC may.
+  uplink.rx_lro = false;
+  return uplink;
+}
+
 absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const PortQueues& queues,
                                             const std::string& sysfs_root) {
   if (auto status = CheckUplinkDevice(config, sysfs_root); !status.ok()) return status;
@@ -188,8 +201,7 @@ absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const Po
     RemoveDevice(port).IgnoreError();
     return absl::Status(mtu.status().code(), absl::StrCat(what, ": ", mtu.status().message()));
   }
-  PortQueues uplink_queues = queues;
-  uplink_queues.mtu = *mtu;
+  const PortQueues uplink_queues = UplinkPortQueues(queues, *mtu);
   port.mtu = *mtu;
   if (auto status = ConfigureAndStartPort(port.port_id, uplink_queues); !status.ok()) {
     RemoveDevice(port).IgnoreError();

@@ -34,8 +34,12 @@ inline constexpr char kDefaultSysfsRoot[] = "/sys";
 absl::Status CheckUplinkDevice(const UplinkConfig& config,
                                const std::string& sysfs_root = kDefaultSysfsRoot);
 
-// Checks the device, creates (probes) the port, configures it like every port (ethdev_setup.h)
-// and starts it. On failure nothing is left behind.
+// How the uplink is configured: `queues` as every port has them, with the uplink's MTU and without
+// Rx LRO.
+PortQueues UplinkPortQueues(const PortQueues& queues, uint32_t mtu);
+
+// Checks the device, creates (probes) the port, configures it like every port (ethdev_setup.h,
+// with UplinkPortQueues) and starts it. On failure nothing is left behind.
 absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const PortQueues& queues,
                                             const std::string& sysfs_root = kDefaultSysfsRoot);
 

@@ -120,6 +120,18 @@ TEST_P(NodeNetworkTest, PodTalksToTheOutsideHostThroughTheUplink) {
   EXPECT_EQ(checksum_errors, 0u) << errors.out;
 }
 
+TEST_P(NodeNetworkTest, TheUplinkRefusesSourcesInTheNodesPodCidr) {
+  Pod& a = node_->AddPod("a");
+  ASSERT_TRUE(Ping(outside_->name(), a.ip));
+  // The outside host claims an address of the node's pod CIDR (10.99.0.0/24).
+  MustRun(outside_->name(), {"ip", "addr", "add", "10.99.0.200/32", "dev", "lo"});
+  EXPECT_FALSE(Ping(outside_->name(), a.ip, "10.99.0.200"));
+  const auto drops = PortNamed("uplink").drops();
+  ASSERT_TRUE(drops.contains("uplink_spoofed_source")) << PortNamed("uplink").DebugString();
+  EXPECT_GE(drops.at("uplink_spoofed_source"), 3u);
+  EXPECT_TRUE(Ping(outside_->name(), a.ip));  // its own address still works
+}
+
 TEST_P(NodeNetworkTest, MasqueradeRuleLivesAsLongAsTheAgent) {
   CommandResult running = RunIn(node_->netns().name(), {"nft", "list", "table", "ip", "dpcni"});
   ASSERT_EQ(running.exit_code, 0) << running.Describe();

@@ -89,6 +89,24 @@ TEST_P(PodNetworkTest, SpoofedSourceAddressIsDroppedAndCounted) {
   EXPECT_TRUE(Ping(a, b.ip));  // its own address still works
 }
 
+// The pod's own kernel takes the engine's ICMP error: ping reports who said what.
+TEST_P(PodNetworkTest, AnExpiringPingIsAnsweredTimeExceededByTheGateway) {
+  Pod& a = AddPod("a");
+  Pod& b = AddPod("b");
+  ASSERT_TRUE(Ping(a, b.ip));
+  const CommandResult expiring =
+      RunIn(a.netns->name(), {"ping", "-n", "-c", "1", "-W", "2", "-t", "1", b.ip});
+  EXPECT_NE(expiring.exit_code, 0) << expiring.Describe();
+  EXPECT_NE(expiring.out.find("From 169.254.1.1 icmp_seq=1 Time to live exceeded"),
+            std::string::npos)
+      << expiring.Describe();
+  const auto stats = PortStatsOf(api(), InfoOf(a).port_id());
+  ASSERT_TRUE(stats.drops().contains("ttl_exceeded")) << stats.DebugString();
+  ASSERT_TRUE(stats.events().contains("icmp_errors_sent")) << stats.DebugString();
+  EXPECT_EQ(stats.drops().at("ttl_exceeded"), 1u);
+  EXPECT_EQ(stats.events().at("icmp_errors_sent"), 1u);
+}
+
 TEST_P(PodNetworkTest, CheckPassesThenFailsOnceTheAddressIsRemovedByHand) {
   Pod& pod = AddPod("a");
   CniCall check = Call("CHECK", pod);

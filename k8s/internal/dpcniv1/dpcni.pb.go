@@ -1397,7 +1397,9 @@ type PortStats struct {
 	Drops map[string]uint64 `protobuf:"bytes,8,rep,name=drops,proto3" json:"drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// What the port saw besides forwarding and drops, by kind: "arp_replies" (ARP requests the
 	// dataplane answered on it), "arp_requests" (ARP requests it sent on it: the uplink), "to_node"
-	// (packets for the node's uplink address that came in on it and went to the host port).
+	// (packets for the node's uplink address that came in on it and went to the host port),
+	// "icmp_errors_sent" (ICMP errors sent back on it about packets dropped there) and
+	// "icmp_errors_rate_limited" (those the per-worker rate limit held back).
 	Events        map[string]uint64 `protobuf:"bytes,9,rep,name=events,proto3" json:"events,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -3,6 +3,7 @@
 #include <rte_arp.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -428,6 +429,69 @@ TEST_F(EdgePortsTest, ListsEveryRoute) {
                         {"192.168.1.0/24", uplink + " (on-link)"},
                         {"192.168.1.2/32", host + " (node address)"},
                     }));
+}
+
+TEST_F(EdgePortsTest, DropsUplinkFramesFromThisNodesPodCidrsOrTheGateway) {
+  StartWithHostPort(Config());
+  uplink_ = &AddPort();
+  UplinkEndpoint uplink = Uplink(*uplink_);
+  uplink.pod_cidrs = {Ipv4Cidr{.prefix = RTE_IPV4(10, 244, 0, 0), .length = 24},
+                      Ipv4Cidr{.prefix = RTE_IPV4(10, 245, 0, 0), .length = 16}};
+  ASSERT_TRUE(engine_->AttachUplink(uplink).ok());
+  auto from = [&](uint32_t source, uint32_t destination) {
+    return testing::BuildIpv4(pool_, Ipv4Frame{.src_mac = kNeighbourMac,
+                                               .dst_mac = kUplinkMac,
+                                               .src_ip = source,
+                                               .dst_ip = destination});
+  };
+  // Pod B's address, another in the first CIDR, one in the second, the gateway: toward pod A and
+  // the node's address (a masqueraded reply's destination).
+  for (uint32_t source : {kPodBIp, RTE_IPV4(10, 244, 0, 99), RTE_IPV4(10, 245, 3, 4),
+                          testing::kGatewayIp}) {
+    uplink_->Receive(from(source, kPodAIp));
+    uplink_->Receive(from(source, kNodeIp));
+  }
+  // What the uplink may send: a neighbour, the internet, another node's pod CIDR (10.246/16).
+  uplink_->Receive(from(kNeighbourIp, kPodAIp));
+  uplink_->Receive(from(kInternetIp, kPodAIp));
+  uplink_->Receive(from(RTE_IPV4(10, 246, 0, 5), kPodAIp));
+  uplink_->Receive(from(kInternetIp, kNodeIp));
+
+  std::vector<rte_mbuf*> to_pod = port_a_->WaitForSent(3);
+  ASSERT_EQ(to_pod.size(), 3u);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(to_pod[0])->src_addr), kNeighbourIp);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(to_pod[1])->src_addr), kInternetIp);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(to_pod[2])->src_addr), RTE_IPV4(10, 246, 0, 5));
+  testing::FreeAll(to_pod);
+  std::vector<rte_mbuf*> to_node = host_->WaitForSent(1);
+  ASSERT_EQ(to_node.size(), 1u);
+  EXPECT_EQ(rte_be_to_cpu_32(Ipv4(to_node[0])->src_addr), kInternetIp);
+  testing::FreeAll(to_node);
+  ASSERT_TRUE(WaitUntil([&] { return CountersOf(*uplink_).rx_packets == 12; }));
+  EXPECT_EQ(CountersOf(*uplink_).drops,
+            (std::map<std::string, uint64_t>{{"uplink_spoofed_source", 8}}));
+  EXPECT_EQ(Events(*uplink_, "to_node"), 1u);
+  EXPECT_TRUE(port_a_->TakeAllSent().empty());
+  EXPECT_TRUE(host_->TakeAllSent().empty());
+}
+
+TEST_F(EdgePortsTest, RefusesPodCidrsThatAreNoPrefixOrOverlapTheUplinkNetwork) {
+  StartWithHostPort(Config());
+  RingPort& spare = AddPort();
+  UplinkEndpoint host_bits = Uplink(spare);
+  host_bits.pod_cidrs = {Ipv4Cidr{.prefix = RTE_IPV4(10, 244, 0, 1), .length = 24}};
+  UplinkEndpoint overlapping = Uplink(spare);
+  overlapping.pod_cidrs = {Ipv4Cidr{.prefix = RTE_IPV4(192, 168, 0, 0), .length = 16}};
+  UplinkEndpoint too_many = Uplink(spare);
+  for (uint32_t i = 0; i <= kMaxUplinkPodCidrs; ++i) {
+    too_many.pod_cidrs.push_back(Ipv4Cidr{.prefix = RTE_IPV4(10, 100, i, 0), .length = 24});
+  }
+  for (const UplinkEndpoint& invalid : {host_bits, overlapping, too_many}) {
+    absl::Status refused = engine_->AttachUplink(invalid);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+    EXPECT_NE(refused.message().find("pod CIDR"), std::string::npos) << refused;
+  }
+  EXPECT_TRUE(engine_->AttachUplink(Uplink(spare)).ok());
 }
 
 TEST_F(EdgePortsTest, RejectsUnusableEdgePorts) {

@@ -297,10 +297,30 @@ TEST_F(PacketPathTest, DropsWhenTtlWouldExpire) {
   for (uint8_t ttl : {0, 1}) {
     Ipv4Frame frame = FromAToB();
     frame.ttl = ttl;
-    ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kTtlExceeded);
+    const Verdict verdict = Decide(BuildIpv4(pool_, frame));
+    ExpectDrop(verdict, DropReason::kTtlExceeded);
+    // The sender is told, and the frame is left as it came for the answer to use.
+    EXPECT_EQ(verdict.icmp_error, IcmpError::kTimeExceeded);
+    EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kPodAMac));
+    EXPECT_EQ(Ipv4(packet_)->time_to_live, ttl);
+    EXPECT_TRUE(testing::Ipv4ChecksumValid(packet_));
     rte_pktmbuf_free(packet_);
     packet_ = nullptr;
   }
+}
+
+TEST_F(PacketPathTest, DropsOtherPacketsWithoutAnIcmpError) {
+  default_next_hop_ = kNoNextHop;
+  Ipv4Frame unroutable = FromA(RTE_IPV4(10, 244, 1, 1));
+  unroutable.ttl = 1;
+  const Verdict no_route = Decide(BuildIpv4(pool_, unroutable));
+  ExpectDrop(no_route, DropReason::kNoRoute);
+  EXPECT_EQ(no_route.icmp_error, IcmpError::kNone);
+  rte_pktmbuf_free(packet_);
+  Ipv4Frame spoofed = FromAToB();
+  spoofed.src_ip = kPodBIp;
+  spoofed.ttl = 1;
+  EXPECT_EQ(Decide(BuildIpv4(pool_, spoofed)).icmp_error, IcmpError::kNone);
 }
 
 TEST_F(PacketPathTest, ForwardsWithTtlTwo) {
@@ -419,7 +439,21 @@ TEST_F(PacketPathTest, DropsAPlainFrameLargerThanTheEgressMtu) {
   Learn(testing::kNeighbourIp, testing::kNeighbourMac);
   Ipv4Frame frame = FromA(testing::kNeighbourIp);
   frame.payload_size = 1500 - 20 - 8 + 1;
-  ExpectDrop(Decide(BuildIpv4(pool_, frame)), DropReason::kMtuExceeded);
+  // Without DF nobody is told.
+  const Verdict without_df = Decide(BuildIpv4(pool_, frame));
+  ExpectDrop(without_df, DropReason::kMtuExceeded);
+  EXPECT_EQ(without_df.icmp_error, IcmpError::kNone);
+  rte_pktmbuf_free(packet_);
+  // With DF the sender learns the next hop's MTU.
+  rte_mbuf* with_df = BuildIpv4(pool_, frame);
+  Ipv4(with_df)->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+  Ipv4(with_df)->hdr_checksum = 0;
+  Ipv4(with_df)->hdr_checksum = rte_ipv4_cksum(Ipv4(with_df));
+  const Verdict verdict = Decide(with_df);
+  ExpectDrop(verdict, DropReason::kMtuExceeded);
+  EXPECT_EQ(verdict.icmp_error, IcmpError::kFragmentationNeeded);
+  EXPECT_EQ(verdict.icmp_mtu, 1500);
+  EXPECT_TRUE(rte_is_same_ether_addr(&Ethernet(packet_)->src_addr, &kPodAMac));
 }
 
 TEST_F(PacketPathTest, LeavesAGsoPacketLargerThanTheMtuToSegmentation) {
@@ -430,6 +464,35 @@ TEST_F(PacketPathTest, LeavesAGsoPacketLargerThanTheMtuToSegmentation) {
   rte_mbuf* packet = BuildIpv4(pool_, frame);
   testing::MarkAsGsoFromVirtio(packet, 1448);
   EXPECT_EQ(Decide(packet).action, Action::kForward);
+}
+
+TEST_F(PacketPathTest, DropsUplinkFramesFromThePodCidrOrTheGateway) {
+  UplinkSourceFilter denied;
+  denied.prefixes[0] = {.network = rte_cpu_to_be_32(RTE_IPV4(10, 244, 0, 0)),
+                        .mask = rte_cpu_to_be_32(0xffffff00)};
+  denied.prefixes[1] = {.network = rte_cpu_to_be_32(kGatewayIp), .mask = RTE_BE32(0xffffffff)};
+  denied.count = 2;
+  routing_.uplink_denied_sources = &denied;
+  for (uint32_t source : {kPodAIp, RTE_IPV4(10, 244, 0, 200), kGatewayIp}) {
+    Ipv4Frame frame = FromNeighbour(kPodBIp);
+    frame.src_ip = source;
+    ExpectDrop(Decide(BuildIpv4(pool_, frame), uplink_), DropReason::kUplinkSpoofedSource);
+    rte_pktmbuf_free(packet_);
+    packet_ = nullptr;
+  }
+  // Next to the pod CIDR, and from the neighbour itself: routed.
+  Ipv4Frame next_door = FromNeighbour(kPodBIp);
+  next_door.src_ip = RTE_IPV4(10, 244, 1, 1);
+  EXPECT_EQ(Decide(BuildIpv4(pool_, next_door), uplink_).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromNeighbour(kPodBIp)), uplink_).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  // Pods and the kernel are not subject to it.
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromAToB())).action, Action::kForward);
+  rte_pktmbuf_free(packet_);
+  packet_ = nullptr;
+  EXPECT_EQ(Decide(BuildIpv4(pool_, FromKernel(kGatewayIp, kPodBIp)), host_).action,
+            Action::kForward);
 }
 
 TEST_F(PacketPathTest, RoutesUplinkFramesToPods) {

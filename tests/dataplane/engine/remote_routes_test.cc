@@ -1,6 +1,7 @@
 // Routes to other nodes' pods (Engine::SetRemoteRoutes) on the running engine: host-gw through the
 // uplink's ARP, VXLAN encapsulation and decapsulation, kernel mode, and the sets it refuses. The
 // test plays the uplink's neighbours and the remote nodes on net_ring ports.
+#include <rte_icmp.h>
 #include <rte_udp.h>
 #include <rte_vxlan.h>
 
@@ -414,6 +415,31 @@ TEST_F(RemoteRoutesTest, DropsAFrameThatWouldExceedTheUplinkMtuOnceEncapsulated)
   EXPECT_EQ(rte_be_to_cpu_16(OuterOf(sent[0]).ip->total_length), kUplinkMtu);
   testing::FreeAll(sent);
   ASSERT_TRUE(WaitUntil([&] { return Dropped(*port_a_, "mtu_exceeded") == 1; }));
+}
+
+TEST_F(RemoteRoutesTest, TellsThePodTheInnerMtuWhenItsDfFrameWouldNotFitEncapsulated) {
+  StartNode(RemoteConfig());
+  SetRoutes({Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kVxlan, "node-2")});
+  Ipv4Frame frame = FromA(kNode2Pod);
+  frame.payload_size = kUplinkMtu - 50 - 28 + 1;  // one byte over the inner MTU
+  rte_mbuf* packet = testing::BuildIpv4(pool_, frame);
+  Ipv4(packet)->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+  Ipv4(packet)->hdr_checksum = 0;
+  Ipv4(packet)->hdr_checksum = rte_ipv4_cksum(Ipv4(packet));
+  port_a_->Receive(packet);
+
+  std::vector<rte_mbuf*> sent = port_a_->WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  const auto* icmp = rte_pktmbuf_mtod_offset(sent[0], const rte_icmp_hdr*,
+                                             sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
+  EXPECT_EQ(Ipv4(sent[0])->next_proto_id, IPPROTO_ICMP);
+  EXPECT_EQ(icmp->icmp_type, 3);
+  EXPECT_EQ(icmp->icmp_code, 4);
+  EXPECT_EQ(rte_be_to_cpu_16(icmp->icmp_seq_nb), kUplinkMtu - 50);
+  testing::FreeAll(sent);
+  ASSERT_TRUE(WaitUntil([&] { return Dropped(*port_a_, "mtu_exceeded") == 1; }));
+  EXPECT_EQ(Events(*port_a_, "icmp_errors_sent"), 1u);
+  EXPECT_TRUE(uplink_->TakeAllSent().empty());
 }
 
 TEST_F(RemoteRoutesTest, CutsAGsoPacketBeforeEncapsulatingIt) {
