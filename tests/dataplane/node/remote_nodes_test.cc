@@ -14,6 +14,7 @@
 #include "ipam/ipv4.h"
 #include "common/atomic_file.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
+#include "tests/dataplane/testing/null_engine.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -24,14 +25,8 @@ using ::testing::IsEmpty;
 using testing::FakeKernelRoutes;
 
 // Takes the routes it is given (or fails as told) and keeps the last set it took.
-class RecordingEngine final : public Engine {
+class RecordingEngine final : public testing::NullEngine {
  public:
-  absl::Status Start() override { return absl::OkStatus(); }
-  void Stop() override {}
-  absl::Status AttachPod(const PodEndpoint&) override { return absl::OkStatus(); }
-  absl::Status DetachPod(uint16_t) override { return absl::OkStatus(); }
-  absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
-  absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
   absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>& next) override {
     ++calls;
     if (!refuse.ok()) {
@@ -42,12 +37,6 @@ class RecordingEngine final : public Engine {
     routes = next;
     return absl::OkStatus();
   }
-  absl::StatusOr<PortCounters> Counters(uint16_t) const override { return PortCounters{}; }
-  std::vector<RouteInfo> Routes() const override { return {}; }
-  std::vector<NeighbourInfo> Neighbours() const override { return {}; }
-  FlowTableStats FlowStats() const override { return {}; }
-  std::vector<FlowListing> Flows(uint32_t) const override { return {}; }
-  absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>&) override { return 0; }
 
   std::vector<RemoteRoute> routes;
   absl::Status refuse = absl::OkStatus();

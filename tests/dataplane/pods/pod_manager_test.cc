@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/dataplane/testing/null_engine.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -105,10 +106,8 @@ class FakeInterfaces final : public PodInterfaces {
   int deletes = 0;
 };
 
-class FakeEngine final : public Engine {
+class FakeEngine final : public testing::NullEngine {
  public:
-  absl::Status Start() override { return absl::OkStatus(); }
-  void Stop() override {}
   absl::Status AttachPod(const PodEndpoint& pod) override {
     if (!pods.emplace(pod.port_id, pod.name).second) {
       return absl::AlreadyExistsError(absl::StrCat("port ", pod.port_id, " is attached"));
@@ -121,25 +120,16 @@ class FakeEngine final : public Engine {
     }
     return absl::OkStatus();
   }
-  absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
-  absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
-  absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>&) override { return absl::OkStatus(); }
-  absl::StatusOr<PortCounters> Counters(uint16_t) const override { return PortCounters{}; }
-  std::vector<RouteInfo> Routes() const override { return {}; }
-  std::vector<NeighbourInfo> Neighbours() const override { return {}; }
-  FlowTableStats FlowStats() const override { return {}; }
-  std::vector<FlowListing> Flows(uint32_t) const override { return {}; }
-  absl::StatusOr<size_t> SeedKernelFlows(const std::vector<NatedFlow>&) override { return 0; }
 
   std::map<uint16_t, std::string> pods;  // attached port id -> pod name
 };
 
-class PodManagerTest : public testing::Test {
+class PodManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(testing::TempDir()) /
+    dir_ = std::filesystem::path(::testing::TempDir()) /
            ("pod_manager_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     config_.backend = PortBackend::kTap;
