@@ -22,6 +22,7 @@ rounds=${DPCNI_BENCH_ROUNDS:-3}
 backend=${DPCNI_BACKEND:-auto}
 bridge_plugins=/usr/lib/cni
 prefix=dpcni-xbench
+pod_netns_prefix=$prefix-
 
 work=$(mktemp -d /tmp/$prefix.XXXXXX)
 agents=()
@@ -40,17 +41,6 @@ trap cleanup EXIT
 
 # shellcheck source=bench/pods/measure.sh
 . "$(dirname "$0")/measure.sh"
-ping_avg_ms() {  # ping_avg_ms NS IP
-  ip netns exec "$1" ping -q -c 200 -i 0.005 "$2" | awk -F/ '/^rtt/ {print $5}'
-}
-pod_ip() { sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' | head -1; }
-cni() {  # cni PLUGIN NETCONF_FILE COMMAND POD [exec-netns]
-  local run=()
-  [ -n "${5:-}" ] && run=(ip netns exec "$5")
-  CNI_COMMAND=$3 CNI_CONTAINERID="xbench-$4" CNI_NETNS="/var/run/netns/$prefix-$4" CNI_IFNAME=eth0 \
-    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$4" CNI_PATH="$bridge_plugins" \
-    "${run[@]}" "$1" <"$2"
-}
 
 # ---- the fabric and the two nodes -------------------------------------------------------------------
 # br0 carries the agents' uplinks (192.168.90.0/24, addresses owned by the agents, none in the

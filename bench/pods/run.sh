@@ -14,6 +14,7 @@ latency_pods=${DPCNI_BENCH_PODS:-50}
 batch=25  # Debian's DPDK holds 32 ethdevs: ADD/DEL latency is taken in batches of live pods
 backend=${DPCNI_BACKEND:-auto}
 bridge_plugins=/usr/lib/cni
+pod_netns_prefix=dpcni-bench-
 
 work=$(mktemp -d /tmp/dpcni-bench.XXXXXX)
 node=dpcni-bench-node
@@ -28,19 +29,6 @@ trap cleanup EXIT
 
 # shellcheck source=bench/pods/measure.sh
 . "$(dirname "$0")/measure.sh"
-ping_avg_ms() {  # ping_avg_ms NS IP
-  ip netns exec "$1" ping -q -c 200 -i 0.005 "$2" | awk -F/ '/^rtt/ {print $5}'
-}
-
-# ---- plugins, invoked as the runtime does --------------------------------------------------------
-cni() {  # cni PLUGIN NETCONF_FILE COMMAND POD [exec-netns]
-  local run=()
-  [ -n "${5:-}" ] && run=(ip netns exec "$5")
-  CNI_COMMAND=$3 CNI_CONTAINERID="bench-$4" CNI_NETNS="/var/run/netns/dpcni-bench-$4" CNI_IFNAME=eth0 \
-    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$4" CNI_PATH="$bridge_plugins" \
-    "${run[@]}" "$1" <"$2"
-}
-pod_ip() { sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' | head -1; }
 
 cat >"$work/agent.yaml" <<YAML
 socket: $work/dpcni.sock

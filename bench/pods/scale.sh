@@ -43,7 +43,6 @@ cni() {  # cni COMMAND POD
     CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$2" CNI_PATH=/opt/cni/bin \
     "$build/cni/dpcni" <"$work/dpcni.json"
 }
-pod_ip() { sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' | head -1; }
 add_pod() {  # add_pod POD: its netns, then ADD; prints the pod's address
   ip netns add "dpcni-bench-scale-$1"
   cni ADD "$1" | pod_ip
