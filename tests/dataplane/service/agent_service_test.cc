@@ -17,6 +17,7 @@
 #include "port/ethdev_setup.h"
 #include "port/kernel_ports.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
+#include "tests/dataplane/testing/null_engine.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -28,14 +29,8 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 // An engine that answers with what the test put in it.
-class FakeEngine final : public Engine {
+class FakeEngine final : public testing::NullEngine {
  public:
-  absl::Status Start() override { return absl::OkStatus(); }
-  void Stop() override {}
-  absl::Status AttachPod(const PodEndpoint&) override { return absl::OkStatus(); }
-  absl::Status DetachPod(uint16_t) override { return absl::OkStatus(); }
-  absl::Status AttachHostPort(const HostEndpoint&) override { return absl::OkStatus(); }
-  absl::Status AttachUplink(const UplinkEndpoint&) override { return absl::OkStatus(); }
   absl::Status SetRemoteRoutes(const std::vector<RemoteRoute>& routes) override {
     remote_routes = routes;
     return absl::OkStatus();
