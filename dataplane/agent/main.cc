@@ -507,8 +507,17 @@ int Run() {
     std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
     return 1;
   }
+  // EAL leaves its runtime folder (/var/run/dpdk/<file_prefix>: config, fbarrays, the telemetry
+  // socket) behind after rte_eal_cleanup(), so every agent that ever ran with a fresh prefix adds
+  // one. The prefix is this agent's, and the state lock keeps a second agent of this node out, so
+  // the folder is removed after a clean exit. Only a folder named after our prefix is touched.
+  const std::filesystem::path runtime_dir = rte_eal_get_runtime_dir();
   absl::Status served = Serve(*config);
   rte_eal_cleanup();
+  if (runtime_dir.filename() == config->eal.file_prefix) {
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+  }
   if (!served.ok()) {
     std::fprintf(stderr, "dpcni-agent: %s\n", served.ToString().c_str());
     return 1;

@@ -76,8 +76,14 @@ TEST_F(AgentInstanceTest, SecondAgentOnAServedSocketRefusesAndLeavesItAlone) {
 }
 
 TEST_F(AgentInstanceTest, StateIsFreeAgainOnceTheFirstStops) {
+  // EAL's runtime folder is named after the agent's file prefix, its work folder's name.
+  const std::string runtime_dir = absl::StrCat(
+      "/var/run/dpdk/",
+      std::filesystem::path(node_->agent().state_dir()).parent_path().filename().string());
+  ASSERT_TRUE(std::filesystem::is_directory(runtime_dir)) << runtime_dir << " while it runs";
   node_->agent().Stop();
   EXPECT_FALSE(std::filesystem::exists(node_->agent().socket_path())) << "its own socket goes";
+  EXPECT_FALSE(std::filesystem::exists(runtime_dir)) << "and EAL's runtime folder goes: " << runtime_dir;
   std::string failure;
   ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
   EXPECT_TRUE(FirstStillServes());
