@@ -91,30 +91,46 @@ absl::Status Ipam::Load() {
   if (absl::IsNotFound(content.status())) return absl::OkStatus();
   if (!content.ok()) return content.status();
   const nlohmann::json state = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
-  if (state.is_discarded() || !state.contains("pools")) {
-    return absl::DataLossError(absl::StrCat("IPAM state ", state_file_, " is not valid JSON"));
+  if (state.is_discarded() || !state.is_object() || !state.contains("pools") ||
+      !state["pools"].is_array()) {
+    return absl::DataLossError(absl::StrCat("IPAM state ", state_file_,
+                                            " is not valid JSON with a \"pools\" list"));
   }
-  for (const auto& saved : state["pools"]) {
-    const std::string cidr = saved.value("cidr", "");
-    auto pool = std::find_if(pools_.begin(), pools_.end(),
-                             [&cidr](const Ipv4Pool& p) { return p.prefix().ToString() == cidr; });
-    if (pool == pools_.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "IPAM state ", state_file_, " holds allocations from pod CIDR ", cidr,
-          " which is no longer configured; remove the file only if no pod uses those addresses"));
+  // nlohmann's value()/get() throw type_error on a field of the wrong type: a corrupted file must
+  // give a start error naming it, not end the agent with an uncaught exception.
+  auto load_pools = [this](const nlohmann::json& saved_pools) -> absl::Status {
+    for (const auto& saved : saved_pools) {
+      const std::string cidr = saved.value("cidr", "");
+      auto pool = std::find_if(pools_.begin(), pools_.end(), [&cidr](const Ipv4Pool& p) {
+        return p.prefix().ToString() == cidr;
+      });
+      if (pool == pools_.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("IPAM state ", state_file_, " holds allocations from pod CIDR ", cidr,
+                         " which is no longer configured; remove the file only if no pod uses "
+                         "those addresses"));
+      }
+      std::map<uint32_t, std::string> allocations;
+      const auto no_allocations = nlohmann::json::object();
+      const auto& saved_allocations =
+          saved.contains("allocations") ? saved["allocations"] : no_allocations;
+      for (const auto& [address, owner] : saved_allocations.items()) {
+        auto parsed = ParseIpv4(address);
+        if (!parsed.ok()) return parsed.status();
+        allocations[*parsed] = owner.get<std::string>();
+      }
+      auto cursor = ParseIpv4(saved.value("cursor", cidr.substr(0, cidr.find('/'))));
+      pool->Restore(std::move(allocations), cursor.ok() ? *cursor : pool->prefix().network);
     }
-    std::map<uint32_t, std::string> allocations;
-    const auto no_allocations = nlohmann::json::object();
-    const auto& saved_allocations = saved.contains("allocations") ? saved["allocations"] : no_allocations;
-    for (const auto& [address, owner] : saved_allocations.items()) {
-      auto parsed = ParseIpv4(address);
-      if (!parsed.ok()) return parsed.status();
-      allocations[*parsed] = owner.get<std::string>();
-    }
-    auto cursor = ParseIpv4(saved.value("cursor", cidr.substr(0, cidr.find('/'))));
-    pool->Restore(std::move(allocations), cursor.ok() ? *cursor : pool->prefix().network);
+    return absl::OkStatus();
+  };
+  try {
+    return load_pools(state["pools"]);
+  } catch (const nlohmann::json::exception& wrong_type) {
+    return absl::DataLossError(
+        absl::StrCat("IPAM state ", state_file_, ": ", wrong_type.what(),
+                     "; repair it (every pod's address is also in pods.json beside it)"));
   }
-  return absl::OkStatus();
 }
 
 absl::Status Ipam::Persist() const {

@@ -71,15 +71,32 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
   if (absl::IsNotFound(content.status())) return records;
   if (!content.ok()) return content.status();
   const nlohmann::json state = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
-  if (state.is_discarded() || !state.contains("pods")) {
-    return absl::DataLossError(absl::StrCat("pod state ", path_, " is not valid JSON"));
+  // The agent refuses to start on a pod state it cannot read whole: starting without the pods it
+  // names would hand their addresses out again.
+  const std::string fix =
+      "; repair it, or move it away to start with no pods (the pods it names then lose their "
+      "network)";
+  if (state.is_discarded() || !state.is_object() || !state.contains("pods") ||
+      !state["pods"].is_array()) {
+    return absl::DataLossError(
+        absl::StrCat("pod state ", path_, " is not valid JSON with a \"pods\" list", fix));
   }
+  size_t index = 0;
   for (const auto& entry : state["pods"]) {
-    auto record = FromJson(entry);
+    absl::StatusOr<PodRecord> record = absl::DataLossError("is not an object");
+    // nlohmann's value()/get() throw type_error on a field of the wrong type: a hand-edited or
+    // corrupted record must give this error, not end the agent with an uncaught exception.
+    try {
+      if (entry.is_object()) record = FromJson(entry);
+    } catch (const nlohmann::json::exception& wrong_type) {
+      record = absl::DataLossError(wrong_type.what());
+    }
     if (!record.ok()) {
-      return absl::DataLossError(absl::StrCat(path_, ": ", record.status().message()));
+      return absl::DataLossError(absl::StrCat("pod state ", path_, ": record ", index, ": ",
+                                              record.status().message(), fix));
     }
     records[record->Key()] = *std::move(record);
+    ++index;
   }
   return records;
 }

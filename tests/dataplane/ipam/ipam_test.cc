@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 namespace dpcni::dataplane {
@@ -117,6 +118,22 @@ TEST_F(IpamTest, OwnersListsEveryHolder) {
   AddressOf(*ipam, "x");
   AddressOf(*ipam, "y");
   EXPECT_EQ(ipam->Owners(), (std::vector<std::string>{"x", "y"}));
+}
+
+// A state file of the wrong shape gives a start error naming it, never an uncaught exception out of
+// nlohmann that would end the agent.
+TEST_F(IpamTest, MalformedStateIsDataLossNamingTheFile) {
+  for (const std::string& content :
+       {std::string(R"({"pools": 3})"), std::string(R"({"pools": [5]})"),
+        std::string(R"({"pools": [{"cidr": 10}]})"),
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "allocations": {"10.1.0.2": 7}}]})"),
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "cursor": 9}]})")}) {
+    std::ofstream(state_file_) << content;
+    auto ipam = Ipam::Open({"10.1.0.0/24"}, {}, state_file_);
+    ASSERT_FALSE(ipam.ok()) << content;
+    EXPECT_TRUE(absl::IsDataLoss(ipam.status())) << content << ": " << ipam.status();
+    EXPECT_NE(ipam.status().message().find(state_file_), std::string::npos) << ipam.status();
+  }
 }
 
 }  // namespace

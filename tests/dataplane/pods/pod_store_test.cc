@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <string>
 
 #include "pods/pod_record.h"
 #include "common/atomic_file.h"
@@ -62,6 +63,32 @@ TEST(PodStoreTest, NoFileMeansNoPodsAndGarbageIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(PodStore(path).Load().status()));
   std::filesystem::remove(path);
 }
+
+// A record of the wrong shape is refused naming the file and the record, never an uncaught
+// exception out of nlohmann that would end the agent at start.
+class MalformedPodState : public testing::TestWithParam<std::string> {};
+
+TEST_P(MalformedPodState, IsDataLossNamingTheFileAndTheFix) {
+  const std::string path = testing::TempDir() + "/pods_malformed_" + std::to_string(::getpid());
+  ASSERT_TRUE(WriteFileAtomically(path, GetParam()).ok());
+  absl::StatusOr<std::map<std::string, PodRecord>> loaded = PodStore(path).Load();
+  EXPECT_TRUE(absl::IsDataLoss(loaded.status())) << loaded.status();
+  EXPECT_NE(loaded.status().message().find(path), std::string::npos) << loaded.status();
+  EXPECT_NE(loaded.status().message().find("repair it"), std::string::npos) << loaded.status();
+  std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PodStoreTest, MalformedPodState,
+    testing::Values(
+        R"([1, 2])", R"({"pods": {"a": 1}})", R"({"pods": [7]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "mtu": "1500"}]})",
+        R"({"pods": [{"container_id": 5, "ifname": "eth0"}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "addresses": [3]}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "addresses": 3}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "routes": [1]}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "backend": "carrier-pigeon"}]})",
+        R"({"pods": [{"ifname": "eth0"}]})"));
 
 }  // namespace
 }  // namespace dpcni::dataplane
