@@ -318,8 +318,14 @@ absl::StatusOr<std::vector<PodRecord>> PodManager::GarbageCollect(
   for (const PodRecord& record : List()) {
     if (record.network == network && !valid_keys.contains(record.Key())) stale.push_back(record);
   }
+  std::vector<std::string> failures;
+  std::vector<PodRecord> removed;
   for (const PodRecord& record : stale) {
-    if (auto status = Delete(record.container_id, record.ifname, ""); !status.ok()) return status;
+    if (auto status = Delete(record.container_id, record.ifname, ""); !status.ok()) {
+      failures.push_back(std::string(status.message()));
+    } else {
+      removed.push_back(record);
+    }
   }
   std::set<std::string> recorded;
   for (const PodRecord& record : List()) recorded.insert(record.Key());
@@ -330,10 +336,18 @@ absl::StatusOr<std::vector<PodRecord>> PodManager::GarbageCollect(
     std::lock_guard lock(records_mu_);
     // Re-checked under the key lock: an ADD may have completed since the snapshot above.
     if (!records_.contains(owner)) {
-      if (auto status = ipam_.Release(owner); !status.ok()) return status;
+      if (auto status = ipam_.Release(owner); !status.ok()) {
+        failures.push_back(absl::StrCat("release the address of ", owner, ": ", status.message()));
+      }
     }
   }
-  return stale;
+  if (!failures.empty()) {
+    return absl::InternalError(absl::StrCat(
+        "garbage collection removed ", removed.size(), " of ", stale.size(),
+        " stale attachments; it left ", failures.size(), " for the next GC or DEL: ",
+        absl::StrJoin(failures, "; ")));
+  }
+  return removed;
 }
 
 absl::Status PodManager::Restore() {

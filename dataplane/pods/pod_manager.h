@@ -60,7 +60,9 @@ class PodManager {
                       const std::string& netns_path);
   absl::Status Check(const CheckPodParams& params);
   // Removes every pod of `network` whose (container id, ifname) is not in `valid_keys`, and releases
-  // addresses whose owner is neither a pod nor valid (left by a crash between two steps).
+  // addresses whose owner is neither a pod nor valid (left by a crash between two steps). Best
+  // effort: a step that fails does not stop the others; the error then names every failure, and
+  // what failed stays recorded for the next GC or DEL.
   absl::StatusOr<std::vector<PodRecord>> GarbageCollect(const std::string& network,
                                                         const std::set<std::string>& valid_keys);
 

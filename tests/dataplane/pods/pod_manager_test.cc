@@ -286,5 +286,28 @@ TEST_F(PodManagerTest, BadRouteIsInvalidArgumentAndTakesNothing) {
   EXPECT_EQ(pods_->Count(), 0u);
 }
 
+// GC is best effort: one stale pod whose teardown fails does not keep the others, or the orphaned
+// addresses, from being collected; the error names it, and the next GC finishes it.
+TEST_F(PodManagerTest, GarbageCollectGoesOnPastAFailureAndNamesIt) {
+  for (const std::string name : {"a", "b", "c"}) {
+    auto added = pods_->Add(Params(name, Netns(name)));
+    ASSERT_TRUE(added.ok()) << added.status();
+  }
+  interfaces_.failing_deletes = 1;  // the first stale pod's kernel step fails once
+  auto collected = pods_->GarbageCollect("", {});
+  ASSERT_FALSE(collected.ok());
+  EXPECT_THAT(std::string(collected.status().message()), HasSubstr("removed 2 of 3"));
+  EXPECT_THAT(std::string(collected.status().message()), HasSubstr("default/a"));
+  EXPECT_EQ(pods_->Count(), 1u) << "b and c went despite a";
+  EXPECT_EQ(Owners().size(), 1u) << "and so did their addresses";
+
+  auto again = pods_->GarbageCollect("", {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(again->front().pod_name, "a");
+  EXPECT_EQ(pods_->Count(), 0u);
+  EXPECT_THAT(Owners(), IsEmpty());
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane
