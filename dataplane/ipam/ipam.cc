@@ -9,6 +9,13 @@
 #include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
+namespace {
+
+// ipam.json's layout. Version 0 is the same layout without the field (agents before 2026-11-30);
+// it is read as is and written back as 1.
+constexpr int kIpamStateVersion = 1;
+
+}  // namespace
 
 Ipv4Pool::Ipv4Pool(Ipv4Prefix prefix, std::vector<uint32_t> reserved)
     : prefix_(prefix), reserved_(std::move(reserved)), cursor_(prefix.network) {}
@@ -96,6 +103,14 @@ absl::Status Ipam::Load() {
     return absl::DataLossError(absl::StrCat("IPAM state ", state_file_,
                                             " is not valid JSON with a \"pools\" list"));
   }
+  const nlohmann::json& version = state.contains("version") ? state["version"] : nlohmann::json(0);
+  if (!version.is_number_integer() || version.get<int>() < 0 ||
+      version.get<int>() > kIpamStateVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("IPAM state ", state_file_, " is version ", version.dump(),
+                     ", written by a newer dpcni; this agent reads up to version ",
+                     kIpamStateVersion, ": run the newer agent, or repair the file"));
+  }
   // nlohmann's value()/get() throw type_error on a field of the wrong type: a corrupted file must
   // give a start error naming it, not end the agent with an uncaught exception.
   auto load_pools = [this](const nlohmann::json& saved_pools) -> absl::Status {
@@ -135,6 +150,7 @@ absl::Status Ipam::Load() {
 
 absl::Status Ipam::Persist() const {
   nlohmann::json state;
+  state["version"] = kIpamStateVersion;
   state["pools"] = nlohmann::json::array();
   for (const Ipv4Pool& pool : pools_) {
     nlohmann::json allocations = nlohmann::json::object();
@@ -186,6 +202,48 @@ absl::Status Ipam::Release(const std::string& owner) {
   if (AllocationsOfLocked(owner).empty()) return absl::OkStatus();
   for (Ipv4Pool& pool : pools_) pool.ReleaseOwner(owner);
   return Persist();
+}
+
+absl::StatusOr<std::vector<std::string>> Ipam::ClaimRecorded(
+    const std::map<std::string, std::vector<std::string>>& recorded) {
+  std::lock_guard lock(mu_);
+  const std::vector<Ipv4Pool> before = pools_;
+  auto rollback = [&](absl::Status status) {
+    pools_ = before;
+    return status;
+  };
+  std::vector<std::string> claimed;
+  for (const auto& [owner, addresses] : recorded) {
+    for (const std::string& text : addresses) {
+      auto address = ParseIpv4(text);
+      if (!address.ok()) return rollback(address.status());
+      auto pool = std::find_if(pools_.begin(), pools_.end(), [&](const Ipv4Pool& p) {
+        return p.prefix().Contains(*address);
+      });
+      if (pool == pools_.end()) {
+        return rollback(absl::FailedPreconditionError(
+            absl::StrCat("pod ", owner, " is recorded with ", text,
+                         ", which is in no pod CIDR of this node; put its CIDR back in pod_cidrs "
+                         "or delete the pod")));
+      }
+      auto held = pool->allocations().find(*address);
+      if (held != pool->allocations().end()) {
+        if (held->second == owner) continue;
+        return rollback(absl::DataLossError(absl::StrCat(
+            "pod ", owner, " is recorded with ", text, ", which ", state_file_, " gives to ",
+            held->second, "; delete one of the two pods")));
+      }
+      if (auto status = pool->AllocateExactly(*address, owner); !status.ok()) {
+        return rollback(absl::Status(
+            status.code(), absl::StrCat("pod ", owner, " is recorded with ", text, ": ",
+                                        status.message(), "; delete the pod")));
+      }
+      claimed.push_back(absl::StrCat(owner, " ", text));
+    }
+  }
+  if (claimed.empty()) return claimed;
+  if (auto status = Persist(); !status.ok()) return rollback(status);
+  return claimed;
 }
 
 std::vector<Allocation> Ipam::AllocationsOf(const std::string& owner) const {

@@ -60,6 +60,15 @@ class Ipam {
   // Releases everything `owner` holds; releasing nothing is fine (DEL is idempotent).
   absl::Status Release(const std::string& owner);
 
+  // Takes back, at start, every address the pod records hold (`recorded`: owner -> its addresses),
+  // so a crash between freeing an address and erasing its record, or a lost ipam.json, never lets a
+  // restored pod's address go to someone else. Returns "owner address" for each one taken back. An
+  // address recorded for one pod but held by another owner, or outside every pod CIDR, is a start
+  // error naming both; nothing changes then. Owners without a record are left to GC, which knows
+  // the runtime's valid attachments: a lost pods.json must not free the addresses of running pods.
+  absl::StatusOr<std::vector<std::string>> ClaimRecorded(
+      const std::map<std::string, std::vector<std::string>>& recorded);
+
   std::vector<Allocation> AllocationsOf(const std::string& owner) const;
   // Every owner holding at least one address.
   std::vector<std::string> Owners() const;

@@ -353,6 +353,19 @@ absl::StatusOr<std::vector<PodRecord>> PodManager::GarbageCollect(
 absl::Status PodManager::Restore() {
   auto saved = store_.Load();
   if (!saved.ok()) return saved.status();
+  // Every recorded pod's addresses are claimed before anything is re-attached, so no restored pod's
+  // address can be handed out again (owners without a record are GC's: it knows the valid ones).
+  std::map<std::string, std::vector<std::string>> recorded;
+  for (const auto& [key, record] : *saved) {
+    std::vector<std::string>& addresses = recorded[key];
+    for (const Allocation& allocation : record.addresses) addresses.push_back(allocation.address);
+  }
+  auto claimed = ipam_.ClaimRecorded(recorded);
+  if (!claimed.ok()) return claimed.status();
+  for (const std::string& claim : *claimed) {
+    std::fprintf(stderr, "dpcni-agent: took back %s: recorded for the pod, free in the IPAM\n",
+                 claim.c_str());
+  }
   for (auto& [key, record] : *saved) {
     if (!NetnsExists(record.netns_path)) {
       // The pod went away while the agent was down: nothing to re-attach, only the address to free.

@@ -7,6 +7,10 @@
 namespace dpcni::dataplane {
 namespace {
 
+// pods.json's layout. Version 0 is the same layout without the field (agents before 2026-11-30);
+// it is read as is and written back as 1.
+constexpr int kPodStateVersion = 1;
+
 nlohmann::json ToJson(const PodRecord& record) {
   nlohmann::json addresses = nlohmann::json::array();
   for (const Allocation& allocation : record.addresses) {
@@ -81,6 +85,14 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
     return absl::DataLossError(
         absl::StrCat("pod state ", path_, " is not valid JSON with a \"pods\" list", fix));
   }
+  const nlohmann::json& version = state.contains("version") ? state["version"] : nlohmann::json(0);
+  if (!version.is_number_integer() || version.get<int>() < 0 ||
+      version.get<int>() > kPodStateVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod state ", path_, " is version ", version.dump(),
+                     ", written by a newer dpcni; this agent reads up to version ",
+                     kPodStateVersion, ": run the newer agent, or repair the file"));
+  }
   size_t index = 0;
   for (const auto& entry : state["pods"]) {
     absl::StatusOr<PodRecord> record = absl::DataLossError("is not an object");
@@ -104,7 +116,8 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
 absl::Status PodStore::Save(const std::map<std::string, PodRecord>& records) const {
   nlohmann::json pods = nlohmann::json::array();
   for (const auto& [key, record] : records) pods.push_back(ToJson(record));
-  return WriteFileAtomically(path_, nlohmann::json{{"pods", pods}}.dump(2));
+  return WriteFileAtomically(
+      path_, nlohmann::json{{"version", kPodStateVersion}, {"pods", pods}}.dump(2));
 }
 
 }  // namespace dpcni::dataplane

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 namespace dpcni::dataplane {
@@ -118,6 +119,69 @@ TEST_F(IpamTest, OwnersListsEveryHolder) {
   AddressOf(*ipam, "x");
   AddressOf(*ipam, "y");
   EXPECT_EQ(ipam->Owners(), (std::vector<std::string>{"x", "y"}));
+}
+
+// At start the recorded addresses are taken back and the result is on disk; an owner without a
+// record keeps its address (GC decides, knowing the runtime's valid attachments).
+TEST_F(IpamTest, ClaimRecordedTakesBackWhatThePodRecordsHold) {
+  auto ipam = Open("10.1.0.0/24");
+  ASSERT_NE(ipam, nullptr);
+  const std::string unrecorded = AddressOf(*ipam, "unrecorded");
+  const std::string kept = AddressOf(*ipam, "pod-a");
+  auto claimed = ipam->ClaimRecorded({{"pod-a", {kept}}, {"pod-b", {"10.1.0.77"}}});
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_EQ(*claimed, std::vector<std::string>{"pod-b 10.1.0.77"});
+
+  auto reopened = Open("10.1.0.0/24");
+  ASSERT_NE(reopened, nullptr);
+  ASSERT_EQ(reopened->AllocationsOf("unrecorded").size(), 1u);
+  EXPECT_EQ(reopened->AllocationsOf("unrecorded")[0].address, unrecorded);
+  ASSERT_EQ(reopened->AllocationsOf("pod-a").size(), 1u);
+  EXPECT_EQ(reopened->AllocationsOf("pod-a")[0].address, kept);
+  ASSERT_EQ(reopened->AllocationsOf("pod-b").size(), 1u);
+  EXPECT_EQ(reopened->AllocationsOf("pod-b")[0].address, "10.1.0.77");
+  // A later pod never gets a recorded address.
+  for (int i = 0; i < 200; ++i) {
+    const std::string next = AddressOf(*reopened, "new-" + std::to_string(i));
+    ASSERT_NE(next, kept);
+    ASSERT_NE(next, "10.1.0.77");
+  }
+}
+
+TEST_F(IpamTest, ClaimRecordedRefusesAnAddressHeldByAnotherAndChangesNothing) {
+  auto ipam = Open("10.1.0.0/24");
+  ASSERT_NE(ipam, nullptr);
+  const std::string a = AddressOf(*ipam, "pod-a");
+  auto taken = ipam->ClaimRecorded({{"pod-b", {"10.1.0.50"}}, {"pod-c", {a}}});
+  ASSERT_FALSE(taken.ok());
+  EXPECT_TRUE(absl::IsDataLoss(taken.status())) << taken.status();
+  EXPECT_NE(taken.status().message().find("pod-a"), std::string::npos) << taken.status();
+  EXPECT_TRUE(ipam->AllocationsOf("pod-b").empty()) << "rolled back whole";
+
+  auto outside = ipam->ClaimRecorded({{"pod-b", {"10.1.0.50"}}, {"pod-d", {"10.2.0.5"}}});
+  ASSERT_FALSE(outside.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(outside.status())) << outside.status();
+  EXPECT_TRUE(ipam->AllocationsOf("pod-b").empty());
+}
+
+// ipam.json of an agent before versioning (no "version": 0) reads as is and is written back as 1; a
+// newer version is refused.
+TEST_F(IpamTest, StateWithoutVersionMigratesAndANewerOneIsRefused) {
+  std::ofstream(state_file_)
+      << R"({"pools": [{"cidr": "10.1.0.0/24", "cursor": "10.1.0.9", "allocations": {"10.1.0.9": "old"}}]})";
+  auto ipam = Open("10.1.0.0/24");
+  ASSERT_NE(ipam, nullptr);
+  ASSERT_EQ(ipam->AllocationsOf("old").size(), 1u);
+  EXPECT_EQ(AddressOf(*ipam, "next"), "10.1.0.10") << "the cursor came along";
+  std::ifstream written(state_file_);
+  const std::string content((std::istreambuf_iterator<char>(written)), {});
+  EXPECT_NE(content.find("\"version\": 1"), std::string::npos) << content;
+
+  std::ofstream(state_file_) << R"({"version": 7, "pools": []})";
+  auto newer = Ipam::Open({"10.1.0.0/24"}, {}, state_file_);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(newer.status())) << newer.status();
+  EXPECT_NE(newer.status().message().find("version 7"), std::string::npos) << newer.status();
 }
 
 // A state file of the wrong shape gives a start error naming it, never an uncaught exception out of

@@ -286,6 +286,30 @@ TEST_F(PodManagerTest, BadRouteIsInvalidArgumentAndTakesNothing) {
   EXPECT_EQ(pods_->Count(), 0u);
 }
 
+// A lost ipam.json (or a crash between freeing an address and erasing its record): after a restart
+// the restored pods hold their addresses again, and a new pod gets another one.
+TEST_F(PodManagerTest, RestoreTakesRecordedAddressesBackFromALostIpamState) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  const std::string a_address = a->addresses.front().address;
+
+  // The agent restarts with no ipam.json: a fresh IPAM, the same pod records.
+  pods_.reset();
+  std::filesystem::remove(dir_ / "ipam.json");
+  auto ipam = Ipam::Open({"10.99.0.0/24"}, {}, (dir_ / "ipam.json").string());
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  ipam_ = *std::move(ipam);
+  engine_.pods.clear();
+  pods_ = std::make_unique<PodManager>(config_, *ipam_, ports_, interfaces_, engine_, *store_);
+  ASSERT_TRUE(pods_->Restore().ok());
+
+  ASSERT_EQ(ipam_->AllocationsOf(a->Key()).size(), 1u);
+  EXPECT_EQ(ipam_->AllocationsOf(a->Key()).front().address, a_address);
+  auto b = pods_->Add(Params("b", Netns("b")));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE(b->addresses.front().address, a_address);
+}
+
 // GC is best effort: one stale pod whose teardown fails does not keep the others, or the orphaned
 // addresses, from being collected; the error names it, and the next GC finishes it.
 TEST_F(PodManagerTest, GarbageCollectGoesOnPastAFailureAndNamesIt) {

@@ -53,6 +53,23 @@ TEST(PodStoreTest, RecordOfAnOlderAgentHasTheDefaultRoute) {
   auto loaded = PodStore(path).Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->at("c0ffee/eth0").routes, std::vector<std::string>{"0.0.0.0/0"});
+  // The file of that agent had no version (0): written back, it is version 1 and reads the same.
+  ASSERT_TRUE(PodStore(path).Save(*loaded).ok());
+  auto content = ReadFile(path);
+  ASSERT_TRUE(content.ok());
+  EXPECT_NE(content->find("\"version\": 1"), std::string::npos) << *content;
+  auto again = PodStore(path).Load();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->at("c0ffee/eth0").addresses.front().address, "10.244.0.5");
+  std::filesystem::remove(path);
+}
+
+TEST(PodStoreTest, StateOfANewerVersionIsRefusedNamingIt) {
+  const std::string path = testing::TempDir() + "/pods_newer_" + std::to_string(::getpid());
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"version": 2, "pods": []})").ok());
+  auto loaded = PodStore(path).Load();
+  EXPECT_TRUE(absl::IsFailedPrecondition(loaded.status())) << loaded.status();
+  EXPECT_NE(loaded.status().message().find("version 2"), std::string::npos) << loaded.status();
   std::filesystem::remove(path);
 }
 
