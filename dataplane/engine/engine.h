@@ -188,6 +188,9 @@ struct NatedFlow {
   uint16_t reply_source_port = 0;
   uint16_t reply_destination_port = 0;
   bool answered = false;  // the kernel has seen a reply
+  // TCP: conntrack saw it close or reset (FIN_WAIT through TIME_WAIT, CLOSE). Seeded as closing:
+  // it expires like one, and a direct connection may take its tuple (FlowTable::NoteDirectOpening).
+  bool closing = false;
 };
 
 // One tracked flow, as the reply direction the engine watches for.

@@ -114,7 +114,8 @@ bool FlowTable::MatchReply(const FlowKey& key, uint8_t tcp_flags, uint64_t now) 
   }
   Entry& entry = entries_[position];
   // Removed since the lookup found it: the position is cleared before the key is deleted.
-  if (entry.state.load(std::memory_order_acquire) == 0) {
+  if (entry.state.load(std::memory_order_acquire) == 0 ||
+      entry.superseded.load(std::memory_order_relaxed) != 0) {
     return false;
   }
   Refresh(entry, now);
@@ -126,6 +127,23 @@ bool FlowTable::MatchReply(const FlowKey& key, uint8_t tcp_flags, uint64_t now) 
     entry.reply_closing.store(1, std::memory_order_relaxed);
   }
   return true;
+}
+
+void FlowTable::NoteDirectOpening(const FlowKey& reply) {
+  const uint32_t hash = Hash(reply);
+  if (!MayHold(hash)) {
+    return;
+  }
+  const int32_t position = rte_hash_lookup_with_hash(hash_.get(), &reply, hash);
+  if (position < 0) {
+    return;
+  }
+  Entry& entry = entries_[position];
+  if (entry.state.load(std::memory_order_acquire) == 0 ||
+      entry.superseded.load(std::memory_order_relaxed) != 0 || !Closing(entry)) {
+    return;
+  }
+  entry.superseded.store(1, std::memory_order_relaxed);
 }
 
 void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
@@ -154,6 +172,7 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
     entry.reply_port.store(flow.reply_port, std::memory_order_relaxed);
     entry.replied.store(flow.answered ? 1 : 0, std::memory_order_relaxed);
     entry.reply_closing.store(0, std::memory_order_relaxed);
+    entry.superseded.store(0, std::memory_order_relaxed);
     entry.state.store(kInUse, std::memory_order_release);
     // Published before the packet that made it is sent, so before any reply to it can arrive.
     AddWatch(flow.reply_port, +1);
@@ -183,6 +202,7 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
       state = static_cast<uint8_t>((state & ~(kClosing | kReset | kSawAck)) | kSawSyn);
       entry.reply_closing.store(0, std::memory_order_relaxed);
       entry.replied.store(0, std::memory_order_relaxed);
+      entry.superseded.store(0, std::memory_order_relaxed);
     }
   }
   // Written only when it changes: readers share the entry's cache line.
@@ -192,9 +212,15 @@ void FlowTable::Track(const KernelFlow& flow, uint64_t now) {
   Refresh(entry, now);
 }
 
+bool FlowTable::Closing(const Entry& entry) const {
+  return (entry.state.load(std::memory_order_relaxed) & (kClosing | kReset)) != 0 ||
+         entry.reply_closing.load(std::memory_order_relaxed) != 0;
+}
+
 bool FlowTable::Established(const Entry& entry) const {
   const uint8_t state = entry.state.load(std::memory_order_relaxed);
-  if (entry.replied.load(std::memory_order_relaxed) == 0) {
+  if (entry.replied.load(std::memory_order_relaxed) == 0 ||
+      entry.superseded.load(std::memory_order_relaxed) != 0) {
     return false;
   }
   if (KeyOf(entry).protocol != IPPROTO_TCP) {
@@ -205,6 +231,9 @@ bool FlowTable::Established(const Entry& entry) const {
 }
 
 uint64_t FlowTable::TimeoutOf(const Entry& entry) const {
+  if (entry.superseded.load(std::memory_order_relaxed) != 0) {
+    return 0;  // gone at the next sweep
+  }
   const bool replied = entry.replied.load(std::memory_order_relaxed) != 0;
   switch (KeyOf(entry).protocol) {
     case IPPROTO_TCP:
@@ -219,8 +248,10 @@ uint64_t FlowTable::TimeoutOf(const Entry& entry) const {
 }
 
 std::string FlowTable::StateName(const Entry& entry) const {
-  const uint8_t state = entry.state.load(std::memory_order_relaxed);
-  if ((state & (kClosing | kReset)) != 0 || entry.reply_closing.load(std::memory_order_relaxed)) {
+  if (entry.superseded.load(std::memory_order_relaxed) != 0) {
+    return "superseded";
+  }
+  if (Closing(entry)) {
     return "closing";
   }
   if (Established(entry)) {

@@ -88,7 +88,7 @@ static_assert(sizeof(KernelFlow) % 4 == 0, "rte_ring elements are multiples of 4
 struct FlowInfo {
   FlowKey reply{};
   uint16_t reply_port = 0;
-  std::string state;  // "new", "replied", "established", "closing"
+  std::string state;  // "new", "replied", "established", "closing", "superseded"
   uint64_t age_ms = 0;
   uint64_t timeout_ms = 0;
 };
@@ -118,6 +118,16 @@ class FlowTable {
   // Whether `key` is the reply of a tracked flow. A hit refreshes the flow at `now` (TSC) and notes
   // that it was answered; `tcp_flags` of a reply that closes or resets it shorten its timeout.
   bool MatchReply(const FlowKey& key, uint8_t tcp_flags, uint64_t now);
+  // Whether the table holds any flow: only then does a connection opened directly pay a lookup.
+  bool Empty() const { return count_.load(std::memory_order_relaxed) == 0; }
+  // A SYN switched directly (not forwarded by the kernel) opens a connection whose replies carry
+  // `reply`. A tracked flow with that reply key that is closing or reset is over: a client that
+  // reached an endpoint through a Service may open a direct connection to it from the same port
+  // once that one closed (the two differ before the DNAT, not after), and its replies must not be
+  // steered to the kernel, whose conntrack would undo the old NAT on them. The flow stops matching
+  // and goes at the next sweep; a kernel-forwarded SYN on the key makes it a tracked flow again.
+  // A flow still open keeps its key: the two connections clash, and the NATed one keeps working.
+  void NoteDirectOpening(const FlowKey& reply);
   // Counts a reply steered to the kernel by worker `worker` (each worker writes its own counter).
   void CountHit(unsigned worker) { hits_[worker].value.Add(1); }
 
@@ -160,8 +170,8 @@ class FlowTable {
   static constexpr uint8_t kClosing = 1 << 3;    // forward FIN
   static constexpr uint8_t kReset = 1 << 4;      // forward RST
 
-  // Written by the writer; `seen`, `replied` and `reply_closing` also by readers, with plain
-  // stores. The key lives in two words so that the control plane can copy it with atomic loads.
+  // Written by the writer; `seen`, `replied`, `reply_closing` and `superseded` also by readers,
+  // with plain stores. The key lives in two words so that the control plane can copy it with atomic loads.
   struct Entry {
     std::atomic<uint64_t> key_words[2] = {};
     std::atomic<uint64_t> seen{0};            // TSC when last seen in either direction
@@ -169,6 +179,7 @@ class FlowTable {
     std::atomic<uint8_t> state{0};            // the writer's bits; zero while the position is free
     std::atomic<uint8_t> replied{0};          // a reader saw a reply
     std::atomic<uint8_t> reply_closing{0};    // a reader saw a reply with FIN or RST
+    std::atomic<uint8_t> superseded{0};       // a direct connection took the key (closing only)
   };
 
   FlowTable(const FlowTableConfig& config, uint32_t positions, unsigned workers);
@@ -178,6 +189,7 @@ class FlowTable {
   // How long the entry may stay unseen, in TSC cycles, from its state.
   uint64_t TimeoutOf(const Entry& entry) const;
   bool Established(const Entry& entry) const;
+  bool Closing(const Entry& entry) const;
   // The counting filter: two counters per key, picked from its hash; a key the table holds has
   // both non-zero. A counter that reaches its maximum stays there (a permanent false positive for
   // the keys that share it, never a false negative).

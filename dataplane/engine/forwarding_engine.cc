@@ -1066,6 +1066,7 @@ absl::StatusOr<size_t> ForwardingEngine::SeedKernelFlows(const std::vector<Nated
       continue;
     }
     flow.answered = nated.answered;
+    if (nated.closing) flow.tcp_flags |= kTcpFin;
     const auto deadline = std::chrono::steady_clock::now() + kPatience;
     while (!flows_->Offer(flow)) {
       if (std::chrono::steady_clock::now() > deadline) {

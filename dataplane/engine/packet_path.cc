@@ -64,6 +64,19 @@ const NextHop* KernelReturn(const RoutingView& routing, const IngressPort& ingre
   return KernelNextHop(routing);
 }
 
+// A TCP SYN from a pod or the uplink opens a connection outside the kernel; a closing flow the
+// kernel forwarded with the same tuple after its DNAT is over (FlowTable::NoteDirectOpening). Only
+// SYNs pay for the lookup, and only while the table holds flows.
+void NoteDirectOpening(const RoutingView& routing, const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
+  if (ip->next_proto_id != IPPROTO_TCP || routing.flows == nullptr || routing.flows->Empty()) {
+    return;
+  }
+  PacketFlow flow;
+  if (FlowOf(packet, ip, &flow) && (flow.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+    routing.flows->NoteDirectOpening(flow.key.Reversed());
+  }
+}
+
 // Headers must be consistent: version, header length, total length within the frame, and the
 // driver's verdict on the header checksum.
 bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
@@ -87,6 +100,9 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
   }
   if (!to_kernel) {
     next_hop = Lookup(routing, ingress, ip->dst_addr);
+    if (ingress.role != PortRole::kHost && next_hop != nullptr) {
+      NoteDirectOpening(routing, packet, ip);
+    }
   }
   // Pods' next hops are the only direct ones the uplink may take (the host port's is for pods
   // only): nothing that came out of a tunnel goes to the node, back out or into another tunnel.

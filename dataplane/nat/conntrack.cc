@@ -1,6 +1,7 @@
 #include "nat/conntrack.h"
 
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <netinet/in.h>
 #include <netlink/addr.h>
 #include <netlink/cache.h>
@@ -71,6 +72,9 @@ bool ToNatedFlow(nfnl_ct* ct, NatedFlow* out) {
       !Ipv4Of(nfnl_ct_get_dst(ct, kReply), &connection.reply_destination)) {
     return false;
   }
+  if (connection.protocol == IPPROTO_TCP && nfnl_ct_test_tcp_state(ct)) {
+    connection.closing = TcpStateIsClosing(nfnl_ct_get_tcp_state(ct));
+  }
   switch (connection.protocol) {
     case IPPROTO_TCP:
     case IPPROTO_UDP:
@@ -94,6 +98,19 @@ bool ToNatedFlow(nfnl_ct* ct, NatedFlow* out) {
 }
 
 }  // namespace
+
+bool TcpStateIsClosing(uint8_t state) {
+  switch (state) {
+    case TCP_CONNTRACK_FIN_WAIT:
+    case TCP_CONNTRACK_CLOSE_WAIT:
+    case TCP_CONNTRACK_LAST_ACK:
+    case TCP_CONNTRACK_TIME_WAIT:
+    case TCP_CONNTRACK_CLOSE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 absl::StatusOr<std::vector<NatedFlow>> ReadNatedConnections() {
   std::unique_ptr<nl_sock, SocketDeleter> socket(nl_socket_alloc());

@@ -14,4 +14,7 @@ namespace dpcni::dataplane {
 // thread's network namespace. Other protocols and families are left out.
 absl::StatusOr<std::vector<NatedFlow>> ReadNatedConnections();
 
+// Whether conntrack's TCP state (TCP_CONNTRACK_*) is one of a connection that closes or closed.
+bool TcpStateIsClosing(uint8_t state);
+
 }  // namespace dpcni::dataplane

@@ -387,6 +387,50 @@ TEST_P(ServiceNetworkTest, FlowTableTracksOnlyWhatTheKernelForwarded) {
             << std::endl;
 }
 
+// A client may reuse a source port for a direct connection to a Service's endpoint soon after a
+// connection through the ClusterIP to the same endpoint closed: after the DNAT both carry the same
+// 5-tuple. The old one's tracked reply must not catch the new one's (its SYN-ACK would go to the
+// kernel, which undoes the old NAT on it: the client would see an answer from the ClusterIP, and
+// retry until it gives up). conntrack holds the closed connection for two minutes, the flow table
+// for as long; the k8s lane met this by chance when the kernel picked the same port.
+TEST_P(ServiceNetworkTest, ADirectConnectionMayReuseTheTupleOfAClosedServiceConnection) {
+  constexpr char kSourcePort[] = "41234";
+  auto from_port = [&](const std::string& host, const std::string& port) {
+    return RunIn(a_->netns->name(),
+                 {kEcho, "tcp", host, port, "--timeout", "5", "--source-port", kSourcePort},
+                 std::chrono::seconds(30));
+  };
+  // The direct connection succeeds, and none of its replies was steered to the kernel: its first
+  // SYN-ACK reached the client (a steered one is lost, and only a retry might get through).
+  auto direct_is_its_own = [&](const std::string& when) {
+    const auto before = ListFlows();
+    ASSERT_TRUE(before);
+    CommandResult direct = from_port(b_->ip, kPodTcpPort);
+    EXPECT_EQ(direct.exit_code, 0) << when << ": a direct connection on the tuple of a closed "
+                                   << "Service connection got no answer: " << direct.Describe();
+    EXPECT_NE(direct.out.find("peer=" + a_->ip + ":" + kSourcePort), std::string::npos)
+        << direct.out;
+    const auto after = ListFlows();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->stats().hits(), before->stats().hits())
+        << when << ": replies of the direct connection were steered to the kernel\n"
+        << after->DebugString();
+  };
+  CommandResult service = from_port(kServiceIp, kServiceTcpPort);
+  ASSERT_EQ(service.exit_code, 0) << service.Describe();
+  direct_is_its_own("while the agent runs");
+  // And the other way round: the ClusterIP again, on the tuple the direct connection used.
+  service = from_port(kServiceIp, kServiceTcpPort);
+  ASSERT_EQ(service.exit_code, 0) << service.Describe();
+
+  // After an agent restart the flow table learns the closed connection from conntrack (TIME_WAIT
+  // for two minutes): as closing, not as an open one.
+  node_->agent().Stop();
+  std::string failure;
+  ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+  direct_is_its_own("after an agent restart");
+}
+
 // An agent restart (an upgrade) empties the flow table while the kernel still NATs connections to
 // pods: the new agent reads them from conntrack before it serves, so that their replies go back
 // through the kernel even before the kernel forwards anything of them again.

@@ -1893,11 +1893,12 @@ type Flow struct {
 	ReplySource      string                 `protobuf:"bytes,2,opt,name=reply_source,json=replySource,proto3" json:"reply_source,omitempty"`                // "10.244.0.7:8080": the endpoint that answers (a pod, or beyond the uplink)
 	ReplyDestination string                 `protobuf:"bytes,3,opt,name=reply_destination,json=replyDestination,proto3" json:"reply_destination,omitempty"` // "10.244.0.5:41234": where its answers go, steered to the kernel
 	ReplyPort        string                 `protobuf:"bytes,4,opt,name=reply_port,json=replyPort,proto3" json:"reply_port,omitempty"`                      // the dataplane port the replies come in on, e.g. "port 3 (default/web-0)"
-	State            string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`                                               // "new" (not answered yet), "replied", "established", "closing"
-	AgeMs            uint64                 `protobuf:"varint,6,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`                                 // since the flow was last seen in either direction
-	TimeoutMs        uint64                 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`                     // how long it may stay unseen before it expires
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	State            string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`                                               // "new" (not answered yet), "replied", "established", "closing",
+	// "superseded" (a direct connection took its tuple; gone soon)
+	AgeMs         uint64 `protobuf:"varint,6,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`             // since the flow was last seen in either direction
+	TimeoutMs     uint64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"` // how long it may stay unseen before it expires
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {

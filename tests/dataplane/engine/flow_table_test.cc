@@ -235,6 +235,54 @@ TEST_F(FlowTableTest, OfferedFlowsAreTrackedByTheWriterAnsweredOnesAsEstablished
   EXPECT_EQ(kept[0].state, "established");
 }
 
+// A client reuses the port of a closed Service connection for a direct one to the same endpoint:
+// after the DNAT the tuples are the same, and the new connection's replies are its own.
+TEST_F(FlowTableTest, ADirectOpeningTakesTheKeyOfAClosingFlowOnly) {
+  const KernelFlow syn = Forwarded(IPPROTO_TCP, 41000, kTcpSyn);
+  table_->Track(syn, At(0));
+  EXPECT_TRUE(Replies(syn, At(0.001), kTcpSyn | kTcpAck));
+  table_->Track(Forwarded(IPPROTO_TCP, 41000, kTcpAck), At(0.002));
+  // Still open: the key stays with the NATed connection.
+  table_->NoteDirectOpening(syn.reply);
+  EXPECT_TRUE(Replies(syn, At(1), kTcpAck));
+  EXPECT_EQ(table_->List(At(1), rte_get_tsc_hz(), 0)[0].state, "established");
+
+  table_->Track(Forwarded(IPPROTO_TCP, 41000, kTcpFin | kTcpAck), At(2));
+  EXPECT_TRUE(Replies(syn, At(2), kTcpFin | kTcpAck));
+  table_->NoteDirectOpening(syn.reply);
+  EXPECT_FALSE(Replies(syn, At(3), kTcpSyn | kTcpAck)) << "the direct connection's SYN-ACK";
+  EXPECT_FALSE(Replies(syn, At(3), kTcpAck));
+  EXPECT_EQ(table_->List(At(3), rte_get_tsc_hz(), 0)[0].state, "superseded");
+  EXPECT_FALSE(table_->Watched(kClientPort));
+  // Gone at the next sweep, long before the transitory timeout.
+  SweepAll(At(4.5));
+  EXPECT_EQ(table_->Stats().entries, 0u);
+  EXPECT_FALSE(table_->Watched(kServerPort));
+}
+
+TEST_F(FlowTableTest, AKernelForwardedSynTakesASupersededKeyBack) {
+  const KernelFlow syn = Forwarded(IPPROTO_TCP, 41000, kTcpSyn);
+  table_->Track(syn, At(0));
+  table_->Track(Forwarded(IPPROTO_TCP, 41000, kTcpRst), At(0.1));
+  table_->NoteDirectOpening(syn.reply);
+  EXPECT_FALSE(Replies(syn, At(0.2), kTcpSyn | kTcpAck));
+  // The client opens through the Service again, on the same tuple.
+  table_->Track(syn, At(0.3));
+  EXPECT_TRUE(Replies(syn, At(0.4), kTcpSyn | kTcpAck));
+  EXPECT_EQ(table_->List(At(0.4), rte_get_tsc_hz(), 0)[0].state, "replied");
+}
+
+// After a restart the table learns conntrack's closed connections as closing ones.
+TEST_F(FlowTableTest, ASeededClosedConnectionIsClosingAndMayBeSuperseded) {
+  KernelFlow seeded = Forwarded(IPPROTO_TCP, 41000, kTcpAck | kTcpFin);
+  seeded.answered = true;
+  ASSERT_TRUE(table_->Offer(seeded));
+  table_->TakeOffered(At(0));
+  EXPECT_EQ(table_->List(At(0), rte_get_tsc_hz(), 0)[0].state, "closing");
+  table_->NoteDirectOpening(seeded.reply);
+  EXPECT_FALSE(Replies(seeded, At(0.1), kTcpSyn | kTcpAck));
+}
+
 TEST_F(FlowTableTest, ListingHonoursItsLimit) {
   for (uint16_t client = 1; client <= 5; ++client) {
     table_->Track(Forwarded(IPPROTO_UDP, client), At(0));

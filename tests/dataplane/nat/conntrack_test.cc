@@ -2,7 +2,11 @@
 // table the test fills with conntrack(8).
 #include "nat/conntrack.h"
 
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <netinet/in.h>
+
+#include <string>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,6 +64,39 @@ TEST(Conntrack, ReadsTheReplyTuplesOfNatedConnectionsOnly) {
   EXPECT_EQ(udp.reply_source_port, 53);
   EXPECT_EQ(udp.reply_destination_port, 5353);
   EXPECT_FALSE(udp.answered);
+}
+
+// A Service connection that closed stays in conntrack for two minutes (TIME_WAIT): it is read as
+// closing, an open one not.
+TEST(Conntrack, ReadsWhetherATcpConnectionIsClosing) {
+  testing::ScratchNetns netns;
+  for (const auto& [port, state] : {std::pair{40000, "ESTABLISHED"}, std::pair{40001, "TIME_WAIT"},
+                                    std::pair{40002, "FIN_WAIT"}}) {
+    const std::string p = std::to_string(port);
+    ASSERT_EQ(netns.Shell("conntrack -I -p tcp -s 10.244.0.10 -d 10.96.0.10 --sport " + p +
+                          " --dport 80 -r 10.244.0.11 -q 10.244.0.10 --reply-port-src 8080 "
+                          "--reply-port-dst " + p + " --state " + state +
+                          " -u SEEN_REPLY,ASSURED -t 100 --dst-nat 10.244.0.11:8080 2>/dev/null"),
+              0)
+        << state;
+  }
+  absl::StatusOr<std::vector<NatedFlow>> nated = ReadIn(netns);
+  ASSERT_TRUE(nated.ok()) << nated.status();
+  ASSERT_EQ(nated->size(), 3u);
+  for (const NatedFlow& flow : *nated) {
+    EXPECT_EQ(flow.closing, flow.reply_destination_port != 40000) << flow.reply_destination_port;
+  }
+}
+
+TEST(Conntrack, OnlyTheClosingStatesCountAsClosing) {
+  EXPECT_FALSE(TcpStateIsClosing(TCP_CONNTRACK_SYN_SENT));
+  EXPECT_FALSE(TcpStateIsClosing(TCP_CONNTRACK_SYN_RECV));
+  EXPECT_FALSE(TcpStateIsClosing(TCP_CONNTRACK_ESTABLISHED));
+  EXPECT_TRUE(TcpStateIsClosing(TCP_CONNTRACK_FIN_WAIT));
+  EXPECT_TRUE(TcpStateIsClosing(TCP_CONNTRACK_CLOSE_WAIT));
+  EXPECT_TRUE(TcpStateIsClosing(TCP_CONNTRACK_LAST_ACK));
+  EXPECT_TRUE(TcpStateIsClosing(TCP_CONNTRACK_TIME_WAIT));
+  EXPECT_TRUE(TcpStateIsClosing(TCP_CONNTRACK_CLOSE));
 }
 
 TEST(Conntrack, AnEmptyTableReadsAsNoConnections) {

@@ -18,13 +18,16 @@
 //     NAT is undone) and the client's. UDP: "peer=<ip>:<port> hostname=<name> " followed by the
 //     datagram. Without --tcp and --udp it listens on TCP 8080.
 //   dpcni_test_echo tcp HOST PORT [--count N] [--keepalive] [--timeout SECONDS]
+//                       [--source-port PORT]
 //   dpcni_test_echo udp HOST PORT [--count N] [--timeout SECONDS] [--tries N]
 //     N request/replies one after the other (default 1), each answered within --timeout (default
 //     3 s; UDP sends a request up to --tries times, default 3, within it). Prints the first reply
 //     (TCP: its body) and, with --count, "requests=N seconds=S rate=R/s". TCP opens a connection
 //     per request (HTTP/1.1, "Connection: close") unless --keepalive sends them all on one.
 //     Exit status 0 when every request was answered, 1 with the reason on stderr when one was
-//     not, 2 on a usage error.
+//     not, 2 on a usage error. --source-port binds every TCP connection to that local port
+//     (SO_REUSEADDR, so one after another may reuse it while the last is in TIME_WAIT): a test's
+//     way to open two connections that differ only in their destination.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -57,6 +60,7 @@ const char kUsage[] =
     "usage: dpcni_test_echo serve [--tcp PORT] [--udp PORT]\n"
     "       dpcni_test_echo http [--tcp PORT] [--udp PORT]   (GET /healthz, or who answered)\n"
     "       dpcni_test_echo tcp HOST PORT [--count N] [--keepalive] [--timeout SECONDS]\n"
+    "                           [--source-port PORT]\n"
     "       dpcni_test_echo udp HOST PORT [--count N] [--timeout SECONDS] [--tries N]\n";
 
 struct Options {
@@ -68,6 +72,7 @@ struct Options {
   bool keepalive = false;
   double timeout_s = 3;
   long tries = 3;
+  int source_port = 0;  // tcp: 0 lets the kernel pick
 };
 
 [[noreturn]] void UsageError(const std::string& message) {
@@ -94,7 +99,8 @@ Options ParseOptions(int argc, char** argv) {
       options.mode != "udp") {
     UsageError("unknown mode \"" + options.mode + "\"");
   }
-  const std::vector<std::string> valued = {"--tcp", "--udp", "--count", "--timeout", "--tries"};
+  const std::vector<std::string> valued = {"--tcp",   "--udp",   "--count",
+                                           "--timeout", "--tries", "--source-port"};
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) {
@@ -120,6 +126,7 @@ Options ParseOptions(int argc, char** argv) {
     if (arg == "--udp") options.udp_port = ParseInteger(arg, value, 1, 65535);
     if (arg == "--count") options.count = ParseInteger(arg, value, 1, 1'000'000'000);
     if (arg == "--tries") options.tries = ParseInteger(arg, value, 1, 100);
+    if (arg == "--source-port") options.source_port = ParseInteger(arg, value, 1, 65535);
     if (arg == "--timeout") {
       char* end = nullptr;
       options.timeout_s = std::strtod(value.c_str(), &end);
@@ -139,6 +146,7 @@ Options ParseOptions(int argc, char** argv) {
     if (options.tcp_port != 0 || options.udp_port != 0) {
       UsageError("--tcp and --udp are for serve");
     }
+    if (options.source_port != 0 && options.mode != "tcp") UsageError("--source-port is for tcp");
   }
   return options;
 }
@@ -402,6 +410,18 @@ int Connect(const sockaddr_in& server, const Options& options, const Deadline& d
             std::string* error) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) Fatal("socket");
+  if (options.source_port != 0) {
+    const int on = 1;
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<uint16_t>(options.source_port));
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
+      *error = "bind to port " + std::to_string(options.source_port) + ": " + std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+  }
   int result = ::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof(server));
   if (result != 0 && errno == EINPROGRESS) {
     if (!WaitFor(fd, POLLOUT, deadline)) {
