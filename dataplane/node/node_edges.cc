@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ipam/ipv4.h"
 
 namespace dpcni::dataplane {
@@ -59,6 +60,13 @@ absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& c
     auto uplink = CreateUplinkPort(config.uplink, queues);
     if (!uplink.ok()) return uplink.status();
     edges->uplink_ = *uplink;
+    if (!uplink->receive_merging_turned_off.empty()) {
+      std::fprintf(stderr,
+                   "dpcni-agent: turned %s off on %s: af_packet reads frames after the kernel "
+                   "merged them, and a merged frame does not fit its ring slots\n",
+                   absl::StrJoin(uplink->receive_merging_turned_off, " and ").c_str(),
+                   uplink->link_name.c_str());
+    }
     // Pods' packets that do not fit the uplink are dropped (mtu_exceeded) with no ICMP back yet:
     // say so at start rather than let TCP stall on the first full-sized segment.
     const uint32_t tunnel_mtu = uplink->mtu > 50 ? uplink->mtu - 50 : 0;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,8 @@ struct UplinkPort {
   rte_ether_addr mac{};
   std::string link_name;  // what an operator knows it by: the interface, or the PCI address
   uint32_t mtu = 0;       // the node network's, which the port was configured with
+  // af_packet: the receive merging the agent turned off on the interface ("GRO", "LRO"), to log.
+  std::vector<std::string> receive_merging_turned_off;
 };
 
 inline constexpr char kDefaultSysfsRoot[] = "/sys";
