@@ -7,6 +7,7 @@
 
 #include "cni/grpc_agent_client.h"
 #include "cni/plugin.h"
+#include "common/log.h"
 
 namespace {
 
@@ -25,12 +26,12 @@ dpcni::cni::EnvironmentVariables ReadEnvironment() {
 }  // namespace
 
 int main() {
+  // No flag or netconf key sets a level: the plugin logs only failures and GC removals, at info.
+  dpcni::SetLogProgram("dpcni");
   dpcni::cni::PluginOutcome outcome = dpcni::cni::RunPlugin(
-      ReadEnvironment(), std::cin,
-      [](const std::string& socket) {
+      ReadEnvironment(), std::cin, [](const std::string& socket) {
         return std::make_unique<dpcni::cni::GrpcAgentClient>(socket);
-      },
-      std::cerr);
+      });
   std::cout << outcome.stdout_text << std::flush;
   return outcome.exit_code;
 }

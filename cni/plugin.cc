@@ -9,6 +9,7 @@
 #include "cni/netconf.h"
 #include "cni/status_macros.h"
 #include "cni/version.h"
+#include "common/log.h"
 
 namespace dpcni::cni {
 namespace {
@@ -23,8 +24,7 @@ absl::StatusOr<std::string> ReadAll(std::istream& stream) {
 
 // Runs `verb` and returns what goes to stdout on success (empty for verbs without a result).
 absl::StatusOr<std::string> RunVerb(const Environment& environment, absl::string_view stdin_text,
-                                    const AgentClientFactory& make_agent_client,
-                                    std::ostream& log) {
+                                    const AgentClientFactory& make_agent_client) {
   if (environment.verb == Verb::kVersion) {
     return FormatVersionResult(ReplyCniVersion(stdin_text)).dump();
   }
@@ -47,8 +47,8 @@ absl::StatusOr<std::string> RunVerb(const Environment& environment, absl::string
     case Verb::kGc: {
       ASSIGN_OR_RETURN(v1::GarbageCollectResponse response, HandleGc(conf, *agent));
       for (const v1::Attachment& removed : response.removed()) {
-        log << "dpcni GC: agent removed stale attachment " << removed.container_id() << "/"
-            << removed.ifname() << " of network " << conf.name << "\n";
+        DPCNI_LOG(kInfo, "GC", "agent removed stale attachment ", removed.container_id(), "/",
+                  removed.ifname(), " of network ", conf.name);
       }
       return std::string();
     }
@@ -61,25 +61,25 @@ absl::StatusOr<std::string> RunVerb(const Environment& environment, absl::string
 }  // namespace
 
 PluginOutcome RunPlugin(const EnvironmentVariables& variables, std::istream& stdin_stream,
-                        const AgentClientFactory& make_agent_client, std::ostream& log) {
+                        const AgentClientFactory& make_agent_client) {
   absl::StatusOr<Environment> environment = ParseEnvironment(variables);
   absl::StatusOr<std::string> stdin_text = ReadAll(stdin_stream);
   absl::StatusOr<std::string> output =
       !environment.ok()  ? environment.status()
       : !stdin_text.ok() ? stdin_text.status()
-                         : RunVerb(*environment, *stdin_text, make_agent_client, log);
+                         : RunVerb(*environment, *stdin_text, make_agent_client);
   if (output.ok()) {
     return {.stdout_text = output->empty() ? std::string() : absl::StrCat(*output, "\n"),
             .exit_code = 0};
   }
   nlohmann::json error = FormatError(output.status(), ReplyCniVersion(stdin_text.value_or("")));
-  if (environment.ok()) {
-    log << "dpcni " << VerbName(environment->verb) << (environment->container_id.empty() ? "" : " ")
-        << environment->container_id << ": ";
-  } else {
-    log << "dpcni: ";
-  }
-  log << error.dump() << "\n";
+  // "error dpcni ADD <container>: {the error object}", or without the verb when CNI_COMMAND is bad.
+  DPCNI_LOG(kError,
+            environment.ok() ? absl::StrCat(VerbName(environment->verb),
+                                            environment->container_id.empty() ? "" : " ",
+                                            environment->container_id)
+                             : std::string(),
+            error.dump());
   return {.stdout_text = absl::StrCat(error.dump(), "\n"), .exit_code = 1};
 }
 

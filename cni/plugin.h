@@ -4,7 +4,6 @@
 #include <functional>
 #include <istream>
 #include <memory>
-#include <ostream>
 #include <string>
 
 #include "cni/agent_client.h"
@@ -21,8 +20,9 @@ struct PluginOutcome {
 };
 
 // Runs the verb named by CNI_COMMAND. Errors become a CNI error object on stdout and a non-zero
-// exit code; `log` (stderr in the binary) gets one line per failure and per GC removal.
+// exit code; the log (common/log.h, stderr: the runtime keeps it) gets one line per failure and per
+// GC removal. Nothing but the result goes to stdout, which the runtime parses.
 PluginOutcome RunPlugin(const EnvironmentVariables& variables, std::istream& stdin_stream,
-                        const AgentClientFactory& make_agent_client, std::ostream& log);
+                        const AgentClientFactory& make_agent_client);
 
 }  // namespace dpcni::cni

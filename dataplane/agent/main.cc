@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <atomic>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/flags_usage.h"
+#include "common/log.h"
 #include "common/pending_deletes.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
@@ -49,6 +49,8 @@ ABSL_FLAG(std::string, socket, "", "Overrides the config's gRPC unix socket path
 ABSL_FLAG(std::string, state_dir, "", "Overrides the config's state directory");
 ABSL_FLAG(std::string, backend, "", "Overrides the config's pod port backend: auto|vhost-net|tap");
 ABSL_FLAG(std::string, file_prefix, "", "Overrides the config's EAL --file-prefix");
+ABSL_FLAG(std::string, log_level, "",
+          "Overrides the config's log_level: error|warning|info|debug (DPDK's global log level too)");
 
 namespace dpcni::dataplane {
 namespace {
@@ -74,6 +76,13 @@ absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
   if (auto socket = absl::GetFlag(FLAGS_socket); !socket.empty()) config.socket_path = socket;
   if (auto dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) config.state_dir = dir;
   if (auto prefix = absl::GetFlag(FLAGS_file_prefix); !prefix.empty()) config.eal.file_prefix = prefix;
+  if (auto level = absl::GetFlag(FLAGS_log_level); !level.empty()) {
+    auto parsed = ParseLogLevel(level);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--log_level: ", parsed.status().message()));
+    }
+    config.log_level = *parsed;
+  }
   if (auto backend = absl::GetFlag(FLAGS_backend); !backend.empty()) {
     auto parsed = ParsePortBackend(backend);
     if (!parsed.ok()) return parsed.status();
@@ -193,18 +202,16 @@ void SeedFlowsFromConntrack(const AgentConfig& config, Engine& engine) {
   if (config.flow_table.capacity == 0) return;
   auto connections = ReadNatedConnections();
   if (!connections.ok()) {
-    std::fprintf(stderr, "dpcni-agent: not seeding the flow table: %s\n",
-                 connections.status().ToString().c_str());
+    DPCNI_LOG(kWarning, "agent", "not seeding the flow table: ", connections.status().ToString());
     return;
   }
   auto seeded = engine.SeedKernelFlows(*connections);
   if (!seeded.ok()) {
-    std::fprintf(stderr, "dpcni-agent: seeding the flow table: %s\n",
-                 seeded.status().ToString().c_str());
+    DPCNI_LOG(kWarning, "agent", "seeding the flow table: ", seeded.status().ToString());
     return;
   }
-  std::fprintf(stderr, "dpcni-agent: flow table seeded with %zu of %zu NATed connections\n",
-               *seeded, connections->size());
+  DPCNI_LOG(kInfo, "agent", "flow table seeded with ", *seeded, " of ", connections->size(),
+            " NATed connections");
 }
 
 // What the agent runs once it knows the node's pod CIDRs: IPAM, the node's edges, the pods restored
@@ -244,10 +251,10 @@ class PodNetwork {
     const std::string queue = PendingDeletesDir(config_.socket_path);
     const QueuedDeletesReplay replay = ReplayQueuedDeletes(queue, *pods_);
     if (replay.applied + replay.gone + replay.stale + replay.failures.size() > 0) {
-      std::fprintf(stderr, "dpcni-agent: DELs queued in %s while no agent served: %s\n",
-                   queue.c_str(), replay.Summary().c_str());
+      DPCNI_LOG(kInfo, "pods", "DELs queued in ", queue, " while no agent served: ",
+                replay.Summary());
       for (const std::string& failure : replay.failures) {
-        std::fprintf(stderr, "dpcni-agent:   %s\n", failure.c_str());
+        DPCNI_LOG(kWarning, "pods", "queued DELs: ", failure);
       }
     }
     SeedFlowsFromConntrack(config_, engine_);
@@ -259,10 +266,10 @@ class PodNetwork {
     kernel_routes_ = NetlinkKernelRoutes();
     remote_nodes_ = std::make_unique<RemoteNodes>(*remote_options, engine_, *kernel_routes_);
     if (auto restored = remote_nodes_->Restore(); !restored.ok()) {
-      std::fprintf(stderr, "dpcni-agent: %s\n", restored.ToString().c_str());
+      DPCNI_LOG(kWarning, "node", restored.ToString());
     } else if (const RouteSyncInfo sync = remote_nodes_->Sync(); sync.prefixes > 0) {
-      std::fprintf(stderr, "dpcni-agent: %u remote nodes, %u pod CIDRs routed from %s\n",
-                   sync.nodes, sync.prefixes, remote_nodes_->record_path().c_str());
+      DPCNI_LOG(kInfo, "node", sync.nodes, " remote nodes, ", sync.prefixes, " pod CIDRs routed from ",
+                remote_nodes_->record_path());
     }
     service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, *remote_nodes_,
                                               NodePorts(*edges_), pool_, origin_);
@@ -339,8 +346,8 @@ absl::StatusOr<std::vector<std::string>> KnownPodCidrs(const AgentConfig& config
       if (auto same = CheckPodCidrsUnchanged(config.pod_cidrs, PodCidrsOrigin::kConfig,
                                              record.path(), **recorded);
           !same.ok()) {
-        std::fprintf(stderr, "dpcni-agent: %s records other pod CIDRs, the config's are used: %s\n",
-                     record.path().c_str(), std::string(same.message()).c_str());
+        DPCNI_LOG(kWarning, "agent", record.path(), " records other pod CIDRs, the config's are used: ",
+                  same.message());
       }
     }
     return config.pod_cidrs;
@@ -359,49 +366,45 @@ absl::StatusOr<std::vector<std::string>> KnownPodCidrs(const AgentConfig& config
 absl::Status WaitForPodCidrs(const AgentConfig& config, const PodCidrsRecord& record,
                              rte_mempool* pool, Engine& engine, AgentGate& gate,
                              std::unique_ptr<PodNetwork>& network) {
-  std::fprintf(stderr, "dpcni-agent: no pod_cidrs in the config and none recorded in %s: %s\n",
-               record.path().c_str(), kWaitingForPodCidrs);
+  DPCNI_LOG(kInfo, "agent", "no pod_cidrs in the config and none recorded in ", record.path(), ": ",
+            kWaitingForPodCidrs);
   while (std::optional<AcceptedPodCidrs> offer = gate.NextOffer()) {
     const std::string cidrs = absl::StrJoin(offer->ipv4, ", ");
-    std::fprintf(stderr, "dpcni-agent: SetPodCidrs: pod CIDRs %s%s\n", cidrs.c_str(),
-                 offer->ignored.empty()
-                     ? ""
-                     : absl::StrCat(" (IPv6 ", absl::StrJoin(offer->ignored, ", "),
-                                    " ignored: dpcni carries IPv4 pods only for now)")
-                           .c_str());
+    DPCNI_LOG(kInfo, "agent", "SetPodCidrs: pod CIDRs ", cidrs,
+              offer->ignored.empty()
+                  ? ""
+                  : absl::StrCat(" (IPv6 ", absl::StrJoin(offer->ignored, ", "),
+                                 " ignored: dpcni carries IPv4 pods only for now)"));
     AgentConfig with_cidrs = config;
     with_cidrs.pod_cidrs = offer->ipv4;
     auto prepared = PodNetwork::Prepare(std::move(with_cidrs), PodCidrsOrigin::kRecorded, pool, engine);
     if (!prepared.ok()) {
-      std::fprintf(stderr, "dpcni-agent: SetPodCidrs %s refused: %s\n", cidrs.c_str(),
-                   prepared.status().ToString().c_str());
+      DPCNI_LOG(kWarning, "agent", "SetPodCidrs ", cidrs, " refused: ", prepared.status().ToString());
       gate.AnswerOffer(prepared.status());
       continue;
     }
     if (auto saved = record.Save(offer->ipv4); !saved.ok()) {
-      std::fprintf(stderr, "dpcni-agent: SetPodCidrs %s: %s\n", cidrs.c_str(),
-                   saved.ToString().c_str());
+      DPCNI_LOG(kError, "agent", "SetPodCidrs ", cidrs, ": ", saved.ToString());
       gate.AnswerOffer(absl::Status(saved.code(), absl::StrCat("recording the pod CIDRs: ",
                                                                saved.message())));
       continue;
     }
     if (auto started = (*prepared)->Start(); !started.ok()) {
       if (auto removed = record.Remove(); !removed.ok()) {
-        std::fprintf(stderr, "dpcni-agent: %s\n", removed.ToString().c_str());
+        DPCNI_LOG(kError, "agent", removed.ToString());
       }
       const absl::Status failed(
           started.code(),
           absl::StrCat("setting the node up with pod CIDRs ", cidrs, ": ", started.message(),
                        " (dpcni-agent stops; once restarted it waits for SetPodCidrs again)"));
-      std::fprintf(stderr, "dpcni-agent: SetPodCidrs: %s\n", failed.ToString().c_str());
+      DPCNI_LOG(kError, "agent", "SetPodCidrs: ", failed.ToString());
       gate.AnswerOffer(failed);
       return started;
     }
     network = *std::move(prepared);
     gate.Open(network->service());
     gate.AnswerOffer(absl::OkStatus());
-    std::fprintf(stderr, "dpcni-agent: pod CIDRs %s recorded in %s\n", cidrs.c_str(),
-                 record.path().c_str());
+    DPCNI_LOG(kInfo, "agent", "pod CIDRs ", cidrs, " recorded in ", record.path());
     return absl::OkStatus();
   }
   return absl::OkStatus();
@@ -454,7 +457,7 @@ absl::Status Serve(const AgentConfig& config) {
   std::thread waiter([&] {
     int received = 0;
     sigwait(&StopSignals(), &received);
-    if (!giving_up) std::fprintf(stderr, "dpcni-agent: signal %d, stopping\n", received);
+    if (!giving_up) DPCNI_LOG(kInfo, "agent", "signal ", received, ", stopping");
     gate.Close();
     (*server)->Shutdown();
   });
@@ -471,13 +474,12 @@ absl::Status Serve(const AgentConfig& config) {
     const AgentConfig& running = network->config();
     const std::string memory =
         running.eal.hugepages ? "hugepages" : absl::StrCat(running.eal.memory_mb, " MB");
-    std::fprintf(stderr,
-                 "dpcni-agent: serving on %s (pod CIDRs %s from %s, pod backend %s, %zu pods "
-                 "restored, max_pods %u, %u mbufs, EAL memory %s)\n",
-                 running.socket_path.c_str(), absl::StrJoin(running.pod_cidrs, ", ").c_str(),
-                 origin == PodCidrsOrigin::kConfig ? "the config" : record.path().c_str(),
-                 PortBackendName(ResolveBackend(running.backend)).c_str(), network->pods(),
-                 running.max_pods, (*pool)->size, memory.c_str());
+    DPCNI_LOG(kInfo, "agent", "serving on ", running.socket_path, " (pod CIDRs ",
+              absl::StrJoin(running.pod_cidrs, ", "), " from ",
+              origin == PodCidrsOrigin::kConfig ? "the config" : record.path(), ", pod backend ",
+              PortBackendName(ResolveBackend(running.backend)), ", ", network->pods(),
+              " pods restored, max_pods ", running.max_pods, ", ", (*pool)->size,
+              " mbufs, EAL memory ", memory, ")");
   }
   (*server)->Wait();
   waiter.join();
@@ -490,21 +492,22 @@ absl::Status Serve(const AgentConfig& config) {
 int Run() {
   auto config = LoadConfigWithFlags();
   if (!config.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", config.status().ToString().c_str());
+    DPCNI_LOG(kError, "agent", config.status().ToString());
     return 2;
   }
+  SetLogLevel(config->log_level);
   // Before EAL, so that a second agent touches nothing of the first's: not its taps, not its state.
   absl::StatusOr<StateDirLock> lock = StateDirLock::Acquire(config->state_dir);
   if (!lock.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", lock.status().ToString().c_str());
+    DPCNI_LOG(kError, "agent", lock.status().ToString());
     return 1;
   }
   if (auto status = RaiseOpenFileLimit(*config); !status.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
+    DPCNI_LOG(kError, "agent", status.ToString());
     return 2;
   }
   if (auto status = InitEal(*config); !status.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", status.ToString().c_str());
+    DPCNI_LOG(kError, "agent", status.ToString());
     return 1;
   }
   // EAL leaves its runtime folder (/var/run/dpdk/<file_prefix>: config, fbarrays, the telemetry
@@ -519,7 +522,7 @@ int Run() {
     std::filesystem::remove_all(runtime_dir, ignored);
   }
   if (!served.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s\n", served.ToString().c_str());
+    DPCNI_LOG(kError, "agent", served.ToString());
     return 1;
   }
   return 0;
@@ -537,10 +540,12 @@ int main(int argc, char** argv) {
       "the node's dpcni dataplane: DPDK ports for the pods, the host port and the uplink, and the\n"
       "gRPC API the dpcni CNI plugin and dpcnictl use.\n\n"
       "  dpcni-agent --config /etc/dpcni/agent.yaml [--socket PATH] [--state_dir DIR]\n"
-      "              [--backend auto|vhost-net|tap] [--file_prefix PREFIX]\n\n"
+      "              [--backend auto|vhost-net|tap] [--file_prefix PREFIX]\n"
+      "              [--log_level error|warning|info|debug]\n\n"
       "The configuration is YAML (README.md, \"Agent configuration\"); the flags override it.\n"
       "Without pod_cidrs in it, the agent waits, not ready, for the node's pod CIDRs over gRPC\n"
       "(SetPodCidrs, sent by dpcni-k8s in Kubernetes) and records them in the state dir.");
+  dpcni::SetLogProgram("dpcni-agent");
   dpcni::ListFlagsOf("dataplane/agent/main.cc");
   absl::ParseCommandLine(argc, argv);
   return dpcni::dataplane::Run();

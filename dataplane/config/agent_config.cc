@@ -1,6 +1,7 @@
 #include "config/agent_config.h"
 
 #include <rte_build_config.h>
+#include <rte_log.h>
 
 #include <set>
 #include <utility>
@@ -193,6 +194,20 @@ absl::Status ValidateUplink(const UplinkConfig& uplink) {
 
 }  // namespace
 
+uint32_t DpdkLogLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError:
+      return RTE_LOG_ERR;
+    case LogLevel::kWarning:
+      return RTE_LOG_WARNING;
+    case LogLevel::kInfo:
+      return RTE_LOG_INFO;
+    case LogLevel::kDebug:
+      return RTE_LOG_DEBUG;
+  }
+  return RTE_LOG_INFO;
+}
+
 absl::StatusOr<UplinkType> ParseUplinkType(const std::string& name) {
   if (name == "none") return UplinkType::kNone;
   if (name == "af_packet") return UplinkType::kAfPacket;
@@ -283,7 +298,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
             {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
              "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
              "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
-             "uplink", "metrics_address", "flow_table", "remote_nodes"});
+             "uplink", "metrics_address", "flow_table", "remote_nodes", "log_level"});
         !status.ok()) {
       return status;
     }
@@ -303,6 +318,13 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       auto backend = ParsePortBackend(root["backend"].as<std::string>());
       if (!backend.ok()) return backend.status();
       config.backend = *backend;
+    }
+    if (root["log_level"]) {
+      auto level = ParseLogLevel(root["log_level"].as<std::string>());
+      if (!level.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("log_level: ", level.status().message()));
+      }
+      config.log_level = *level;
     }
     if (root["eal"]) {
       if (auto status = ParseEal(root["eal"], config.eal); !status.ok()) return status;
@@ -415,6 +437,11 @@ std::vector<std::string> EalArguments(const AgentConfig& config) {
     // runtime directory free of shared config files that a crash would leave behind.
     args.insert(args.end(), {"--no-huge", "-m", std::to_string(config.eal.memory_mb), "--no-shconf"});
   }
+  // DPDK's global level follows the agent's, so that --log_level quiets or opens both logs; EAL
+  // parses it before anything else, so its own start-up lines obey it too. The global level only
+  // caps: each DPDK log type keeps its own level (mostly info), so debug shows no DPDK debug lines
+  // unless extra_args opens a type (--log-level=pmd.net.tap:debug), which comes later and wins.
+  args.push_back(absl::StrCat("--log-level=", DpdkLogLevel(config.log_level)));
   args.insert(args.end(), config.eal.extra_args.begin(), config.eal.extra_args.end());
   return args;
 }

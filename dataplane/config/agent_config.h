@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/log.h"
 #include "engine/engine.h"
 
 namespace dpcni::dataplane {
@@ -102,6 +103,8 @@ struct AgentConfig {
   FlowTableConfig flow_table;
   // Routes to the other nodes' pods. Without an uplink they always go through the node's kernel.
   RemoteNodesConfig remote_nodes;
+  // The agent's log (common/log.h) and, mapped to DPDK's levels, EAL's --log-level (EalArguments).
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 // The largest flow_table.size accepted.
@@ -129,6 +132,9 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 // Checks cross-field constraints that parsing alone cannot (called after flags are applied). Without
 // pod_cidrs the checks that need them wait: called again once SetPodCidrs delivered them.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+// DPDK's level (RTE_LOG_ERR..RTE_LOG_DEBUG) for ours: EAL's --log-level.
+uint32_t DpdkLogLevel(LogLevel level);
 
 // The EAL argv the config implies (without argv[0]); eal.memory_mb must be sized first when it is 0
 // (SizeEalMemory in port/mbuf_budget.h).

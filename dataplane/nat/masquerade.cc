@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "ipam/ipv4.h"
 #include "nat/nftables.h"
 #include "netns/netns.h"
@@ -76,8 +76,7 @@ Masquerade::~Masquerade() {
         return Nftables().Run(absl::StrCat("delete table ", table)).status();
       });
   if (!deleted.ok()) {
-    std::fprintf(stderr, "dpcni-agent: delete masquerade table %s: %s\n", table.c_str(),
-                 deleted.ToString().c_str());
+    DPCNI_LOG(kWarning, "nat", "delete masquerade table ", table, ": ", deleted.ToString());
   }
   ::close(netns_fd_);
 }

@@ -1,9 +1,8 @@
 #include "node/node_edges.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "ipam/ipv4.h"
 
 namespace dpcni::dataplane {
@@ -61,26 +60,24 @@ absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& c
     if (!uplink.ok()) return uplink.status();
     edges->uplink_ = *uplink;
     if (!uplink->receive_merging_turned_off.empty()) {
-      std::fprintf(stderr,
-                   "dpcni-agent: turned %s off on %s: af_packet reads frames after the kernel "
-                   "merged them, and a merged frame does not fit its ring slots\n",
-                   absl::StrJoin(uplink->receive_merging_turned_off, " and ").c_str(),
-                   uplink->link_name.c_str());
+      DPCNI_LOG(kInfo, "node", "turned ", absl::StrJoin(uplink->receive_merging_turned_off, " and "),
+                " off on ", uplink->link_name,
+                ": af_packet reads frames after the kernel merged them, and a merged frame does "
+                "not fit its ring slots");
     }
     // Pods' packets that do not fit the uplink are dropped (mtu_exceeded) with no ICMP back yet:
     // say so at start rather than let TCP stall on the first full-sized segment.
     const uint32_t tunnel_mtu = uplink->mtu > 50 ? uplink->mtu - 50 : 0;
-    std::fprintf(stderr, "dpcni-agent: uplink %s MTU %u (VXLAN carries %u)\n",
-                 uplink->link_name.c_str(), uplink->mtu, tunnel_mtu);
+    DPCNI_LOG(kInfo, "node", "uplink ", uplink->link_name, " MTU ", uplink->mtu, " (VXLAN carries ",
+              tunnel_mtu, ")");
     // (mode auto uses VXLAN only for nodes off the uplink's network, which the agent cannot know
     // yet: the line above says what VXLAN carries.)
     if (config.pod_mtu > uplink->mtu ||
         (config.remote_nodes.mode == RemoteNodesMode::kVxlan && config.pod_mtu > tunnel_mtu)) {
-      std::fprintf(stderr,
-                   "dpcni-agent: warning: pod_mtu %u exceeds what the uplink carries to other "
-                   "nodes%s: set pod_mtu to %u\n",
-                   config.pod_mtu, config.pod_mtu > uplink->mtu ? "" : " in VXLAN",
-                   config.remote_nodes.mode == RemoteNodesMode::kHostGw ? uplink->mtu : tunnel_mtu);
+      DPCNI_LOG(kWarning, "node", "pod_mtu ", config.pod_mtu,
+                " exceeds what the uplink carries to other nodes",
+                config.pod_mtu > uplink->mtu ? "" : " in VXLAN", ": set pod_mtu to ",
+                config.remote_nodes.mode == RemoteNodesMode::kHostGw ? uplink->mtu : tunnel_mtu);
     }
     auto endpoint = MakeUplinkEndpoint(config.uplink, *uplink, config.pod_cidrs);
     if (!endpoint.ok()) return endpoint.status();

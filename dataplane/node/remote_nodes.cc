@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "nlohmann/json.hpp"
 #include "common/atomic_file.h"
 
@@ -182,14 +182,13 @@ absl::StatusOr<RemoteNodes::Routed> RemoteNodes::Set(const std::vector<RemoteNod
   // From here each failure puts back what the steps before it changed.
   auto undo_engine = [&] {
     if (auto undone = engine_.SetRemoteRoutes(current_.routes); !undone.ok()) {
-      std::fprintf(stderr, "dpcni-agent: SetRemoteNodes: restoring the dataplane's routes: %s\n",
-                   undone.ToString().c_str());
+      DPCNI_LOG(kError, "node", "SetRemoteNodes: restoring the dataplane's routes: ",
+                undone.ToString());
     }
   };
   auto undo_kernel = [&] {
     if (auto undone = ApplyKernel(current_.kernel); !undone.ok()) {
-      std::fprintf(stderr, "dpcni-agent: SetRemoteNodes: restoring the kernel's routes: %s\n",
-                   undone.ToString().c_str());
+      DPCNI_LOG(kError, "node", "SetRemoteNodes: restoring the kernel's routes: ", undone.ToString());
     }
   };
   if (auto status = ApplyKernel(plan->kernel); !status.ok()) {
@@ -244,8 +243,8 @@ absl::Status RemoteNodes::Restore() {
     }
   }
   if (auto withdrawn = ApplyKernel({}); !withdrawn.ok()) {
-    std::fprintf(stderr, "dpcni-agent: withdrawing kernel routes of an earlier agent: %s\n",
-                 withdrawn.ToString().c_str());
+    DPCNI_LOG(kWarning, "node", "withdrawing kernel routes of an earlier agent: ",
+              withdrawn.ToString());
   }
   state_ = "stale";
   message_ = absl::StrCat("the node list in ", record_path_, " was not restored (",

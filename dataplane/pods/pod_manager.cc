@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "ipam/ipv4.h"
 #include "netlink/interface.h"
 #include "netns/netns.h"
@@ -363,8 +364,7 @@ absl::Status PodManager::Restore() {
   auto claimed = ipam_.ClaimRecorded(recorded);
   if (!claimed.ok()) return claimed.status();
   for (const std::string& claim : *claimed) {
-    std::fprintf(stderr, "dpcni-agent: took back %s: recorded for the pod, free in the IPAM\n",
-                 claim.c_str());
+    DPCNI_LOG(kWarning, "pods", "took back ", claim, ": recorded for the pod, free in the IPAM");
   }
   for (auto& [key, record] : *saved) {
     if (!NetnsExists(record.netns_path)) {
@@ -373,8 +373,8 @@ absl::Status PodManager::Restore() {
       continue;
     }
     if (auto status = StartPod(record); !status.ok()) {
-      std::fprintf(stderr, "dpcni-agent: cannot restore pod %s (%s): %s; releasing it\n",
-                   record.DisplayName().c_str(), key.c_str(), std::string(status.message()).c_str());
+      DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key, "): ",
+                status.message(), "; releasing it");
       if (auto released = ipam_.Release(key); !released.ok()) return released;
       continue;
     }

@@ -1,10 +1,10 @@
 #include "service/agent_gate.h"
 
-#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -158,8 +158,8 @@ grpc::Status AgentGate::SetPodCidrs(grpc::ServerContext* context,
   // Bad input is refused here, before anything is handed over: it changes nothing.
   auto accepted = AcceptPodCidrs(requested);
   if (!accepted.ok()) {
-    std::fprintf(stderr, "dpcni-agent: SetPodCidrs [%s]: %s\n",
-                 absl::StrJoin(requested, ", ").c_str(), accepted.status().ToString().c_str());
+    DPCNI_LOG(kWarning, "service", "SetPodCidrs [", absl::StrJoin(requested, ", "),
+              "]: ", accepted.status().ToString());
     return ToGrpc(accepted.status());
   }
   std::lock_guard serial(offers_mu_);

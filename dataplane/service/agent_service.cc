@@ -2,10 +2,10 @@
 
 #include <rte_ethdev.h>
 
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -15,9 +15,13 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+// A failed call is the operator's business (the caller only passes the message on); a successful one
+// is logged at debug, to follow what kubelet and dpcni-k8s ask.
 grpc::Status Logged(const char* verb, const std::string& who, const absl::Status& status) {
   if (!status.ok()) {
-    std::fprintf(stderr, "dpcni-agent: %s %s: %s\n", verb, who.c_str(), status.ToString().c_str());
+    DPCNI_LOG(kError, "service", verb, " ", who, ": ", status.ToString());
+  } else {
+    DPCNI_LOG(kDebug, "service", verb, " ", who, ": done");
   }
   return ToGrpc(status);
 }
@@ -80,6 +84,8 @@ grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest*
     route->set_gw(config_.gateway_ip);
   }
   response->set_backend(PortBackendName(record->port.backend));
+  DPCNI_LOG(kDebug, "service", "AddPod ", pod.container_id, ": done, port ", record->port.port_id,
+            ", backend ", PortBackendName(record->port.backend));
   return grpc::Status::OK;
 }
 
@@ -145,6 +151,8 @@ grpc::Status AgentService::GarbageCollect(grpc::ServerContext*,
     attachment->set_container_id(record.container_id);
     attachment->set_ifname(record.ifname);
     attachment->set_netns_path(record.netns_path);
+    DPCNI_LOG(kInfo, "service", "GarbageCollect ", request->network(), ": removed stale attachment ",
+              record.container_id, "/", record.ifname);
   }
   return grpc::Status::OK;
 }
@@ -287,8 +295,8 @@ grpc::Status AgentService::SetRemoteNodes(grpc::ServerContext*,
   if (!routed.ok()) return Logged("SetRemoteNodes", what, routed.status());
   // dpcni-k8s sends the whole list again on every change and resync: log only what changed.
   if (routed->changed) {
-    std::fprintf(stderr, "dpcni-agent: SetRemoteNodes: %u nodes, %u pod CIDRs routed\n",
-                 routed->nodes, routed->prefixes);
+    DPCNI_LOG(kInfo, "service", "SetRemoteNodes: ", routed->nodes, " nodes, ", routed->prefixes,
+              " pod CIDRs routed");
   }
   response->set_nodes(routed->nodes);
   response->set_prefixes(routed->prefixes);
@@ -302,9 +310,8 @@ grpc::Status AgentService::ReportRouteSource(grpc::ServerContext*,
   remote_nodes_.ReportSource(request->in_sync(), request->message());
   const RouteSyncInfo after = remote_nodes_.Sync();
   if (after.state != before) {
-    std::fprintf(stderr, "dpcni-agent: route source: %s%s%s (%u remote pod CIDRs kept)\n",
-                 after.state.c_str(), after.message.empty() ? "" : ": ", after.message.c_str(),
-                 after.prefixes);
+    DPCNI_LOG(kInfo, "service", "route source: ", after.state, after.message.empty() ? "" : ": ",
+              after.message, " (", after.prefixes, " remote pod CIDRs kept)");
   }
   return grpc::Status::OK;
 }

@@ -163,6 +163,7 @@ TEST_F(ChartTest, AgentConfigIsWhatTheAgentAcceptsWithoutPodCidrs) {
   EXPECT_EQ(config->max_pods, 110u);
   EXPECT_EQ(config->backend, dataplane::PortBackend::kAuto);
   EXPECT_TRUE(config->masquerade);
+  EXPECT_EQ(config->log_level, LogLevel::kInfo);
   EXPECT_FALSE(YAML::Load(agent_yaml)["cluster_cidrs"]);
   EXPECT_FALSE(YAML::Load(agent_yaml)["eal"]);
 }
@@ -171,8 +172,9 @@ TEST_F(ChartTest, AgentConfigTakesTheValuesAndExtraConfig) {
   std::map<std::string, YAML::Node> objects =
       Render({"clusterCIDRs={10.244.0.0/16}", "agent.backend=tap", "agent.maxPods=250",
               "agent.masquerade=false", "agent.metricsAddress=0.0.0.0:9464",
-              "agent.ealMemoryMB=800", "agent.extraConfig.idle_sleep_max_us=0",
-              "agent.extraConfig.eal.lcores=0-2", "agent.extraConfig.worker_lcores={1,2}"});
+              "agent.ealMemoryMB=800", "agent.logLevel=debug",
+              "agent.extraConfig.idle_sleep_max_us=0", "agent.extraConfig.eal.lcores=0-2",
+              "agent.extraConfig.worker_lcores={1,2}"});
   const std::string agent_yaml = objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>();
   absl::StatusOr<dataplane::AgentConfig> config = ParseAsTheAgent(agent_yaml);
   ASSERT_TRUE(config.ok()) << config.status() << "\n" << agent_yaml;
@@ -181,6 +183,7 @@ TEST_F(ChartTest, AgentConfigTakesTheValuesAndExtraConfig) {
   EXPECT_EQ(config->max_pods, 250u);
   EXPECT_FALSE(config->masquerade);
   EXPECT_EQ(config->metrics_address, "0.0.0.0:9464");
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
   // eal from ealMemoryMB and from extraConfig, merged.
   EXPECT_EQ(config->eal.memory_mb, 800u);
   EXPECT_EQ(config->eal.lcores, "0-2");
@@ -469,6 +472,7 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
       {"remoteNodes.vni=16777216", "outside 0..16777215"},
       {"mtu.node=600", "outside 576..9000"},
       {"mtu.pod=9001", "outside 576..9000"},
+      {"agent.logLevel=verbose", "agent.logLevel \"verbose\" is none of error, warning, info, debug"},
   };
   for (const auto& [set, message] : cases) {
     testing::ProcessResult result = Template({set});

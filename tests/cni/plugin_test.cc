@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "tests/cni/testing/fake_agent_client.h"
+#include "tests/common/testing/captured_stderr.h"
 
 namespace dpcni::cni {
 namespace {
@@ -17,9 +19,11 @@ using ::testing::IsEmpty;
 // Runs the plugin against one FakeAgentClient and remembers which socket it was made for.
 class PluginTest : public ::testing::Test {
  protected:
+  PluginTest() { SetLogProgram("dpcni"); }
+
   PluginOutcome Run(const EnvironmentVariables& variables, const std::string& stdin_text) {
     std::istringstream stdin_stream(stdin_text);
-    return RunPlugin(variables, stdin_stream, Factory(), log_);
+    return RunPlugin(variables, stdin_stream, Factory());
   }
 
   AgentClientFactory Factory() {
@@ -56,7 +60,8 @@ class PluginTest : public ::testing::Test {
 
   testing::FakeAgentClient agent_;
   std::string socket_;
-  std::ostringstream log_;
+  // What the plugin logs: stderr in the binary.
+  testing::CapturedStderr log_;
 };
 
 const char kConf[] = R"({"cniVersion":"1.0.0","name":"k8s-pod-network","type":"dpcni",
@@ -112,7 +117,9 @@ TEST_F(PluginTest, ErrorsAreCniErrorObjectsInTheConfVersion) {
   EXPECT_EQ(error["cniVersion"], "0.3.1");
   EXPECT_EQ(error["code"], 4);
   EXPECT_THAT(error["msg"].get<std::string>(), HasSubstr("CNI_IFNAME"));
-  EXPECT_THAT(log_.str(), HasSubstr("CNI_IFNAME"));
+  // Without a valid environment, the line names no verb.
+  EXPECT_THAT(log_.Stop(), ::testing::StartsWith("error dpcni: {"));
+  EXPECT_THAT(log_.Stop(), HasSubstr("CNI_IFNAME"));
   EXPECT_FALSE(agent_.add_pod_request.has_value());
 }
 
@@ -122,12 +129,14 @@ TEST_F(PluginTest, UndecodableNetconfIsError6) {
   nlohmann::json error = nlohmann::json::parse(outcome.stdout_text);
   EXPECT_EQ(error["code"], 6);
   EXPECT_EQ(error["cniVersion"], "1.1.0");
+  // One line on stderr naming the verb and the container, with the error object stdout carries.
+  EXPECT_EQ(log_.Stop(), absl::StrCat("error dpcni ADD c1: ", outcome.stdout_text));
 }
 
 TEST_F(PluginTest, UnreadableStdinIsError5) {
   std::istringstream broken(kConf);
   broken.setstate(std::ios::badbit);
-  PluginOutcome outcome = RunPlugin(AddVariables(), broken, Factory(), log_);
+  PluginOutcome outcome = RunPlugin(AddVariables(), broken, Factory());
   EXPECT_NE(outcome.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(outcome.stdout_text)["code"], 5);
 }
@@ -143,7 +152,9 @@ TEST_F(PluginTest, GcLogsWhatTheAgentRemoved) {
       {"cni.dev/valid-attachments", {{{"containerID", "c1"}, {"ifname", "eth0"}}}}};
   PluginOutcome outcome = Run({{"CNI_COMMAND", "GC"}}, conf.dump());
   EXPECT_EQ(outcome.exit_code, 0) << outcome.stdout_text;
-  EXPECT_THAT(log_.str(), HasSubstr("stale-1/eth0"));
+  EXPECT_THAT(log_.Stop(),
+              HasSubstr("info dpcni GC: agent removed stale attachment stale-1/eth0 of network "
+                        "k8s-pod-network\n"));
   ASSERT_TRUE(agent_.garbage_collect_request.has_value());
   EXPECT_EQ(agent_.garbage_collect_request->valid_attachments(0).container_id(), "c1");
 }

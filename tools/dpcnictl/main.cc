@@ -17,6 +17,10 @@ ABSL_FLAG(std::string, socket, std::string(dpcni::dpcnictl::kDefaultAgentSocket)
 namespace {
 
 // Exit codes: 0 done, 1 the agent could not be asked, 2 the command line is wrong.
+//
+// dpcnictl writes no log, so common/log.h is not for it: its stderr is part of its answer, the
+// usage or the one line that says why (kubelet puts a failed probe's output into the pod's events),
+// and stays plain, whole and unfiltered by any level.
 constexpr int kAgentFailed = 1;
 constexpr int kUsageError = 2;
 

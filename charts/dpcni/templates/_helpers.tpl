@@ -149,6 +149,10 @@ refused in extraConfig with the value to set instead.
 {{- with .Values.agent.ealMemoryMB -}}
 {{- $_ := set $config "eal" (dict "memory_mb" (int .)) -}}
 {{- end -}}
+{{- if not (has .Values.agent.logLevel (list "error" "warning" "info" "debug")) -}}
+{{- fail (printf "agent.logLevel %q is none of error, warning, info, debug" .Values.agent.logLevel) -}}
+{{- end -}}
+{{- $_ := set $config "log_level" .Values.agent.logLevel -}}
 {{- $_ := set $config "pod_mtu" (include "dpcni.podMtu" . | int) -}}
 {{- $remote := .Values.remoteNodes -}}
 {{- if not (has $remote.mode (list "auto" "host-gw" "vxlan")) -}}

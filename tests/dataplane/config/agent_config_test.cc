@@ -34,6 +34,7 @@ gateway_mac: "02:dc:00:00:00:09"
 worker_lcores: [1]
 idle_sleep_max_us: 50
 burst_size: 64
+log_level: debug
 eal:
   lcores: "0-1"
   memory_mb: 256
@@ -53,7 +54,38 @@ eal:
   EXPECT_EQ(config->burst_size, 64);
   EXPECT_EQ(config->eal.memory_mb, 256u);
   EXPECT_EQ(config->eal.file_prefix, "node-a");
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
+TEST(AgentConfigTest, LogLevelDefaultsToInfoAndRefusesOtherSpellings) {
+  EXPECT_EQ(ParseAgentConfig("")->log_level, LogLevel::kInfo);
+  auto config = ParseAgentConfig("log_level: verbose\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("log_level: log level \"verbose\" is none of error, "
+                                           "warning, info, debug"),
+            std::string::npos)
+      << config.status();
+}
+
+// DPDK's global log level follows the agent's, before extra_args so that a per-type level there
+// (--log-level=pmd.net.tap:debug) still applies.
+TEST(AgentConfigTest, EalLogLevelFollowsTheAgentsAndExtraArgsComeAfter) {
+  AgentConfig config;
+  config.eal.extra_args = {"--log-level=pmd.net.tap:debug"};
+  for (const auto& [level, dpdk] :
+       {std::pair{LogLevel::kError, "4"}, std::pair{LogLevel::kWarning, "5"},
+        std::pair{LogLevel::kInfo, "7"}, std::pair{LogLevel::kDebug, "8"}}) {
+    config.log_level = level;
+    const std::vector<std::string> args = EalArguments(config);
+    const auto global = std::find(args.begin(), args.end(), std::string("--log-level=") + dpdk);
+    ASSERT_NE(global, args.end()) << LogLevelName(level);
+    EXPECT_EQ(std::count_if(args.begin(), args.end(),
+                            [](const std::string& arg) { return arg.starts_with("--log-level"); }),
+              2);
+    EXPECT_LT(global, std::find(args.begin(), args.end(), "--log-level=pmd.net.tap:debug"));
+  }
 }
 
 TEST(AgentConfigTest, EmptyConfigTakesDefaultsAndLeavesThePodCidrsToSetPodCidrs) {

@@ -16,6 +16,8 @@
 #include "ipam/ipv4.h"
 #include "port/ethdev_setup.h"
 #include "port/kernel_ports.h"
+#include "common/log.h"
+#include "tests/common/testing/captured_stderr.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
 #include "tests/dataplane/testing/null_engine.h"
 
@@ -24,6 +26,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Pair;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
@@ -354,6 +357,40 @@ TEST_F(AgentServiceTest, SetRemoteNodesRefusesABadListWithInvalidArgumentNamingT
   EXPECT_EQ(engine_.remote_routes[1].node, "node-3");
   EXPECT_EQ((Ipv4Prefix{engine_.remote_routes[1].prefix, engine_.remote_routes[1].length}).ToString(),
             "10.244.3.0/24");
+}
+
+// What the operator reads in the agent's log (kubectl logs -c agent): a changed node list at info,
+// the same list sent again not at all, a refused one at error; served pod calls only at debug.
+TEST_F(AgentServiceTest, LogsChangedNodeListsRefusalsAndAtDebugEveryPodCall) {
+  SetLogProgram("dpcni-agent");
+  v1::SetRemoteNodesResponse response;
+  const v1::SetRemoteNodesRequest good = TwoNodes();
+  v1::SetRemoteNodesRequest bad = TwoNodes();
+  bad.mutable_nodes(1)->set_pod_cidrs(0, "10.244.1.0/24");  // this node's own
+  v1::DelPodRequest del;
+  del.mutable_attachment()->set_container_id("gone-1");
+  del.mutable_attachment()->set_ifname("eth0");
+  v1::DelPodResponse deleted;
+
+  dpcni::testing::CapturedStderr info;
+  ASSERT_TRUE(service_->SetRemoteNodes(nullptr, &good, &response).ok());
+  ASSERT_TRUE(service_->SetRemoteNodes(nullptr, &good, &response).ok());
+  EXPECT_FALSE(service_->SetRemoteNodes(nullptr, &bad, &response).ok());
+  ASSERT_TRUE(service_->DelPod(nullptr, &del, &deleted).ok());
+  const std::string logged = info.Stop();
+  EXPECT_THAT(logged, HasSubstr("info dpcni-agent service: SetRemoteNodes: 2 nodes, 2 pod CIDRs "
+                                "routed\n"));
+  EXPECT_EQ(logged.find("SetRemoteNodes: 2 nodes"), logged.rfind("SetRemoteNodes: 2 nodes"))
+      << "the same list again is not logged:\n" << logged;
+  EXPECT_THAT(logged, HasSubstr("error dpcni-agent service: SetRemoteNodes (2 nodes): "
+                                "INVALID_ARGUMENT: "));
+  EXPECT_THAT(logged, Not(HasSubstr("gone-1"))) << "pod calls are debug lines";
+
+  SetLogLevel(LogLevel::kDebug);
+  dpcni::testing::CapturedStderr debug;
+  ASSERT_TRUE(service_->DelPod(nullptr, &del, &deleted).ok());
+  SetLogLevel(LogLevel::kInfo);
+  EXPECT_EQ(debug.Stop(), "debug dpcni-agent service: DelPod gone-1: done\n");
 }
 
 TEST_F(AgentServiceTest, StatusReportsTheRouteSyncAndItsSource) {
