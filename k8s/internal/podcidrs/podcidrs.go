@@ -184,7 +184,9 @@ func (s *Sender) kick() {
 func (s *Sender) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for {
+	// Checked on every turn: an attempt cut short by ctx leaves the call due, and the loop would
+	// otherwise try again at once, forever, without reaching the select below.
+	for ctx.Err() == nil {
 		s.mu.Lock()
 		cidrs, due := s.desired, s.pending && len(s.desired) > 0
 		delay := time.Until(s.notBefore)

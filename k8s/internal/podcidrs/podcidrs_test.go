@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	dpcniv1 "dpcni.dev/k8s/internal/dpcniv1"
 	"dpcni.dev/k8s/internal/testagent"
 )
 
@@ -252,5 +254,42 @@ func TestSamePrefixes(t *testing.T) {
 	}
 	if samePrefixes(nil, []string{"10.244.1.0/24"}) {
 		t.Error("empty equals non-empty")
+	}
+}
+
+// blockingClient answers SetPodCidrs only when the call's context ends.
+type blockingClient struct{ calls chan struct{} }
+
+func (c *blockingClient) SetPodCidrs(ctx context.Context, _ *dpcniv1.SetPodCidrsRequest, _ ...grpc.CallOption) (*dpcniv1.SetPodCidrsResponse, error) {
+	select {
+	case c.calls <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, status.FromContextError(ctx.Err()).Err()
+}
+
+// Stopping while a call is in flight: Run returns (it used to retry at once, forever, and the
+// process never stopped; the app's tests hung on it now and then).
+func TestRunReturnsWhenStoppedDuringACall(t *testing.T) {
+	client := &blockingClient{calls: make(chan struct{}, 1)}
+	s := NewSender(client, "node-a", testOptions())
+	s.NodeChanged(node("node-a", "10.244.1.0/24", "10.244.1.0/24"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	select {
+	case <-client.calls:
+	case <-time.After(wait5s):
+		t.Fatal("no SetPodCidrs call")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(wait5s):
+		t.Fatal("Run did not return after its context ended during a call")
 	}
 }
