@@ -11,6 +11,8 @@
 #include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
 
+#include <nlohmann/json.hpp>
+
 #include "cni/cni_error.h"
 
 namespace dpcni::cni {
@@ -63,6 +65,27 @@ absl::Status ValidateContainerId(absl::string_view container_id) {
                            "must start with a letter or digit and hold only letters, digits, "
                            "'_', '.' and '-'",
                            container_id);
+  }
+  return absl::OkStatus();
+}
+
+// Whether `text` can go into the JSON the plugin prints: nlohmann's dump refuses a string that is
+// not UTF-8 (type_error 316) and would end the plugin after the agent did the work.
+bool IsUtf8(absl::string_view text) {
+  try {
+    nlohmann::json(std::string(text)).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
+// The netns path and the interface name go into the ADD result (interfaces[].sandbox and .name).
+// Found by tests/fuzz/cni/environment_fuzz.cc.
+absl::Status ValidateUtf8(absl::string_view variable, absl::string_view value) {
+  if (!IsUtf8(value)) {
+    return CniError(ErrorCode::kInvalidEnvironmentVariables,
+                    absl::StrCat(variable, " is not UTF-8, which the CNI result cannot carry"));
   }
   return absl::OkStatus();
 }
@@ -188,6 +211,11 @@ absl::StatusOr<Environment> ParseEnvironment(const EnvironmentVariables& variabl
   }
   if (absl::Status status = ValidateInterfaceName(environment.ifname); !status.ok()) {
     return status;
+  }
+  for (const auto& [variable, value] :
+       {std::pair<absl::string_view, absl::string_view>{"CNI_NETNS", environment.netns},
+        {"CNI_IFNAME", environment.ifname}}) {
+    if (absl::Status status = ValidateUtf8(variable, value); !status.ok()) return status;
   }
   absl::StatusOr<PodIdentity> pod = ParseCniArgs(Lookup(variables, "CNI_ARGS"));
   if (!pod.ok()) {

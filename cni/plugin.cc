@@ -73,14 +73,20 @@ PluginOutcome RunPlugin(const EnvironmentVariables& variables, std::istream& std
             .exit_code = 0};
   }
   nlohmann::json error = FormatError(output.status(), ReplyCniVersion(stdin_text.value_or("")));
+  // The error quotes what it refuses, and that may not be UTF-8 (a netconf in Latin-1, a byte a
+  // runtime put in CNI_ARGS): nlohmann's dump throws on such a string, which would end the plugin
+  // without any error object. Printed with U+FFFD in their place, the error still reaches the
+  // runtime.
+  const std::string printed =
+      error.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
   // "error dpcni ADD <container>: {the error object}", or without the verb when CNI_COMMAND is bad.
   DPCNI_LOG(kError,
             environment.ok() ? absl::StrCat(VerbName(environment->verb),
                                             environment->container_id.empty() ? "" : " ",
                                             environment->container_id)
                              : std::string(),
-            error.dump());
-  return {.stdout_text = absl::StrCat(error.dump(), "\n"), .exit_code = 1};
+            printed);
+  return {.stdout_text = absl::StrCat(printed, "\n"), .exit_code = 1};
 }
 
 }  // namespace dpcni::cni

@@ -25,8 +25,28 @@ trap 'kill $k8s_build 2>/dev/null || true' EXIT
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$build_dir"
 
+# The sanitizer lane (docs/testing.md): a second tree built with clang under AddressSanitizer and
+# UndefinedBehaviorSanitizer, holding only what the unit, dpdk and fuzz labels need, on the DPDK
+# the build above made (DPDK itself is not rebuilt with ASan). Like the Kubernetes programs it
+# builds beside the tests at the lowest priority; its tests run after the first group.
+asan_dir=${build_dir%/}-asan
+asan_log="$build_dir/asan-build.log"
+dpdk_prefix=$(sed -n 's/^DPCNI_DPDK_PREFIX:PATH=//p' "$build_dir/CMakeCache.txt")
+CC=clang-14 CXX=clang++-14 nice -n 19 bash -c 'cmake -S . -B "$1" -G Ninja -DDPCNI_SANITIZE=ON \
+  -DDPCNI_DPDK_PREFIX="$2" && ninja -C "$1"' asan-build "$asan_dir" "$dpdk_prefix" \
+  >"$asan_log" 2>&1 &
+asan_build=$!
+trap 'kill $k8s_build $asan_build 2>/dev/null || true' EXIT
+
 status=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 -LE '^(k8s|helm)$' "$@" || status=$?
+if wait $asan_build; then
+  ctest --test-dir "$asan_dir" --output-on-failure -j2 -L '^(unit|dpdk|fuzz)$' "$@" || status=$?
+else
+  echo "tools/test.sh: building the sanitizer tree failed; the end of $asan_log:" >&2
+  tail -n 30 "$asan_log" >&2
+  status=1
+fi
 if ! wait $k8s_build; then
   echo "tools/test.sh: building the Kubernetes programs failed; the end of $k8s_log:" >&2
   tail -n 30 "$k8s_log" >&2

@@ -49,8 +49,10 @@ namespace dpcni::dataplane {
 
 // The addresses and ports of one direction of a flow, network byte order. For ICMP echo both ports
 // carry the identifier, so that a key and its reverse describe the request and its reply; protocols
-// without ports have zeros.
-struct FlowKey {
+// without ports have zeros. Aligned to 8: rte_hash_crc (DPDK 22.11, rte_hash_crc.h) reads a key as
+// 64-bit words, and a key only 4-aligned (one in an array of KernelFlow) makes that a misaligned
+// load, undefined behaviour that UBSan stops the sanitizer lane on.
+struct alignas(8) FlowKey {
   rte_be32_t source = 0;
   rte_be32_t destination = 0;
   rte_be16_t source_port = 0;

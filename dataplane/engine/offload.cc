@@ -12,6 +12,15 @@ namespace {
 
 constexpr uint64_t kRxOffloadFlags = RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_MASK;
 
+// The flags that say how an mbuf's buffer is attached (a clone of another mbuf's, or an external
+// buffer): they outlive any Tx request written over ol_flags. Without them rte_pktmbuf_free takes
+// the mbuf for a direct one and neither detaches it nor releases the buffer it shares.
+constexpr uint64_t kAttachmentFlags = RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
+
+void SetTxFlags(rte_mbuf* packet, uint64_t tx_flags) {
+  packet->ol_flags = (packet->ol_flags & kAttachmentFlags) | tx_flags;
+}
+
 rte_ipv4_hdr* Ipv4Header(rte_mbuf* packet) {
   return rte_pktmbuf_mtod_offset(packet, rte_ipv4_hdr*, packet->l2_len);
 }
@@ -72,7 +81,7 @@ void CompleteChecksums(rte_mbuf* packet, const EgressCaps& caps, bool ip_header_
     SetL4Checksum(packet, protocol, 0);
     SetL4Checksum(packet, protocol, rte_ipv4_udptcp_cksum_mbuf(packet, ip, L4Offset(packet)));
   }
-  packet->ol_flags = tx_flags;
+  SetTxFlags(packet, tx_flags);
 }
 
 // Hands the whole GSO packet to an egress port that segments TCP itself.
@@ -84,14 +93,22 @@ void RequestSegmentation(rte_mbuf* packet, const EgressCaps& caps, uint16_t mss)
     ip->hdr_checksum = 0;
   }
   packet->tso_segsz = mss;
-  packet->ol_flags = tx_flags;
+  SetTxFlags(packet, tx_flags);
   SetL4Checksum(packet, IPPROTO_TCP, rte_ipv4_phdr_cksum(ip, tx_flags));
 }
 
 // Splits a GSO packet into MSS-sized segments with rte_gso and finishes each one's checksums.
 EgressPackets SegmentInSoftware(rte_mbuf* packet, const EgressCaps& caps, uint16_t mss,
                                 rte_gso_ctx& gso, rte_mbuf** out, uint16_t out_capacity) {
-  packet->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_SEG;
+  // Only a packet in a buffer of its own: rte_gso (DPDK 22.11, hdr_segment_init) copies the
+  // packet's ol_flags into the header mbuf it allocates for each segment, how the packet's buffer
+  // is attached included, and frees those headers as such attached mbufs when it fails partway
+  // (found by tests/fuzz/engine/decide_packet_fuzz.cc, a crash in gso_do_segment). The ports we
+  // poll deliver direct mbufs; a clone or an external buffer is dropped rather than risked.
+  if (!RTE_MBUF_DIRECT(packet)) {
+    return {};
+  }
+  SetTxFlags(packet, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_SEG);
   gso.gso_size = packet->l2_len + packet->l3_len + packet->l4_len + mss;
   int segments = rte_gso_segment(packet, &gso, out, out_capacity);
   if (segments < 0) {

@@ -113,7 +113,15 @@ absl::Status Ipam::Load() {
   }
   // nlohmann's value()/get() throw type_error on a field of the wrong type: a corrupted file must
   // give a start error naming it, not end the agent with an uncaught exception.
-  auto load_pools = [this](const nlohmann::json& saved_pools) -> absl::Status {
+  // Every allocation the file lists is kept or the file refused: one dropped would be an address
+  // handed out twice.
+  const auto refused = [this](absl::string_view cidr, absl::string_view problem) {
+    return absl::DataLossError(absl::StrCat("IPAM state ", state_file_, ": pool ", cidr, " ",
+                                            problem, "; repair it (every pod's address is also in "
+                                            "pods.json beside it)"));
+  };
+  auto load_pools = [this, &refused](const nlohmann::json& saved_pools) -> absl::Status {
+    std::set<std::string> loaded_cidrs;
     for (const auto& saved : saved_pools) {
       const std::string cidr = saved.value("cidr", "");
       auto pool = std::find_if(pools_.begin(), pools_.end(), [&cidr](const Ipv4Pool& p) {
@@ -125,13 +133,19 @@ absl::Status Ipam::Load() {
                          " which is no longer configured; remove the file only if no pod uses "
                          "those addresses"));
       }
+      if (!loaded_cidrs.insert(cidr).second) {
+        return refused(cidr, "is listed twice");
+      }
       std::map<uint32_t, std::string> allocations;
       const auto no_allocations = nlohmann::json::object();
       const auto& saved_allocations =
           saved.contains("allocations") ? saved["allocations"] : no_allocations;
       for (const auto& [address, owner] : saved_allocations.items()) {
         auto parsed = ParseIpv4(address);
-        if (!parsed.ok()) return parsed.status();
+        if (!parsed.ok()) return refused(cidr, parsed.status().message());
+        if (!pool->prefix().Contains(*parsed)) {
+          return refused(cidr, absl::StrCat("holds ", address, ", an address outside it"));
+        }
         allocations[*parsed] = owner.get<std::string>();
       }
       auto cursor = ParseIpv4(saved.value("cursor", cidr.substr(0, cidr.find('/'))));

@@ -1,5 +1,9 @@
 #include "pods/pod_record.h"
 
+#include <cstdint>
+#include <limits>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +31,25 @@ nlohmann::json ToJson(const PodRecord& record) {
           {"backend", PortBackendName(record.port.backend)}};
 }
 
+// The integer field `key` of a record as T, `fallback` when absent. nlohmann's value<T>() would
+// take a float or an integer T cannot hold and convert it: silently, or for a float beyond T's
+// range with undefined behaviour (UBSan's float-cast-overflow, which
+// tests/fuzz/dataplane/pods_json_fuzz.cc found). Such a record is refused instead.
+template <typename T>
+absl::StatusOr<T> IntegerField(const nlohmann::json& json, const char* key, T fallback) {
+  if (!json.contains(key)) return fallback;
+  const nlohmann::json& value = json[key];
+  if (value.is_number_unsigned() && std::in_range<T>(value.get<uint64_t>())) {
+    return static_cast<T>(value.get<uint64_t>());
+  }
+  if (value.is_number_integer() && std::in_range<T>(value.get<int64_t>())) {
+    return static_cast<T>(value.get<int64_t>());
+  }
+  return absl::DataLossError(absl::StrCat("pod record whose ", key, " is no integer from ",
+                                          std::numeric_limits<T>::min(), " to ",
+                                          std::numeric_limits<T>::max()));
+}
+
 absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
   PodRecord record;
   record.container_id = json.value("container_id", "");
@@ -38,8 +61,12 @@ absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
   record.infra_container_id = json.value("infra_container_id", "");
   record.network = json.value("network", "");
   record.mac = json.value("mac", "");
-  record.mtu = json.value("mtu", 0u);
-  record.added_unix_nanos = json.value("added_unix_nanos", int64_t{0});
+  absl::StatusOr<uint32_t> mtu = IntegerField<uint32_t>(json, "mtu", 0);
+  if (!mtu.ok()) return mtu.status();
+  record.mtu = *mtu;
+  absl::StatusOr<int64_t> added = IntegerField<int64_t>(json, "added_unix_nanos", 0);
+  if (!added.ok()) return added.status();
+  record.added_unix_nanos = *added;
   if (json.contains("addresses")) {
     for (const auto& address : json["addresses"]) {
       record.addresses.push_back({address.value("address", ""), address.value("pool", "")});
@@ -102,6 +129,12 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
       if (entry.is_object()) record = FromJson(entry);
     } catch (const nlohmann::json::exception& wrong_type) {
       record = absl::DataLossError(wrong_type.what());
+    }
+    // Two records of one attachment cannot both be kept, and dropping either would forget what it
+    // names (its addresses, its port).
+    if (record.ok() && records.contains(record->Key())) {
+      record = absl::DataLossError(
+          absl::StrCat("a second record of attachment ", record->Key()));
     }
     if (!record.ok()) {
       return absl::DataLossError(absl::StrCat("pod state ", path_, ": record ", index, ": ",

@@ -127,6 +127,19 @@ TEST(ParseEnvironment, RejectsInterfaceNamesTheKernelRefuses) {
   EXPECT_TRUE(ParseEnvironment(variables).ok());
 }
 
+// Found by tests/fuzz/cni/environment_fuzz.cc: the ADD result carries both, and printing a result
+// with bytes that are no UTF-8 ended the plugin after the agent had added the pod.
+TEST(ParseEnvironment, RejectsANetnsOrInterfaceNameThatIsNoUtf8) {
+  for (const char* variable : {"CNI_NETNS", "CNI_IFNAME"}) {
+    EnvironmentVariables variables = AddVariables();
+    variables[variable] = "n\xe9t";
+    ExpectInvalidVariable(ParseEnvironment(variables), variable);
+  }
+  EnvironmentVariables variables = AddVariables();
+  variables["CNI_NETNS"] = "/var/run/netns/caf\xc3\xa9";  // UTF-8
+  EXPECT_TRUE(ParseEnvironment(variables).ok());
+}
+
 TEST(ParseCniArgs, ReadsKeysInAnyOrder) {
   absl::StatusOr<PodIdentity> pod = ParseCniArgs(
       "K8S_POD_UID=u-1;K8S_POD_NAME=web-0;IgnoreUnknown=1;K8S_POD_INFRA_CONTAINER_ID=c-1;"

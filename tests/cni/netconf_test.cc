@@ -86,6 +86,9 @@ TEST(ParseNetConf, UndecodableInputIsError6) {
   ExpectError(ParseNetConf(""), ErrorCode::kDecodingFailure, "cannot decode");
   ExpectError(ParseNetConf("{\"cniVersion\": "), ErrorCode::kDecodingFailure, "cannot decode");
   ExpectError(ParseNetConf("[1, 2]"), ErrorCode::kDecodingFailure, "not a JSON object");
+  // nlohmann throws out_of_range, not parse_error, for a number no double holds.
+  ExpectError(ParseNetConf(R"({"cniVersion": "1.0.0", "mtu": 1e999})"),
+              ErrorCode::kDecodingFailure, "cannot decode");
 }
 
 TEST(ParseNetConf, UnsupportedVersionIsError1) {

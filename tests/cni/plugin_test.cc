@@ -133,6 +133,22 @@ TEST_F(PluginTest, UndecodableNetconfIsError6) {
   EXPECT_EQ(log_.Stop(), absl::StrCat("error dpcni ADD c1: ", outcome.stdout_text));
 }
 
+// Found by tests/fuzz/cni/netconf_fuzz.cc and environment_fuzz.cc: an error quoting bytes that are
+// no UTF-8 ended the plugin with nlohmann's type_error instead of printing the error.
+TEST_F(PluginTest, ErrorsQuotingBytesThatAreNoUtf8AreStillPrinted) {
+  EnvironmentVariables variables = AddVariables();
+  variables["CNI_COMMAND"] = "AD\xf5";
+  PluginOutcome outcome = Run(variables, kConf);
+  EXPECT_NE(outcome.exit_code, 0);
+  nlohmann::json error = nlohmann::json::parse(outcome.stdout_text);
+  EXPECT_EQ(error["code"], 4);
+  EXPECT_THAT(error["details"].get<std::string>(), HasSubstr("AD\xef\xbf\xbd"));  // U+FFFD
+
+  outcome = Run(AddVariables(), "{\"cniVersion\": \"1.0.0\", \"name\": \"n\xe9t\"");
+  EXPECT_NE(outcome.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(outcome.stdout_text)["code"], 6);
+}
+
 TEST_F(PluginTest, UnreadableStdinIsError5) {
   std::istringstream broken(kConf);
   broken.setstate(std::ios::badbit);

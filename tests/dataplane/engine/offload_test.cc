@@ -267,6 +267,66 @@ TEST_F(OffloadTest, PartialTcpChecksumIsLeftToAPortWithChecksumOffload) {
   EXPECT_EQ(Tcp(packet)->cksum, rte_ipv4_phdr_cksum(Ipv4(packet), 0));
 }
 
+// A packet in an external buffer (as drivers that attach their own buffers deliver) keeps it
+// attached through its checksum completion or its segmentation: freeing what PrepareForEgress
+// returns releases the buffer to its owner, once. Found by tests/fuzz/engine/decide_packet_fuzz.cc,
+// whose frames live in external heap buffers.
+class ExternalBuffer {
+ public:
+  // A copy of `built` (freed) in a buffer of ours, attached to an mbuf of `pool`.
+  rte_mbuf* Attach(rte_mbuf* built, rte_mempool* pool) {
+    bytes_.resize(built->data_len);
+    std::copy_n(rte_pktmbuf_mtod(built, const uint8_t*), built->data_len, bytes_.begin());
+    shared_info_.free_cb = [](void*, void* opaque) { ++static_cast<ExternalBuffer*>(opaque)->released_; };
+    shared_info_.fcb_opaque = this;
+    rte_mbuf_ext_refcnt_set(&shared_info_, 1);
+    rte_mbuf* packet = rte_pktmbuf_alloc(pool);
+    EXPECT_NE(packet, nullptr);
+    rte_pktmbuf_attach_extbuf(packet, bytes_.data(), reinterpret_cast<uintptr_t>(bytes_.data()),
+                              static_cast<uint16_t>(bytes_.size()), &shared_info_);
+    packet->data_off = 0;
+    packet->data_len = built->data_len;
+    packet->pkt_len = built->pkt_len;
+    packet->ol_flags |= built->ol_flags;
+    packet->tso_segsz = built->tso_segsz;
+    packet->l2_len = built->l2_len;
+    packet->l3_len = built->l3_len;
+    rte_pktmbuf_free(built);
+    return packet;
+  }
+  int released() const { return released_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  rte_mbuf_ext_shared_info shared_info_{};
+  int released_ = 0;
+};
+
+TEST_F(OffloadTest, PacketInAnExternalBufferIsReleasedOnceAfterItsChecksumIsCompleted) {
+  rte_mbuf* built = RoutedPacket(small_pool_, IPPROTO_UDP, 100);
+  testing::MarkAsPartialChecksum(built);
+  ExternalBuffer buffer;
+  ASSERT_EQ(Prepare(buffer.Attach(built, small_pool_), EgressCaps{}).count, 1);
+  EXPECT_TRUE(RTE_MBUF_HAS_EXTBUF(out_[0]));
+  EXPECT_TRUE(testing::L4ChecksumValid(out_[0]));
+  testing::FreeAll(out_);
+  out_.clear();
+  EXPECT_EQ(buffer.released(), 1);
+}
+
+// rte_gso mishandles a packet that does not own its buffer (offload.cc, SegmentInSoftware): such a
+// GSO packet is refused, and stays the caller's to free.
+TEST_F(OffloadTest, GsoPacketInAnExternalBufferIsRefusedAndStaysTheCallers) {
+  ExternalBuffer buffer;
+  rte_mbuf* packet = buffer.Attach(GsoPacket(kMss), small_pool_);
+  EgressPackets prepared = Prepare(packet, EgressCaps{});  // frees `packet` when refused
+  EXPECT_EQ(prepared.count, 0);
+  EXPECT_EQ(DropReasonName(prepared.drop_reason), DropReasonName(DropReason::kOffloadFailed));
+  EXPECT_EQ(buffer.released(), 1);
+  EXPECT_EQ(rte_mempool_in_use_count(gso_.direct_pool), 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(gso_.indirect_pool), 0u);
+}
+
 TEST_F(OffloadTest, PartialChecksumOnAnUnknownProtocolIsDropped) {
   rte_mbuf* packet = RoutedPacket(small_pool_, IPPROTO_UDP, 100);
   Ipv4(packet)->next_proto_id = IPPROTO_SCTP;

@@ -191,7 +191,14 @@ TEST_F(IpamTest, MalformedStateIsDataLossNamingTheFile) {
        {std::string(R"({"pools": 3})"), std::string(R"({"pools": [5]})"),
         std::string(R"({"pools": [{"cidr": 10}]})"),
         std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "allocations": {"10.1.0.2": 7}}]})"),
-        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "cursor": 9}]})")}) {
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "cursor": 9}]})"),
+        // Allocations that cannot be kept as listed (found by
+        // tests/fuzz/dataplane/ipam_json_fuzz.cc): no address, one outside the pool, or a pool
+        // listed twice, whose second entry replaced the first's allocations.
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "allocations": {"10.1..2": "a"}}]})"),
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "allocations": {"10.2.0.2": "a"}}]})"),
+        std::string(R"({"pools": [{"cidr": "10.1.0.0/24", "allocations": {"10.1.0.2": "a"}},)"
+                    R"( {"cidr": "10.1.0.0/24"}]})")}) {
     std::ofstream(state_file_) << content;
     auto ipam = Ipam::Open({"10.1.0.0/24"}, {}, state_file_);
     ASSERT_FALSE(ipam.ok()) << content;

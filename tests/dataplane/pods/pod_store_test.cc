@@ -105,7 +105,15 @@ INSTANTIATE_TEST_SUITE_P(
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "addresses": 3}]})",
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "routes": [1]}]})",
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "backend": "carrier-pigeon"}]})",
-        R"({"pods": [{"ifname": "eth0"}]})"));
+        R"({"pods": [{"ifname": "eth0"}]})",
+        // Numbers the record's fields cannot hold (found by tests/fuzz/dataplane/pods_json_fuzz.cc:
+        // a float beyond int64 was undefined behaviour in the conversion).
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "added_unix_nanos": 1e300}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "mtu": 1e30}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "mtu": -1}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "mtu": 1500.5}]})",
+        // One attachment twice: the second record silently replaced the first.
+        R"({"pods": [{"container_id": "c", "ifname": "eth0"}, {"container_id": "c", "ifname": "eth0"}]})"));
 
 }  // namespace
 }  // namespace dpcni::dataplane
