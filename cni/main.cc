@@ -28,8 +28,8 @@ dpcni::cni::EnvironmentVariables ReadEnvironment() {
 int main() {
   // No flag or netconf key sets a level: the plugin logs only failures and GC removals, at info.
   dpcni::SetLogProgram("dpcni");
-  dpcni::cni::PluginOutcome outcome = dpcni::cni::RunPlugin(
-      ReadEnvironment(), std::cin, [](const std::string& socket) {
+  dpcni::cni::PluginOutcome outcome =
+      dpcni::cni::RunPlugin(ReadEnvironment(), std::cin, [](const std::string& socket) {
         return std::make_unique<dpcni::cni::GrpcAgentClient>(socket);
       });
   std::cout << outcome.stdout_text << std::flush;

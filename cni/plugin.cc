@@ -64,10 +64,10 @@ PluginOutcome RunPlugin(const EnvironmentVariables& variables, std::istream& std
                         const AgentClientFactory& make_agent_client) {
   absl::StatusOr<Environment> environment = ParseEnvironment(variables);
   absl::StatusOr<std::string> stdin_text = ReadAll(stdin_stream);
-  absl::StatusOr<std::string> output =
-      !environment.ok()  ? environment.status()
-      : !stdin_text.ok() ? stdin_text.status()
-                         : RunVerb(*environment, *stdin_text, make_agent_client);
+  absl::StatusOr<std::string> output = !environment.ok() ? environment.status()
+                                       : !stdin_text.ok()
+                                           ? stdin_text.status()
+                                           : RunVerb(*environment, *stdin_text, make_agent_client);
   if (output.ok()) {
     return {.stdout_text = output->empty() ? std::string() : absl::StrCat(*output, "\n"),
             .exit_code = 0};

@@ -1,5 +1,5 @@
-// Durable whole-file replacement for the agent's state (IPAM allocations, pod records): a crash at any
-// point leaves either the old or the new content on disk, never a torn file.
+// Durable whole-file replacement for the agent's state (IPAM allocations, pod records): a crash at
+// any point leaves either the old or the new content on disk, never a torn file.
 #pragma once
 
 #include <string>

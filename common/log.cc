@@ -17,8 +17,8 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
   for (LogLevel level : {LogLevel::kError, LogLevel::kWarning, LogLevel::kInfo, LogLevel::kDebug}) {
     if (name == LogLevelName(level)) return level;
   }
-  return absl::InvalidArgumentError(absl::StrCat("log level \"", name,
-                                                 "\" is none of error, warning, info, debug"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("log level \"", name, "\" is none of error, warning, info, debug"));
 }
 
 absl::string_view LogLevelName(LogLevel level) {
@@ -54,7 +54,8 @@ void WriteLine(LogLevel level, absl::string_view component, absl::string_view me
       FormatLogLine(level, program.load(std::memory_order_relaxed), component, message), "\n");
   // One write(2) per line keeps a line whole on a pipe for up to PIPE_BUF bytes even against other
   // writers (DPDK's own log, a second process); the lock keeps our longer lines whole too, across
-  // the short writes a pipe makes of them. A log that cannot be written is dropped: there is nowhere to report it.
+  // the short writes a pipe makes of them. A log that cannot be written is dropped: there is
+  // nowhere to report it.
   static std::mutex mu;
   std::lock_guard lock(mu);
   const int saved_errno = errno;

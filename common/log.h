@@ -7,10 +7,10 @@
 //
 //   warning dpcni-agent pods: cannot restore pod ...
 //
-// The arguments are absl::StrCat's (strings, numbers, absl::Hex). DPCNI_LOGF takes absl::StrFormat's
-// instead, checked at compile time, for widths and for a type with only operator<< (%s with
-// absl::FormatStreamed). Neither evaluates its arguments when the level is off: a debug line costs
-// one relaxed atomic load unless someone asked for debug.
+// The arguments are absl::StrCat's (strings, numbers, absl::Hex). DPCNI_LOGF takes
+// absl::StrFormat's instead, checked at compile time, for widths and for a type with only
+// operator<< (%s with absl::FormatStreamed). Neither evaluates its arguments when the level is off:
+// a debug line costs one relaxed atomic load unless someone asked for debug.
 //
 // No timestamp: the agent runs in a container whose stderr containerd stamps line by line (kubectl
 // logs --timestamps), and the plugin's stderr lands in the container runtime's log, which stamps it
@@ -65,18 +65,18 @@ std::string FormatLogLine(LogLevel level, absl::string_view program, absl::strin
 }  // namespace dpcni
 
 // `level` is a LogLevel enumerator without its type: kError, kWarning, kInfo or kDebug.
-#define DPCNI_LOG(level, component, ...)                                                      \
-  do {                                                                                        \
-    if (::dpcni::LogEnabled(::dpcni::LogLevel::level)) {                                      \
-      ::dpcni::log_internal::WriteLine(::dpcni::LogLevel::level, component,                   \
-                                       ::absl::StrCat(__VA_ARGS__));                          \
-    }                                                                                         \
+#define DPCNI_LOG(level, component, ...)                                    \
+  do {                                                                      \
+    if (::dpcni::LogEnabled(::dpcni::LogLevel::level)) {                    \
+      ::dpcni::log_internal::WriteLine(::dpcni::LogLevel::level, component, \
+                                       ::absl::StrCat(__VA_ARGS__));        \
+    }                                                                       \
   } while (false)
 
-#define DPCNI_LOGF(level, component, format, ...)                                            \
-  do {                                                                                        \
-    if (::dpcni::LogEnabled(::dpcni::LogLevel::level)) {                                      \
-      ::dpcni::log_internal::WriteLine(::dpcni::LogLevel::level, component,                   \
-                                       ::absl::StrFormat(format, __VA_ARGS__));               \
-    }                                                                                         \
+#define DPCNI_LOGF(level, component, format, ...)                               \
+  do {                                                                          \
+    if (::dpcni::LogEnabled(::dpcni::LogLevel::level)) {                        \
+      ::dpcni::log_internal::WriteLine(::dpcni::LogLevel::level, component,     \
+                                       ::absl::StrFormat(format, __VA_ARGS__)); \
+    }                                                                           \
   } while (false)

@@ -190,11 +190,11 @@ Frame WrapInVxlan(const Frame& inner) {
 }
 
 // The Rx callback: turns what net_null handed out into this port's frame, within its budget.
-uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t,
-                     void* port) {
+uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t, void* port) {
   auto* bench = static_cast<BenchPort*>(port);
   uint32_t budget = bench->budget.load(std::memory_order_acquire);
-  uint16_t pass = budget == kUnlimited ? count : static_cast<uint16_t>(std::min<uint32_t>(count, budget));
+  uint16_t pass =
+      budget == kUnlimited ? count : static_cast<uint16_t>(std::min<uint32_t>(count, budget));
   if (budget != kUnlimited && pass != 0) {
     bench->budget.store(budget - pass, std::memory_order_release);
   }
@@ -299,12 +299,12 @@ absl::Status SetUpUplink(dataplane::Engine& engine, std::array<BenchPort, 2>& po
     return attached;
   }
   if (vxlan) {
-    if (absl::Status set = engine.SetRemoteRoutes({dataplane::RemoteRoute{
-            .prefix = kRemotePods,
-            .length = 24,
-            .node_ip = kNeighbourIp,
-            .mode = dataplane::RemoteMode::kVxlan,
-            .node = "bench-node-2"}});
+    if (absl::Status set =
+            engine.SetRemoteRoutes({dataplane::RemoteRoute{.prefix = kRemotePods,
+                                                           .length = 24,
+                                                           .node_ip = kNeighbourIp,
+                                                           .mode = dataplane::RemoteMode::kVxlan,
+                                                           .node = "bench-node-2"}});
         !set.ok()) {
       return set;
     }
@@ -357,7 +357,8 @@ class IdlePods {
   absl::StatusOr<uint16_t> AddOne(const std::string& name, rte_mempool* pool) {
     rte_ring* ring = rte_ring_create(name.c_str(), kIdleRingSize, SOCKET_ID_ANY, 0);
     if (ring == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat("ring ", name, ": ", rte_strerror(rte_errno)));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("ring ", name, ": ", rte_strerror(rte_errno)));
     }
     int port_id = rte_eth_from_ring(ring);
     if (port_id < 0) {
@@ -431,8 +432,8 @@ absl::Status WatchBothPods(dataplane::Engine& engine, IdlePods& ports, rte_mempo
   if (!host.ok()) {
     return host.status();
   }
-  if (absl::Status attached =
-          engine.AttachHostPort(dataplane::HostEndpoint{.port_id = *host, .kernel_mac = kKernelMac});
+  if (absl::Status attached = engine.AttachHostPort(
+          dataplane::HostEndpoint{.port_id = *host, .kernel_mac = kKernelMac});
       !attached.ok()) {
     return attached;
   }
@@ -455,7 +456,8 @@ absl::Status WatchBothPods(dataplane::Engine& engine, IdlePods& ports, rte_mempo
   return absl::OkStatus();
 }
 
-uint64_t TransmittedPackets(const dataplane::Engine& engine, const std::array<BenchPort, 2>& ports) {
+uint64_t TransmittedPackets(const dataplane::Engine& engine,
+                            const std::array<BenchPort, 2>& ports) {
   uint64_t total = 0;
   for (const BenchPort& port : ports) {
     total += engine.Counters(port.port_id)->tx_packets;
@@ -486,7 +488,8 @@ absl::Status Run() {
                      " (RTE_MAX_ETHPORTS of this DPDK build, less the two busy ports)"));
   }
   if (rte_eth_dev_count_avail() != 2) {
-    return absl::FailedPreconditionError("expected exactly two ports (--vdev net_null0 --vdev net_null1)");
+    return absl::FailedPreconditionError(
+        "expected exactly two ports (--vdev net_null0 --vdev net_null1)");
   }
   unsigned worker_lcore = rte_get_next_lcore(-1, /*skip_main=*/1, /*wrap=*/0);
   if (worker_lcore >= RTE_MAX_LCORE) {
@@ -503,14 +506,13 @@ absl::Status Run() {
   ports[1].port_id = 1;
   std::array<Frame, 2> frames;
   Frame arp_reply;
-  EngineConfig config{
-      .worker_lcores = {worker_lcore},
-      .max_ports = static_cast<uint32_t>(2 + idle_pods),
-      .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
-      .idle_sleep_max = std::chrono::microseconds(0),  // busy-poll, as testpmd does
-      .gateway_ip = kGatewayIp,
-      .gateway_mac = kGatewayMac,
-      .vxlan = dataplane::VxlanConfig{.udp_port = kVxlanPort, .vni = kVni}};
+  EngineConfig config{.worker_lcores = {worker_lcore},
+                      .max_ports = static_cast<uint32_t>(2 + idle_pods),
+                      .burst_size = static_cast<uint16_t>(absl::GetFlag(FLAGS_burst)),
+                      .idle_sleep_max = std::chrono::microseconds(0),  // busy-poll, as testpmd does
+                      .gateway_ip = kGatewayIp,
+                      .gateway_mac = kGatewayMac,
+                      .vxlan = dataplane::VxlanConfig{.udp_port = kVxlanPort, .vni = kVni}};
   if (flows == "off") {
     config.flows.capacity = 0;
   }
@@ -537,9 +539,9 @@ absl::Status Run() {
     return attached;
   }
   std::array<Frame, 2> forwarded;
-  absl::Status set_up = topology == "pods" ? SetUpPods(**engine, ports, frames)
-                                           : SetUpUplink(**engine, ports, frames, arp_reply,
-                                                         topology == "vxlan");
+  absl::Status set_up = topology == "pods"
+                            ? SetUpPods(**engine, ports, frames)
+                            : SetUpUplink(**engine, ports, frames, arp_reply, topology == "vxlan");
   if (set_up.ok() && flows == "watched") {
     set_up = WatchBothPods(**engine, idle, pool, forwarded);
   }
@@ -555,7 +557,8 @@ absl::Status Run() {
   std::printf(
       "engine: %s, senders %s, worker lcore %u, burst %d, 2 net_null ports and %d idle pods, flow "
       "table %s, 64-byte IPv4/UDP frames (114 bytes in VXLAN)\n",
-      topology.c_str(), senders.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods, flows.c_str());
+      topology.c_str(), senders.c_str(), worker_lcore, absl::GetFlag(FLAGS_burst), idle_pods,
+      flows.c_str());
 
   std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_warmup_seconds)));
   std::vector<double> mpps;
@@ -579,8 +582,8 @@ absl::Status Run() {
       port_mpps[i].push_back(static_cast<double>(port_packets - previous_port[i]) / elapsed / 1e6);
       previous_port[i] = port_packets;
     }
-    std::printf("sample %d: %.2f Mpps (port 0 sent %.2f, port 1 sent %.2f)\n", second,
-                mpps.back(), port_mpps[0].back(), port_mpps[1].back());
+    std::printf("sample %d: %.2f Mpps (port 0 sent %.2f, port 1 sent %.2f)\n", second, mpps.back(),
+                port_mpps[0].back(), port_mpps[1].back());
     previous = now_packets;
     previous_time = now;
   }

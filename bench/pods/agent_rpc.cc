@@ -1,10 +1,12 @@
 // One call to the agent, from a benchmark script: the answer is printed as one line of JSON (proto
-// field names). The benchmarks read figures dpcnictl's tables leave out (scale.sh: the mbufs in use)
-// and program what, in a cluster, the Kubernetes component would (cross_node.sh: the remote nodes).
+// field names). The benchmarks read figures dpcnictl's tables leave out (scale.sh: the mbufs in
+// use) and program what, in a cluster, the Kubernetes component would (cross_node.sh: the remote
+// nodes).
 //   agent_rpc SOCKET Status
-//   agent_rpc SOCKET SetRemoteNodes '{"nodes": [{"name": ..., "address": ..., "pod_cidrs": [...]}]}'
-#include <grpcpp/grpcpp.h>
+//   agent_rpc SOCKET SetRemoteNodes '{"nodes": [{"name": ..., "address": ..., "pod_cidrs":
+//   [...]}]}'
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <cstdio>
@@ -49,7 +51,8 @@ int main(int argc, char** argv) {
     if (called.ok()) printed = Print(status);
   } else if (method == "SetRemoteNodes" && argc == 4) {
     dpcni::v1::SetRemoteNodesRequest request;
-    if (auto parsed = google::protobuf::util::JsonStringToMessage(argv[3], &request); !parsed.ok()) {
+    if (auto parsed = google::protobuf::util::JsonStringToMessage(argv[3], &request);
+        !parsed.ok()) {
       std::fprintf(stderr, "agent_rpc: SetRemoteNodes request: %s\n", parsed.ToString().c_str());
       return 2;
     }

@@ -1,5 +1,5 @@
-// dpcni-agent: one per node. Owns the DPDK dataplane (pod ports and the forwarding engine) and serves
-// the dpcni.v1.Agent gRPC API on a unix socket for the CNI plugin and dpcnictl.
+// dpcni-agent: one per node. Owns the DPDK dataplane (pod ports and the forwarding engine) and
+// serves the dpcni.v1.Agent gRPC API on a unix socket for the CNI plugin and dpcnictl.
 #include <grpcpp/grpcpp.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -8,10 +8,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -49,8 +49,9 @@ ABSL_FLAG(std::string, socket, "", "Overrides the config's gRPC unix socket path
 ABSL_FLAG(std::string, state_dir, "", "Overrides the config's state directory");
 ABSL_FLAG(std::string, backend, "", "Overrides the config's pod port backend: auto|vhost-net|tap");
 ABSL_FLAG(std::string, file_prefix, "", "Overrides the config's EAL --file-prefix");
-ABSL_FLAG(std::string, log_level, "",
-          "Overrides the config's log_level: error|warning|info|debug (DPDK's global log level too)");
+ABSL_FLAG(
+    std::string, log_level, "",
+    "Overrides the config's log_level: error|warning|info|debug (DPDK's global log level too)");
 
 namespace dpcni::dataplane {
 namespace {
@@ -75,7 +76,8 @@ absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
   }
   if (auto socket = absl::GetFlag(FLAGS_socket); !socket.empty()) config.socket_path = socket;
   if (auto dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) config.state_dir = dir;
-  if (auto prefix = absl::GetFlag(FLAGS_file_prefix); !prefix.empty()) config.eal.file_prefix = prefix;
+  if (auto prefix = absl::GetFlag(FLAGS_file_prefix); !prefix.empty())
+    config.eal.file_prefix = prefix;
   if (auto level = absl::GetFlag(FLAGS_log_level); !level.empty()) {
     auto parsed = ParseLogLevel(level);
     if (!parsed.ok()) {
@@ -89,7 +91,8 @@ absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
     config.backend = *parsed;
   }
   if (auto status = ValidateAgentConfig(config); !status.ok()) return status;
-  if (auto status = SizeEalMemory(config, ResolveBackend(config.backend)); !status.ok()) return status;
+  if (auto status = SizeEalMemory(config, ResolveBackend(config.backend)); !status.ok())
+    return status;
   return config;
 }
 
@@ -111,9 +114,10 @@ absl::Status RaiseOpenFileLimit(const AgentConfig& config) {
   }
   const uint64_t needed = OpenFilesNeeded(config);
   if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the open-file hard limit (RLIMIT_NOFILE) is ", limit.rlim_max, ", max_pods ", config.max_pods,
-        " needs about ", needed, ": raise it (LimitNOFILE=, ulimit -Hn) or lower max_pods"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the open-file hard limit (RLIMIT_NOFILE) is ", limit.rlim_max, ", max_pods ",
+                     config.max_pods, " needs about ", needed,
+                     ": raise it (LimitNOFILE=, ulimit -Hn) or lower max_pods"));
   }
   if (limit.rlim_cur != limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
@@ -140,11 +144,11 @@ absl::StatusOr<rte_mempool*> CreateMbufPool(const AgentConfig& config) {
   rte_mempool* pool = rte_pktmbuf_pool_create("dpcni_mbufs", plan.mbufs, plan.cache_size, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
   if (pool == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot create a pool of ", plan.mbufs, " mbufs for max_pods ", config.max_pods, ": ",
-        rte_strerror(rte_errno),
-        config.eal.hugepages ? " (reserve more hugepages or lower max_pods)"
-                             : " (raise eal.memory_mb or lower max_pods)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create a pool of ", plan.mbufs, " mbufs for max_pods ",
+                     config.max_pods, ": ", rte_strerror(rte_errno),
+                     config.eal.hugepages ? " (reserve more hugepages or lower max_pods)"
+                                          : " (raise eal.memory_mb or lower max_pods)"));
   }
   return pool;
 }
@@ -162,8 +166,8 @@ absl::StatusOr<EngineConfig> MakeEngineConfig(const AgentConfig& config) {
   if (!gateway.ok()) return gateway.status();
   engine.gateway_ip = *gateway;
   if (rte_ether_unformat_addr(config.gateway_mac.c_str(), &engine.gateway_mac) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("gateway_mac \"", config.gateway_mac,
-                                                   "\" is not a MAC address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("gateway_mac \"", config.gateway_mac, "\" is not a MAC address"));
   }
   return engine;
 }
@@ -245,14 +249,15 @@ class PodNetwork {
     if (!edges.ok()) return edges.status();
     edges_ = *std::move(edges);
     store_ = std::make_unique<PodStore>(config_.state_dir + "/pods.json");
-    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
+    pods_ =
+        std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
     if (auto status = pods_->Restore(); !status.ok()) return status;
     // Before the service exists: what kubelet deleted while no agent served is gone first.
     const std::string queue = PendingDeletesDir(config_.socket_path);
     const QueuedDeletesReplay replay = ReplayQueuedDeletes(queue, *pods_);
     if (replay.applied + replay.gone + replay.stale + replay.failures.size() > 0) {
-      DPCNI_LOG(kInfo, "pods", "DELs queued in ", queue, " while no agent served: ",
-                replay.Summary());
+      DPCNI_LOG(kInfo, "pods", "DELs queued in ", queue,
+                " while no agent served: ", replay.Summary());
       for (const std::string& failure : replay.failures) {
         DPCNI_LOG(kWarning, "pods", "queued DELs: ", failure);
       }
@@ -268,8 +273,8 @@ class PodNetwork {
     if (auto restored = remote_nodes_->Restore(); !restored.ok()) {
       DPCNI_LOG(kWarning, "node", restored.ToString());
     } else if (const RouteSyncInfo sync = remote_nodes_->Sync(); sync.prefixes > 0) {
-      DPCNI_LOG(kInfo, "node", sync.nodes, " remote nodes, ", sync.prefixes, " pod CIDRs routed from ",
-                remote_nodes_->record_path());
+      DPCNI_LOG(kInfo, "node", sync.nodes, " remote nodes, ", sync.prefixes,
+                " pod CIDRs routed from ", remote_nodes_->record_path());
     }
     service_ = std::make_unique<AgentService>(config_, *pods_, engine_, *ipam_, *remote_nodes_,
                                               NodePorts(*edges_), pool_, origin_);
@@ -346,8 +351,8 @@ absl::StatusOr<std::vector<std::string>> KnownPodCidrs(const AgentConfig& config
       if (auto same = CheckPodCidrsUnchanged(config.pod_cidrs, PodCidrsOrigin::kConfig,
                                              record.path(), **recorded);
           !same.ok()) {
-        DPCNI_LOG(kWarning, "agent", record.path(), " records other pod CIDRs, the config's are used: ",
-                  same.message());
+        DPCNI_LOG(kWarning, "agent", record.path(),
+                  " records other pod CIDRs, the config's are used: ", same.message());
       }
     }
     return config.pod_cidrs;
@@ -359,10 +364,10 @@ absl::StatusOr<std::vector<std::string>> KnownPodCidrs(const AgentConfig& config
   return **recorded;
 }
 
-// Takes SetPodCidrs calls from the gate until one sets the node up. Bad CIDRs and refusals that touch
-// nothing (IPAM state of other CIDRs) are answered and the agent goes on waiting; a failure once the
-// node's edges are being set up is answered, the record undone, and returned: the agent stops.
-// Returns OK with `network` empty when the gate closed (the agent is stopping).
+// Takes SetPodCidrs calls from the gate until one sets the node up. Bad CIDRs and refusals that
+// touch nothing (IPAM state of other CIDRs) are answered and the agent goes on waiting; a failure
+// once the node's edges are being set up is answered, the record undone, and returned: the agent
+// stops. Returns OK with `network` empty when the gate closed (the agent is stopping).
 absl::Status WaitForPodCidrs(const AgentConfig& config, const PodCidrsRecord& record,
                              rte_mempool* pool, Engine& engine, AgentGate& gate,
                              std::unique_ptr<PodNetwork>& network) {
@@ -377,16 +382,18 @@ absl::Status WaitForPodCidrs(const AgentConfig& config, const PodCidrsRecord& re
                                  " ignored: dpcni carries IPv4 pods only for now)"));
     AgentConfig with_cidrs = config;
     with_cidrs.pod_cidrs = offer->ipv4;
-    auto prepared = PodNetwork::Prepare(std::move(with_cidrs), PodCidrsOrigin::kRecorded, pool, engine);
+    auto prepared =
+        PodNetwork::Prepare(std::move(with_cidrs), PodCidrsOrigin::kRecorded, pool, engine);
     if (!prepared.ok()) {
-      DPCNI_LOG(kWarning, "agent", "SetPodCidrs ", cidrs, " refused: ", prepared.status().ToString());
+      DPCNI_LOG(kWarning, "agent", "SetPodCidrs ", cidrs,
+                " refused: ", prepared.status().ToString());
       gate.AnswerOffer(prepared.status());
       continue;
     }
     if (auto saved = record.Save(offer->ipv4); !saved.ok()) {
       DPCNI_LOG(kError, "agent", "SetPodCidrs ", cidrs, ": ", saved.ToString());
-      gate.AnswerOffer(absl::Status(saved.code(), absl::StrCat("recording the pod CIDRs: ",
-                                                               saved.message())));
+      gate.AnswerOffer(
+          absl::Status(saved.code(), absl::StrCat("recording the pod CIDRs: ", saved.message())));
       continue;
     }
     if (auto started = (*prepared)->Start(); !started.ok()) {
@@ -532,8 +539,8 @@ int Run() {
 }  // namespace dpcni::dataplane
 
 int main(int argc, char** argv) {
-  // Blocked before any thread exists so every thread inherits the mask and only sigwait() sees them.
-  // Other signals stay unblocked: DPDK's net_tap signals Rx with a real-time signal.
+  // Blocked before any thread exists so every thread inherits the mask and only sigwait() sees
+  // them. Other signals stay unblocked: DPDK's net_tap signals Rx with a real-time signal.
   pthread_sigmask(SIG_BLOCK, &dpcni::dataplane::StopSignals(), nullptr);
 
   absl::SetProgramUsageMessage(

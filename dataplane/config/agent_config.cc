@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/atomic_file.h"
 #include "ipam/ipv4.h"
 #include "node/pod_cidrs.h"
-#include "common/atomic_file.h"
 #include "yaml-cpp/yaml.h"
 
 namespace dpcni::dataplane {
@@ -104,8 +104,8 @@ absl::Status ParseFlowTable(const YAML::Node& node, FlowTableConfig& flows) {
 
 absl::Status ValidateFlowTable(const FlowTableConfig& flows) {
   if (flows.capacity > kMaxFlowTableSize) {
-    return absl::InvalidArgumentError(absl::StrCat("flow_table.size ", flows.capacity,
-                                                   " is above ", kMaxFlowTableSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("flow_table.size ", flows.capacity, " is above ", kMaxFlowTableSize));
   }
   const FlowTimeouts& timeouts = flows.timeouts;
   for (const auto& [name, timeout] :
@@ -138,8 +138,8 @@ absl::Status ParseRemoteNodes(const YAML::Node& node, RemoteNodesConfig& remote)
     if (!node[key]) continue;
     const int64_t wide = node[key].as<int64_t>();
     if (wide < 0 || wide > int64_t{UINT32_MAX}) {
-      return absl::InvalidArgumentError(absl::StrCat("remote_nodes.", key, " ", wide,
-                                                     " is negative or far too large"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("remote_nodes.", key, " ", wide, " is negative or far too large"));
     }
     *value = static_cast<uint32_t>(wide);
   }
@@ -148,9 +148,10 @@ absl::Status ParseRemoteNodes(const YAML::Node& node, RemoteNodesConfig& remote)
 
 absl::Status ValidateRemoteNodes(const RemoteNodesConfig& remote, const UplinkConfig& uplink) {
   if (remote.vxlan_port == 0 || remote.vxlan_port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "remote_nodes.vxlan_port ", remote.vxlan_port,
-        " is outside 1..65535 (leave it out for VXLAN's port 4789; it must be the same on every node)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("remote_nodes.vxlan_port ", remote.vxlan_port,
+                     " is outside 1..65535 (leave it out for VXLAN's port 4789; it must be the "
+                     "same on every node)"));
   }
   if (remote.vni > kMaxVni) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -178,7 +179,8 @@ absl::Status ValidateUplink(const UplinkConfig& uplink) {
   }
   if (!uplink.gateway.empty()) {
     if (auto gateway = ParseIpv4(uplink.gateway); !gateway.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " gateway: ", gateway.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " gateway: ", gateway.status().message()));
     }
   }
   for (const StaticRoute& route : uplink.routes) {
@@ -219,10 +221,14 @@ absl::StatusOr<UplinkType> ParseUplinkType(const std::string& name) {
 
 std::string UplinkTypeName(UplinkType type) {
   switch (type) {
-    case UplinkType::kNone: return "none";
-    case UplinkType::kAfPacket: return "af_packet";
-    case UplinkType::kAfXdp: return "af_xdp";
-    case UplinkType::kPci: return "pci";
+    case UplinkType::kNone:
+      return "none";
+    case UplinkType::kAfPacket:
+      return "af_packet";
+    case UplinkType::kAfXdp:
+      return "af_xdp";
+    case UplinkType::kPci:
+      return "pci";
   }
   return "unknown";
 }
@@ -257,15 +263,18 @@ absl::StatusOr<RemoteNodesMode> ParseRemoteNodesMode(const std::string& name) {
   if (name == "auto") return RemoteNodesMode::kAuto;
   if (name == "host-gw") return RemoteNodesMode::kHostGw;
   if (name == "vxlan") return RemoteNodesMode::kVxlan;
-  return absl::InvalidArgumentError(absl::StrCat("unknown remote_nodes.mode \"", name,
-                                                 "\" (expected auto, host-gw or vxlan)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown remote_nodes.mode \"", name, "\" (expected auto, host-gw or vxlan)"));
 }
 
 std::string RemoteNodesModeName(RemoteNodesMode mode) {
   switch (mode) {
-    case RemoteNodesMode::kAuto: return "auto";
-    case RemoteNodesMode::kHostGw: return "host-gw";
-    case RemoteNodesMode::kVxlan: return "vxlan";
+    case RemoteNodesMode::kAuto:
+      return "auto";
+    case RemoteNodesMode::kHostGw:
+      return "host-gw";
+    case RemoteNodesMode::kVxlan:
+      return "vxlan";
   }
   return "unknown";
 }
@@ -280,9 +289,12 @@ absl::StatusOr<PortBackend> ParsePortBackend(const std::string& name) {
 
 std::string PortBackendName(PortBackend backend) {
   switch (backend) {
-    case PortBackend::kAuto: return "auto";
-    case PortBackend::kVhostNet: return "vhost-net";
-    case PortBackend::kTap: return "tap";
+    case PortBackend::kAuto:
+      return "auto";
+    case PortBackend::kVhostNet:
+      return "vhost-net";
+    case PortBackend::kTap:
+      return "tap";
   }
   return "unknown";
 }
@@ -293,12 +305,29 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     const YAML::Node root = YAML::Load(yaml_text);
     if (root.IsNull()) return config;
     if (!root.IsMap()) return absl::InvalidArgumentError("agent config must be a YAML mapping");
-    if (auto status = RejectUnknownKeys(
-            root, "agent config",
-            {"socket", "state_dir", "pod_cidrs", "reserved_addresses", "pod_mtu", "max_pods",
-             "backend", "pod_queue_size", "gateway_ip", "gateway_mac", "eal", "worker_lcores",
-             "idle_sleep_max_us", "burst_size", "host_port", "cluster_cidrs", "masquerade",
-             "uplink", "metrics_address", "flow_table", "remote_nodes", "log_level"});
+    if (auto status = RejectUnknownKeys(root, "agent config",
+                                        {"socket",
+                                         "state_dir",
+                                         "pod_cidrs",
+                                         "reserved_addresses",
+                                         "pod_mtu",
+                                         "max_pods",
+                                         "backend",
+                                         "pod_queue_size",
+                                         "gateway_ip",
+                                         "gateway_mac",
+                                         "eal",
+                                         "worker_lcores",
+                                         "idle_sleep_max_us",
+                                         "burst_size",
+                                         "host_port",
+                                         "cluster_cidrs",
+                                         "masquerade",
+                                         "uplink",
+                                         "metrics_address",
+                                         "flow_table",
+                                         "remote_nodes",
+                                         "log_level"});
         !status.ok()) {
       return status;
     }
@@ -330,7 +359,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       if (auto status = ParseEal(root["eal"], config.eal); !status.ok()) return status;
     }
     if (root["host_port"]) {
-      if (auto status = ParseHostPort(root["host_port"], config.host_port); !status.ok()) return status;
+      if (auto status = ParseHostPort(root["host_port"], config.host_port); !status.ok())
+        return status;
     }
     if (root["uplink"]) {
       if (auto status = ParseUplink(root["uplink"], config.uplink); !status.ok()) return status;
@@ -359,7 +389,8 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (!text.ok()) return text.status();
   auto config = ParseAgentConfig(*text);
   if (!config.ok()) {
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
 }
@@ -373,19 +404,21 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("gateway_ip: ", gateway.status().message()));
   }
   if (config.pod_mtu < 576 || config.pod_mtu > 9000) {
-    return absl::InvalidArgumentError(absl::StrCat("pod_mtu ", config.pod_mtu, " is outside 576..9000"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pod_mtu ", config.pod_mtu, " is outside 576..9000"));
   }
   if (config.backend == PortBackend::kTap && config.pod_mtu > 1500) {
     // DPDK 22.11's net_tap hard-codes a 1522-byte maximum frame.
-    return absl::InvalidArgumentError(
-        absl::StrCat("pod_mtu ", config.pod_mtu, " is above 1500, which the tap backend cannot carry"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pod_mtu ", config.pod_mtu, " is above 1500, which the tap backend cannot carry"));
   }
   if (config.max_pods == 0) return absl::InvalidArgumentError("max_pods must be at least 1");
   if (config.max_pods > MaxPodsSupported(config)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max_pods ", config.max_pods, " is more than this DPDK build can carry: each pod is one ethdev, ",
-        "RTE_MAX_ETHPORTS is ", RTE_MAX_ETHPORTS, " and the node's own ports take ",
-        InfrastructurePortCount(config), ", which leaves ", MaxPodsSupported(config), " pods"));
+        "max_pods ", config.max_pods,
+        " is more than this DPDK build can carry: each pod is one ethdev, ", "RTE_MAX_ETHPORTS is ",
+        RTE_MAX_ETHPORTS, " and the node's own ports take ", InfrastructurePortCount(config),
+        ", which leaves ", MaxPodsSupported(config), " pods"));
   }
   if (config.worker_lcores.empty()) {
     return absl::InvalidArgumentError("worker_lcores is empty: the dataplane needs a worker");
@@ -422,9 +455,10 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
 }
 
 std::vector<std::string> EalArguments(const AgentConfig& config) {
-  std::vector<std::string> args = {"-l", config.eal.lcores, "--file-prefix", config.eal.file_prefix};
-  // Ports are named explicitly: never probe the machine's PCI NICs behind the operator's back. A PCI
-  // uplink is the one device EAL may take.
+  std::vector<std::string> args = {"-l", config.eal.lcores, "--file-prefix",
+                                   config.eal.file_prefix};
+  // Ports are named explicitly: never probe the machine's PCI NICs behind the operator's back. A
+  // PCI uplink is the one device EAL may take.
   if (config.uplink.type == UplinkType::kPci) {
     args.insert(args.end(), {"-a", config.uplink.pci_address});
   } else {
@@ -433,9 +467,10 @@ std::vector<std::string> EalArguments(const AgentConfig& config) {
   if (config.eal.hugepages) {
     args.insert(args.end(), {"--in-memory"});
   } else {
-    // --no-huge implies legacy memory and cannot be combined with --in-memory; --no-shconf keeps the
-    // runtime directory free of shared config files that a crash would leave behind.
-    args.insert(args.end(), {"--no-huge", "-m", std::to_string(config.eal.memory_mb), "--no-shconf"});
+    // --no-huge implies legacy memory and cannot be combined with --in-memory; --no-shconf keeps
+    // the runtime directory free of shared config files that a crash would leave behind.
+    args.insert(args.end(),
+                {"--no-huge", "-m", std::to_string(config.eal.memory_mb), "--no-shconf"});
   }
   // DPDK's global level follows the agent's, so that --log_level quiets or opens both logs; EAL
   // parses it before anything else, so its own start-up lines obey it too. The global level only

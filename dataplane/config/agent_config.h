@@ -18,8 +18,8 @@ absl::StatusOr<PortBackend> ParsePortBackend(const std::string& name);
 std::string PortBackendName(PortBackend backend);
 
 struct EalConfig {
-  std::string lcores = "0-1";        // EAL -l; the first is the main (control) lcore
-  bool hugepages = false;            // false: --no-huge with memory_mb of anonymous memory
+  std::string lcores = "0-1";  // EAL -l; the first is the main (control) lcore
+  bool hugepages = false;      // false: --no-huge with memory_mb of anonymous memory
   // Without hugepages: 0 derives it from max_pods and the port queues (port/mbuf_budget.h); an
   // explicit value below what they need is refused at start.
   uint32_t memory_mb = 0;
@@ -27,11 +27,12 @@ struct EalConfig {
   std::vector<std::string> extra_args;
 };
 
-// The host port: a port in the agent's own netns whose kernel side (`name`) is the node's way to and
-// from its pods, and the pods' way to the node's kernel (probes, Services, egress).
+// The host port: a port in the agent's own netns whose kernel side (`name`) is the node's way to
+// and from its pods, and the pods' way to the node's kernel (probes, Services, egress).
 struct HostPortConfig {
   std::string name = "dpcni0";
-  // The node's address on it; empty: the first usable address of the first pod CIDR (kept out of IPAM).
+  // The node's address on it; empty: the first usable address of the first pod CIDR (kept out of
+  // IPAM).
   std::string address;
 };
 
@@ -45,7 +46,8 @@ struct StaticRoute {
   std::string via;  // a neighbour on the uplink subnet
 };
 
-// The uplink NIC: a PCI device bound to vfio-pci, or a kernel interface read through af_packet/af_xdp.
+// The uplink NIC: a PCI device bound to vfio-pci, or a kernel interface read through
+// af_packet/af_xdp.
 struct UplinkConfig {
   UplinkType type = UplinkType::kNone;
   std::string interface;    // af_packet, af_xdp
@@ -74,8 +76,8 @@ struct RemoteNodesConfig {
 struct AgentConfig {
   std::string socket_path = "/run/dpcni/dpcni.sock";
   std::string state_dir = "/var/lib/dpcni";
-  // The node's pod CIDRs. Empty: the agent takes them from SetPodCidrs (Kubernetes' Node object) and
-  // records them in state_dir (node/pod_cidrs.h).
+  // The node's pod CIDRs. Empty: the agent takes them from SetPodCidrs (Kubernetes' Node object)
+  // and records them in state_dir (node/pod_cidrs.h).
   std::vector<std::string> pod_cidrs;
   // Addresses of the pod CIDRs that IPAM never hands out (e.g. the node's host-port address).
   std::vector<std::string> reserved_addresses;
@@ -129,8 +131,8 @@ absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 
-// Checks cross-field constraints that parsing alone cannot (called after flags are applied). Without
-// pod_cidrs the checks that need them wait: called again once SetPodCidrs delivered them.
+// Checks cross-field constraints that parsing alone cannot (called after flags are applied).
+// Without pod_cidrs the checks that need them wait: called again once SetPodCidrs delivered them.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
 
 // DPDK's level (RTE_LOG_ERR..RTE_LOG_DEBUG) for ours: EAL's --log-level.

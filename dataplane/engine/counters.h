@@ -1,5 +1,6 @@
 // Per-worker packet counters. Each worker owns its cells and is their only writer, so the fast path
-// bumps them with a relaxed load and store (no read-modify-write); readers sum every worker's cells.
+// bumps them with a relaxed load and store (no read-modify-write); readers sum every worker's
+// cells.
 #pragma once
 
 #include <array>
@@ -14,16 +15,16 @@
 namespace dpcni::dataplane {
 
 enum class DropReason : uint8_t {
-  kSpoofedSource,  // a pod sent with a source IP or MAC that is not its own
-  kNoRoute,        // no route to the destination
-  kTtlExceeded,    // TTL would reach zero
-  kNotIpv4,        // neither IPv4 nor ARP (IPv6, VLAN, ...)
-  kArpIgnored,     // ARP that is not a request for the gateway
-  kMalformed,      // truncated or inconsistent headers
-  kTxFull,         // the egress Tx ring was full
-  kOffloadFailed,  // segmentation or checksum preparation failed
-  kMtuExceeded,    // a frame (not a GSO packet) larger than the egress port's MTU
-  kNotForUs,       // a unicast frame on the uplink for another MAC
+  kSpoofedSource,        // a pod sent with a source IP or MAC that is not its own
+  kNoRoute,              // no route to the destination
+  kTtlExceeded,          // TTL would reach zero
+  kNotIpv4,              // neither IPv4 nor ARP (IPv6, VLAN, ...)
+  kArpIgnored,           // ARP that is not a request for the gateway
+  kMalformed,            // truncated or inconsistent headers
+  kTxFull,               // the egress Tx ring was full
+  kOffloadFailed,        // segmentation or checksum preparation failed
+  kMtuExceeded,          // a frame (not a GSO packet) larger than the egress port's MTU
+  kNotForUs,             // a unicast frame on the uplink for another MAC
   kNeighbourQueueFull,   // no room left to hold the packet while its neighbour is resolved
   kNeighbourUnresolved,  // the neighbour never answered ARP; the packets held for it are dropped
   kNeighbourTableFull,   // no room for another neighbour
@@ -80,11 +81,11 @@ constexpr std::string_view DropReasonName(DropReason reason) {
 
 // Things a port saw that are neither forwarding nor drops (PortCounters::events).
 enum class PortEvent : uint8_t {
-  kArpReplied,    // an ARP request answered on this port
-  kArpRequested,  // an ARP request sent on this port
-  kToNode,        // a packet for the node's uplink address, handed to the host port
-  kVxlanEncapsulated,  // a packet (or GSO segment) sent in VXLAN to a remote node on this port
-  kVxlanDecapsulated,  // a VXLAN packet from a remote node whose inner packet was taken in
+  kArpReplied,            // an ARP request answered on this port
+  kArpRequested,          // an ARP request sent on this port
+  kToNode,                // a packet for the node's uplink address, handed to the host port
+  kVxlanEncapsulated,     // a packet (or GSO segment) sent in VXLAN to a remote node on this port
+  kVxlanDecapsulated,     // a VXLAN packet from a remote node whose inner packet was taken in
   kIcmpErrorSent,         // an ICMP error sent back on this port about a packet dropped here
   kIcmpErrorRateLimited,  // an ICMP error not sent: the worker's rate limit was spent
   kCount,

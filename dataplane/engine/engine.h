@@ -67,8 +67,8 @@ struct EngineConfig {
   uint16_t burst_size = 32;
   // An idle worker backs off, sleeping up to this long between polls; zero means busy-poll.
   std::chrono::microseconds idle_sleep_max{200};
-  // The pods' default gateway: every pod port answers ARP for it with gateway_mac, which is also the
-  // source MAC of everything the engine sends to pods and to the host port.
+  // The pods' default gateway: every pod port answers ARP for it with gateway_mac, which is also
+  // the source MAC of everything the engine sends to pods and to the host port.
   uint32_t gateway_ip = 0;  // host byte order (169.254.1.1)
   rte_ether_addr gateway_mac{};
   // Neighbours on the uplink network: how many the engine tracks at once, how long a MAC learned
@@ -142,13 +142,13 @@ struct RemoteRoute {
   uint8_t length = 0;    // 1..32
   uint32_t node_ip = 0;  // host byte order: the node's address on the data network
   RemoteMode mode = RemoteMode::kHostGw;
-  std::string node;      // the node's name, for route listings
+  std::string node;  // the node's name, for route listings
 };
 
 struct NeighbourInfo {
-  std::string ip;     // "192.168.1.20"
-  std::string mac;    // "02:00:00:00:00:01"; empty while incomplete
-  std::string state;  // "incomplete", "reachable" or "stale"
+  std::string ip;       // "192.168.1.20"
+  std::string mac;      // "02:00:00:00:00:01"; empty while incomplete
+  std::string state;    // "incomplete", "reachable" or "stale"
   uint64_t age_ms = 0;  // since the MAC was last confirmed (incomplete: since the first request)
 };
 
@@ -173,9 +173,9 @@ struct FlowTableStats {
   uint32_t entries = 0;   // flows tracked now
   uint32_t capacity = 0;  // 0: flows are not tracked
   uint64_t inserts = 0;
-  uint64_t hits = 0;      // replies steered to the kernel
+  uint64_t hits = 0;  // replies steered to the kernel
   uint64_t expiries = 0;
-  uint64_t evictions = 0;  // flows removed to make room while the table was full
+  uint64_t evictions = 0;        // flows removed to make room while the table was full
   uint64_t insert_failures = 0;  // flows forwarded without an entry: no room
 };
 
@@ -235,17 +235,18 @@ class Engine {
   // Makes the node's kernel the default route (0.0.0.0/0) for traffic that is not for a local pod,
   // the node's uplink address or the uplink networks, and starts polling its port. Frames from the
   // kernel are routed like any other, without the pods' anti-spoofing checks (the kernel forwards
-  // for others), and its ARP requests for any address the engine would forward its packets to (pods,
-  // the uplink networks; not back to the host port) are answered with gateway_mac (the kernel routes
-  // the pod CIDR on-link). Once, for the engine's life; safe to call while workers run.
+  // for others), and its ARP requests for any address the engine would forward its packets to
+  // (pods, the uplink networks; not back to the host port) are answered with gateway_mac (the
+  // kernel routes the pod CIDR on-link). Once, for the engine's life; safe to call while workers
+  // run.
   virtual absl::Status AttachHostPort(const HostEndpoint& host) = 0;
 
   // Starts polling the uplink: answers ARP for the node's address there, routes the uplink network
   // on-link and `routes` via their next hops, resolving neighbours with ARP, and routes frames that
   // arrive for local pods to them; frames for the node's address go to the host port. Frames whose
   // source is in `pod_cidrs` or is the gateway are dropped. The gateway
-  // becomes the default route only while no host port is attached. Once, for the engine's life; safe
-  // to call while workers run.
+  // becomes the default route only while no host port is attached. Once, for the engine's life;
+  // safe to call while workers run.
   virtual absl::Status AttachUplink(const UplinkEndpoint& uplink) = 0;
 
   // Makes `routes` the whole set of routes to other nodes' pods: adds, changes and withdraws routes

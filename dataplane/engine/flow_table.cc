@@ -52,9 +52,8 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const std::string& 
   std::unique_ptr<FlowTable> table(new FlowTable(config, hash->positions, workers));
   table->hash_ = std::move(hash->hash);
   const std::string ring_name = name + "_in";
-  table->offered_.reset(rte_ring_create_elem(ring_name.c_str(), sizeof(KernelFlow),
-                                             kOfferRingSize, SOCKET_ID_ANY,
-                                             RING_F_SP_ENQ | RING_F_SC_DEQ));
+  table->offered_.reset(rte_ring_create_elem(ring_name.c_str(), sizeof(KernelFlow), kOfferRingSize,
+                                             SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ));
   if (table->offered_ == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("engine: creating the ring ", ring_name,
                                                      " failed: ", rte_strerror(rte_errno)));

@@ -167,21 +167,22 @@ class FlowTable {
 
   // Bits of Entry::state.
   static constexpr uint8_t kInUse = 1 << 0;
-  static constexpr uint8_t kSawSyn = 1 << 1;     // forward SYN
-  static constexpr uint8_t kSawAck = 1 << 2;     // forward ACK without SYN: past the handshake
-  static constexpr uint8_t kClosing = 1 << 3;    // forward FIN
-  static constexpr uint8_t kReset = 1 << 4;      // forward RST
+  static constexpr uint8_t kSawSyn = 1 << 1;   // forward SYN
+  static constexpr uint8_t kSawAck = 1 << 2;   // forward ACK without SYN: past the handshake
+  static constexpr uint8_t kClosing = 1 << 3;  // forward FIN
+  static constexpr uint8_t kReset = 1 << 4;    // forward RST
 
   // Written by the writer; `seen`, `replied`, `reply_closing` and `superseded` also by readers,
-  // with plain stores. The key lives in two words so that the control plane can copy it with atomic loads.
+  // with plain stores. The key lives in two words so that the control plane can copy it with atomic
+  // loads.
   struct Entry {
     std::atomic<uint64_t> key_words[2] = {};
-    std::atomic<uint64_t> seen{0};            // TSC when last seen in either direction
+    std::atomic<uint64_t> seen{0};  // TSC when last seen in either direction
     std::atomic<uint16_t> reply_port{0};
-    std::atomic<uint8_t> state{0};            // the writer's bits; zero while the position is free
-    std::atomic<uint8_t> replied{0};          // a reader saw a reply
-    std::atomic<uint8_t> reply_closing{0};    // a reader saw a reply with FIN or RST
-    std::atomic<uint8_t> superseded{0};       // a direct connection took the key (closing only)
+    std::atomic<uint8_t> state{0};          // the writer's bits; zero while the position is free
+    std::atomic<uint8_t> replied{0};        // a reader saw a reply
+    std::atomic<uint8_t> reply_closing{0};  // a reader saw a reply with FIN or RST
+    std::atomic<uint8_t> superseded{0};     // a direct connection took the key (closing only)
   };
 
   FlowTable(const FlowTableConfig& config, uint32_t positions, unsigned workers);

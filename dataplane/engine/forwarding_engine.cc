@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,8 +25,8 @@ constexpr unsigned kGsoPoolCache = 256;
 // ARP requests: a minimum-size frame each, a few in flight per neighbour at most.
 constexpr uint16_t kArpFrameRoom = 64;
 constexpr unsigned kArpPoolSize = 1023;
-// ICMP errors: the rate limit keeps at most `burst` per worker and round in flight; a full pool only
-// costs an error (counted as rate limited), never a packet.
+// ICMP errors: the rate limit keeps at most `burst` per worker and round in flight; a full pool
+// only costs an error (counted as rate limited), never a packet.
 constexpr unsigned kIcmpPoolSize = 1023;
 // Routes besides the pods' and the uplink's configured ones: the default route, the uplink network
 // and the node's uplink address.
@@ -102,9 +102,9 @@ absl::Status ValidateConfig(const EngineConfig& config) {
     return absl::InvalidArgumentError("engine config: gateway IP and unicast MAC are required");
   }
   const FlowTimeouts& timeouts = config.flows.timeouts;
-  for (std::chrono::seconds timeout : {timeouts.tcp_established, timeouts.tcp_transitory,
-                                       timeouts.udp, timeouts.udp_stream, timeouts.icmp,
-                                       timeouts.other}) {
+  for (std::chrono::seconds timeout :
+       {timeouts.tcp_established, timeouts.tcp_transitory, timeouts.udp, timeouts.udp_stream,
+        timeouts.icmp, timeouts.other}) {
     if (timeout.count() <= 0) {
       return absl::InvalidArgumentError("engine config: flow timeouts must be positive");
     }
@@ -112,12 +112,13 @@ absl::Status ValidateConfig(const EngineConfig& config) {
   if (config.vxlan.udp_port == 0 || config.vxlan.vni > 0xffffff) {
     return absl::InvalidArgumentError(absl::StrCat(
         "engine config: VXLAN needs a UDP port other than 0 and a VNI of 24 bits (0..16777215), "
-        "got port ", config.vxlan.udp_port, " and VNI ", config.vxlan.vni));
+        "got port ",
+        config.vxlan.udp_port, " and VNI ", config.vxlan.vni));
   }
   if (config.icmp_errors.per_second != 0 && config.icmp_errors.burst == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "engine config: icmp_errors.burst must be at least 1 when per_second is ",
-        config.icmp_errors.per_second, " (per_second 0 turns ICMP errors off)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine config: icmp_errors.burst must be at least 1 when per_second is ",
+                     config.icmp_errors.per_second, " (per_second 0 turns ICMP errors off)"));
   }
   if (config.max_neighbours == 0 || config.neighbour_timeout.count() <= 0 ||
       config.arp_retry_interval.count() <= 0) {
@@ -136,9 +137,9 @@ absl::StatusOr<EgressCaps> ReadEgressCaps(uint16_t port_id, const std::string& l
         absl::StrCat(label, ": reading device info failed: ", rte_strerror(-rc)));
   }
   if (info.nb_rx_queues < 1 || info.nb_tx_queues < workers) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        label, ": needs 1 Rx queue and ", workers, " Tx queues (one per worker), has ",
-        info.nb_rx_queues, " and ", info.nb_tx_queues));
+    return absl::FailedPreconditionError(
+        absl::StrCat(label, ": needs 1 Rx queue and ", workers, " Tx queues (one per worker), has ",
+                     info.nb_rx_queues, " and ", info.nb_tx_queues));
   }
   rte_eth_conf conf;
   if (int rc = rte_eth_dev_conf_get(port_id, &conf); rc != 0) {
@@ -178,8 +179,8 @@ absl::StatusOr<std::unique_ptr<ForwardingEngine>> ForwardingEngine::Create(
 absl::Status ForwardingEngine::CreateTables() {
   const auto workers = static_cast<uint32_t>(config_.worker_lcores.size());
   size_t rcu_size = rte_rcu_qsbr_get_memsize(workers);
-  rcu_.reset(static_cast<rte_rcu_qsbr*>(rte_zmalloc("dpcni_engine_rcu", rcu_size,
-                                                    RTE_CACHE_LINE_SIZE)));
+  rcu_.reset(
+      static_cast<rte_rcu_qsbr*>(rte_zmalloc("dpcni_engine_rcu", rcu_size, RTE_CACHE_LINE_SIZE)));
   if (rcu_ == nullptr || rte_rcu_qsbr_init(rcu_.get(), workers) != 0) {
     return absl::ResourceExhaustedError("engine: allocating the RCU variable failed");
   }
@@ -194,8 +195,8 @@ absl::Status ForwardingEngine::CreateTables() {
   };
   lpm_.reset(rte_lpm_create(lpm_name.c_str(), SOCKET_ID_ANY, &lpm_config));
   if (lpm_ == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("engine: creating route table ", lpm_name, " failed: ", rte_strerror(rte_errno)));
+    return absl::ResourceExhaustedError(absl::StrCat("engine: creating route table ", lpm_name,
+                                                     " failed: ", rte_strerror(rte_errno)));
   }
   // Deleted tbl8 groups are recycled only after a grace period, as workers may still read them.
   rte_lpm_rcu_config rcu_config{};
@@ -242,8 +243,8 @@ absl::Status ForwardingEngine::CreateTables() {
   resolver_ = std::move(*resolver);
 
   if (config_.flows.capacity != 0) {
-    absl::StatusOr<std::unique_ptr<FlowTable>> flows =
-        FlowTable::Create(absl::StrCat("dpcni_flows_", instance_), config_.flows, workers, rcu_.get());
+    absl::StatusOr<std::unique_ptr<FlowTable>> flows = FlowTable::Create(
+        absl::StrCat("dpcni_flows_", instance_), config_.flows, workers, rcu_.get());
     if (!flows.ok()) {
       return flows.status();
     }
@@ -301,8 +302,9 @@ absl::Status ForwardingEngine::Start() {
     if (int rc = rte_eal_remote_launch(&Worker::Main, workers_[i].get(), workers_[i]->lcore());
         rc != 0) {
       StopLaunchedWorkers(i);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "engine: launching worker on lcore ", workers_[i]->lcore(), " failed: ", rte_strerror(-rc)));
+      return absl::FailedPreconditionError(absl::StrCat("engine: launching worker on lcore ",
+                                                        workers_[i]->lcore(),
+                                                        " failed: ", rte_strerror(-rc)));
     }
   }
   running_ = true;
@@ -352,8 +354,8 @@ absl::Status ForwardingEngine::ValidateNewPod(const PodEndpoint& pod) const {
         absl::StrCat(label, ": needs an IPv4 address and a unicast MAC"));
   }
   if (auto routed = routes_.find(RouteKey{pod.ip, 32}); routed != routes_.end()) {
-    return absl::AlreadyExistsError(absl::StrCat(label, ": ", FormatIpv4(pod.ip),
-                                                 " is already routed to ", routed->second.next_hop));
+    return absl::AlreadyExistsError(absl::StrCat(
+        label, ": ", FormatIpv4(pod.ip), " is already routed to ", routed->second.next_hop));
   }
   return absl::OkStatus();
 }
@@ -369,17 +371,17 @@ absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
         absl::StrCat(label, ": needs a unicast MAC and the node's IPv4 address"));
   }
   if (uplink.prefix_length < 1 || uplink.prefix_length > 31) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        label, ": prefix length ", uplink.prefix_length, " outside 1..31"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": prefix length ", uplink.prefix_length, " outside 1..31"));
   }
   const uint32_t mask = Mask(uplink.prefix_length);
   auto on_link = [&](uint32_t address) {
     return address != 0 && address != uplink.ip && (address & mask) == (uplink.ip & mask);
   };
   if (uplink.gateway != 0 && !on_link(uplink.gateway)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        label, ": gateway ", FormatIpv4(uplink.gateway), " is not another address on ",
-        FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": gateway ", FormatIpv4(uplink.gateway), " is not another address on ",
+                     FormatIpv4(uplink.ip & mask), "/", uplink.prefix_length));
   }
   if (uplink.pod_cidrs.size() > kMaxUplinkPodCidrs) {
     return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.pod_cidrs.size(),
@@ -387,9 +389,9 @@ absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
   }
   for (const Ipv4Cidr& cidr : uplink.pod_cidrs) {
     if (cidr.length < 1 || cidr.length > 32 || (cidr.prefix & ~Mask(cidr.length)) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": pod CIDR ", FormatIpv4(cidr.prefix), "/", cidr.length,
-          " is not a prefix of length 1..32"));
+      return absl::InvalidArgumentError(absl::StrCat(label, ": pod CIDR ", FormatIpv4(cidr.prefix),
+                                                     "/", cidr.length,
+                                                     " is not a prefix of length 1..32"));
     }
     // Neighbours in the overlap would have every packet dropped as spoofed.
     const uint32_t common = Mask(std::min(cidr.length, uplink.prefix_length));
@@ -401,17 +403,18 @@ absl::Status ForwardingEngine::ValidateUplink(const UplinkEndpoint& uplink,
     }
   }
   if (uplink.routes.size() > kMaxUplinkRoutes) {
-    return absl::InvalidArgumentError(absl::StrCat(label, ": ", uplink.routes.size(),
-                                                   " routes, at most ", kMaxUplinkRoutes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": ", uplink.routes.size(), " routes, at most ", kMaxUplinkRoutes));
   }
   std::set<RouteKey> keys = {RouteKey{uplink.ip & mask, uplink.prefix_length},
                              RouteKey{uplink.ip, 32}};
   for (const Ipv4Route& route : uplink.routes) {
     const std::string prefix = absl::StrCat(FormatIpv4(route.prefix), "/", route.length);
     if (route.length < 1 || route.length > 32 || (route.prefix & ~Mask(route.length)) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": route ", prefix, " is not a prefix of length 1..32 (for a default route, set "
-          "the gateway)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": route ", prefix,
+                       " is not a prefix of length 1..32 (for a default route, set "
+                       "the gateway)"));
     }
     if (!on_link(route.via)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -467,8 +470,7 @@ absl::Status ForwardingEngine::SetRoute(const RouteKey& key, const NextHop& hop,
 absl::StatusOr<uint32_t> ForwardingEngine::DeleteRoute(const RouteKey& key) {
   auto route = routes_.find(key);
   if (route == routes_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("no route ", FormatIpv4(key.prefix), "/", key.length));
+    return absl::NotFoundError(absl::StrCat("no route ", FormatIpv4(key.prefix), "/", key.length));
   }
   const std::string prefix = absl::StrCat(FormatIpv4(key.prefix), "/", key.length);
   const uint32_t next_hop_id = route->second.next_hop_id;
@@ -626,8 +628,9 @@ absl::Status ForwardingEngine::DetachPod(uint16_t port_id) {
   if (next_hop_id.ok()) {
     next_hops_.Release(*next_hop_id);
   } else {
-    detached = absl::Status(next_hop_id.status().code(),
-                            absl::StrCat(PodLabel(pod->second), ": ", next_hop_id.status().message()));
+    detached =
+        absl::Status(next_hop_id.status().code(),
+                     absl::StrCat(PodLabel(pod->second), ": ", next_hop_id.status().message()));
   }
   polled_.erase(polled);
   pods_.erase(pod);
@@ -668,11 +671,11 @@ absl::Status ForwardingEngine::AttachHostPort(const HostEndpoint& host) {
     routed = SetRoute(RouteKey{uplink_->ip, 32}, NodeAddressNextHop(), NodeAddressDescription());
   }
   if (!routed.ok()) {
-    return absl::InternalError(absl::StrCat(label, ": ", routed.message(),
-                                            " (routes may be left half-way)"));
+    return absl::InternalError(
+        absl::StrCat(label, ": ", routed.message(), " (routes may be left half-way)"));
   }
-  StartPolling(IngressPort{.port_id = host.port_id, .role = PortRole::kHost, .mac = host.kernel_mac},
-               label);
+  StartPolling(
+      IngressPort{.port_id = host.port_id, .role = PortRole::kHost, .mac = host.kernel_mac}, label);
   return absl::OkStatus();
 }
 
@@ -690,15 +693,17 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
     return caps.status();
   }
   const bool gateway_is_default = uplink.gateway != 0 && !host_.has_value();
-  if (absl::Status room = ReserveRoutes(2 + uplink.routes.size() + (gateway_is_default ? 1 : 0),
-                                        label);
+  if (absl::Status room =
+          ReserveRoutes(2 + uplink.routes.size() + (gateway_is_default ? 1 : 0), label);
       !room.ok()) {
     return room;
   }
   ResetCounters(uplink.port_id);
   // The resolver learns where to send before any route leads there.
-  resolver_->SetUplink(UplinkAddress{
-      .port_id = uplink.port_id, .mac = uplink.mac, .ip = rte_cpu_to_be_32(uplink.ip), .caps = *caps});
+  resolver_->SetUplink(UplinkAddress{.port_id = uplink.port_id,
+                                     .mac = uplink.mac,
+                                     .ip = rte_cpu_to_be_32(uplink.ip),
+                                     .caps = *caps});
   const NextHop on_link{.port_id = uplink.port_id,
                         .kind = NextHopKind::kNeighbour,
                         .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost),
@@ -713,23 +718,22 @@ absl::Status ForwardingEngine::AttachUplink(const UplinkEndpoint& uplink) {
     return absl::StrCat(label, " via ", FormatIpv4(neighbour));
   };
   const uint32_t mask = Mask(uplink.prefix_length);
-  absl::Status routed =
-      SetRoute(RouteKey{uplink.ip & mask, uplink.prefix_length}, on_link,
-               absl::StrCat(label, " (on-link)"));
+  absl::Status routed = SetRoute(RouteKey{uplink.ip & mask, uplink.prefix_length}, on_link,
+                                 absl::StrCat(label, " (on-link)"));
   if (routed.ok()) {
     routed = SetRoute(RouteKey{uplink.ip, 32}, NodeAddressNextHop(), NodeAddressDescription());
   }
   for (size_t i = 0; routed.ok() && i < uplink.routes.size(); ++i) {
     const Ipv4Route& route = uplink.routes[i];
-    routed = SetRoute(RouteKey{route.prefix, route.length}, via(route.via),
-                      via_description(route.via));
+    routed =
+        SetRoute(RouteKey{route.prefix, route.length}, via(route.via), via_description(route.via));
   }
   if (routed.ok() && gateway_is_default) {
     routed = SetRoute(RouteKey{0, 0}, via(uplink.gateway), via_description(uplink.gateway));
   }
   if (!routed.ok()) {
-    return absl::InternalError(absl::StrCat(label, ": ", routed.message(),
-                                            " (routes may be left half-way)"));
+    return absl::InternalError(
+        absl::StrCat(label, ": ", routed.message(), " (routes may be left half-way)"));
   }
   uplink_ = uplink;
   uplink_caps_ = *caps;
@@ -762,13 +766,14 @@ absl::Status ForwardingEngine::PlanRemoteRoute(const RemoteRoute& route, const s
     // HostNextHop: for pods only. The kernel, which routes these prefixes itself (podCIDR via
     // nodeIP), would get its own packets back.
     planned->hop = HostNextHop();
-    planned->description = absl::StrCat("host port ", host_->port_id, " via ", node_ip, " (kernel)");
+    planned->description =
+        absl::StrCat("host port ", host_->port_id, " via ", node_ip, " (kernel)");
     return absl::OkStatus();
   }
   if (!uplink_.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        label, ": ", RemoteModeName(route.mode), " needs an uplink, and none is attached (use "
-        "kernel mode on a node without one)"));
+    return absl::InvalidArgumentError(absl::StrCat(label, ": ", RemoteModeName(route.mode),
+                                                   " needs an uplink, and none is attached (use "
+                                                   "kernel mode on a node without one)"));
   }
   const UplinkEndpoint& uplink = *uplink_;
   const uint32_t mask = Mask(uplink.prefix_length);
@@ -776,15 +781,16 @@ absl::Status ForwardingEngine::PlanRemoteRoute(const RemoteRoute& route, const s
   const std::string uplink_network =
       absl::StrCat(FormatIpv4(uplink.ip & mask), "/", static_cast<int>(uplink.prefix_length));
   if (route.node_ip == 0 || route.node_ip == uplink.ip) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        label, ": node address ", node_ip, " is ", route.node_ip == 0 ? "unset" : "this node's own"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": node address ", node_ip, " is ",
+                     route.node_ip == 0 ? "unset" : "this node's own"));
   }
   const std::string uplink_label = absl::StrCat("uplink port ", uplink.port_id);
   if (route.mode == RemoteMode::kHostGw) {
     if (!on_link) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": host-gw needs the node's address on the uplink network ", uplink_network,
-          ", and ", node_ip, " is not (use vxlan)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": host-gw needs the node's address on the uplink network ",
+                       uplink_network, ", and ", node_ip, " is not (use vxlan)"));
     }
     planned->hop = NextHop{.port_id = uplink.port_id,
                            .kind = NextHopKind::kNeighbour,
@@ -849,8 +855,8 @@ absl::Status ForwardingEngine::SetRemoteRoutes(const std::vector<RemoteRoute>& r
   // The whole set is checked before anything changes, so that a refused set changes nothing.
   if (routes.size() > config_.max_remote_routes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("remote routes: ", routes.size(), " routes, more than max_remote_routes=",
-                     config_.max_remote_routes));
+        absl::StrCat("remote routes: ", routes.size(),
+                     " routes, more than max_remote_routes=", config_.max_remote_routes));
   }
   std::vector<PlannedRoute> plan;
   plan.reserve(routes.size());
@@ -869,8 +875,8 @@ absl::Status ForwardingEngine::SetRemoteRoutes(const std::vector<RemoteRoute>& r
       return absl::InvalidArgumentError(absl::StrCat(label, ": ", prefix, " given twice"));
     }
     if (auto local = routes_.find(key); local != routes_.end() && !remote_.contains(key)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": ", prefix, " is a local route (to ", local->second.next_hop, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": ", prefix, " is a local route (to ", local->second.next_hop, ")"));
     }
     PlannedRoute planned{.key = key, .hop = {}, .description = {}, .route = &route};
     if (absl::Status valid = PlanRemoteRoute(route, label, &planned); !valid.ok()) {
@@ -955,8 +961,8 @@ absl::Status ForwardingEngine::SetRemoteRoutes(const std::vector<RemoteRoute>& r
     remote_[planned.key] = route;
   }
   if (!applied.ok()) {
-    return absl::InternalError(absl::StrCat("remote routes: ", applied.message(),
-                                            " (routes may be left half-way)"));
+    return absl::InternalError(
+        absl::StrCat("remote routes: ", applied.message(), " (routes may be left half-way)"));
   }
   return absl::OkStatus();
 }

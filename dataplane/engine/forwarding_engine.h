@@ -156,7 +156,8 @@ class ForwardingEngine final : public Engine {
   std::unique_ptr<FlowTable> flows_;  // nullptr when config_.flows.capacity is 0
   std::atomic<uint32_t> default_next_hop_{kNoNextHop};
   std::atomic<uint32_t> kernel_next_hop_{kNoNextHop};  // set once, with the host port
-  // The remote VXLAN nodes the workers read (RoutingView::vxlan_nodes); vxlan_nodes_owned_ holds it.
+  // The remote VXLAN nodes the workers read (RoutingView::vxlan_nodes); vxlan_nodes_owned_ holds
+  // it.
   std::atomic<const VxlanNodes*> vxlan_nodes_{nullptr};
   // Filled by AttachUplink before the uplink is polled (RoutingView::uplink_denied_sources).
   UplinkSourceFilter uplink_denied_sources_;

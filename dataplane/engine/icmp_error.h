@@ -1,6 +1,7 @@
 // ICMP errors the engine sends about packets it drops as a router would (RFC 792, RFC 1812
-// section 4.3): "time exceeded" for a TTL that would reach zero, "fragmentation needed" for a packet
-// with DF set that does not fit the egress MTU (RFC 1191, which path MTU discovery relies on).
+// section 4.3): "time exceeded" for a TTL that would reach zero, "fragmentation needed" for a
+// packet with DF set that does not fit the egress MTU (RFC 1191, which path MTU discovery relies
+// on).
 #pragma once
 
 #include <rte_ether.h>
@@ -41,8 +42,7 @@ bool MayAnswerWithIcmpError(const rte_mbuf* packet, const rte_ether_hdr* etherne
 // hop's, for kFragmentationNeeded. An mbuf from `pool` with every checksum computed and no offload
 // requested, or nullptr when the pool is empty.
 rte_mbuf* BuildIcmpError(const rte_mbuf* offending, IcmpError error, uint16_t mtu,
-                         const rte_ether_addr& source_mac, rte_be32_t source_ip,
-                         rte_mempool* pool);
+                         const rte_ether_addr& source_mac, rte_be32_t source_ip, rte_mempool* pool);
 
 // The largest frame BuildIcmpError makes: Ethernet, IPv4, ICMP, and a quoted IPv4 header with
 // options (60 bytes) and 8 bytes of what follows it.

@@ -40,8 +40,7 @@ absl::StatusOr<std::unique_ptr<NeighbourResolver>> NeighbourResolver::Create(
     const NeighbourTiming& timing) {
   std::unique_ptr<NeighbourResolver> resolver(new NeighbourResolver(table, arp_pool, timing));
   resolver->hand_over_.reset(rte_ring_create_elem(name.c_str(), sizeof(HandedOver),
-                                                  kHandOverRingSize, SOCKET_ID_ANY,
-                                                  RING_F_SC_DEQ));
+                                                  kHandOverRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ));
   if (resolver->hand_over_ == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("engine: creating ring ", name, " failed: ", rte_strerror(rte_errno)));
@@ -63,8 +62,7 @@ NeighbourResolver::~NeighbourResolver() {
   }
 }
 
-bool NeighbourResolver::HandOver(rte_mbuf* packet, rte_be32_t neighbour_ip,
-                                 uint16_t ingress_port) {
+bool NeighbourResolver::HandOver(rte_mbuf* packet, rte_be32_t neighbour_ip, uint16_t ingress_port) {
   HandedOver handed{
       .packet = packet, .neighbour_ip = neighbour_ip, .ingress_port = ingress_port, .unused = 0};
   return rte_ring_mp_enqueue_elem(hand_over_.get(), &handed, sizeof(handed)) == 0;
@@ -127,10 +125,9 @@ void NeighbourResolver::Hold(const HandedOver& handed, uint64_t now, NeighbourSi
   ++held_in_all_;
 }
 
-bool NeighbourResolver::Learn(rte_be32_t sender_ip, const rte_ether_addr& sender_mac,
-                              uint64_t now, NeighbourSink& sink) {
-  if (sender_ip == 0 || sender_ip == uplink_.ip ||
-      !rte_is_valid_assigned_ether_addr(&sender_mac)) {
+bool NeighbourResolver::Learn(rte_be32_t sender_ip, const rte_ether_addr& sender_mac, uint64_t now,
+                              NeighbourSink& sink) {
+  if (sender_ip == 0 || sender_ip == uplink_.ip || !rte_is_valid_assigned_ether_addr(&sender_mac)) {
     return false;
   }
   int32_t position = table_.Find(sender_ip);

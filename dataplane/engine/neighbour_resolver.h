@@ -1,8 +1,8 @@
 // Resolving neighbours on the uplink network with ARP: the owner side of the neighbour table.
 //
 // All of it runs on one thread, the worker that polls the uplink (it receives the ARP answers), so
-// none of it needs a lock. Other workers hand over packets whose neighbour has no MAC yet through an
-// rte_ring (multi-producer, single consumer); the owner holds them, a few per neighbour and a
+// none of it needs a lock. Other workers hand over packets whose neighbour has no MAC yet through
+// an rte_ring (multi-producer, single consumer); the owner holds them, a few per neighbour and a
 // bounded number in all, sends ARP requests (at most one per neighbour per retry interval), and
 // when an answer comes, writes the MAC into the table and sends what it held. Timers age reachable
 // entries to stale, re-confirm stale ones that are in use, give up on neighbours that do not answer
@@ -77,7 +77,8 @@ class NeighbourResolver {
   const UplinkAddress& uplink() const { return uplink_; }
 
   // Any worker: hands over a routed packet (destination MAC still to be written) whose neighbour
-  // `neighbour_ip` has no MAC yet. False if the hand-over ring is full: the packet stays the caller's.
+  // `neighbour_ip` has no MAC yet. False if the hand-over ring is full: the packet stays the
+  // caller's.
   bool HandOver(rte_mbuf* packet, rte_be32_t neighbour_ip, uint16_t ingress_port);
 
   // The owner, every poll round: takes in handed-over packets and runs the timers.
@@ -136,8 +137,8 @@ class NeighbourResolver {
   UplinkAddress uplink_;
   std::unique_ptr<rte_ring, RingDeleter> hand_over_;
   // Owner only.
-  std::vector<Pending> pending_;   // indexed by table position
-  std::vector<uint32_t> live_;     // positions in use, for the timers
+  std::vector<Pending> pending_;  // indexed by table position
+  std::vector<uint32_t> live_;    // positions in use, for the timers
   uint32_t held_in_all_ = 0;
   uint64_t next_scan_ = 0;
 };

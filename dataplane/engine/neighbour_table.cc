@@ -117,8 +117,8 @@ std::vector<NeighbourInfo> NeighbourTable::List(uint64_t now, uint64_t tsc_hz) c
     uint64_t since = entry.confirmed.load(std::memory_order_relaxed);
     NeighbourState state = StateOf(link);
     NeighbourInfo info;
-    info.ip = absl::StrFormat("%d.%d.%d.%d", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff,
-                              ip & 0xff);
+    info.ip =
+        absl::StrFormat("%d.%d.%d.%d", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
     if (state != NeighbourState::kIncomplete) {
       uint8_t mac[RTE_ETHER_ADDR_LEN];
       std::memcpy(mac, &link, RTE_ETHER_ADDR_LEN);

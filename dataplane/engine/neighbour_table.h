@@ -45,7 +45,8 @@ class NeighbourTable {
   NeighbourTable& operator=(const NeighbourTable&) = delete;
 
   // Any worker, within a poll round: writes the MAC to use for `ip` into `mac` and returns true if
-  // one is known (reachable or stale). Using a stale entry marks it wanted, for the owner to confirm.
+  // one is known (reachable or stale). Using a stale entry marks it wanted, for the owner to
+  // confirm.
   bool Resolve(rte_be32_t ip, rte_ether_addr* mac) {
     int32_t position = rte_hash_lookup(hash_.get(), &ip);
     if (position < 0) {
@@ -97,8 +98,8 @@ class NeighbourTable {
     // The MAC in the low six bytes (memory order), the state in the top byte: workers read both in
     // one load.
     std::atomic<uint64_t> link{0};
-    std::atomic<bool> wanted{false};  // set by a worker that used the entry while stale
-    std::atomic<rte_be32_t> ip{0};    // zero while the position is free
+    std::atomic<bool> wanted{false};     // set by a worker that used the entry while stale
+    std::atomic<rte_be32_t> ip{0};       // zero while the position is free
     std::atomic<uint64_t> confirmed{0};  // TSC of the last confirmation (or of the first request)
   };
 

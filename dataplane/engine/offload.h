@@ -44,11 +44,11 @@ struct EgressPackets {
   DropReason drop_reason = DropReason::kOffloadFailed;
 };
 
-// Turns the Rx offload metadata of an IPv4 packet whose l2_len and l3_len are set (DecidePacket sets
-// them) into what `caps` can take. On success the packets in `out` replace `packet`: either `packet`
-// itself with Tx offload flags and lengths set, or its software GSO segments (then `packet` has been
-// released). On failure `packet` is left to the caller to free. `gso` supplies the segment pools;
-// its gso_size is overwritten per packet.
+// Turns the Rx offload metadata of an IPv4 packet whose l2_len and l3_len are set (DecidePacket
+// sets them) into what `caps` can take. On success the packets in `out` replace `packet`: either
+// `packet` itself with Tx offload flags and lengths set, or its software GSO segments (then
+// `packet` has been released). On failure `packet` is left to the caller to free. `gso` supplies
+// the segment pools; its gso_size is overwritten per packet.
 EgressPackets PrepareForEgress(rte_mbuf* packet, const EgressCaps& caps, rte_gso_ctx& gso,
                                rte_mbuf** out, uint16_t out_capacity);
 

@@ -12,7 +12,9 @@ namespace {
 
 constexpr uint32_t kL2Length = sizeof(rte_ether_hdr);
 
-constexpr Verdict Drop(DropReason reason) { return {.action = Action::kDrop, .drop_reason = reason}; }
+constexpr Verdict Drop(DropReason reason) {
+  return {.action = Action::kDrop, .drop_reason = reason};
+}
 
 // Decrements the TTL and patches the header checksum for the changed (TTL, protocol) word. The old
 // word is assembled from the two bytes rather than reloaded after the byte store, which would stall
@@ -89,7 +91,8 @@ bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
 }
 
 // Routes an IPv4 packet whose headers WellFormed accepted. `decapsulated`: the inner packet of
-// VXLAN from a remote node, which may only reach local pods (or the kernel, for a flow it forwarded).
+// VXLAN from a remote node, which may only reach local pods (or the kernel, for a flow it
+// forwarded).
 Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* packet,
                      rte_ether_hdr* ethernet, rte_ipv4_hdr* ip, uint64_t now, bool decapsulated) {
   const NextHop* next_hop = nullptr;
@@ -175,7 +178,8 @@ Verdict Decapsulate(const RoutingView& routing, const IngressPort& ingress, rte_
     return kBadHeader;
   }
   // We send with DF; a fragmented tunnel packet is not ours to reassemble.
-  if ((outer_ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+  if ((outer_ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) !=
+      0) {
     return kBadHeader;
   }
   const auto* udp = rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, udp_offset);
@@ -206,12 +210,11 @@ Verdict Decapsulate(const RoutingView& routing, const IngressPort& ingress, rte_
   if (rte_lpm_lookup(routing.lpm, rte_be_to_cpu_32(inner_ip->src_addr), &next_hop_id) != 0 ||
       routing.next_hops[next_hop_id].kind != NextHopKind::kVxlan ||
       routing.next_hops[next_hop_id].tunnel_destination != outer_ip->src_addr) {
-    const VxlanNodes* nodes =
-        routing.vxlan_nodes == nullptr ? nullptr
-                                       : routing.vxlan_nodes->load(std::memory_order_acquire);
+    const VxlanNodes* nodes = routing.vxlan_nodes == nullptr
+                                  ? nullptr
+                                  : routing.vxlan_nodes->load(std::memory_order_acquire);
     const bool known = nodes != nullptr && nodes->Contains(outer_ip->src_addr);
-    return {.drop_reason =
-                known ? DropReason::kVxlanSpoofedSource : DropReason::kVxlanUnknownNode};
+    return {.drop_reason = known ? DropReason::kVxlanSpoofedSource : DropReason::kVxlanUnknownNode};
   }
   // Ethernet padding of a short outer frame would trail the inner one: cut it first.
   const uint32_t inner_length = udp_length - sizeof(rte_udp_hdr) - sizeof(rte_vxlan_hdr);
@@ -267,9 +270,8 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
       routing.uplink_denied_sources->Denies(ip->src_addr)) {
     return Drop(DropReason::kUplinkSpoofedSource);
   }
-  if (uint32_t udp_offset;
-      ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
-      IsVxlan(routing, packet, ip, &udp_offset)) {
+  if (uint32_t udp_offset; ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
+                           IsVxlan(routing, packet, ip, &udp_offset)) {
     return Decapsulate(routing, ingress, packet, ip, udp_offset, now);
   }
   return RouteChecked(routing, ingress, packet, ethernet, ip, now, /*decapsulated=*/false);
@@ -442,7 +444,8 @@ bool FlowOf(const rte_mbuf* packet, const rte_ipv4_hdr* ip, PacketFlow* flow) {
     case IPPROTO_ICMP: {
       const auto* icmp = L4Header<rte_icmp_hdr>(packet, l4);
       if (icmp == nullptr) return false;
-      if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY) {
+      if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST ||
+          icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY) {
         // The identifier names the exchange in both directions.
         flow->key.source_port = icmp->icmp_ident;
         flow->key.destination_port = icmp->icmp_ident;
@@ -465,11 +468,11 @@ namespace {
 // a pod's port, or the uplink) would be routed to `destination` on a way other than the kernel's.
 bool RepliesBypassKernel(const RoutingView& routing, const NextHop& kernel,
                          const NextHop& toward_source, rte_be32_t destination) {
-  const IngressPort reply_ingress{
-      .port_id = toward_source.port_id,
-      .role = toward_source.kind == NextHopKind::kNeighbour || toward_source.kind == NextHopKind::kVxlan
-                  ? PortRole::kUplink
-                  : PortRole::kPod};
+  const IngressPort reply_ingress{.port_id = toward_source.port_id,
+                                  .role = toward_source.kind == NextHopKind::kNeighbour ||
+                                                  toward_source.kind == NextHopKind::kVxlan
+                                              ? PortRole::kUplink
+                                              : PortRole::kPod};
   const NextHop* reply_route = Lookup(routing, reply_ingress, destination);
   return reply_route == nullptr || reply_route->port_id != kernel.port_id;
 }
@@ -492,8 +495,9 @@ bool KernelFlowOf(const RoutingView& routing, const rte_mbuf* packet, const Next
   if (!RepliesBypassKernel(routing, *kernel, next_hop, ip->src_addr)) {
     return false;
   }
-  *flow = KernelFlow{
-      .reply = forward.key.Reversed(), .reply_port = next_hop.port_id, .tcp_flags = forward.tcp_flags};
+  *flow = KernelFlow{.reply = forward.key.Reversed(),
+                     .reply_port = next_hop.port_id,
+                     .tcp_flags = forward.tcp_flags};
   return true;
 }
 
@@ -540,8 +544,8 @@ uint16_t VxlanSourcePort(const rte_mbuf* packet) {
     if (!FlowOf(packet, ip, &flow)) {
       // A later fragment: the addresses alone (its first fragment may take another path, as on
       // Linux).
-      flow.key = FlowKey{.source = ip->src_addr, .destination = ip->dst_addr,
-                         .protocol = ip->next_proto_id};
+      flow.key = FlowKey{
+          .source = ip->src_addr, .destination = ip->dst_addr, .protocol = ip->next_proto_id};
     }
     hash = rte_hash_crc(&flow.key, sizeof(flow.key), 0);
   }
@@ -553,7 +557,8 @@ Verdict EncapsulateVxlan(const RoutingView& routing, const NextHop& next_hop, rt
   rte_mbuf* inner = *packet;
   const uint32_t inner_length = inner->pkt_len;
   // Read before the headers go in front: the inner IPv4 header may then be in another segment.
-  const uint8_t tos = rte_pktmbuf_mtod_offset(inner, const rte_ipv4_hdr*, kL2Length)->type_of_service;
+  const uint8_t tos =
+      rte_pktmbuf_mtod_offset(inner, const rte_ipv4_hdr*, kL2Length)->type_of_service;
   char* front = nullptr;
   // Only a buffer that is ours alone may be written in front of the data: a clone (indirect mbuf,
   // as GSO payload segments are) or an external buffer shares its headroom with others.

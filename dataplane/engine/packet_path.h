@@ -89,7 +89,7 @@ struct RoutingView {
 struct IngressPort {
   uint16_t port_id = 0;
   PortRole role = PortRole::kPod;
-  rte_be32_t ip = 0;    // pod: its address (the only source it may use); uplink: the node's
+  rte_be32_t ip = 0;     // pod: its address (the only source it may use); uplink: the node's
   rte_ether_addr mac{};  // pod: its MAC (the only source it may use); uplink: the port's own
 };
 

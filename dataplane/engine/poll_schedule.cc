@@ -9,8 +9,7 @@ PollSchedule::PollSchedule(uint64_t idle_after) : idle_after_(idle_after) {
   active_.reserve(RTE_MAX_ETHPORTS);
 }
 
-void PollSchedule::Adopt(uint64_t generation, std::span<const ScheduledPort> ports,
-                         uint64_t now) {
+void PollSchedule::Adopt(uint64_t generation, std::span<const ScheduledPort> ports, uint64_t now) {
   port_ids_.clear();
   active_.clear();
   for (size_t position = 0; position < ports.size(); ++position) {

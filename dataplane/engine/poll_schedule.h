@@ -29,10 +29,10 @@
 namespace dpcni::dataplane {
 
 // Idle ports swept per busy round. Each costs one empty Rx burst (about 7 ns for a net_ring port in
-// bench/engine, more for ports whose driver does more per burst) on every busy round, next to the tens of packets the busy ports
-// hand over; and an idle port is polled at least every ceil(idle ports / kSweepWidth) busy rounds,
-// which bounds how long a quiet pod's packet waits while others keep the worker busy (500 pods:
-// 63 rounds of a few microseconds).
+// bench/engine, more for ports whose driver does more per burst) on every busy round, next to the
+// tens of packets the busy ports hand over; and an idle port is polled at least every ceil(idle
+// ports / kSweepWidth) busy rounds, which bounds how long a quiet pod's packet waits while others
+// keep the worker busy (500 pods: 63 rounds of a few microseconds).
 inline constexpr size_t kSweepWidth = 8;
 
 // How long an active port may receive nothing before it is only swept. Time, not rounds: a busy
@@ -90,18 +90,17 @@ class PollSchedule {
   const uint64_t idle_after_;
   uint64_t generation_ = 0;
   bool previous_round_received_ = false;
-  size_t sweep_cursor_ = 0;             // the next position the sweep looks at
-  std::vector<uint16_t> port_ids_;      // by position in the adopted list
-  std::vector<uint16_t> active_;        // positions of the active ports, in no particular order
+  size_t sweep_cursor_ = 0;         // the next position the sweep looks at
+  std::vector<uint16_t> port_ids_;  // by position in the adopted list
+  std::vector<uint16_t> active_;    // positions of the active ports, in no particular order
   std::array<bool, RTE_MAX_ETHPORTS> is_active_{};
   std::array<uint64_t, RTE_MAX_ETHPORTS> last_received_{};  // or when the port turned active
 };
 
 template <typename PollPosition>
 PollSchedule::RoundResult PollSchedule::Round(uint64_t now, PollPosition&& poll) {
-  RoundResult result = active_.empty() || !previous_round_received_
-                           ? PollEvery(now, poll)
-                           : PollActiveAndSweep(now, poll);
+  RoundResult result = active_.empty() || !previous_round_received_ ? PollEvery(now, poll)
+                                                                    : PollActiveAndSweep(now, poll);
   previous_round_received_ = result.received;
   return result;
 }

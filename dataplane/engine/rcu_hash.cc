@@ -31,8 +31,8 @@ absl::StatusOr<RcuHash> CreateRcuHash(const std::string& name, const std::string
   parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
   table.hash.reset(rte_hash_create(&parameters));
   if (table.hash == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("engine: creating ", what, " ", name,
-                                                     " failed: ", rte_strerror(rte_errno)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("engine: creating ", what, " ", name, " failed: ", rte_strerror(rte_errno)));
   }
   rte_hash_rcu_config rcu_config{};
   rcu_config.v = rcu;

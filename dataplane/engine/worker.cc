@@ -140,8 +140,7 @@ __rte_always_inline void Worker::Enqueue(uint16_t port_id, rte_mbuf* packet) {
   }
 }
 
-__rte_always_inline void Worker::Forward(rte_mbuf* packet, uint16_t port_id,
-                                         const EgressCaps& caps,
+__rte_always_inline void Worker::Forward(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,
                                          PortCounterCells& ingress_counters) {
   if (likely(!HasOffloadMetadata(packet))) {
     Enqueue(port_id, packet);
@@ -293,10 +292,9 @@ void Worker::SendIcmpError(const IngressPort& ingress, const rte_mbuf* packet, I
   // The engine answers as the router the sender knows on that side: the pods' gateway (the host
   // port's kernel routes the pod CIDR through it too), or on the uplink the node's own address.
   const bool uplink = ingress.role == PortRole::kUplink;
-  rte_mbuf* reply = BuildIcmpError(packet, error, mtu,
-                                   uplink ? ingress.mac : setup_.routing.gateway_mac,
-                                   uplink ? ingress.ip : setup_.routing.gateway_ip,
-                                   setup_.icmp_pool);
+  rte_mbuf* reply =
+      BuildIcmpError(packet, error, mtu, uplink ? ingress.mac : setup_.routing.gateway_mac,
+                     uplink ? ingress.ip : setup_.routing.gateway_ip, setup_.icmp_pool);
   if (reply == nullptr) {
     // The pool is empty (replies still sit in Tx rings): the drop was counted, the error is lost as
     // one the rate limit held back would be.

@@ -1,8 +1,8 @@
-// One forwarding worker: the poll loop that runs on an EAL lcore. It reads the ports to poll from an
-// immutable list that the control plane swaps by atomic pointer, and reports an RCU quiescent state
-// after every poll round, once its Tx buffers are flushed, so that after a grace period nothing the
-// control plane removed can still be in use or buffered. The worker that polls the uplink also runs
-// the neighbour resolver (it receives the ARP answers).
+// One forwarding worker: the poll loop that runs on an EAL lcore. It reads the ports to poll from
+// an immutable list that the control plane swaps by atomic pointer, and reports an RCU quiescent
+// state after every poll round, once its Tx buffers are flushed, so that after a grace period
+// nothing the control plane removed can still be in use or buffered. The worker that polls the
+// uplink also runs the neighbour resolver (it receives the ARP answers).
 #pragma once
 
 #include <rte_common.h>

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "nlohmann/json.hpp"
 #include "common/atomic_file.h"
+#include "nlohmann/json.hpp"
 
 namespace dpcni::dataplane {
 namespace {
@@ -41,15 +41,16 @@ absl::StatusOr<uint32_t> Ipv4Pool::AllocateNext(const std::string& owner) {
       return candidate;
     }
   }
-  return absl::ResourceExhaustedError(
-      absl::StrCat("pod CIDR ", prefix_.ToString(), " has no free address left (",
-                   allocations_.size(), " in use)"));
+  return absl::ResourceExhaustedError(absl::StrCat("pod CIDR ", prefix_.ToString(),
+                                                   " has no free address left (",
+                                                   allocations_.size(), " in use)"));
 }
 
 absl::Status Ipv4Pool::AllocateExactly(uint32_t address, const std::string& owner) {
   if (!Usable(address)) {
     return absl::InvalidArgumentError(absl::StrCat("requested address ", Ipv4ToString(address),
-                                                   " is not usable in pod CIDR ", prefix_.ToString()));
+                                                   " is not usable in pod CIDR ",
+                                                   prefix_.ToString()));
   }
   auto it = allocations_.find(address);
   if (it != allocations_.end() && it->second != owner) {
@@ -100,8 +101,8 @@ absl::Status Ipam::Load() {
   const nlohmann::json state = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object() || !state.contains("pools") ||
       !state["pools"].is_array()) {
-    return absl::DataLossError(absl::StrCat("IPAM state ", state_file_,
-                                            " is not valid JSON with a \"pools\" list"));
+    return absl::DataLossError(
+        absl::StrCat("IPAM state ", state_file_, " is not valid JSON with a \"pools\" list"));
   }
   const nlohmann::json& version = state.contains("version") ? state["version"] : nlohmann::json(0);
   if (!version.is_number_integer() || version.get<int>() < 0 ||
@@ -117,7 +118,8 @@ absl::Status Ipam::Load() {
   // handed out twice.
   const auto refused = [this](absl::string_view cidr, absl::string_view problem) {
     return absl::DataLossError(absl::StrCat("IPAM state ", state_file_, ": pool ", cidr, " ",
-                                            problem, "; repair it (every pod's address is also in "
+                                            problem,
+                                            "; repair it (every pod's address is also in "
                                             "pods.json beside it)"));
   };
   auto load_pools = [this, &refused](const nlohmann::json& saved_pools) -> absl::Status {
@@ -168,7 +170,8 @@ absl::Status Ipam::Persist() const {
   state["pools"] = nlohmann::json::array();
   for (const Ipv4Pool& pool : pools_) {
     nlohmann::json allocations = nlohmann::json::object();
-    for (const auto& [address, owner] : pool.allocations()) allocations[Ipv4ToString(address)] = owner;
+    for (const auto& [address, owner] : pool.allocations())
+      allocations[Ipv4ToString(address)] = owner;
     state["pools"].push_back({{"cidr", pool.prefix().ToString()},
                               {"cursor", Ipv4ToString(pool.cursor())},
                               {"allocations", allocations}});
@@ -196,14 +199,14 @@ absl::StatusOr<std::vector<Allocation>> Ipam::Allocate(const std::string& owner,
     auto pool = std::find_if(pools_.begin(), pools_.end(),
                              [address](const Ipv4Pool& p) { return p.prefix().Contains(address); });
     if (pool == pools_.end()) {
-      return rollback(absl::InvalidArgumentError(
-          absl::StrCat("requested address ", Ipv4ToString(address), " is in no pod CIDR of this node")));
+      return rollback(absl::InvalidArgumentError(absl::StrCat(
+          "requested address ", Ipv4ToString(address), " is in no pod CIDR of this node")));
     }
     if (auto status = pool->AllocateExactly(address, owner); !status.ok()) return rollback(status);
   }
   for (Ipv4Pool& pool : pools_) {
-    const bool has_requested = std::any_of(wanted.begin(), wanted.end(),
-                                           [&pool](uint32_t a) { return pool.prefix().Contains(a); });
+    const bool has_requested = std::any_of(
+        wanted.begin(), wanted.end(), [&pool](uint32_t a) { return pool.prefix().Contains(a); });
     if (has_requested) continue;
     if (auto address = pool.AllocateNext(owner); !address.ok()) return rollback(address.status());
   }
@@ -231,9 +234,8 @@ absl::StatusOr<std::vector<std::string>> Ipam::ClaimRecorded(
     for (const std::string& text : addresses) {
       auto address = ParseIpv4(text);
       if (!address.ok()) return rollback(address.status());
-      auto pool = std::find_if(pools_.begin(), pools_.end(), [&](const Ipv4Pool& p) {
-        return p.prefix().Contains(*address);
-      });
+      auto pool = std::find_if(pools_.begin(), pools_.end(),
+                               [&](const Ipv4Pool& p) { return p.prefix().Contains(*address); });
       if (pool == pools_.end()) {
         return rollback(absl::FailedPreconditionError(
             absl::StrCat("pod ", owner, " is recorded with ", text,
@@ -243,14 +245,14 @@ absl::StatusOr<std::vector<std::string>> Ipam::ClaimRecorded(
       auto held = pool->allocations().find(*address);
       if (held != pool->allocations().end()) {
         if (held->second == owner) continue;
-        return rollback(absl::DataLossError(absl::StrCat(
-            "pod ", owner, " is recorded with ", text, ", which ", state_file_, " gives to ",
-            held->second, "; delete one of the two pods")));
+        return rollback(absl::DataLossError(
+            absl::StrCat("pod ", owner, " is recorded with ", text, ", which ", state_file_,
+                         " gives to ", held->second, "; delete one of the two pods")));
       }
       if (auto status = pool->AllocateExactly(*address, owner); !status.ok()) {
-        return rollback(absl::Status(
-            status.code(), absl::StrCat("pod ", owner, " is recorded with ", text, ": ",
-                                        status.message(), "; delete the pod")));
+        return rollback(
+            absl::Status(status.code(), absl::StrCat("pod ", owner, " is recorded with ", text,
+                                                     ": ", status.message(), "; delete the pod")));
       }
       claimed.push_back(absl::StrCat(owner, " ", text));
     }

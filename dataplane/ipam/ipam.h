@@ -46,15 +46,16 @@ class Ipv4Pool {
 
 class Ipam {
  public:
-  // Opens the IPAM over `cidrs`, loading earlier allocations from `state_file` when it exists. A state
-  // file written for other CIDRs is an error: silently dropping it could hand out live addresses.
+  // Opens the IPAM over `cidrs`, loading earlier allocations from `state_file` when it exists. A
+  // state file written for other CIDRs is an error: silently dropping it could hand out live
+  // addresses.
   static absl::StatusOr<std::unique_ptr<Ipam>> Open(const std::vector<std::string>& cidrs,
                                                     const std::vector<std::string>& reserved,
                                                     const std::string& state_file);
 
   // One address from every pool for `owner`. `requested` ("10.244.0.9" or with a /len) picks exact
-  // addresses; a pool without a requested address allocates the next free one. Calling again for the
-  // same owner returns the addresses it already holds.
+  // addresses; a pool without a requested address allocates the next free one. Calling again for
+  // the same owner returns the addresses it already holds.
   absl::StatusOr<std::vector<Allocation>> Allocate(const std::string& owner,
                                                    const std::vector<std::string>& requested);
   // Releases everything `owner` holds; releasing nothing is fine (DEL is idempotent).

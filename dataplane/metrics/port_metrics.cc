@@ -25,8 +25,8 @@ void AddGauge(prometheus::MetricFamily& family, uint64_t value) {
   family.metric.push_back(std::move(metric));
 }
 
-void AddCounter(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels,
-                uint64_t value) {
+void AddCounter(prometheus::MetricFamily& family,
+                std::vector<prometheus::ClientMetric::Label> labels, uint64_t value) {
   prometheus::ClientMetric metric;
   metric.label = std::move(labels);
   metric.counter.value = static_cast<double>(value);
@@ -46,7 +46,9 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
   const v1::GetPortStatsResponse stats = source_();
   for (const v1::PortStats& port : stats.ports()) {
     const std::vector<prometheus::ClientMetric::Label> labels = {
-        {"port", std::to_string(port.port_id())}, {"name", port.name()}, {"backend", port.backend()}};
+        {"port", std::to_string(port.port_id())},
+        {"name", port.name()},
+        {"backend", port.backend()}};
     AddCounter(rx_packets, labels, port.rx_packets());
     AddCounter(rx_bytes, labels, port.rx_bytes());
     AddCounter(tx_packets, labels, port.tx_packets());
@@ -64,8 +66,8 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
       AddCounter(events, with_event, count);
     }
   }
-  std::vector<prometheus::MetricFamily> families = {rx_packets, rx_bytes, tx_packets, tx_bytes,
-                                                    drops,      events};
+  std::vector<prometheus::MetricFamily> families = {rx_packets, rx_bytes, tx_packets,
+                                                    tx_bytes,   drops,    events};
 
   const v1::FlowTableStats flows = flows_();
   auto entries = GaugeFamily("dpcni_flow_table_entries",
@@ -121,17 +123,17 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
   return families;
 }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
-                                                                     PortMetrics::StatsSource source,
-                                                                     PortMetrics::FlowsSource flows,
-                                                                     PortMetrics::RouteSyncSource route_sync) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& address, PortMetrics::StatsSource source, PortMetrics::FlowsSource flows,
+    PortMetrics::RouteSyncSource route_sync) {
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->metrics_ =
       std::make_shared<PortMetrics>(std::move(source), std::move(flows), std::move(route_sync));
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& error) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", error.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", error.what()));
   }
   server->exposer_->RegisterCollectable(server->metrics_);
   return server;

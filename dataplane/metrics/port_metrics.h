@@ -46,10 +46,9 @@ class PortMetrics : public prometheus::Collectable {
 // Serves /metrics on `address` ("127.0.0.1:9464") until destroyed.
 class MetricsServer {
  public:
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
-                                                              PortMetrics::StatsSource source,
-                                                              PortMetrics::FlowsSource flows,
-                                                              PortMetrics::RouteSyncSource route_sync = nullptr);
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& address, PortMetrics::StatsSource source, PortMetrics::FlowsSource flows,
+      PortMetrics::RouteSyncSource route_sync = nullptr);
 
  private:
   MetricsServer() = default;

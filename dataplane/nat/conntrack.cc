@@ -121,9 +121,9 @@ absl::StatusOr<std::vector<NatedFlow>> ReadNatedConnections() {
   }
   nl_cache* raw_cache = nullptr;
   if (int rc = nfnl_ct_alloc_cache(socket.get(), &raw_cache); rc < 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "conntrack: dumping the table: ", nl_geterror(rc),
-        " (is the nf_conntrack module loaded and this process CAP_NET_ADMIN?)"));
+    return absl::UnavailableError(
+        absl::StrCat("conntrack: dumping the table: ", nl_geterror(rc),
+                     " (is the nf_conntrack module loaded and this process CAP_NET_ADMIN?)"));
   }
   std::unique_ptr<nl_cache, CacheDeleter> cache(raw_cache);
   std::vector<NatedFlow> connections;

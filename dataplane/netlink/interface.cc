@@ -16,7 +16,6 @@
 namespace dpcni::dataplane {
 namespace {
 
-
 absl::StatusOr<SocketPtr> Connect() {
   SocketPtr sock(nl_socket_alloc());
   if (!sock) return absl::ResourceExhaustedError("cannot allocate a netlink socket");
@@ -58,7 +57,8 @@ absl::Status SetMtuAndUp(nl_sock* sock, rtnl_link* link, uint32_t mtu, const std
   return absl::OkStatus();
 }
 
-absl::Status AddAddress(nl_sock* sock, int ifindex, const std::string& cidr, const std::string& ifname) {
+absl::Status AddAddress(nl_sock* sock, int ifindex, const std::string& cidr,
+                        const std::string& ifname) {
   auto local = ParseAddress(cidr);
   if (!local.ok()) return local.status();
   AddrPtr address(rtnl_addr_alloc());
@@ -71,7 +71,8 @@ absl::Status AddAddress(nl_sock* sock, int ifindex, const std::string& cidr, con
 }
 
 // dst is "a.b.c.d/len"; an empty gateway makes the route on-link (scope link).
-absl::Status AddRoute(nl_sock* sock, int ifindex, const RouteSpec& spec, const std::string& ifname) {
+absl::Status AddRoute(nl_sock* sock, int ifindex, const RouteSpec& spec,
+                      const std::string& ifname) {
   const std::string& dst = spec.dst;
   const std::string& gateway = spec.via;
   auto destination = ParseAddress(dst);
@@ -96,9 +97,9 @@ absl::Status AddRoute(nl_sock* sock, int ifindex, const RouteSpec& spec, const s
   // An identical route (same device, gateway and scope) is EEXIST with or without NLM_F_APPEND.
   const int flags = spec.behind_existing ? NLM_F_APPEND : 0;
   if (int error = rtnl_route_add(sock, route.get(), flags); !OkOrExists(error)) {
-    return NetlinkError(absl::StrCat("add route ", dst, gateway.empty() ? "" : " via " + gateway,
-                                     " on ", ifname),
-                        error);
+    return NetlinkError(
+        absl::StrCat("add route ", dst, gateway.empty() ? "" : " via " + gateway, " on ", ifname),
+        error);
   }
   return absl::OkStatus();
 }
@@ -125,9 +126,11 @@ absl::StatusOr<std::vector<std::string>> RoutesVia(nl_sock* sock, int ifindex,
   if (!via.ok()) return via.status();
   auto cache = MainRoutes(sock);
   if (!cache.ok()) return cache.status();
-  for (nl_object* object = nl_cache_get_first(cache->get()); object; object = nl_cache_get_next(object)) {
+  for (nl_object* object = nl_cache_get_first(cache->get()); object;
+       object = nl_cache_get_next(object)) {
     auto* route = reinterpret_cast<rtnl_route*>(object);
-    if (rtnl_route_get_table(route) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route) != 1) continue;
+    if (rtnl_route_get_table(route) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route) != 1)
+      continue;
     rtnl_nexthop* next_hop = rtnl_route_nexthop_n(route, 0);
     nl_addr* route_gateway = rtnl_route_nh_get_gateway(next_hop);
     if (rtnl_route_nh_get_ifindex(next_hop) != ifindex || !route_gateway ||
@@ -164,7 +167,8 @@ absl::Status ConfigureInterface(const InterfaceSpec& spec) {
     return status;
   }
   for (const std::string& cidr : spec.addresses) {
-    if (auto status = AddAddress(sock->get(), ifindex, cidr, spec.ifname); !status.ok()) return status;
+    if (auto status = AddAddress(sock->get(), ifindex, cidr, spec.ifname); !status.ok())
+      return status;
   }
   for (const RouteSpec& route : spec.routes) {
     if (auto status = AddRoute(sock->get(), ifindex, route, spec.ifname); !status.ok()) {
@@ -174,7 +178,8 @@ absl::Status ConfigureInterface(const InterfaceSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<InterfaceState> ReadInterface(const std::string& ifname, const std::string& gateway) {
+absl::StatusOr<InterfaceState> ReadInterface(const std::string& ifname,
+                                             const std::string& gateway) {
   auto sock = Connect();
   if (!sock.ok()) return sock.status();
   auto link = GetLink(sock->get(), ifname);
@@ -196,7 +201,8 @@ absl::StatusOr<InterfaceState> ReadInterface(const std::string& ifname, const st
   for (nl_object* object = nl_cache_get_first(addresses.get()); object;
        object = nl_cache_get_next(object)) {
     auto* address = reinterpret_cast<rtnl_addr*>(object);
-    if (rtnl_addr_get_ifindex(address) != ifindex || rtnl_addr_get_family(address) != AF_INET) continue;
+    if (rtnl_addr_get_ifindex(address) != ifindex || rtnl_addr_get_family(address) != AF_INET)
+      continue;
     state.addresses.push_back(
         FormatIpv4(rtnl_addr_get_local(address), rtnl_addr_get_prefixlen(address)));
   }
@@ -211,7 +217,8 @@ absl::StatusOr<bool> HasDefaultRoute() {
   if (!sock.ok()) return sock.status();
   auto cache = MainRoutes(sock->get());
   if (!cache.ok()) return cache.status();
-  for (nl_object* object = nl_cache_get_first(cache->get()); object; object = nl_cache_get_next(object)) {
+  for (nl_object* object = nl_cache_get_first(cache->get()); object;
+       object = nl_cache_get_next(object)) {
     auto* route = reinterpret_cast<rtnl_route*>(object);
     if (rtnl_route_get_table(route) != RT_TABLE_MAIN) continue;
     nl_addr* dst = rtnl_route_get_dst(route);
@@ -226,7 +233,8 @@ absl::Status DeleteInterface(const std::string& ifname) {
   auto link = GetLink(sock->get(), ifname);
   if (absl::IsNotFound(link.status())) return absl::OkStatus();
   if (!link.ok()) return link.status();
-  if (int error = rtnl_link_delete(sock->get(), link->get()); error < 0 && error != -NLE_OBJ_NOTFOUND) {
+  if (int error = rtnl_link_delete(sock->get(), link->get());
+      error < 0 && error != -NLE_OBJ_NOTFOUND) {
     return NetlinkError(absl::StrCat("delete interface ", ifname), error);
   }
   return absl::OkStatus();

@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
-#include <netlink/netlink.h>
 #include <net/if.h>
+#include <netlink/netlink.h>
 #include <netlink/route/route.h>
 
 #include <cstring>
@@ -14,7 +14,6 @@
 
 namespace dpcni::dataplane {
 namespace {
-
 
 NlAddrPtr Address(uint32_t host_order, uint8_t length) {
   const uint32_t network_order = htonl(host_order);
@@ -60,8 +59,8 @@ class NetlinkRoutes final : public KernelRouteTable {
       if (route.protocol != kRouteProtocol && route.route.prefix == wanted.prefix &&
           route.route.length == wanted.length) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "the node's kernel already routes ", Ipv4Prefix{wanted.prefix, wanted.length}.ToString(),
-            " (protocol ", route.protocol,
+            "the node's kernel already routes ",
+            Ipv4Prefix{wanted.prefix, wanted.length}.ToString(), " (protocol ", route.protocol,
             ", not dpcni's): remove that route, or the node that claims the prefix"));
       }
     }
@@ -82,8 +81,8 @@ class NetlinkRoutes final : public KernelRouteTable {
       const unsigned index = ::if_nametoindex(wanted.device.c_str());
       if (index == 0) {
         rtnl_route_nh_free(next_hop);
-        return absl::FailedPreconditionError(absl::StrCat(
-            "add kernel route ", wanted.ToString(), ": no interface ", wanted.device));
+        return absl::FailedPreconditionError(
+            absl::StrCat("add kernel route ", wanted.ToString(), ": no interface ", wanted.device));
       }
       rtnl_route_nh_set_ifindex(next_hop, static_cast<int>(index));
     }
@@ -175,6 +174,8 @@ std::string KernelRoute::ToString() const {
   return absl::StrCat(Ipv4Prefix{prefix, length}.ToString(), " via ", Ipv4ToString(via));
 }
 
-std::unique_ptr<KernelRouteTable> NetlinkKernelRoutes() { return std::make_unique<NetlinkRoutes>(); }
+std::unique_ptr<KernelRouteTable> NetlinkKernelRoutes() {
+  return std::make_unique<NetlinkRoutes>();
+}
 
 }  // namespace dpcni::dataplane

@@ -20,7 +20,8 @@ namespace dpcni::dataplane {
 // iproute2's rt_protos and by the routing daemons we know of (zebra, bird, babel, bgp take others).
 inline constexpr uint8_t kRouteProtocol = 220;
 
-// `prefix/length via via` (host byte order), or with `via` 0 the on-link `prefix/length dev device`.
+// `prefix/length via via` (host byte order), or with `via` 0 the on-link `prefix/length dev
+// device`.
 struct KernelRoute {
   uint32_t prefix = 0;
   uint8_t length = 0;
@@ -44,7 +45,8 @@ class KernelRouteTable {
   virtual absl::Status Remove(const KernelRoute& route) = 0;
 };
 
-// The main table of the calling thread's network namespace (the agent's own), through libnl-route-3.
+// The main table of the calling thread's network namespace (the agent's own), through
+// libnl-route-3.
 std::unique_ptr<KernelRouteTable> NetlinkKernelRoutes();
 
 }  // namespace dpcni::dataplane

@@ -21,8 +21,8 @@ namespace dpcni::dataplane {
 namespace {
 
 // The kernel's own links to a namespace: /proc/<pid>/ns/net (Docker and cri-dockerd hand these to
-// CNI plugins), /proc/self/ns/net and /proc/self/fd/<n> (how the agent names its own netns or one it
-// holds open). Every other path must be the namespace file itself.
+// CNI plugins), /proc/self/ns/net and /proc/self/fd/<n> (how the agent names its own netns or one
+// it holds open). Every other path must be the namespace file itself.
 bool IsProcNetnsLink(const std::string& path) {
   std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
   if (parts.size() != 5 || !parts[0].empty() || parts[1] != "proc") return false;
@@ -38,11 +38,13 @@ bool IsProcNetnsLink(const std::string& path) {
 
 absl::StatusOr<int> OpenNetns(const std::string& netns_path) {
   // The path comes from the container runtime and is opened by the agent as root, so:
-  // - O_NONBLOCK: opening a FIFO for reading waits for a writer. A FIFO given as CNI_NETNS would hang
-  //   this ADD while it holds the attachment's lock, then every later call and the agent's shutdown.
-  //   A namespace file ignores the flag.
+  // - O_NONBLOCK: opening a FIFO for reading waits for a writer. A FIFO given as CNI_NETNS would
+  // hang
+  //   this ADD while it holds the attachment's lock, then every later call and the agent's
+  //   shutdown. A namespace file ignores the flag.
   // - O_NOFOLLOW: a symlink there could point the pod's setup at the node's own netns.
-  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (IsProcNetnsLink(netns_path) ? 0 : O_NOFOLLOW);
+  const int flags =
+      O_RDONLY | O_CLOEXEC | O_NONBLOCK | (IsProcNetnsLink(netns_path) ? 0 : O_NOFOLLOW);
   const int fd = ::open(netns_path.c_str(), flags);
   if (fd < 0) {
     const int error = errno;

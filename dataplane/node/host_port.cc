@@ -22,7 +22,8 @@ absl::StatusOr<HostPort> SetUpHostPort(const AgentConfig& config, KernelPorts& p
   HostPort host;
   host.ifname = config.host_port.name;
   host.kernel_mac = StableMac(*ip);
-  auto port = ports.Create(config.backend, {kOwnNetns, host.ifname, host.kernel_mac, config.pod_mtu});
+  auto port =
+      ports.Create(config.backend, {kOwnNetns, host.ifname, host.kernel_mac, config.pod_mtu});
   if (!port.ok()) {
     return absl::Status(port.status().code(),
                         absl::StrCat("host port ", host.ifname, ": ", port.status().message()));
@@ -33,8 +34,8 @@ absl::StatusOr<HostPort> SetUpHostPort(const AgentConfig& config, KernelPorts& p
   for (const std::string& cidr : config.pod_cidrs) spec.routes.push_back({cidr, ""});
   if (auto status = RunInNetns(kOwnNetns, [&] { return ConfigureInterface(spec); }); !status.ok()) {
     ports.Destroy(host.port, kOwnNetns, host.ifname).IgnoreError();
-    return absl::Status(status.code(), absl::StrCat("configure host port ", host.ifname, " (", *address,
-                                                    "): ", status.message()));
+    return absl::Status(status.code(), absl::StrCat("configure host port ", host.ifname, " (",
+                                                    *address, "): ", status.message()));
   }
   return host;
 }

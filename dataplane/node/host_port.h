@@ -1,7 +1,7 @@
-// The host port: DPDK's "virtio-user as exceptional path" pointed at the node itself. A kernel port in
-// the agent's own netns whose kernel side (dpcni0) holds the node's address toward its pods and routes
-// the pod CIDRs, so the node reaches every local pod, and pods reach the node's kernel (kubelet probes,
-// Services through kube-proxy, egress through masquerade).
+// The host port: DPDK's "virtio-user as exceptional path" pointed at the node itself. A kernel port
+// in the agent's own netns whose kernel side (dpcni0) holds the node's address toward its pods and
+// routes the pod CIDRs, so the node reaches every local pod, and pods reach the node's kernel
+// (kubelet probes, Services through kube-proxy, egress through masquerade).
 #pragma once
 
 #include <rte_ether.h>

@@ -7,7 +7,8 @@
 
 namespace dpcni::dataplane {
 
-absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port,
+absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config,
+                                                  const UplinkPort& port,
                                                   const std::vector<std::string>& pod_cidrs) {
   auto address = Ipv4InterfaceAddress::Parse(config.address);
   if (!address.ok()) return address.status();
@@ -37,9 +38,9 @@ absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, co
 }
 
 absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& config,
-                                                             KernelPorts& ports,
-                                                             const PortQueues& queues,
-                                                             Engine& engine) {
+                                                            KernelPorts& ports,
+                                                            const PortQueues& queues,
+                                                            Engine& engine) {
   // Ordered so that nothing can fail once the uplink is attached: a failed start must not destroy a
   // port the engine's workers poll.
   std::unique_ptr<NodeEdges> edges(new NodeEdges());
@@ -60,8 +61,9 @@ absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& c
     if (!uplink.ok()) return uplink.status();
     edges->uplink_ = *uplink;
     if (!uplink->receive_merging_turned_off.empty()) {
-      DPCNI_LOG(kInfo, "node", "turned ", absl::StrJoin(uplink->receive_merging_turned_off, " and "),
-                " off on ", uplink->link_name,
+      DPCNI_LOG(kInfo, "node", "turned ",
+                absl::StrJoin(uplink->receive_merging_turned_off, " and "), " off on ",
+                uplink->link_name,
                 ": af_packet reads frames after the kernel merged them, and a merged frame does "
                 "not fit its ring slots");
     }

@@ -1,7 +1,7 @@
 // The node's edges: the host port toward its own kernel, the uplink toward its network, and the
-// masquerade rule for pod traffic that leaves the cluster through the node. Set up once at start and
-// attached to the engine; the masquerade rule and the uplink go when this object does, the host port
-// stays (a persistent dpcni0 keeps the node's routes to its pods across an agent restart).
+// masquerade rule for pod traffic that leaves the cluster through the node. Set up once at start
+// and attached to the engine; the masquerade rule and the uplink go when this object does, the host
+// port stays (a persistent dpcni0 keeps the node's routes to its pods across an agent restart).
 #pragma once
 
 #include <memory>
@@ -42,7 +42,8 @@ class NodeEdges {
 
 // What the engine needs to know of the uplink, from its configuration, the port made for it and
 // the node's pod CIDRs (which no packet from the uplink may come from).
-absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config, const UplinkPort& port,
+absl::StatusOr<UplinkEndpoint> MakeUplinkEndpoint(const UplinkConfig& config,
+                                                  const UplinkPort& port,
                                                   const std::vector<std::string>& pod_cidrs);
 
 }  // namespace dpcni::dataplane

@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 #include "ipam/ipv4.h"
 #include "nlohmann/json.hpp"
-#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -23,8 +23,8 @@ bool Overlap(const Ipv4Prefix& a, const Ipv4Prefix& b) {
   return shorter.Contains(longer.network);
 }
 
-// An IPv6 prefix as Kubernetes writes one ("fd00:10:244:1::/64"): an address, a length up to 128 and
-// no host bits, else InvalidArgument.
+// An IPv6 prefix as Kubernetes writes one ("fd00:10:244:1::/64"): an address, a length up to 128
+// and no host bits, else InvalidArgument.
 absl::Status CheckIpv6Prefix(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '/');
   uint32_t length = 0;
@@ -79,7 +79,8 @@ absl::StatusOr<AcceptedPodCidrs> AcceptPodCidrs(const std::vector<std::string>& 
   if (requested.empty()) {
     return absl::InvalidArgumentError(
         "SetPodCidrs without a pod CIDR: the Node object's spec.podCIDRs is empty (run "
-        "kube-controller-manager with --allocate-node-cidrs, or set pod_cidrs in the agent's config)");
+        "kube-controller-manager with --allocate-node-cidrs, or set pod_cidrs in the agent's "
+        "config)");
   }
   AcceptedPodCidrs accepted;
   for (const std::string& cidr : requested) {
@@ -117,14 +118,17 @@ absl::Status CheckPodCidrsUnchanged(const std::vector<std::string>& current, Pod
   if (origin == PodCidrsOrigin::kConfig) {
     return absl::FailedPreconditionError(absl::StrCat(
         "this node's pod CIDRs are ", have, ", from the agent's config (pod_cidrs), not ", asked,
-        ": the agent keeps its pod CIDRs while it runs; to take them from Kubernetes, drain the node, "
+        ": the agent keeps its pod CIDRs while it runs; to take them from Kubernetes, drain the "
+        "node, "
         "remove pod_cidrs from the config and restart the agent"));
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "this node's pod CIDRs are ", have, ", recorded in ", record_path,
       " by an earlier SetPodCidrs, not ", asked,
       ": the agent keeps its pod CIDRs while it runs; to change them, drain the node, stop the "
-      "agent, remove ", record_path, " (and ipam.json beside it, once no pod holds an address) and "
+      "agent, remove ",
+      record_path,
+      " (and ipam.json beside it, once no pod holds an address) and "
       "start it again"));
 }
 
@@ -144,9 +148,9 @@ absl::StatusOr<std::optional<std::vector<std::string>>> PodCidrsRecord::Load() c
     return absl::DataLossError(absl::StrCat(path_, " has no version", fix));
   }
   if (const int version = state["version"].get<int>(); version != kVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path_, " is version ", version, ", this agent reads version ", kVersion,
-                     " (written by another dpcni version?)", fix));
+    return absl::FailedPreconditionError(absl::StrCat(path_, " is version ", version,
+                                                      ", this agent reads version ", kVersion,
+                                                      " (written by another dpcni version?)", fix));
   }
   if (!state.contains("pod_cidrs") || !state["pod_cidrs"].is_array()) {
     return absl::DataLossError(absl::StrCat(path_, " has no pod_cidrs list", fix));

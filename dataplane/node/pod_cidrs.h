@@ -1,6 +1,6 @@
 // The node's pod CIDRs: the config's pod_cidrs, or what Kubernetes allocated (the Node object's
-// spec.podCIDRs) as SetPodCidrs delivers it, recorded in the state dir so that a restarted agent needs
-// no second call. Checks and the record only; main.cc decides when to wait for them.
+// spec.podCIDRs) as SetPodCidrs delivers it, recorded in the state dir so that a restarted agent
+// needs no second call. Checks and the record only; main.cc decides when to wait for them.
 #pragma once
 
 #include <optional>
@@ -18,8 +18,8 @@ inline constexpr char kWaitingForPodCidrs[] =
     "them from the Node object's spec.podCIDRs)";
 
 // Checks a list of IPv4 pod CIDRs (the config's pod_cidrs, a record, what SetPodCidrs accepted): at
-// least one, each an IPv4 prefix with its host bits zero, no two overlapping (IPAM would hand out one
-// address from both). `what` names the list in the error ("pod_cidrs").
+// least one, each an IPv4 prefix with its host bits zero, no two overlapping (IPAM would hand out
+// one address from both). `what` names the list in the error ("pod_cidrs").
 absl::Status ValidatePodCidrs(const std::vector<std::string>& cidrs, const std::string& what);
 
 struct AcceptedPodCidrs {

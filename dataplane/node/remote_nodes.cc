@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/atomic_file.h"
 #include "common/log.h"
 #include "nlohmann/json.hpp"
-#include "common/atomic_file.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -64,9 +64,12 @@ RemoteNodes::RemoteNodes(RemoteNodesOptions options, Engine& engine, KernelRoute
 RemoteMode RemoteNodes::ModeOf(uint32_t address) const {
   if (!options_.uplink) return RemoteMode::kKernel;
   switch (options_.mode) {
-    case RemoteNodesMode::kHostGw: return RemoteMode::kHostGw;
-    case RemoteNodesMode::kVxlan: return RemoteMode::kVxlan;
-    case RemoteNodesMode::kAuto: break;
+    case RemoteNodesMode::kHostGw:
+      return RemoteMode::kHostGw;
+    case RemoteNodesMode::kVxlan:
+      return RemoteMode::kVxlan;
+    case RemoteNodesMode::kAuto:
+      break;
   }
   return options_.uplink->Subnet().Contains(address) ? RemoteMode::kHostGw : RemoteMode::kVxlan;
 }
@@ -98,11 +101,13 @@ absl::StatusOr<RemoteNodes::Planned> RemoteNodes::Plan(
     }
     const RemoteMode mode = ModeOf(*address);
     if (mode == RemoteMode::kHostGw && !options_.uplink->Subnet().Contains(*address)) {
-      return Refuse(node.name, absl::StrCat(
-          "address ", node.address, " is not on the uplink's network ",
-          options_.uplink->Subnet().ToString(),
-          " and remote_nodes.mode is host-gw, which needs every node there (set mode to auto "
-          "or vxlan to reach it through VXLAN)"));
+      return Refuse(
+          node.name,
+          absl::StrCat(
+              "address ", node.address, " is not on the uplink's network ",
+              options_.uplink->Subnet().ToString(),
+              " and remote_nodes.mode is host-gw, which needs every node there (set mode to auto "
+              "or vxlan to reach it through VXLAN)"));
     }
     RemoteNodeSpec canonical{node.name, Ipv4ToString(*address), {}};
     for (const std::string& cidr : node.pod_cidrs) {
@@ -117,20 +122,24 @@ absl::StatusOr<RemoteNodes::Planned> RemoteNodes::Plan(
       }
       for (const Ipv4Prefix& own : own_prefixes_) {
         if (Overlap(own, *prefix)) {
-          return Refuse(node.name, absl::StrCat(
-              "pod CIDR ", prefix->ToString(), " overlaps this node's own pod CIDR ", own.ToString(),
-              ": is this node listed under another name, or were two nodes given one podCIDR? "
-              "(check the Node objects' spec.podCIDRs)"));
+          return Refuse(
+              node.name,
+              absl::StrCat(
+                  "pod CIDR ", prefix->ToString(), " overlaps this node's own pod CIDR ",
+                  own.ToString(),
+                  ": is this node listed under another name, or were two nodes given one podCIDR? "
+                  "(check the Node objects' spec.podCIDRs)"));
         }
       }
       for (const auto& [other, owner] : claimed) {
         if (Overlap(other, *prefix)) {
-          return Refuse(node.name, absl::StrCat(
-              "pod CIDR ", prefix->ToString(), " overlaps ", other.ToString(),
-              owner == node.name ? " of the same node"
-                                 : absl::StrCat(" of node \"", owner, "\""),
-              ": a pod address must live behind one node (check the Node objects' "
-              "spec.podCIDRs)"));
+          return Refuse(
+              node.name,
+              absl::StrCat("pod CIDR ", prefix->ToString(), " overlaps ", other.ToString(),
+                           owner == node.name ? " of the same node"
+                                              : absl::StrCat(" of node \"", owner, "\""),
+                           ": a pod address must live behind one node (check the Node objects' "
+                           "spec.podCIDRs)"));
         }
       }
       claimed.emplace_back(*prefix, node.name);
@@ -182,21 +191,22 @@ absl::StatusOr<RemoteNodes::Routed> RemoteNodes::Set(const std::vector<RemoteNod
   // From here each failure puts back what the steps before it changed.
   auto undo_engine = [&] {
     if (auto undone = engine_.SetRemoteRoutes(current_.routes); !undone.ok()) {
-      DPCNI_LOG(kError, "node", "SetRemoteNodes: restoring the dataplane's routes: ",
-                undone.ToString());
+      DPCNI_LOG(kError, "node",
+                "SetRemoteNodes: restoring the dataplane's routes: ", undone.ToString());
     }
   };
   auto undo_kernel = [&] {
     if (auto undone = ApplyKernel(current_.kernel); !undone.ok()) {
-      DPCNI_LOG(kError, "node", "SetRemoteNodes: restoring the kernel's routes: ", undone.ToString());
+      DPCNI_LOG(kError, "node",
+                "SetRemoteNodes: restoring the kernel's routes: ", undone.ToString());
     }
   };
   if (auto status = ApplyKernel(plan->kernel); !status.ok()) {
     undo_kernel();
     undo_engine();
     return absl::Status(status.code(),
-                        absl::StrCat("SetRemoteNodes: the node's kernel routes: ",
-                                     status.message(), "; the previous routes are kept"));
+                        absl::StrCat("SetRemoteNodes: the node's kernel routes: ", status.message(),
+                                     "; the previous routes are kept"));
   }
   const int64_t received = now_();
   if (auto status = SaveRecord(plan->nodes, received); !status.ok()) {
@@ -243,8 +253,8 @@ absl::Status RemoteNodes::Restore() {
     }
   }
   if (auto withdrawn = ApplyKernel({}); !withdrawn.ok()) {
-    DPCNI_LOG(kWarning, "node", "withdrawing kernel routes of an earlier agent: ",
-              withdrawn.ToString());
+    DPCNI_LOG(kWarning, "node",
+              "withdrawing kernel routes of an earlier agent: ", withdrawn.ToString());
   }
   state_ = "stale";
   message_ = absl::StrCat("the node list in ", record_path_, " was not restored (",
@@ -296,7 +306,8 @@ RemoteNodes::LoadRecord() const {
   auto content = ReadFile(record_path_);
   if (absl::IsNotFound(content.status())) return std::nullopt;
   if (!content.ok()) return content.status();
-  const nlohmann::json record = nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json record =
+      nlohmann::json::parse(*content, nullptr, /*allow_exceptions=*/false);
   const std::string fix = " (the next SetRemoteNodes replaces it)";
   if (record.is_discarded() || !record.is_object()) {
     return absl::DataLossError(absl::StrCat("not valid JSON", fix));
@@ -313,13 +324,14 @@ RemoteNodes::LoadRecord() const {
   std::vector<RemoteNodeSpec> nodes;
   for (const nlohmann::json& node : record["nodes"]) {
     if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
-        !node.contains("address") || !node["address"].is_string() ||
-        !node.contains("pod_cidrs") || !node["pod_cidrs"].is_array()) {
+        !node.contains("address") || !node["address"].is_string() || !node.contains("pod_cidrs") ||
+        !node["pod_cidrs"].is_array()) {
       return absl::DataLossError(absl::StrCat("a node without name, address or pod_cidrs", fix));
     }
     RemoteNodeSpec spec{node["name"].get<std::string>(), node["address"].get<std::string>(), {}};
     for (const nlohmann::json& cidr : node["pod_cidrs"]) {
-      if (!cidr.is_string()) return absl::DataLossError(absl::StrCat("a pod CIDR not a string", fix));
+      if (!cidr.is_string())
+        return absl::DataLossError(absl::StrCat("a pod CIDR not a string", fix));
       spec.pod_cidrs.push_back(cidr.get<std::string>());
     }
     nodes.push_back(std::move(spec));

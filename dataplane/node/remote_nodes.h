@@ -1,8 +1,8 @@
-// The cluster's other nodes: which pod CIDRs live behind which node address (SetRemoteNodes, sent by
-// dpcni-k8s from the Node objects), turned into the engine's remote routes and, on a node without a
-// DPDK uplink, into `podCIDR via nodeIP` routes for the node's own kernel. A list is taken whole or
-// not at all; the last one taken is kept in <state_dir>/remote_nodes.json, so that a restarted agent
-// routes it again before it serves, without waiting for its source.
+// The cluster's other nodes: which pod CIDRs live behind which node address (SetRemoteNodes, sent
+// by dpcni-k8s from the Node objects), turned into the engine's remote routes and, on a node
+// without a DPDK uplink, into `podCIDR via nodeIP` routes for the node's own kernel. A list is
+// taken whole or not at all; the last one taken is kept in <state_dir>/remote_nodes.json, so that a
+// restarted agent routes it again before it serves, without waiting for its source.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +43,8 @@ struct RouteSyncInfo {
 
 struct RemoteNodesOptions {
   RemoteNodesMode mode = RemoteNodesMode::kAuto;
-  // The node's uplink address and network; nullopt: no uplink, the node's kernel carries the routes.
+  // The node's uplink address and network; nullopt: no uplink, the node's kernel carries the
+  // routes.
   std::optional<Ipv4InterfaceAddress> uplink;
   std::vector<std::string> own_pod_cidrs;
   std::string state_dir;
@@ -61,8 +62,8 @@ class RemoteNodes {
   // Milliseconds since the Unix epoch (wall clock: ages survive a restart through the record).
   using Clock = std::function<int64_t()>;
 
-  // `kernel` takes the node kernel's routes of ours: `via` the nodes without an uplink, onto the host
-  // port with one.
+  // `kernel` takes the node kernel's routes of ours: `via` the nodes without an uplink, onto the
+  // host port with one.
   RemoteNodes(RemoteNodesOptions options, Engine& engine, KernelRouteTable& kernel,
               Clock now = nullptr);
 
@@ -94,7 +95,7 @@ class RemoteNodes {
   struct Planned {
     std::vector<RemoteNodeSpec> nodes;  // canonical
     std::vector<RemoteRoute> routes;
-    std::vector<KernelRoute> kernel;    // via the nodes, or onto the host port with an uplink
+    std::vector<KernelRoute> kernel;  // via the nodes, or onto the host port with an uplink
     uint32_t nodes_routed = 0;
   };
 

@@ -4,7 +4,8 @@
 
 namespace dpcni::dataplane {
 
-absl::Status NetlinkPodInterfaces::Configure(const std::string& netns_path, const InterfaceSpec& spec) {
+absl::Status NetlinkPodInterfaces::Configure(const std::string& netns_path,
+                                             const InterfaceSpec& spec) {
   return RunInNetns(netns_path, [&] { return ConfigureInterface(spec); });
 }
 
@@ -12,10 +13,11 @@ absl::StatusOr<InterfaceState> NetlinkPodInterfaces::Read(const std::string& net
                                                           const std::string& ifname,
                                                           const std::string& gateway) {
   absl::StatusOr<InterfaceState> state = absl::InternalError("not read");
-  if (auto status = RunInNetns(netns_path, [&] {
-        state = ReadInterface(ifname, gateway);
-        return absl::OkStatus();
-      });
+  if (auto status = RunInNetns(netns_path,
+                               [&] {
+                                 state = ReadInterface(ifname, gateway);
+                                 return absl::OkStatus();
+                               });
       !status.ok()) {
     return status;
   }
@@ -24,17 +26,19 @@ absl::StatusOr<InterfaceState> NetlinkPodInterfaces::Read(const std::string& net
 
 absl::StatusOr<bool> NetlinkPodInterfaces::HasDefaultRoute(const std::string& netns_path) {
   absl::StatusOr<bool> has_default = false;
-  if (auto status = RunInNetns(netns_path, [&] {
-        has_default = dataplane::HasDefaultRoute();
-        return has_default.status();
-      });
+  if (auto status = RunInNetns(netns_path,
+                               [&] {
+                                 has_default = dataplane::HasDefaultRoute();
+                                 return has_default.status();
+                               });
       !status.ok()) {
     return status;
   }
   return has_default;
 }
 
-absl::Status NetlinkPodInterfaces::Delete(const std::string& netns_path, const std::string& ifname) {
+absl::Status NetlinkPodInterfaces::Delete(const std::string& netns_path,
+                                          const std::string& ifname) {
   // A netns that is gone took the interface with it.
   if (!NetnsExists(netns_path)) return absl::OkStatus();
   absl::Status status = RunInNetns(netns_path, [&] { return DeleteInterface(ifname); });

@@ -17,7 +17,8 @@ class PodInterfaces {
   // ConfigureInterface(spec) inside the netns.
   virtual absl::Status Configure(const std::string& netns_path, const InterfaceSpec& spec) = 0;
   // ReadInterface inside the netns; NotFoundError when the netns or the link is gone.
-  virtual absl::StatusOr<InterfaceState> Read(const std::string& netns_path, const std::string& ifname,
+  virtual absl::StatusOr<InterfaceState> Read(const std::string& netns_path,
+                                              const std::string& ifname,
                                               const std::string& gateway) = 0;
   // Whether the netns routes a default already, through any interface.
   virtual absl::StatusOr<bool> HasDefaultRoute(const std::string& netns_path) = 0;

@@ -57,7 +57,11 @@ std::string HostCidr(const Allocation& allocation) { return allocation.address +
 
 PodManager::PodManager(const AgentConfig& config, Ipam& ipam, PortFactory& ports,
                        PodInterfaces& interfaces, Engine& engine, PodStore& store)
-    : config_(config), ipam_(ipam), ports_(ports), interfaces_(interfaces), engine_(engine),
+    : config_(config),
+      ipam_(ipam),
+      ports_(ports),
+      interfaces_(interfaces),
+      engine_(engine),
       store_(store),
       gateway_ip_(ParseIpv4(config.gateway_ip).value_or(0)) {}
 
@@ -78,8 +82,8 @@ absl::Status PodManager::StartPod(PodRecord& record) {
   auto mac = ParseMac(record.mac);
   if (!mac.ok()) return mac.status();
   Rollback rollback;
-  auto port = ports_.Create(record.port.backend,
-                            {record.netns_path, record.ifname, *mac, record.mtu});
+  auto port =
+      ports_.Create(record.port.backend, {record.netns_path, record.ifname, *mac, record.mtu});
   if (!port.ok()) return port.status();
   record.port = *port;
   rollback.Add([&] {
@@ -171,8 +175,8 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   record.mtu = params.mtu == 0 ? config_.pod_mtu : params.mtu;
   record.port.backend = ResolveBackend(config_.backend);
   if (record.mtu > config_.pod_mtu) {
-    return absl::InvalidArgumentError(absl::StrCat("requested MTU ", record.mtu,
-                                                   " exceeds the node's pod_mtu ", config_.pod_mtu));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "requested MTU ", record.mtu, " exceeds the node's pod_mtu ", config_.pod_mtu));
   }
 
   auto routes = PodRoutes(record, params.routes);
@@ -277,24 +281,26 @@ absl::Status PodManager::Check(const CheckPodParams& params) {
     const bool ours = std::any_of(record.addresses.begin(), record.addresses.end(),
                                   [&](const Allocation& a) { return a.address == address; });
     if (!ours) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(who, "runtime expects address ", expected, " which the agent did not assign"));
+      return absl::FailedPreconditionError(absl::StrCat(who, "runtime expects address ", expected,
+                                                        " which the agent did not assign"));
     }
   }
   if (!params.expected_mac.empty() && !absl::EqualsIgnoreCase(params.expected_mac, record.mac)) {
-    return absl::FailedPreconditionError(absl::StrCat(who, "runtime expects MAC ", params.expected_mac,
-                                                      ", the agent assigned ", record.mac));
+    return absl::FailedPreconditionError(absl::StrCat(
+        who, "runtime expects MAC ", params.expected_mac, ", the agent assigned ", record.mac));
   }
   const std::string& netns = params.netns_path.empty() ? record.netns_path : params.netns_path;
   absl::StatusOr<InterfaceState> state = interfaces_.Read(netns, record.ifname, config_.gateway_ip);
-  if (!state.ok()) return absl::FailedPreconditionError(absl::StrCat(who, state.status().message()));
-  if (!state->up) return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " is down"));
+  if (!state.ok())
+    return absl::FailedPreconditionError(absl::StrCat(who, state.status().message()));
+  if (!state->up)
+    return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " is down"));
   for (const Allocation& allocation : record.addresses) {
     if (std::find(state->addresses.begin(), state->addresses.end(), HostCidr(allocation)) ==
         state->addresses.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(who, record.ifname, " lacks address ",
-                                                        HostCidr(allocation), " (has ",
-                                                        absl::StrJoin(state->addresses, ", "), ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, record.ifname, " lacks address ", HostCidr(allocation), " (has ",
+                       absl::StrJoin(state->addresses, ", "), ")"));
     }
   }
   for (const std::string& dst : record.routes) {
@@ -343,10 +349,10 @@ absl::StatusOr<std::vector<PodRecord>> PodManager::GarbageCollect(
     }
   }
   if (!failures.empty()) {
-    return absl::InternalError(absl::StrCat(
-        "garbage collection removed ", removed.size(), " of ", stale.size(),
-        " stale attachments; it left ", failures.size(), " for the next GC or DEL: ",
-        absl::StrJoin(failures, "; ")));
+    return absl::InternalError(
+        absl::StrCat("garbage collection removed ", removed.size(), " of ", stale.size(),
+                     " stale attachments; it left ", failures.size(),
+                     " for the next GC or DEL: ", absl::StrJoin(failures, "; ")));
   }
   return removed;
 }
@@ -373,8 +379,8 @@ absl::Status PodManager::Restore() {
       continue;
     }
     if (auto status = StartPod(record); !status.ok()) {
-      DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key, "): ",
-                status.message(), "; releasing it");
+      DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key,
+                "): ", status.message(), "; releasing it");
       if (auto released = ipam_.Release(key); !released.ok()) return released;
       continue;
     }

@@ -59,10 +59,10 @@ class PodManager {
   absl::Status Delete(const std::string& container_id, const std::string& ifname,
                       const std::string& netns_path);
   absl::Status Check(const CheckPodParams& params);
-  // Removes every pod of `network` whose (container id, ifname) is not in `valid_keys`, and releases
-  // addresses whose owner is neither a pod nor valid (left by a crash between two steps). Best
-  // effort: a step that fails does not stop the others; the error then names every failure, and
-  // what failed stays recorded for the next GC or DEL.
+  // Removes every pod of `network` whose (container id, ifname) is not in `valid_keys`, and
+  // releases addresses whose owner is neither a pod nor valid (left by a crash between two steps).
+  // Best effort: a step that fails does not stop the others; the error then names every failure,
+  // and what failed stays recorded for the next GC or DEL.
   absl::StatusOr<std::vector<PodRecord>> GarbageCollect(const std::string& network,
                                                         const std::set<std::string>& valid_keys);
 
@@ -92,8 +92,8 @@ class PodManager {
   PodStore& store_;
   uint32_t gateway_ip_;
 
-  // One mutex per attachment: the runtime may run ADD and DEL of one pod concurrently, and different
-  // pods in parallel. The records map has its own short-held mutex.
+  // One mutex per attachment: the runtime may run ADD and DEL of one pod concurrently, and
+  // different pods in parallel. The records map has its own short-held mutex.
   std::mutex key_locks_mu_;
   std::map<std::string, std::weak_ptr<std::mutex>> key_locks_;
 

@@ -20,12 +20,17 @@ nlohmann::json ToJson(const PodRecord& record) {
   for (const Allocation& allocation : record.addresses) {
     addresses.push_back({{"address", allocation.address}, {"pool", allocation.pool}});
   }
-  return {{"container_id", record.container_id}, {"ifname", record.ifname},
-          {"netns", record.netns_path},          {"namespace", record.pod_namespace},
-          {"name", record.pod_name},             {"uid", record.pod_uid},
+  return {{"container_id", record.container_id},
+          {"ifname", record.ifname},
+          {"netns", record.netns_path},
+          {"namespace", record.pod_namespace},
+          {"name", record.pod_name},
+          {"uid", record.pod_uid},
           {"infra_container_id", record.infra_container_id},
-          {"network", record.network},           {"mac", record.mac},
-          {"mtu", record.mtu},                   {"addresses", addresses},
+          {"network", record.network},
+          {"mac", record.mac},
+          {"mtu", record.mtu},
+          {"addresses", addresses},
           {"routes", record.routes},
           {"added_unix_nanos", record.added_unix_nanos},
           {"backend", PortBackendName(record.port.backend)}};
@@ -74,7 +79,8 @@ absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
   }
   if (json.contains("routes")) {
     for (const auto& route : json["routes"]) {
-      if (!route.is_string()) return absl::DataLossError("pod record with a route that is no string");
+      if (!route.is_string())
+        return absl::DataLossError("pod record with a route that is no string");
       record.routes.push_back(route.get<std::string>());
     }
   } else {
@@ -133,8 +139,7 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
     // Two records of one attachment cannot both be kept, and dropping either would forget what it
     // names (its addresses, its port).
     if (record.ok() && records.contains(record->Key())) {
-      record = absl::DataLossError(
-          absl::StrCat("a second record of attachment ", record->Key()));
+      record = absl::DataLossError(absl::StrCat("a second record of attachment ", record->Key()));
     }
     if (!record.ok()) {
       return absl::DataLossError(absl::StrCat("pod state ", path_, ": record ", index, ": ",
@@ -149,8 +154,8 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
 absl::Status PodStore::Save(const std::map<std::string, PodRecord>& records) const {
   nlohmann::json pods = nlohmann::json::array();
   for (const auto& [key, record] : records) pods.push_back(ToJson(record));
-  return WriteFileAtomically(
-      path_, nlohmann::json{{"version", kPodStateVersion}, {"pods", pods}}.dump(2));
+  return WriteFileAtomically(path_,
+                             nlohmann::json{{"version", kPodStateVersion}, {"pods", pods}}.dump(2));
 }
 
 }  // namespace dpcni::dataplane

@@ -77,9 +77,8 @@ QueuedDeletesReplay ReplayQueuedDeletes(const std::string& dir, PodManager& pods
   for (const PodRecord& record : pods.List()) added[record.Key()] = record.added_unix_nanos;
   return ReplayQueuedDeletes(
       dir, QueuedDeleteTarget{
-               .added_unix_nanos =
-                   [&](const std::string& container_id,
-                       const std::string& ifname) -> std::optional<int64_t> {
+               .added_unix_nanos = [&](const std::string& container_id,
+                                       const std::string& ifname) -> std::optional<int64_t> {
                  auto found = added.find(PodRecord::AttachmentKey(container_id, ifname));
                  if (found == added.end()) return std::nullopt;
                  return found->second;

@@ -1,5 +1,6 @@
-// The DELs the plugin queued while the agent was away (proto's QueuedDelete): carried out before the
-// agent serves pods again, so that kubelet's deletions during an agent restart or outage take effect.
+// The DELs the plugin queued while the agent was away (proto's QueuedDelete): carried out before
+// the agent serves pods again, so that kubelet's deletions during an agent restart or outage take
+// effect.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +35,9 @@ struct QueuedDeleteTarget {
       del;
 };
 
-// Replays every `*.del` file of `dir` (a missing dir is an empty queue) in name order, removing each
-// one whose DEL was done or is moot. An unreadable or unparsable file is removed too, with a failure
-// naming it: it can never apply.
+// Replays every `*.del` file of `dir` (a missing dir is an empty queue) in name order, removing
+// each one whose DEL was done or is moot. An unreadable or unparsable file is removed too, with a
+// failure naming it: it can never apply.
 QueuedDeletesReplay ReplayQueuedDeletes(const std::string& dir, const QueuedDeleteTarget& target);
 
 // The same, on the agent's pods.

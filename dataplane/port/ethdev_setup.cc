@@ -10,11 +10,12 @@ namespace {
 // Offloads we ask for when the device has them. Rx LRO and checksum make virtio-user negotiate
 // GUEST_TSO4/6 and GUEST_CSUM with the tap, so the kernel hands over whole GSO packets instead of
 // segmenting; Tx TSO/checksum let it hand them back whole.
-constexpr uint64_t kWantedRxOffloads = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
-                                       RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_LRO;
-constexpr uint64_t kWantedTxOffloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
-                                       RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
-                                       RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+constexpr uint64_t kWantedRxOffloads = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM |
+                                       RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+                                       RTE_ETH_RX_OFFLOAD_TCP_LRO;
+constexpr uint64_t kWantedTxOffloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
+                                       RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                                       RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 
 }  // namespace
 
@@ -32,7 +33,8 @@ uint64_t RxOffloadsFor(const PortQueues& queues, uint64_t rx_offload_capa) {
 
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   rte_eth_dev_info info{};
-  if (int error = rte_eth_dev_info_get(port_id, &info); error != 0) return DpdkError("dev_info", error);
+  if (int error = rte_eth_dev_info_get(port_id, &info); error != 0)
+    return DpdkError("dev_info", error);
 
   rte_eth_conf conf{};
   conf.rxmode.offloads = RxOffloadsFor(queues, info.rx_offload_capa);

@@ -40,7 +40,8 @@ absl::Status CreatePersistentTap(const std::string& ifname) {
     return absl::InternalError(absl::StrCat("create tap ", ifname, ": ", std::strerror(errno)));
   }
   if (::ioctl(fd, TUNSETPERSIST, 1) != 0) {
-    return absl::InternalError(absl::StrCat("make tap ", ifname, " persistent: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("make tap ", ifname, " persistent: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -49,12 +50,14 @@ absl::Status CreatePersistentTap(const std::string& ifname) {
 
 std::string FormatMac(const rte_ether_addr& mac) {
   return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac.addr_bytes[0], mac.addr_bytes[1],
-                         mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5]);
+                         mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4],
+                         mac.addr_bytes[5]);
 }
 
 rte_ether_addr StableMac(uint32_t ipv4) {
-  return rte_ether_addr{{0x02, 0xdc, static_cast<uint8_t>(ipv4 >> 24), static_cast<uint8_t>(ipv4 >> 16),
-                         static_cast<uint8_t>(ipv4 >> 8), static_cast<uint8_t>(ipv4)}};
+  return rte_ether_addr{{0x02, 0xdc, static_cast<uint8_t>(ipv4 >> 24),
+                         static_cast<uint8_t>(ipv4 >> 16), static_cast<uint8_t>(ipv4 >> 8),
+                         static_cast<uint8_t>(ipv4)}};
 }
 
 PortBackend ResolveBackend(PortBackend configured) {
@@ -65,7 +68,8 @@ PortBackend ResolveBackend(PortBackend configured) {
 KernelPorts::KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size)
     : pool_(pool), tx_queues_(tx_queues), queue_size_(queue_size) {}
 
-absl::StatusOr<KernelPort> KernelPorts::Create(PortBackend backend, const KernelPortRequest& request) {
+absl::StatusOr<KernelPort> KernelPorts::Create(PortBackend backend,
+                                               const KernelPortRequest& request) {
   std::lock_guard lock(lifecycle_mu_);
   absl::StatusOr<KernelPort> port = absl::InternalError("not created");
   absl::Status entered = RunInNetns(request.netns_path, [&] {
@@ -77,7 +81,7 @@ absl::StatusOr<KernelPort> KernelPorts::Create(PortBackend backend, const Kernel
 }
 
 absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend,
-                                                       const KernelPortRequest& request) {
+                                                             const KernelPortRequest& request) {
   KernelPort port;
   port.backend = backend;
   std::string devargs;
@@ -85,12 +89,12 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
   if (backend == PortBackend::kVhostNet) {
     if (auto status = CreatePersistentTap(request.ifname); !status.ok()) return status;
     port.device_name = absl::StrCat("virtio_user", next_device_index_++);
-    devargs = absl::StrCat("path=", kVhostNetPath, ",queues=", tx_queues_, ",queue_size=", queue_size_,
-                           ",iface=", request.ifname, ",mac=", mac);
+    devargs = absl::StrCat("path=", kVhostNetPath, ",queues=", tx_queues_,
+                           ",queue_size=", queue_size_, ",iface=", request.ifname, ",mac=", mac);
   } else {
     port.device_name = absl::StrCat("net_tap", next_device_index_++);
-    // persist: the pod's interface must not vanish when the agent exits; a stable mac= because every
-    // attach would otherwise pick a new random one.
+    // persist: the pod's interface must not vanish when the agent exits; a stable mac= because
+    // every attach would otherwise pick a new random one.
     devargs = absl::StrCat("iface=", request.ifname, ",mac=", mac, ",persist");
   }
   const std::string what = absl::StrCat(PortBackendName(backend), " port ", port.device_name, " (",
@@ -98,10 +102,12 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
   // Whatever fails below, the kernel interface goes too.
   absl::Cleanup delete_interface = [&request] { DeleteInterface(request.ifname).IgnoreError(); };
 
-  if (int error = rte_eal_hotplug_add("vdev", port.device_name.c_str(), devargs.c_str()); error != 0) {
+  if (int error = rte_eal_hotplug_add("vdev", port.device_name.c_str(), devargs.c_str());
+      error != 0) {
     return DpdkError(absl::StrCat("create ", what), error);
   }
-  if (int error = rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id); error != 0) {
+  if (int error = rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id);
+      error != 0) {
     rte_eal_hotplug_remove("vdev", port.device_name.c_str());
     return DpdkError(absl::StrCat("find ethdev of ", what), error);
   }
@@ -120,8 +126,10 @@ absl::Status KernelPorts::RemoveDevice(const KernelPort& port) {
   uint16_t port_id = 0;
   // Gone already (an earlier attempt got this far): stopping port.port_id now could stop whatever
   // device DPDK gave that id since, and removing the vdev again fails every time.
-  if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port_id) != 0) return absl::OkStatus();
-  // Stopping an ethdev that never started is harmless; removing the vdev closes and frees the ethdev.
+  if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port_id) != 0)
+    return absl::OkStatus();
+  // Stopping an ethdev that never started is harmless; removing the vdev closes and frees the
+  // ethdev.
   rte_eth_dev_stop(port_id);
   if (int error = rte_eal_hotplug_remove("vdev", port.device_name.c_str()); error != 0) {
     return DpdkError(absl::StrCat("remove ", port.device_name), error);
@@ -149,7 +157,7 @@ absl::Status KernelPorts::Remove(const KernelPort& port, const std::string& netn
 }
 
 absl::Status KernelPorts::Destroy(const KernelPort& port, const std::string& netns_path,
-                               const std::string& ifname) {
+                                  const std::string& ifname) {
   std::lock_guard lock(lifecycle_mu_);
   auto remove_all = [&] {
     absl::Status removed = RemoveDevice(port);

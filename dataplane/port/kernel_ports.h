@@ -1,6 +1,7 @@
-// Kernel ports: a DPDK ethdev whose other side is a kernel interface in some netns: a pod's eth0, or
-// the node's host port (dpcni0). Two backends:
-//  - vhost-net: a virtio-user port on /dev/vhost-net attached to a persistent tap that we pre-create in
+// Kernel ports: a DPDK ethdev whose other side is a kernel interface in some netns: a pod's eth0,
+// or the node's host port (dpcni0). Two backends:
+//  - vhost-net: a virtio-user port on /dev/vhost-net attached to a persistent tap that we
+//  pre-create in
 //    the netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
 //  - tap: DPDK's net_tap PMD, for kernels without vhost-net; every frame crosses as one syscall.
 // Every lifecycle call runs on a thread inside the interface's netns: both PMDs create and look up
@@ -50,7 +51,8 @@ class PortFactory {
   virtual ~PortFactory() = default;
   // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
   // On failure nothing is left behind: no ethdev, no tap.
-  virtual absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request) = 0;
+  virtual absl::StatusOr<KernelPort> Create(PortBackend backend,
+                                            const KernelPortRequest& request) = 0;
   // The port id the device has now; NotFoundError once it is gone.
   virtual absl::StatusOr<uint16_t> Find(const std::string& device_name) = 0;
   // Stops and removes the ethdev of port.device_name (inside `netns_path` while that exists). Only
@@ -71,18 +73,20 @@ class KernelPorts final : public PortFactory {
 
   // Stops and removes the ethdev and deletes the pod's interface. When the netns is gone (the
   // sandbox was torn down first) only the DPDK side is left to remove.
-  absl::Status Destroy(const KernelPort& port, const std::string& netns_path, const std::string& ifname);
+  absl::Status Destroy(const KernelPort& port, const std::string& netns_path,
+                       const std::string& ifname);
 
  private:
-  absl::StatusOr<KernelPort> CreateInCurrentNetns(PortBackend backend, const KernelPortRequest& request);
+  absl::StatusOr<KernelPort> CreateInCurrentNetns(PortBackend backend,
+                                                  const KernelPortRequest& request);
   // Requires lifecycle_mu_. The port id is looked up by the device name; a gone device is success.
   absl::Status RemoveDevice(const KernelPort& port);
 
   rte_mempool* const pool_;
   const uint16_t tx_queues_;
   const uint16_t queue_size_;
-  // DPDK's vdev hotplug and ethdev allocation are not documented as thread-safe; gRPC serves pods in
-  // parallel, so port lifecycles are serialized here (on the control plane only).
+  // DPDK's vdev hotplug and ethdev allocation are not documented as thread-safe; gRPC serves pods
+  // in parallel, so port lifecycles are serialized here (on the control plane only).
   std::mutex lifecycle_mu_;
   uint64_t next_device_index_ = 0;
 };

@@ -30,8 +30,8 @@ constexpr uint32_t kSharedHeadroom = 8192;
 constexpr uint32_t kBaseMemoryMb = 96;
 
 // net_tap (DPDK 22.11) gives every port a private pool for its software GSO: 512 mbufs of 128 data
-// bytes with a per-lcore cache, whose header alone holds a cache structure for each of RTE_MAX_LCORE
-// lcores (about 1 MiB with 128).
+// bytes with a per-lcore cache, whose header alone holds a cache structure for each of
+// RTE_MAX_LCORE lcores (about 1 MiB with 128).
 constexpr uint32_t kTapGsoMbufs = 512;
 constexpr uint32_t kTapGsoDataRoom = RTE_PKTMBUF_HEADROOM + 128;
 // Driver state besides that, per queue pair: queues, the ethdev's private data, allocator headers;
@@ -49,9 +49,9 @@ uint64_t PoolBytes(uint32_t count, uint32_t element_size) {
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t per_page = std::max<uint64_t>(1, page / size.total_size);
   const uint64_t pages_per_object = (size.total_size + page - 1) / page;
-  const uint64_t objects =
-      size.total_size > page ? uint64_t{count} * pages_per_object * page
-                             : (uint64_t{count} + per_page - 1) / per_page * page;
+  const uint64_t objects = size.total_size > page
+                               ? uint64_t{count} * pages_per_object * page
+                               : (uint64_t{count} + per_page - 1) / per_page * page;
   // The ring of free-object pointers behind them (a power of two).
   return objects + uint64_t{rte_align32pow2(count + 1)} * sizeof(void*);
 }
@@ -116,8 +116,8 @@ MbufPoolPlan PlanMbufPool(const AgentConfig& config, PortBackend pod_backend) {
 }
 
 uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend) {
-  const uint64_t pool_bytes =
-      PoolBytes(PlanMbufPool(config, pod_backend).mbufs, sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE);
+  const uint64_t pool_bytes = PoolBytes(PlanMbufPool(config, pod_backend).mbufs,
+                                        sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE);
   // The pods' ports and the host port on the pods' backend; the uplink counted like a virtio port.
   const auto workers = static_cast<uint16_t>(config.worker_lcores.size());
   const uint64_t ports_bytes =

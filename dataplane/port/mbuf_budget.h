@@ -12,8 +12,9 @@ namespace dpcni::dataplane {
 
 // Rx descriptors a kernel port's queue is set up with. net_tap allocates one mbuf per Rx descriptor
 // up front, chained for scattered reads, but without Rx scatter (which we never ask for: its frames
-// are at most 1522 bytes, one mbuf) it reads every frame into the first one: the rest would only sit
-// in the queue. virtio-user posts an mbuf on every descriptor of its Rx ring, which the kernel fills.
+// are at most 1522 bytes, one mbuf) it reads every frame into the first one: the rest would only
+// sit in the queue. virtio-user posts an mbuf on every descriptor of its Rx ring, which the kernel
+// fills.
 uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size);
 
 // Used descriptors a virtio-user Tx queue lets accumulate before it frees their mbufs
@@ -42,8 +43,9 @@ MbufPoolPlan PlanMbufPool(const AgentConfig& config, PortBackend pod_backend);
 // the drivers' per-port state.
 uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend);
 
-// Without hugepages: sets eal.memory_mb to what is needed when it is 0, and refuses an explicit value
-// below it with the figure needed. With hugepages EAL takes memory as it goes: nothing to size.
+// Without hugepages: sets eal.memory_mb to what is needed when it is 0, and refuses an explicit
+// value below it with the figure needed. With hugepages EAL takes memory as it goes: nothing to
+// size.
 absl::Status SizeEalMemory(AgentConfig& config, PortBackend pod_backend);
 
 }  // namespace dpcni::dataplane

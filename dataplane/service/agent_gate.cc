@@ -50,17 +50,17 @@ void AgentGate::Close() {
 dpcni::v1::Agent::Service* AgentGate::Target(grpc::Status* refusal) {
   std::lock_guard lock(mu_);
   if (open_ != nullptr) return open_;
-  *refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          closed_ ? kStopping
-                                  : absl::StrCat("dpcni-agent is not ready: ", kWaitingForPodCidrs));
+  *refusal = grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      closed_ ? kStopping : absl::StrCat("dpcni-agent is not ready: ", kWaitingForPodCidrs));
   return nullptr;
 }
 
 template <typename Request, typename Response>
-grpc::Status AgentGate::Forward(
-    grpc::Status (dpcni::v1::Agent::Service::*method)(grpc::ServerContext*, const Request*,
-                                                      Response*),
-    grpc::ServerContext* context, const Request* request, Response* response) {
+grpc::Status AgentGate::Forward(grpc::Status (dpcni::v1::Agent::Service::*method)(
+                                    grpc::ServerContext*, const Request*, Response*),
+                                grpc::ServerContext* context, const Request* request,
+                                Response* response) {
   grpc::Status refusal;
   dpcni::v1::Agent::Service* target = Target(&refusal);
   if (target == nullptr) return refusal;
@@ -117,8 +117,8 @@ grpc::Status AgentGate::ListFlows(grpc::ServerContext* context, const v1::ListFl
 }
 
 grpc::Status AgentGate::SetRemoteNodes(grpc::ServerContext* context,
-                                      const v1::SetRemoteNodesRequest* request,
-                                      v1::SetRemoteNodesResponse* response) {
+                                       const v1::SetRemoteNodesRequest* request,
+                                       v1::SetRemoteNodesResponse* response) {
   return Forward(&dpcni::v1::Agent::Service::SetRemoteNodes, context, request, response);
 }
 
@@ -137,14 +137,15 @@ grpc::Status AgentGate::Status(grpc::ServerContext* context, const v1::StatusReq
       if (closed_) {
         message = kStopping;
       } else if (offer_ && offer_taken_) {
-        message = absl::StrCat("setting the node up with pod CIDRs ", absl::StrJoin(offer_->ipv4, ", "),
-                               " (from SetPodCidrs)");
+        message = absl::StrCat("setting the node up with pod CIDRs ",
+                               absl::StrJoin(offer_->ipv4, ", "), " (from SetPodCidrs)");
       } else {
         message = kWaitingForPodCidrs;
       }
     }
   }
-  if (message.empty()) return Forward(&dpcni::v1::Agent::Service::Status, context, request, response);
+  if (message.empty())
+    return Forward(&dpcni::v1::Agent::Service::Status, context, request, response);
   if (waiting_status_) waiting_status_(response);
   response->set_ready(false);
   response->set_message(message);
@@ -154,7 +155,8 @@ grpc::Status AgentGate::Status(grpc::ServerContext* context, const v1::StatusReq
 grpc::Status AgentGate::SetPodCidrs(grpc::ServerContext* context,
                                     const v1::SetPodCidrsRequest* request,
                                     v1::SetPodCidrsResponse* response) {
-  const std::vector<std::string> requested(request->pod_cidrs().begin(), request->pod_cidrs().end());
+  const std::vector<std::string> requested(request->pod_cidrs().begin(),
+                                           request->pod_cidrs().end());
   // Bad input is refused here, before anything is handed over: it changes nothing.
   auto accepted = AcceptPodCidrs(requested);
   if (!accepted.ok()) {

@@ -1,10 +1,10 @@
-// The service on the agent's socket. Until the node has its pod CIDRs there are no pods to serve: the
-// gate answers Status (not ready, saying what it waits for), takes SetPodCidrs and hands it to the
-// agent's main thread, and refuses every other call with UNAVAILABLE, which the plugin turns into CNI
-// error 11 ("try again later"). Once opened it passes every call on to the AgentService.
+// The service on the agent's socket. Until the node has its pod CIDRs there are no pods to serve:
+// the gate answers Status (not ready, saying what it waits for), takes SetPodCidrs and hands it to
+// the agent's main thread, and refuses every other call with UNAVAILABLE, which the plugin turns
+// into CNI error 11 ("try again later"). Once opened it passes every call on to the AgentService.
 //
-// One server for the agent's whole life: the socket never disappears between waiting and serving, so
-// a liveness probe that asks Status at that moment still gets an answer.
+// One server for the agent's whole life: the socket never disappears between waiting and serving,
+// so a liveness probe that asks Status at that moment still gets an answer.
 #pragma once
 
 #include <condition_variable>
@@ -22,15 +22,15 @@ namespace dpcni::dataplane {
 
 class AgentGate final : public dpcni::v1::Agent::Service {
  public:
-  // `waiting_status` fills Status while the gate is shut (ready=false and the waiting message are set
-  // on top of it).
+  // `waiting_status` fills Status while the gate is shut (ready=false and the waiting message are
+  // set on top of it).
   explicit AgentGate(std::function<void(v1::StatusResponse*)> waiting_status = nullptr);
 
-  // Blocks until a SetPodCidrs with acceptable CIDRs comes in, and returns them; the caller sets the
-  // node up and must then AnswerOffer. nullopt once the gate is closed.
+  // Blocks until a SetPodCidrs with acceptable CIDRs comes in, and returns them; the caller sets
+  // the node up and must then AnswerOffer. nullopt once the gate is closed.
   std::optional<AcceptedPodCidrs> NextOffer();
-  // The result of the offer NextOffer returned, for the waiting SetPodCidrs call. Open first when it
-  // is OK, so the caller learns of success only once Status says ready.
+  // The result of the offer NextOffer returned, for the waiting SetPodCidrs call. Open first when
+  // it is OK, so the caller learns of success only once Status says ready.
   void AnswerOffer(const absl::Status& status);
   // From now on every call goes to `service`, which must outlive the gate's server.
   void Open(dpcni::v1::Agent::Service& service);
@@ -69,7 +69,7 @@ class AgentGate final : public dpcni::v1::Agent::Service {
   // Calls `method` on the AgentService, or answers the refusal while shut.
   template <typename Request, typename Response>
   grpc::Status Forward(grpc::Status (dpcni::v1::Agent::Service::*method)(grpc::ServerContext*,
-                                                                        const Request*, Response*),
+                                                                         const Request*, Response*),
                        grpc::ServerContext* context, const Request* request, Response* response);
 
   const std::function<void(v1::StatusResponse*)> waiting_status_;

@@ -2,7 +2,6 @@
 
 #include <rte_ethdev.h>
 
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -15,8 +14,8 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-// A failed call is the operator's business (the caller only passes the message on); a successful one
-// is logged at debug, to follow what kubelet and dpcni-k8s ask.
+// A failed call is the operator's business (the caller only passes the message on); a successful
+// one is logged at debug, to follow what kubelet and dpcni-k8s ask.
 grpc::Status Logged(const char* verb, const std::string& who, const absl::Status& status) {
   if (!status.ok()) {
     DPCNI_LOG(kError, "service", verb, " ", who, ": ", status.ToString());
@@ -64,11 +63,11 @@ grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest*
     for (const v1::Route& route : request->routes().routes()) {
       // Pods reach everything through the one gateway the dataplane answers for.
       if (!route.gw().empty() && route.gw() != config_.gateway_ip) {
-        return Logged("AddPod", pod.container_id,
-                      absl::InvalidArgumentError(absl::StrCat(
-                          "route to ", route.dst(), " via ", route.gw(),
-                          ": pod routes go through the node's gateway ", config_.gateway_ip,
-                          "; leave gw out")));
+        return Logged(
+            "AddPod", pod.container_id,
+            absl::InvalidArgumentError(absl::StrCat("route to ", route.dst(), " via ", route.gw(),
+                                                    ": pod routes go through the node's gateway ",
+                                                    config_.gateway_ip, "; leave gw out")));
       }
       params.routes->push_back(route.dst());
     }
@@ -92,8 +91,9 @@ grpc::Status AgentService::AddPod(grpc::ServerContext*, const v1::AddPodRequest*
 grpc::Status AgentService::DelPod(grpc::ServerContext*, const v1::DelPodRequest* request,
                                   v1::DelPodResponse*) {
   const v1::Attachment& attachment = request->attachment();
-  return Logged("DelPod", attachment.container_id(),
-                pods_.Delete(attachment.container_id(), attachment.ifname(), attachment.netns_path()));
+  return Logged(
+      "DelPod", attachment.container_id(),
+      pods_.Delete(attachment.container_id(), attachment.ifname(), attachment.netns_path()));
 }
 
 grpc::Status AgentService::CheckPod(grpc::ServerContext*, const v1::CheckPodRequest* request,
@@ -151,8 +151,8 @@ grpc::Status AgentService::GarbageCollect(grpc::ServerContext*,
     attachment->set_container_id(record.container_id);
     attachment->set_ifname(record.ifname);
     attachment->set_netns_path(record.netns_path);
-    DPCNI_LOG(kInfo, "service", "GarbageCollect ", request->network(), ": removed stale attachment ",
-              record.container_id, "/", record.ifname);
+    DPCNI_LOG(kInfo, "service", "GarbageCollect ", request->network(),
+              ": removed stale attachment ", record.container_id, "/", record.ifname);
   }
   return grpc::Status::OK;
 }
@@ -178,7 +178,8 @@ grpc::Status AgentService::ListPods(grpc::ServerContext*, const v1::ListPodsRequ
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::GetPortStats(grpc::ServerContext*, const v1::GetPortStatsRequest* request,
+grpc::Status AgentService::GetPortStats(grpc::ServerContext*,
+                                        const v1::GetPortStatsRequest* request,
                                         v1::GetPortStatsResponse* response) {
   const std::set<uint32_t> wanted(request->port_ids().begin(), request->port_ids().end());
   auto is_wanted = [&wanted](uint16_t port) { return wanted.empty() || wanted.contains(port); };
@@ -277,7 +278,8 @@ grpc::Status AgentService::ListFlows(grpc::ServerContext*, const v1::ListFlowsRe
 
 grpc::Status AgentService::SetPodCidrs(grpc::ServerContext*, const v1::SetPodCidrsRequest* request,
                                        v1::SetPodCidrsResponse*) {
-  const std::vector<std::string> requested(request->pod_cidrs().begin(), request->pod_cidrs().end());
+  const std::vector<std::string> requested(request->pod_cidrs().begin(),
+                                           request->pod_cidrs().end());
   return Logged("SetPodCidrs", absl::StrCat("[", absl::StrJoin(requested, ", "), "]"),
                 CheckPodCidrsUnchanged(config_.pod_cidrs, pod_cidrs_origin_,
                                        PodCidrsRecord(config_.state_dir).path(), requested));
@@ -288,7 +290,8 @@ grpc::Status AgentService::SetRemoteNodes(grpc::ServerContext*,
                                           v1::SetRemoteNodesResponse* response) {
   std::vector<RemoteNodeSpec> nodes;
   for (const v1::RemoteNode& node : request->nodes()) {
-    nodes.push_back({node.name(), node.address(), {node.pod_cidrs().begin(), node.pod_cidrs().end()}});
+    nodes.push_back(
+        {node.name(), node.address(), {node.pod_cidrs().begin(), node.pod_cidrs().end()}});
   }
   auto routed = remote_nodes_.Set(nodes);
   const std::string what = absl::StrCat("(", nodes.size(), " nodes)");

@@ -21,8 +21,8 @@ namespace dpcni::dataplane {
 
 // A port the node itself owns rather than a pod: the host port or the uplink.
 struct InfrastructurePort {
-  std::string role;     // "host" or "uplink"
-  std::string name;     // the kernel interface ("dpcni0", "eth1") or the uplink's PCI address
+  std::string role;  // "host" or "uplink"
+  std::string name;  // the kernel interface ("dpcni0", "eth1") or the uplink's PCI address
   uint16_t port_id = 0;
   std::string backend;  // what carries it: "vhost-net", "tap", "af_packet", "af_xdp" or "pci"
 };

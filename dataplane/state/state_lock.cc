@@ -52,7 +52,8 @@ absl::StatusOr<StateDirLock> StateDirLock::Acquire(const std::string& state_dir)
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "state dir ", state_dir, " is in use by another dpcni-agent (", holder, ", holding ", path,
-        "): stop that agent first, or give this one its own state_dir, socket and eal.file_prefix"));
+        "): stop that agent first, or give this one its own state_dir, socket and "
+        "eal.file_prefix"));
   }
   // Written only under the lock: truncating before it would erase the holder's PID.
   const std::string pid = absl::StrCat(::getpid(), "\n");
@@ -77,9 +78,9 @@ absl::Status CheckSocketUnserved(const std::string& path) {
   // A unix-socket connect never blocks for long: it succeeds at once while a listener's backlog has
   // room, and fails with ECONNREFUSED on a socket file nobody listens on.
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process serves the socket ", path,
-        " (another dpcni-agent?): stop it first, or give this agent its own socket"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another process serves the socket ", path,
+                     " (another dpcni-agent?): stop it first, or give this agent its own socket"));
   }
   return absl::OkStatus();
 }

@@ -69,8 +69,8 @@ absl::StatusOr<std::vector<std::string>> TurnOffReceiveMerging(const std::string
   }
   uint32_t flags = 0;
   // A device without the legacy flags (EOPNOTSUPP) has no LRO to turn off.
-  if (int error = ethtool(ETHTOOL_GFLAGS, &flags); status.ok() && error == 0 &&
-                                                   (flags & ETH_FLAG_LRO) != 0) {
+  if (int error = ethtool(ETHTOOL_GFLAGS, &flags);
+      status.ok() && error == 0 && (flags & ETH_FLAG_LRO) != 0) {
     flags &= ~static_cast<uint32_t>(ETH_FLAG_LRO);
     if (int set_error = ethtool(ETHTOOL_SFLAGS, &flags); set_error != 0) {
       status = absl::ErrnoToStatus(set_error, "turn LRO off");
@@ -84,7 +84,8 @@ absl::StatusOr<std::vector<std::string>> TurnOffReceiveMerging(const std::string
         status.code(),
         absl::StrCat("uplink af_packet ", interface, ": ", status.message(),
                      ": af_packet would see merged frames larger than its ring slots; turn them "
-                     "off with `ethtool -K ", interface, " gro off lro off`, or use af_xdp or pci"));
+                     "off with `ethtool -K ",
+                     interface, " gro off lro off`, or use af_xdp or pci"));
   }
   return turned_off;
 }

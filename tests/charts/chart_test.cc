@@ -12,8 +12,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "cni/netconf.h"
 #include "config/agent_config.h"
@@ -169,12 +169,11 @@ TEST_F(ChartTest, AgentConfigIsWhatTheAgentAcceptsWithoutPodCidrs) {
 }
 
 TEST_F(ChartTest, AgentConfigTakesTheValuesAndExtraConfig) {
-  std::map<std::string, YAML::Node> objects =
-      Render({"clusterCIDRs={10.244.0.0/16}", "agent.backend=tap", "agent.maxPods=250",
-              "agent.masquerade=false", "agent.metricsAddress=0.0.0.0:9464",
-              "agent.ealMemoryMB=800", "agent.logLevel=debug",
-              "agent.extraConfig.idle_sleep_max_us=0", "agent.extraConfig.eal.lcores=0-2",
-              "agent.extraConfig.worker_lcores={1,2}"});
+  std::map<std::string, YAML::Node> objects = Render(
+      {"clusterCIDRs={10.244.0.0/16}", "agent.backend=tap", "agent.maxPods=250",
+       "agent.masquerade=false", "agent.metricsAddress=0.0.0.0:9464", "agent.ealMemoryMB=800",
+       "agent.logLevel=debug", "agent.extraConfig.idle_sleep_max_us=0",
+       "agent.extraConfig.eal.lcores=0-2", "agent.extraConfig.worker_lcores={1,2}"});
   const std::string agent_yaml = objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>();
   absl::StatusOr<dataplane::AgentConfig> config = ParseAsTheAgent(agent_yaml);
   ASSERT_TRUE(config.ok()) << config.status() << "\n" << agent_yaml;
@@ -195,7 +194,8 @@ TEST_F(ChartTest, AgentConfigTakesTheValuesAndExtraConfig) {
 }
 
 // remote_nodes and pod_mtu as the values set them. Read as YAML: the keys are the contract of issue
-// 11 (remote_nodes: {mode, vxlan_port, vni}); ParseAsTheAgent checks them once the agent reads them.
+// 11 (remote_nodes: {mode, vxlan_port, vni}); ParseAsTheAgent checks them once the agent reads
+// them.
 YAML::Node AgentYaml(std::map<std::string, YAML::Node>& objects) {
   return YAML::Load(objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>());
 }
@@ -236,7 +236,8 @@ TEST_F(ChartTest, RemoteNodesAreOnAndThePodMtuLeavesRoomForVxlan) {
 
 TEST_F(ChartTest, ConflistIsVersion100WithThePluginAndPortmap) {
   std::map<std::string, YAML::Node> objects = Render();
-  const std::string text = objects["ConfigMap/dpcni"]["data"]["10-dpcni.conflist"].as<std::string>();
+  const std::string text =
+      objects["ConfigMap/dpcni"]["data"]["10-dpcni.conflist"].as<std::string>();
   const nlohmann::json conflist = nlohmann::json::parse(text);
   EXPECT_EQ(conflist["cniVersion"], "1.0.0");
   EXPECT_EQ(conflist["name"], "dpcni");
@@ -267,7 +268,8 @@ TEST_F(ChartTest, HostPathsComeFromValuesAndTheConflistFollowsTheSocketDir) {
   EXPECT_EQ(MountPath(Container(daemonset, "agent"), "netns-dir"), "/run/netns");
   const YAML::Node data = objects["ConfigMap/dpcni"]["data"];
   ASSERT_TRUE(data["05-dpcni.conflist"]);
-  const nlohmann::json conflist = nlohmann::json::parse(data["05-dpcni.conflist"].as<std::string>());
+  const nlohmann::json conflist =
+      nlohmann::json::parse(data["05-dpcni.conflist"].as<std::string>());
   EXPECT_EQ(conflist["cniVersion"], "1.1.0");
   ASSERT_EQ(conflist["plugins"].size(), 1u);
   absl::StatusOr<cni::NetConf> conf = cni::ParseNetConf(FirstPluginConf(conflist));
@@ -292,10 +294,9 @@ TEST_F(ChartTest, DaemonSetRunsOnEveryNodeOnTheHostNetwork) {
   EXPECT_EQ(pod["terminationGracePeriodSeconds"].as<int>(), 30);
   EXPECT_FALSE(pod["automountServiceAccountToken"].as<bool>());
   for (const YAML::Node& container : pod["containers"]) {
-    EXPECT_EQ(container["image"].as<std::string>(), "dpcni.dev/dpcni:" +
-                                                        daemonset["metadata"]["labels"]
-                                                                 ["app.kubernetes.io/version"]
-                                                                     .as<std::string>());
+    EXPECT_EQ(container["image"].as<std::string>(),
+              "dpcni.dev/dpcni:" +
+                  daemonset["metadata"]["labels"]["app.kubernetes.io/version"].as<std::string>());
     EXPECT_EQ(container["imagePullPolicy"].as<std::string>(), "IfNotPresent");
   }
   // --set image.tag, as the cluster lane passes its git version.
@@ -334,15 +335,16 @@ TEST_F(ChartTest, InitContainerScriptReplacesThePluginByRename) {
     }
   }
   ASSERT_EQ(::mkdir((home_ + "/bin").c_str(), 0755), 0);
-  testing::RunProcess("/bin/sh", {"-c", "echo new >" + plugin_source + "; echo old >" + home_ +
-                                            "/bin/dpcni; ln " + home_ + "/bin/dpcni " + home_ +
-                                            "/old-link"},
+  testing::RunProcess("/bin/sh",
+                      {"-c", "echo new >" + plugin_source + "; echo old >" + home_ +
+                                 "/bin/dpcni; ln " + home_ + "/bin/dpcni " + home_ + "/old-link"},
                       {{"PATH", "/usr/bin:/bin"}}, "");
   testing::ProcessResult result =
       testing::RunProcess(command[0], {command[1], script}, {{"PATH", "/usr/bin:/bin"}}, "");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   testing::ProcessResult listing = testing::RunProcess(
-      "/bin/sh", {"-c", "cd " + home_ + " && cat bin/dpcni old-link && stat -c %a bin/dpcni && ls -A bin"},
+      "/bin/sh",
+      {"-c", "cd " + home_ + " && cat bin/dpcni old-link && stat -c %a bin/dpcni && ls -A bin"},
       {{"PATH", "/usr/bin:/bin"}}, "");
   // A new file took the name (the old inode, still linked elsewhere, kept its content: what a
   // runtime executing the old plugin at that moment holds), mode 0755, no temporary file left.
@@ -352,19 +354,18 @@ TEST_F(ChartTest, InitContainerScriptReplacesThePluginByRename) {
 TEST_F(ChartTest, DpcniK8sGetsItsFlagsTheDownwardApiAndTheOnlyToken) {
   const YAML::Node daemonset = Render()["DaemonSet/dpcni"];
   const YAML::Node k8s = Container(daemonset, "k8s");
-  EXPECT_THAT(Strings(k8s["command"]),
-              ElementsAre("dpcni-k8s", "--agent-socket=/run/dpcni/dpcni.sock",
-                          "--cni-conf-source=/etc/dpcni/10-dpcni.conflist",
-                          "--cni-conf-dir=" + MountPath(k8s, "cni-conf"),
-                          "--cni-conf-name=10-dpcni.conflist",
-                          "--cni-bin-dir=" + MountPath(k8s, "cni-bin"),
-                          "--health-address=127.0.0.1:9467"));
+  EXPECT_THAT(
+      Strings(k8s["command"]),
+      ElementsAre("dpcni-k8s", "--agent-socket=/run/dpcni/dpcni.sock",
+                  "--cni-conf-source=/etc/dpcni/10-dpcni.conflist",
+                  "--cni-conf-dir=" + MountPath(k8s, "cni-conf"),
+                  "--cni-conf-name=10-dpcni.conflist", "--cni-bin-dir=" + MountPath(k8s, "cni-bin"),
+                  "--health-address=127.0.0.1:9467"));
   EXPECT_EQ(k8s["livenessProbe"]["httpGet"]["host"].as<std::string>(), "127.0.0.1");
   EXPECT_EQ(k8s["livenessProbe"]["httpGet"]["port"].as<int>(), 9467);
   EXPECT_EQ(k8s["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
-  const YAML::Node without_health =
-      Container(Render({"k8s.healthPort=0", "k8s.uninstallRemovesPlugin=true"})["DaemonSet/dpcni"],
-                "k8s");
+  const YAML::Node without_health = Container(
+      Render({"k8s.healthPort=0", "k8s.uninstallRemovesPlugin=true"})["DaemonSet/dpcni"], "k8s");
   EXPECT_FALSE(without_health["livenessProbe"]);
   EXPECT_THAT(Strings(without_health["command"]), ::testing::Contains("--uninstall-remove-plugin"));
   EXPECT_THAT(Strings(without_health["command"]),
@@ -388,7 +389,8 @@ TEST_F(ChartTest, DpcniK8sGetsItsFlagsTheDownwardApiAndTheOnlyToken) {
       "k8s");
   std::map<std::string, std::string> values;
   for (const YAML::Node& variable : with_api["env"]) {
-    if (variable["value"]) values[variable["name"].as<std::string>()] = variable["value"].as<std::string>();
+    if (variable["value"])
+      values[variable["name"].as<std::string>()] = variable["value"].as<std::string>();
   }
   EXPECT_EQ(values, (std::map<std::string, std::string>{{"KUBERNETES_SERVICE_HOST", "192.168.1.10"},
                                                         {"KUBERNETES_SERVICE_PORT", "6443"}}));
@@ -396,7 +398,8 @@ TEST_F(ChartTest, DpcniK8sGetsItsFlagsTheDownwardApiAndTheOnlyToken) {
 
 TEST_F(ChartTest, AgentIsProbedThroughDpcnictl) {
   const YAML::Node agent = Container(Render()["DaemonSet/dpcni"], "agent");
-  EXPECT_THAT(Strings(agent["command"]), ElementsAre("dpcni-agent", "--config=/etc/dpcni/agent.yaml"));
+  EXPECT_THAT(Strings(agent["command"]),
+              ElementsAre("dpcni-agent", "--config=/etc/dpcni/agent.yaml"));
   for (const auto& [probe, check] : {std::pair<const char*, const char*>{"startupProbe", "live"},
                                      {"livenessProbe", "live"},
                                      {"readinessProbe", "ready"}}) {
@@ -472,7 +475,8 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
       {"remoteNodes.vni=16777216", "outside 0..16777215"},
       {"mtu.node=600", "outside 576..9000"},
       {"mtu.pod=9001", "outside 576..9000"},
-      {"agent.logLevel=verbose", "agent.logLevel \"verbose\" is none of error, warning, info, debug"},
+      {"agent.logLevel=verbose",
+       "agent.logLevel \"verbose\" is none of error, warning, info, debug"},
   };
   for (const auto& [set, message] : cases) {
     testing::ProcessResult result = Template({set});

@@ -84,7 +84,8 @@ TEST(HandleAdd, SendsEverythingTheAgentNeeds) {
 
 TEST(HandleAdd, SendsTheNetconfRoutesEvenWhenEmpty) {
   NetConf conf = Conf();
-  conf.routes = std::vector<ResultRoute>{{.dst = "0.0.0.0/0"}, {.dst = "10.96.0.0/12", .gw = "169.254.1.1"}};
+  conf.routes =
+      std::vector<ResultRoute>{{.dst = "0.0.0.0/0"}, {.dst = "10.96.0.0/12", .gw = "169.254.1.1"}};
   testing::FakeAgentClient agent;
   ASSERT_TRUE(HandleAdd(PodEnvironment(Verb::kAdd), conf, agent).ok());
   ASSERT_TRUE(agent.add_pod_request.has_value());

@@ -87,8 +87,8 @@ TEST(ParseNetConf, UndecodableInputIsError6) {
   ExpectError(ParseNetConf("{\"cniVersion\": "), ErrorCode::kDecodingFailure, "cannot decode");
   ExpectError(ParseNetConf("[1, 2]"), ErrorCode::kDecodingFailure, "not a JSON object");
   // nlohmann throws out_of_range, not parse_error, for a number no double holds.
-  ExpectError(ParseNetConf(R"({"cniVersion": "1.0.0", "mtu": 1e999})"),
-              ErrorCode::kDecodingFailure, "cannot decode");
+  ExpectError(ParseNetConf(R"({"cniVersion": "1.0.0", "mtu": 1e999})"), ErrorCode::kDecodingFailure,
+              "cannot decode");
 }
 
 TEST(ParseNetConf, UnsupportedVersionIsError1) {
@@ -176,7 +176,8 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidFieldCase{
             "IpNotAddress", {{"runtimeConfig", {{"ips", {"pod-a/24"}}}}}, "runtimeConfig.ips[0]"},
         InvalidFieldCase{"RoutesNotArray", {{"routes", {{"dst", "0.0.0.0/0"}}}}, "routes"},
-        InvalidFieldCase{"RouteWithoutDst", {{"routes", {{{"gw", "169.254.1.1"}}}}},
+        InvalidFieldCase{"RouteWithoutDst",
+                         {{"routes", {{{"gw", "169.254.1.1"}}}}},
                          "routes[0].dst is required"},
         InvalidFieldCase{"RouteDstNotCidr", {{"routes", {{{"dst", "default"}}}}}, "routes[0].dst"},
         InvalidFieldCase{"RouteDstIpv6", {{"routes", {{{"dst", "::/0"}}}}}, "routes[0].dst"},

@@ -157,8 +157,8 @@ TEST_F(LogTest, ConcurrentLinesStayWhole) {
         << line.substr(0, 80);
     ASSERT_TRUE(thread >= 0 && thread < kThreads && index >= 0 && index < kLines)
         << line.substr(0, 80);
-    const std::string expected = absl::StrFormat("info dpcni-test t%d: %d %s", thread, index,
-                                                 body(thread, index));
+    const std::string expected =
+        absl::StrFormat("info dpcni-test t%d: %d %s", thread, index, body(thread, index));
     ASSERT_EQ(line, expected) << "line " << thread << "/" << index << " is torn";
     ++seen[{thread, index}];
   }

@@ -1,6 +1,7 @@
 // DEL never waits for the agent: while the agent is down, the plugin queues each DEL beside the
-// agent's socket and answers success, so kubelet finishes deleting pods and containerd removes their
-// sandboxes; the agent carries the queue out before it serves again. Backend-independent: tap.
+// agent's socket and answers success, so kubelet finishes deleting pods and containerd removes
+// their sandboxes; the agent carries the queue out before it serves again. Backend-independent:
+// tap.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -91,10 +92,10 @@ TEST_F(AgentDownTest, QueuedDelOlderThanTheAttachmentIsNotApplied) {
   attachment.set_container_id(pod.container_id);
   attachment.set_ifname("eth0");
   attachment.set_netns_path(pod.netns->path());
-  ASSERT_TRUE(WriteFileAtomically(
-                  PendingDeletePath(node_->agent().socket_path(), pod.container_id, "eth0"),
-                  queued.SerializeAsString())
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(PendingDeletePath(node_->agent().socket_path(), pod.container_id, "eth0"),
+                          queued.SerializeAsString())
+          .ok());
 
   node_->agent().Stop();
   std::string failure;

@@ -51,8 +51,9 @@ TEST_F(AgentInstanceTest, SecondAgentOnTheSameStateDirRefusesNamingTheHolder) {
   const std::string pods_before = Slurp(node_->agent().state_dir() + "/pods.json");
   CommandResult second = StartSecond({});
   EXPECT_EQ(second.exit_code, 1) << second.Describe();
-  EXPECT_NE(second.err.find(absl::StrCat("in use by another dpcni-agent (PID ", node_->agent().pid())),
-            std::string::npos)
+  EXPECT_NE(
+      second.err.find(absl::StrCat("in use by another dpcni-agent (PID ", node_->agent().pid())),
+      std::string::npos)
       << second.Describe();
   // It stopped before EAL: no "EAL:" line, and the first agent's socket and state are untouched.
   EXPECT_EQ(second.err.find("EAL:"), std::string::npos) << second.Describe();
@@ -83,7 +84,8 @@ TEST_F(AgentInstanceTest, StateIsFreeAgainOnceTheFirstStops) {
   ASSERT_TRUE(std::filesystem::is_directory(runtime_dir)) << runtime_dir << " while it runs";
   node_->agent().Stop();
   EXPECT_FALSE(std::filesystem::exists(node_->agent().socket_path())) << "its own socket goes";
-  EXPECT_FALSE(std::filesystem::exists(runtime_dir)) << "and EAL's runtime folder goes: " << runtime_dir;
+  EXPECT_FALSE(std::filesystem::exists(runtime_dir))
+      << "and EAL's runtime folder goes: " << runtime_dir;
   std::string failure;
   ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
   EXPECT_TRUE(FirstStillServes());

@@ -32,8 +32,8 @@ namespace {
 
 std::string TempPath(const std::string& what) {
   static std::atomic<int> counter = 0;
-  return (std::filesystem::temp_directory_path() /
-          ("dpcni-e2e-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(counter++)))
+  return (std::filesystem::temp_directory_path() / ("dpcni-e2e-" + std::to_string(::getpid()) +
+                                                    "-" + what + "-" + std::to_string(counter++)))
       .string();
 }
 
@@ -101,15 +101,18 @@ class StaleNamespaceSweeper : public testing::Environment {
     for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec_)) {
       const std::string name = entry.path().filename().string();
       if (name.rfind(prefix, 0) != 0) continue;
-      const std::string pid = name.substr(prefix.size(), name.find('-', prefix.size()) - prefix.size());
-      if (!pid.empty() && !std::filesystem::exists("/proc/" + pid)) Run({"ip", "netns", "del", name});
+      const std::string pid =
+          name.substr(prefix.size(), name.find('-', prefix.size()) - prefix.size());
+      if (!pid.empty() && !std::filesystem::exists("/proc/" + pid))
+        Run({"ip", "netns", "del", name});
     }
   }
 
  private:
   std::error_code ec_;
 };
-const testing::Environment* const kSweeper = testing::AddGlobalTestEnvironment(new StaleNamespaceSweeper);
+const testing::Environment* const kSweeper =
+    testing::AddGlobalTestEnvironment(new StaleNamespaceSweeper);
 
 }  // namespace
 
@@ -117,9 +120,11 @@ std::string CommandResult::Describe() const {
   return "exit " + std::to_string(exit_code) + "\nstdout:\n" + out + "\nstderr:\n" + err;
 }
 
-CommandResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                  const std::string& input, std::chrono::seconds timeout) {
-  const std::string in_path = TempPath("in"), out_path = TempPath("out"), err_path = TempPath("err");
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env, const std::string& input,
+                  std::chrono::seconds timeout) {
+  const std::string in_path = TempPath("in"), out_path = TempPath("out"),
+                    err_path = TempPath("err");
   std::ofstream(in_path) << input;
   CommandResult result;
   pid_t pid = Spawn(argv, env, in_path, out_path, err_path);
@@ -190,7 +195,8 @@ std::string UniqueName(const std::string& suffix) {
 Netns::Netns(std::string name) : name_(std::move(name)) {
   Run({"ip", "netns", "del", name_});  // left over by a crashed earlier run of this pid
   Run({"ip", "netns", "add", name_});
-  // ip -n, not ip netns exec: no mount namespace to copy, which grows with every netns on the machine.
+  // ip -n, not ip netns exec: no mount namespace to copy, which grows with every netns on the
+  // machine.
   Run({"ip", "-n", name_, "link", "set", "lo", "up"});
 }
 
@@ -262,15 +268,17 @@ void Agent::Stop() {
 std::string Agent::Log() const { return Slurp(log_path_) + Slurp(log_path_ + ".err"); }
 
 nlohmann::json NetConf(const std::string& socket_path, const std::string& cni_version) {
-  return {{"cniVersion", cni_version}, {"name", "dpcni-e2e"}, {"type", "dpcni"},
+  return {{"cniVersion", cni_version},
+          {"name", "dpcni-e2e"},
+          {"type", "dpcni"},
           {"agentSocket", socket_path}};
 }
 
 CommandResult InvokePlugin(const CniCall& call) {
   // containerd builds CNI_ARGS from a map: the order of the keys is not fixed.
-  const std::string args = "K8S_POD_INFRA_CONTAINER_ID=" + call.container_id +
-                           ";K8S_POD_UID=uid-" + call.pod_name + ";IgnoreUnknown=1" +
-                           ";K8S_POD_NAME=" + call.pod_name + ";K8S_POD_NAMESPACE=" + call.pod_namespace;
+  const std::string args = "K8S_POD_INFRA_CONTAINER_ID=" + call.container_id + ";K8S_POD_UID=uid-" +
+                           call.pod_name + ";IgnoreUnknown=1" + ";K8S_POD_NAME=" + call.pod_name +
+                           ";K8S_POD_NAMESPACE=" + call.pod_namespace;
   return Run({DPCNI_PLUGIN_PATH},
              {{"CNI_COMMAND", call.command},
               {"CNI_CONTAINERID", call.container_id},
@@ -313,15 +321,16 @@ bool ReportsReceivedBytes(const nlohmann::json& report) {
 nlohmann::json Iperf(const std::string& client_netns, const std::string& server_netns,
                      const std::string& server_ip, int seconds) {
   auto server = std::async(std::launch::async, [&] {
-    return RunIn(server_netns, {"iperf3", "-s", "-1", "-p", "5201"}, std::chrono::seconds(seconds + 40));
+    return RunIn(server_netns, {"iperf3", "-s", "-1", "-p", "5201"},
+                 std::chrono::seconds(seconds + 40));
   });
   CommandResult client;
   nlohmann::json report;
   // Until the server listens. iperf3 3.12 with -J exits 0 even when the connection is refused, so
   // the report itself says whether the transfer happened.
   for (int attempt = 0; attempt < 20; ++attempt) {
-    client = RunIn(client_netns, {"iperf3", "-c", server_ip, "-p", "5201", "-t", std::to_string(seconds),
-                                  "-J"});
+    client = RunIn(client_netns,
+                   {"iperf3", "-c", server_ip, "-p", "5201", "-t", std::to_string(seconds), "-J"});
     report = nlohmann::json::parse(client.out, nullptr, /*allow_exceptions=*/false);
     if (client.exit_code == 0 && ReportsReceivedBytes(report)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -1,5 +1,5 @@
-// The end-to-end harness: namespaces, processes and plugin invocations, all made by the test and all
-// removed when the objects go away, also when an assertion fails midway.
+// The end-to-end harness: namespaces, processes and plugin invocations, all made by the test and
+// all removed when the objects go away, also when an assertion fails midway.
 #pragma once
 
 #include <sys/types.h>
@@ -26,8 +26,8 @@ struct CommandResult {
 };
 
 // Runs argv[0] (searched in PATH) with the current environment plus `env`, `input` on stdin.
-CommandResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
-                  const std::string& input = "",
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env = {}, const std::string& input = "",
                   std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // `ip netns exec <netns> argv...`
@@ -160,8 +160,8 @@ struct Pod {
   nlohmann::json result;
 };
 
-// A node: its netns, its agent, and the pods added through the plugin. Destroying it deletes the pods'
-// netns (which removes their interfaces), stops the agent and deletes the node netns.
+// A node: its netns, its agent, and the pods added through the plugin. Destroying it deletes the
+// pods' netns (which removes their interfaces), stops the agent and deletes the node netns.
 class TestNode {
  public:
   // `name` tells the netns apart (UniqueName(name)) when a test runs more than one node.
@@ -184,8 +184,8 @@ class TestNode {
   std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
 };
 
-// The backends the e2e suite runs on here: DPCNI_E2E_BACKEND when set, else tap, plus vhost-net where
-// /dev/vhost-net opens.
+// The backends the e2e suite runs on here: DPCNI_E2E_BACKEND when set, else tap, plus vhost-net
+// where /dev/vhost-net opens.
 std::vector<std::string> Backends();
 // "tap", "vhostnet": test-name suffixes for INSTANTIATE_TEST_SUITE_P over Backends().
 std::string BackendTestName(const testing::TestParamInfo<std::string>& info);

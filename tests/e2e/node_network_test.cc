@@ -44,16 +44,18 @@ class NodeNetworkTest : public testing::TestWithParam<std::string> {
     // The node forwards like a Kubernetes node, and has an address only its kernel knows.
     MustRun(node, {"sysctl", "-qw", "net.ipv4.ip_forward=1"});
     MustRun(node, {"ip", "addr", "add", std::string(kNodeOnlyIp) + "/32", "dev", "lo"});
-    // The uplink: a veth whose node end DPDK reads through af_packet. The node's kernel must not also
-    // forward what arrives there (af_packet leaves the frames to the kernel too).
-    MustRun(node, {"ip", "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside});
+    // The uplink: a veth whose node end DPDK reads through af_packet. The node's kernel must not
+    // also forward what arrives there (af_packet leaves the frames to the kernel too).
+    MustRun(node,
+            {"ip", "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside});
     MustRun(node, {"sysctl", "-qw", "net.ipv4.conf.up0.forwarding=0"});
     MustRun(node, {"ip", "link", "set", "up0", "up"});
     MustRun(outside, {"ip", "addr", "add", std::string(kOutsideIp) + "/24", "dev", "out0"});
     MustRun(outside, {"ip", "link", "set", "out0", "up"});
     MustRun(outside, {"ip", "route", "add", "10.99.0.0/24", "via", kUplinkIp});
     // A veth hands af_packet partial checksums; a real NIC does not (docs/testing.md).
-    MustRun(outside, {"ethtool", "-K", "out0", "tx", "off", "tso", "off", "gso", "off", "sg", "off"});
+    MustRun(outside,
+            {"ethtool", "-K", "out0", "tx", "off", "tso", "off", "gso", "off", "sg", "off"});
 
     std::string failure;
     ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
@@ -177,8 +179,7 @@ TEST_P(NodeNetworkTest, MissingUplinkInterfaceFailsStartWithItsName) {
   EXPECT_NE(failure.find("nosuch0"), std::string::npos) << failure;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, NodeNetworkTest, testing::ValuesIn(Backends()),
-                         BackendTestName);
+INSTANTIATE_TEST_SUITE_P(Backends, NodeNetworkTest, testing::ValuesIn(Backends()), BackendTestName);
 
 }  // namespace
 }  // namespace dpcni::e2e

@@ -1,8 +1,8 @@
 // The node's pod CIDRs from SetPodCidrs, as in a Kubernetes cluster where kube-controller-manager
 // allocates them and dpcni-k8s hands them to the agent: an agent configured without pod_cidrs waits
-// (not ready, pods told to try again later) until the call comes, records them, and starts with them
-// at once after a restart. The test plays dpcni-k8s with a gRPC stub. One backend: the suite's first
-// (tap here, vhost-net in the VM lane).
+// (not ready, pods told to try again later) until the call comes, records them, and starts with
+// them at once after a restart. The test plays dpcni-k8s with a gRPC stub. One backend: the suite's
+// first (tap here, vhost-net in the VM lane).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -43,7 +43,7 @@ class PodCidrsTest : public testing::Test {
   void SetUp() override {
     AgentOptions options;
     options.backend = Backends().front();  // tap here, vhost-net in the VM lane
-    options.pod_cidr = "";  // no pod_cidrs in the config
+    options.pod_cidr = "";                 // no pod_cidrs in the config
     node_ = std::make_unique<TestNode>(options);
   }
 
@@ -93,7 +93,8 @@ TEST_F(PodCidrsTest, AgentWaitsForSetPodCidrsThenServesAndRestartsWithThem) {
   EXPECT_EQ(pods.exit_code, 1) << pods.Describe();
   EXPECT_NE(pods.err.find("is not ready"), std::string::npos) << pods.err;
 
-  // The runtime's ADD is told to try again later (CNI error 11); CNI STATUS says not available (50).
+  // The runtime's ADD is told to try again later (CNI error 11); CNI STATUS says not available
+  // (50).
   Pod early = WaitingPod("early");
   CommandResult add = InvokePlugin(node_->Call("ADD", early));
   EXPECT_NE(add.exit_code, 0);
@@ -154,8 +155,9 @@ TEST_F(PodCidrsTest, BadCidrsAreInvalidArgumentAndRecordNothing) {
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << (bad.empty() ? "(none)" : bad[0]) << ": " << refused.error_message();
   }
-  EXPECT_NE(SetPodCidrs(agent, {"fd00:10:97::/64"}).error_message().find("IPv6 is not supported yet"),
-            std::string::npos);
+  EXPECT_NE(
+      SetPodCidrs(agent, {"fd00:10:97::/64"}).error_message().find("IPv6 is not supported yet"),
+      std::string::npos);
   EXPECT_NE(SetPodCidrs(agent, {"10.97.0.1/24"}).error_message().find("did you mean 10.97.0.0/24"),
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(NodeRecord()));
@@ -193,8 +195,8 @@ TEST_F(PodCidrsTest, CidrsThatClashWithTheIpamStateAreRefusedAndTheAgentWaitsOn)
 TEST_F(PodCidrsTest, ASetUpThatFailsMidwayIsAnsweredUndoneAndStopsTheAgent) {
   // Something else holds the host port's name: the node's edges cannot come up once the CIDRs are
   // accepted, and ports already attached to the engine cannot be taken back one by one.
-  CommandResult taken = RunIn(node_->netns().name(),
-                              {"ip", "link", "add", "dpcni0", "type", "veth", "peer", "name", "other0"});
+  CommandResult taken = RunIn(node_->netns().name(), {"ip", "link", "add", "dpcni0", "type", "veth",
+                                                      "peer", "name", "other0"});
   ASSERT_EQ(taken.exit_code, 0) << taken.Describe();
   StartAgent();
   Agent& agent = node_->agent();

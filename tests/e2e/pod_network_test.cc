@@ -34,7 +34,9 @@ class PodNetworkTest : public testing::TestWithParam<std::string> {
     node_.reset();
   }
 
-  CniCall Call(const std::string& command, const Pod& pod) const { return node_->Call(command, pod); }
+  CniCall Call(const std::string& command, const Pod& pod) const {
+    return node_->Call(command, pod);
+  }
   Pod& AddPod(const std::string& name) { return node_->AddPod(name); }
   dpcni::v1::PodInfo InfoOf(const Pod& pod) { return node_->InfoOf(pod); }
   dpcni::v1::StatusResponse AgentStatus() { return node_->Status(); }
@@ -72,7 +74,8 @@ TEST_P(PodNetworkTest, PodsGetDistinctAddressesAndTalkThroughTheDataplane) {
   ASSERT_FALSE(report.is_discarded());
   const double received = report["end"]["sum_received"]["bytes"].get<double>();
   EXPECT_GT(received, 1e6);
-  std::cout << "backend=" << GetParam() << " iperf3 pod->pod " << Gbps(report) << " Gbit/s" << std::endl;
+  std::cout << "backend=" << GetParam() << " iperf3 pod->pod " << Gbps(report) << " Gbit/s"
+            << std::endl;
   // Everything the receiver got crossed the dataplane's Tx toward its port.
   EXPECT_GE(PortStatsOf(api(), server_port).tx_bytes() - tx_before,
             static_cast<uint64_t>(received));
@@ -82,7 +85,8 @@ TEST_P(PodNetworkTest, SpoofedSourceAddressIsDroppedAndCounted) {
   Pod& a = AddPod("a");
   Pod& b = AddPod("b");
   ASSERT_TRUE(Ping(a, b.ip));
-  ASSERT_EQ(RunIn(a.netns->name(), {"ip", "addr", "add", "10.99.0.250/32", "dev", "eth0"}).exit_code, 0);
+  ASSERT_EQ(
+      RunIn(a.netns->name(), {"ip", "addr", "add", "10.99.0.250/32", "dev", "eth0"}).exit_code, 0);
   EXPECT_FALSE(Ping(a, b.ip, "10.99.0.250"));
   const auto stats = PortStatsOf(api(), InfoOf(a).port_id());
   ASSERT_TRUE(stats.drops().contains("spoofed_source")) << stats.DebugString();
@@ -115,7 +119,8 @@ TEST_P(PodNetworkTest, CheckPassesThenFailsOnceTheAddressIsRemovedByHand) {
   CommandResult healthy = InvokePlugin(check);
   EXPECT_EQ(healthy.exit_code, 0) << healthy.Describe();
 
-  ASSERT_EQ(RunIn(pod.netns->name(), {"ip", "addr", "del", pod.ip + "/32", "dev", "eth0"}).exit_code, 0);
+  ASSERT_EQ(
+      RunIn(pod.netns->name(), {"ip", "addr", "del", pod.ip + "/32", "dev", "eth0"}).exit_code, 0);
   CommandResult broken = InvokePlugin(check);
   EXPECT_NE(broken.exit_code, 0);
   const auto error = ParseOutput(broken);
@@ -205,7 +210,8 @@ TEST_P(PodNetworkTest, TwentyPodsAddedInParallelGetDistinctAddresses) {
   }
   std::vector<std::future<CommandResult>> adds;
   for (const Pod& pod : pods) {
-    adds.push_back(std::async(std::launch::async, [this, &pod] { return InvokePlugin(Call("ADD", pod)); }));
+    adds.push_back(
+        std::async(std::launch::async, [this, &pod] { return InvokePlugin(Call("ADD", pod)); }));
   }
   std::set<std::string> addresses;
   for (int i = 0; i < kPods; ++i) {
@@ -261,7 +267,8 @@ TEST_P(PodNetworkTest, SecondInterfaceLeavesThePodsRoutesOnEth0) {
   CommandResult added = InvokePlugin(add_net1);
   ASSERT_EQ(added.exit_code, 0) << added.Describe();
   const nlohmann::json net1 = ParseOutput(added);
-  EXPECT_TRUE(net1["routes"].empty()) << "net1 got no route, its result lists none: " << net1.dump();
+  EXPECT_TRUE(net1["routes"].empty())
+      << "net1 got no route, its result lists none: " << net1.dump();
   ASSERT_EQ(net1["ips"].size(), 1u) << net1.dump();
   EXPECT_NE(net1["ips"][0]["address"], a.result["ips"][0]["address"]);
 
@@ -274,8 +281,8 @@ TEST_P(PodNetworkTest, SecondInterfaceLeavesThePodsRoutesOnEth0) {
     }
   }
   // net1 resolves the gateway as soon as anything leaves through it. Among equal default routes
-  // the kernel takes the first whose gateway is resolved (fib_select_default): with net1's in front,
-  // that would now be net1's.
+  // the kernel takes the first whose gateway is resolved (fib_select_default): with net1's in
+  // front, that would now be net1's.
   RunIn(a.netns->name(), {"ping", "-c", "1", "-W", "1", "-I", "net1", gateway});
   const nlohmann::json neighbours =
       ParseOutput(RunIn(a.netns->name(), {"ip", "-j", "neigh", "show", "dev", "net1"}));
@@ -348,18 +355,17 @@ TEST_P(PodNetworkTest, MetricsEndpointServesThePortCounters) {
   Pod& b = AddPod("b");
   ASSERT_TRUE(Ping(a, b.ip));
   // A plain HTTP GET from inside the node's netns, where the agent listens.
-  CommandResult scrape = RunIn(node_->netns().name(),
-                               {"bash", "-c",
-                                "exec 3<>/dev/tcp/127.0.0.1/9464 && "
-                                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"});
+  CommandResult scrape =
+      RunIn(node_->netns().name(), {"bash", "-c",
+                                    "exec 3<>/dev/tcp/127.0.0.1/9464 && "
+                                    "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"});
   ASSERT_EQ(scrape.exit_code, 0) << scrape.Describe();
   const std::string pod_label = "name=\"default/a\"";
   EXPECT_NE(scrape.out.find("dpcni_port_rx_packets_total{"), std::string::npos) << scrape.out;
   EXPECT_NE(scrape.out.find(pod_label), std::string::npos) << scrape.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PodNetworkTest, testing::ValuesIn(Backends()),
-                         BackendTestName);
+INSTANTIATE_TEST_SUITE_P(Backends, PodNetworkTest, testing::ValuesIn(Backends()), BackendTestName);
 
 }  // namespace
 }  // namespace dpcni::e2e

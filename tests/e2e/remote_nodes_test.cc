@@ -53,7 +53,8 @@ std::vector<std::string> RemoteRoutes(Agent& agent) {
   EXPECT_TRUE(agent.api().ListRoutes(&context, {}, &response).ok());
   std::vector<std::string> routes;
   for (const auto& route : response.routes()) {
-    if (!route.node().empty()) routes.push_back(route.prefix() + " " + route.node() + " " + route.mode());
+    if (!route.node().empty())
+      routes.push_back(route.prefix() + " " + route.node() + " " + route.mode());
   }
   return routes;
 }
@@ -74,7 +75,8 @@ dpcni::v1::PortStats UplinkStats(Agent& agent) {
   return {};
 }
 
-uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts, const std::string& name) {
+uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts,
+                 const std::string& name) {
   auto found = counts.find(name);
   return found == counts.end() ? 0 : found->second;
 }
@@ -110,7 +112,8 @@ class RemoteNodesTest : public testing::TestWithParam<std::string> {
   void TearDown() override {
     if (HasFailure()) {
       for (TestNode* node : {node1_.get(), node2_.get()}) {
-        if (node) std::cout << node->netns().name() << " agent log:\n" << node->agent().Log() << std::endl;
+        if (node)
+          std::cout << node->netns().name() << " agent log:\n" << node->agent().Log() << std::endl;
       }
     }
     node1_.reset();
@@ -122,8 +125,8 @@ class RemoteNodesTest : public testing::TestWithParam<std::string> {
   // between 192.168.81.0/24 and 192.168.82.0/24 (ip_forward there only); else a bridge on
   // 192.168.80.0/24.
   void SetUpNodes(bool routed) {
-    std::cout << "backend=" << GetParam() << " uplink=af_packet fabric="
-              << (routed ? "router" : "bridge") << std::endl;
+    std::cout << "backend=" << GetParam()
+              << " uplink=af_packet fabric=" << (routed ? "router" : "bridge") << std::endl;
     fabric_ = std::make_unique<Netns>(UniqueName(routed ? "router" : "fabric"));
     const std::string fabric = fabric_->name();
     if (routed) {
@@ -135,26 +138,28 @@ class RemoteNodesTest : public testing::TestWithParam<std::string> {
     for (int i : {1, 2}) {
       const std::string n = std::to_string(i);
       address_[i] = routed ? "192.168.8" + n + ".1" : "192.168.80." + n;
-      std::string uplink = "uplink:\n  type: af_packet\n  interface: up0\n  address: " +
-                           address_[i] + "/24\n";
+      std::string uplink =
+          "uplink:\n  type: af_packet\n  interface: up0\n  address: " + address_[i] + "/24\n";
       if (routed) {
         // The other subnet is reached through the router: a static uplink route.
         const std::string other = i == 1 ? "2" : "1";
-        uplink += "  routes:\n  - {dst: 192.168.8" + other + ".0/24, via: 192.168.8" + n + ".254}\n";
+        uplink +=
+            "  routes:\n  - {dst: 192.168.8" + other + ".0/24, via: 192.168.8" + n + ".254}\n";
       }
       AgentOptions options;
       options.backend = GetParam();
       options.pod_cidr = i == 1 ? kCidr1 : kCidr2;
       // VXLAN's 50 bytes must fit in the fabric's 1500.
-      options.extra_yaml = uplink + "cluster_cidrs: [10.80.0.0/12]\n" +
-                           (routed ? "pod_mtu: 1450\n" : "");
+      options.extra_yaml =
+          uplink + "cluster_cidrs: [10.80.0.0/12]\n" + (routed ? "pod_mtu: 1450\n" : "");
       auto& node = i == 1 ? node1_ : node2_;
       // Named apart: two nodes of one name would share one netns name, and a restarted agent
       // would start in the other node.
       node = std::make_unique<TestNode>(options, "node" + n);
       const std::string ns = node->netns().name();
       const std::string peer = "f" + n;
-      MustRun(ns, {"ip", "link", "add", "up0", "type", "veth", "peer", "name", peer, "netns", fabric});
+      MustRun(ns,
+              {"ip", "link", "add", "up0", "type", "veth", "peer", "name", peer, "netns", fabric});
       MustRun(ns, {"sysctl", "-qw", "net.ipv4.conf.up0.forwarding=0"});
       MustRun(ns, {"ip", "link", "set", "up0", "up"});
       if (routed) {
@@ -165,7 +170,8 @@ class RemoteNodesTest : public testing::TestWithParam<std::string> {
       MustRun(fabric, {"ip", "link", "set", peer, "up"});
       // What the fabric's kernel sends itself (the spoofer's packets) must leave with whole
       // checksums: af_packet on the other end takes frames as they are (docs/testing.md).
-      MustRun(fabric, {"ethtool", "-K", peer, "tx", "off", "tso", "off", "gso", "off", "sg", "off"});
+      MustRun(fabric,
+              {"ethtool", "-K", peer, "tx", "off", "tso", "off", "gso", "off", "sg", "off"});
       std::string failure;
       ASSERT_TRUE(node->agent().Start(&failure)) << failure;
     }
@@ -204,7 +210,8 @@ class RemoteNodesTest : public testing::TestWithParam<std::string> {
     EXPECT_EQ(response.prefixes(), 0u);
     EXPECT_TRUE(RemoteRoutes(node1_->agent()).empty());
     EXPECT_FALSE(Ping(a.netns->name(), b.ip)) << "node-2 withdrawn, yet its pod answers";
-    ASSERT_TRUE(SetRemoteNodes(node1_->agent(), {{"node-2", address_[2], {kCidr2}}}, &response).ok());
+    ASSERT_TRUE(
+        SetRemoteNodes(node1_->agent(), {{"node-2", address_[2], {kCidr2}}}, &response).ok());
     EXPECT_EQ(response.nodes(), 1u);
     EXPECT_EQ(response.prefixes(), 1u);
     EXPECT_EQ(RemoteRoutes(node1_->agent()),
@@ -267,14 +274,16 @@ TEST_P(RemoteNodesTest, VxlanBetweenNodesInTwoSubnets) {
   EXPECT_GT(CountOf(uplink.events(), "vxlan_decapsulated"), 0u);
 
   // From the fabric, as if from node 2, but with an inner source outside node 2's pod CIDR.
-  const uint64_t spoofed_before = CountOf(UplinkStats(node1_->agent()).drops(), "vxlan_spoofed_source");
+  const uint64_t spoofed_before =
+      CountOf(UplinkStats(node1_->agent()).drops(), "vxlan_spoofed_source");
   CommandResult sent = RunIn(fabric_->name(), {"python3", "-c", kSpoofer, address_[2], address_[1],
                                                "4789", "1", "10.99.9.9", a.ip, "5"});
   ASSERT_EQ(sent.exit_code, 0) << sent.Describe();
   uint64_t spoofed = 0;
   for (int attempt = 0; attempt < 50 && spoofed < 5; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    spoofed = CountOf(UplinkStats(node1_->agent()).drops(), "vxlan_spoofed_source") - spoofed_before;
+    spoofed =
+        CountOf(UplinkStats(node1_->agent()).drops(), "vxlan_spoofed_source") - spoofed_before;
   }
   EXPECT_EQ(spoofed, 5u) << "drops: " << UplinkStats(node1_->agent()).DebugString();
 
@@ -294,7 +303,8 @@ TEST(RemoteNodesWithoutUplinkTest, KernelRoutesComeGoAndNeverTouchOthers) {
   Netns peer(UniqueName("peer"));
   const std::string ns = node.netns().name();
   MustRun(ns, {"sysctl", "-qw", "net.ipv4.ip_forward=1"});
-  MustRun(ns, {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer.name()});
+  MustRun(ns, {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
+               peer.name()});
   MustRun(ns, {"ip", "addr", "add", "192.168.80.1/24", "dev", "eth0"});
   MustRun(ns, {"ip", "link", "set", "eth0", "up"});
   // The peer is node 2: its address, a "pod" address on its loopback, and the way back.
@@ -312,24 +322,28 @@ TEST(RemoteNodesWithoutUplinkTest, KernelRoutesComeGoAndNeverTouchOthers) {
   grpc::Status set = SetRemoteNodes(node.agent(), {{"node-2", "192.168.80.2", {kCidr2}},
                                                    {"node-4", "192.168.80.4", {"10.84.0.0/24"}}});
   ASSERT_TRUE(set.ok()) << set.error_message() << "\n" << node.agent().Log();
-  EXPECT_EQ(ours(), "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
+  EXPECT_EQ(ours(),
+            "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
   EXPECT_EQ(RemoteRoutes(node.agent()),
             (std::vector<std::string>{"10.82.0.0/24 node-2 kernel", "10.84.0.0/24 node-4 kernel"}));
   Pod& a = node.AddPod("a");
   EXPECT_TRUE(Ping(a.netns->name(), "10.82.0.7")) << "through the node's kernel route to node 2";
 
   // A node claiming the prefix of someone else's route: refused whole, nothing changes.
-  grpc::Status refused = SetRemoteNodes(node.agent(), {{"node-2", "192.168.80.2", {kCidr2}},
-                                                       {"node-3", "192.168.80.3", {"10.83.0.0/24"}}});
+  grpc::Status refused = SetRemoteNodes(
+      node.agent(),
+      {{"node-2", "192.168.80.2", {kCidr2}}, {"node-3", "192.168.80.3", {"10.83.0.0/24"}}});
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
   EXPECT_EQ(theirs(), "10.83.0.0/24 via 192.168.80.3 dev eth0 proto static \n");
-  EXPECT_EQ(ours(), "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
+  EXPECT_EQ(ours(),
+            "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
 
   // Across a restart the kernel keeps them; one of ours the record does not have is withdrawn.
   node.agent().Stop();
   MustRun(ns, {"ip", "route", "add", "10.85.0.0/24", "via", "192.168.80.5", "proto", "220"});
   ASSERT_TRUE(node.agent().Start(&failure)) << failure;
-  EXPECT_EQ(ours(), "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
+  EXPECT_EQ(ours(),
+            "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
   EXPECT_EQ(node.Status().route_sync().state(), "stale");
 
   // node-4 goes, then every node: their routes go, someone else's stays.

@@ -1,10 +1,10 @@
 // A node at its pod limit: the agent runs with max_pods = N (DPCNI_E2E_SCALE_PODS; by default 500,
 // or fewer if the DPDK built against holds fewer ports), N pods are added through the plugin as the
 // runtime adds them (many at once), every pod answers the node, pods answer each other, ADD number
-// N+1 is refused with a CNI error and leaves nothing, and deleting them all (the runtime's DEL, then
-// its second DEL with an empty CNI_NETNS) brings the node back to where it started: no port, tap,
-// address or namespace left. Prints the backend and how long each phase took (informational; speed
-// is measured in bench/pods).
+// N+1 is refused with a CNI error and leaves nothing, and deleting them all (the runtime's DEL,
+// then its second DEL with an empty CNI_NETNS) brings the node back to where it started: no port,
+// tap, address or namespace left. Prints the backend and how long each phase took (informational;
+// speed is measured in bench/pods).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -62,7 +62,8 @@ std::vector<size_t> RunConcurrently(size_t count, const std::function<bool(size_
   return failed;
 }
 
-// The smallest pod CIDR whose addresses hold `pods` besides the network, broadcast and node address.
+// The smallest pod CIDR whose addresses hold `pods` besides the network, broadcast and node
+// address.
 std::string PodCidrFor(size_t pods) {
   int length = 30;
   while (length > 8 && (uint64_t{1} << (32 - length)) - 3 < pods) --length;
@@ -135,7 +136,8 @@ class ScaleTest : public testing::TestWithParam<std::string> {
     return RunIn(node_->netns().name(), {"sh", "-c", "ip -o link show | awk '{print $2}'"}).out;
   }
   std::string NodeAddresses() {
-    return RunIn(node_->netns().name(), {"sh", "-c", "ip -o -4 addr show | awk '{print $2, $4}'"}).out;
+    return RunIn(node_->netns().name(), {"sh", "-c", "ip -o -4 addr show | awk '{print $2, $4}'"})
+        .out;
   }
 
   bool HasInterface(const Pod& pod) {
@@ -143,9 +145,10 @@ class ScaleTest : public testing::TestWithParam<std::string> {
   }
 
   // The pods that do not answer a ping from `from_netns` within 5 s (the first packet may wait for
-  // ARP on both sides). One `ip netns exec` whose xargs runs the pings concurrently: entering a netns
-  // that way costs a copy of the mount table, which holds every pod's netns.
-  std::vector<std::string> Silent(const std::string& from_netns, const std::vector<std::string>& ips) {
+  // ARP on both sides). One `ip netns exec` whose xargs runs the pings concurrently: entering a
+  // netns that way costs a copy of the mount table, which holds every pod's netns.
+  std::vector<std::string> Silent(const std::string& from_netns,
+                                  const std::vector<std::string>& ips) {
     std::string list;
     for (const std::string& ip : ips) list += ip + "\n";
     const std::string script = "printf '" + list + "' | xargs -P " + std::to_string(kConcurrency) +
@@ -176,8 +179,8 @@ class ScaleTest : public testing::TestWithParam<std::string> {
       return result.exit_code == 0;
     });
     Phase(phase_name, phase);
-    EXPECT_TRUE(failures.empty()) << failures.size() << " DELs failed; first: "
-                                  << results[failures.front()];
+    EXPECT_TRUE(failures.empty()) << failures.size()
+                                  << " DELs failed; first: " << results[failures.front()];
   }
 
   rlimit saved_file_limit_{};
@@ -193,8 +196,9 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   const std::string start_addresses = NodeAddresses();
   ASSERT_EQ(start_status.pods(), 0u);
   ASSERT_EQ(start_status.pod_capacity(), kPods);
-  std::cout << "backend=" << GetParam() << " mbufs in use at 0 pods: " << start_status.mbufs_in_use()
-            << " of " << start_status.mbuf_pool_size() << std::endl;
+  std::cout << "backend=" << GetParam()
+            << " mbufs in use at 0 pods: " << start_status.mbufs_in_use() << " of "
+            << start_status.mbuf_pool_size() << std::endl;
 
   auto phase = Clock::now();
   pods_.resize(kPods);
@@ -216,8 +220,8 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
     return true;
   });
   Phase("add", phase);
-  ASSERT_TRUE(add_failures.empty()) << add_failures.size() << " ADDs failed; first: "
-                                    << added[add_failures.front()];
+  ASSERT_TRUE(add_failures.empty())
+      << add_failures.size() << " ADDs failed; first: " << added[add_failures.front()];
   std::set<std::string> addresses;
   std::vector<std::string> ips;
   for (const Pod& pod : pods_) {
@@ -275,11 +279,11 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
 
   DeleteEveryPod("delete");
   const auto left_taps = RunConcurrently(kPods, [&](size_t i) { return !HasInterface(pods_[i]); });
-  EXPECT_TRUE(left_taps.empty()) << left_taps.size() << " pods still have eth0:"
-                                 << FirstFailures(left_taps, ips);
+  EXPECT_TRUE(left_taps.empty()) << left_taps.size()
+                                 << " pods still have eth0:" << FirstFailures(left_taps, ips);
 
-  // The sandboxes go, then containerd's second DEL comes with an empty CNI_NETNS (Call gives an empty
-  // netns path for a pod without a netns).
+  // The sandboxes go, then containerd's second DEL comes with an empty CNI_NETNS (Call gives an
+  // empty netns path for a pod without a netns).
   phase = Clock::now();
   std::vector<std::string> netns_names;
   for (Pod& pod : pods_) netns_names.push_back(pod.netns->name());
@@ -303,9 +307,9 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   }
   // Every deleted port gave its queues' mbufs back (a pod's Rx ring alone holds hundreds on
   // vhost-net). The host port stays, and what it sent the node may still be held: a virtio-user Tx
-  // queue frees sent mbufs only once more than 32 wait (kVirtioTxUnreclaimedMax, the test node's one
-  // worker one queue); net_tap frees each as it writes it. Packets the node's kernel sends through
-  // the host port may also be in flight for a moment.
+  // queue frees sent mbufs only once more than 32 wait (kVirtioTxUnreclaimedMax, the test node's
+  // one worker one queue); net_tap frees each as it writes it. Packets the node's kernel sends
+  // through the host port may also be in flight for a moment.
   const uint32_t start_in_use = start_status.mbufs_in_use();
   const uint32_t host_port_tx_held = GetParam() == "vhost-net" ? 32 : 0;
   uint32_t in_use = end_status.mbufs_in_use();

@@ -129,13 +129,17 @@ std::string IptablesRules(const std::string& a, const std::string& b) {
         << "-A OUTPUT -j KUBE-SERVICES\n"
         << "-A POSTROUTING -j KUBE-POSTROUTING\n"
         << dnat("KUBE-SERVICES -d " + std::string(kServiceIp) + "/32 -p tcp -m tcp --dport " +
-                    kServiceTcpPort, b_tcp)
+                    kServiceTcpPort,
+                b_tcp)
         << dnat("KUBE-SERVICES -d " + std::string(kServiceIp) + "/32 -p udp -m udp --dport " +
-                    kServiceUdpPort, b_udp)
+                    kServiceUdpPort,
+                b_udp)
         << dnat("KUBE-SERVICES -d " + std::string(kHairpinIp) + "/32 -p tcp -m tcp --dport " +
-                    kServiceTcpPort, a + ":" + kPodTcpPort)
+                    kServiceTcpPort,
+                a + ":" + kPodTcpPort)
         << dnat("KUBE-SERVICES -d " + std::string(kHairpinIp) + "/32 -p udp -m udp --dport " +
-                    kServiceUdpPort, a + ":" + kPodUdpPort)
+                    kServiceUdpPort,
+                a + ":" + kPodUdpPort)
         << dnat("KUBE-SERVICES -d " + std::string(kAnyProtocolIp) + "/32", b)
         << "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n"
         << dnat("KUBE-NODEPORTS -p tcp -m tcp --dport " + std::string(kNodePortTcp), b_tcp)
@@ -168,8 +172,8 @@ class ServiceNetworkTest : public testing::TestWithParam<Param> {
     const std::string outside = outside_->name();
 
     MustRun(node, {"sysctl", "-qw", "net.ipv4.ip_forward=1"});
-    MustRun(node, {"ip", "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns",
-                   outside});
+    MustRun(node,
+            {"ip", "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside});
     // af_packet reads the frames that arrive on up0 beside the node's kernel, which must not take
     // them too. The node's kernel owns the uplink address (below, for NodePorts and hostPorts), so
     // from up0 it would answer ARP for it and take every packet for it a second time: it DNATs the
@@ -181,9 +185,10 @@ class ServiceNetworkTest : public testing::TestWithParam<Param> {
     // kernel's ARP and IP receive after it. arp_ignore=8 (no ARP replies on up0) besides.
     MustRun(node, {"sysctl", "-qw", "net.ipv4.conf.up0.forwarding=0"});
     MustRun(node, {"sysctl", "-qw", "net.ipv4.conf.up0.arp_ignore=8"});
-    MustRun(node, {"nft", "add table netdev uplink-to-dpdk-only; "
-                          "add chain netdev uplink-to-dpdk-only ingress "
-                          "{ type filter hook ingress device up0 priority 0; policy drop; }"});
+    MustRun(node, {"nft",
+                   "add table netdev uplink-to-dpdk-only; "
+                   "add chain netdev uplink-to-dpdk-only ingress "
+                   "{ type filter hook ingress device up0 priority 0; policy drop; }"});
     MustRun(node, {"ip", "link", "set", "up0", "up"});
     MustRun(outside, {"ip", "addr", "add", std::string(kOutsideIp) + "/24", "dev", "out0"});
     MustRun(outside, {"ip", "link", "set", "out0", "up"});
@@ -212,9 +217,9 @@ class ServiceNetworkTest : public testing::TestWithParam<Param> {
     b_ = &node_->AddPod("b");
     ASSERT_FALSE(a_->ip.empty() || b_->ip.empty()) << "pods without an address";
     for (Pod* pod : {a_, b_}) {
-      servers_.push_back(std::make_unique<Background>(std::vector<std::string>{
-          "ip", "netns", "exec", pod->netns->name(), kEcho, "serve", "--tcp", kPodTcpPort, "--udp",
-          kPodUdpPort}));
+      servers_.push_back(std::make_unique<Background>(
+          std::vector<std::string>{"ip", "netns", "exec", pod->netns->name(), kEcho, "serve",
+                                   "--tcp", kPodTcpPort, "--udp", kPodUdpPort}));
       ASSERT_TRUE(servers_.back()->WaitForOutput("serving")) << servers_.back()->Describe();
     }
 
@@ -229,8 +234,7 @@ class ServiceNetworkTest : public testing::TestWithParam<Param> {
     if (HasFailure() && node_) {
       for (const auto& server : servers_) std::cout << server->Describe() << std::endl;
       std::cout << "node's rules (with their counters):\n"
-                << RunIn(node_->netns().name(), {"nft", "list", "ruleset"}).out
-                << "agent log:\n"
+                << RunIn(node_->netns().name(), {"nft", "list", "ruleset"}).out << "agent log:\n"
                 << node_->agent().Log() << std::endl;
     }
     servers_.clear();  // before the pods' namespaces go
@@ -256,8 +260,8 @@ class ServiceNetworkTest : public testing::TestWithParam<Param> {
     }
     const std::string peer = result.out.substr(at + 5, colon - at - 5);
     if (peer != expected_peer) {
-      return testing::AssertionFailure() << what << ": the server saw the client as " << peer
-                                         << ", expected " << expected_peer;
+      return testing::AssertionFailure()
+             << what << ": the server saw the client as " << peer << ", expected " << expected_peer;
     }
     return testing::AssertionSuccess();
   }
@@ -381,10 +385,10 @@ TEST_P(ServiceNetworkTest, FlowTableTracksOnlyWhatTheKernelForwarded) {
   ASSERT_TRUE(tcp);
   EXPECT_GT(tcp->stats().inserts(), udp->stats().inserts()) << "no flow recorded";
   EXPECT_GT(tcp->stats().hits(), udp->stats().hits()) << "no reply counted as steered";
-  std::cout << "backend=" << backend() << " rules=" << flavour() << " flow table: "
-            << tcp->stats().entries() << " of " << tcp->stats().capacity() << " entries, "
-            << tcp->stats().inserts() << " inserts, " << tcp->stats().hits() << " hits"
-            << std::endl;
+  std::cout << "backend=" << backend() << " rules=" << flavour()
+            << " flow table: " << tcp->stats().entries() << " of " << tcp->stats().capacity()
+            << " entries, " << tcp->stats().inserts() << " inserts, " << tcp->stats().hits()
+            << " hits" << std::endl;
 }
 
 // A client may reuse a source port for a direct connection to a Service's endpoint soon after a
@@ -447,7 +451,8 @@ TEST_P(ServiceNetworkTest, ARestartedAgentLearnsTheKernelsNatedConnections) {
               flow.reply_destination().rfind(a_->ip + ":", 0) == 0 && flow.state() == "replied";
   }
   EXPECT_TRUE(listed) << "the restarted agent did not learn the Service's UDP flow:\n"
-                      << seeded->DebugString() << "\nagent log:\n" << node_->agent().Log();
+                      << seeded->DebugString() << "\nagent log:\n"
+                      << node_->agent().Log();
   EXPECT_NE(node_->agent().Log().find("flow table seeded with"), std::string::npos)
       << node_->agent().Log();
   EXPECT_TRUE(RoundTrip(a_->netns->name(), "udp", kServiceIp, kServiceUdpPort, a_->ip));

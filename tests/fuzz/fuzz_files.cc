@@ -23,8 +23,8 @@ void RemoveScratchDir() {
 const std::string& ScratchDir() {
   if (scratch_dir == nullptr) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                       "/dpcni-fuzz-XXXXXX");
+    std::string pattern =
+        absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/dpcni-fuzz-XXXXXX");
     FUZZ_CHECK(mkdtemp(pattern.data()) != nullptr, "mkdtemp %s failed", pattern.c_str());
     scratch_dir = new std::string(pattern);
     std::atexit(RemoveScratchDir);

@@ -216,22 +216,28 @@ absl::Status RunCommand(absl::string_view command, const std::string& socket_pat
                         std::ostream& out) {
   AgentReader agent(socket_path);
   if (command == "status") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.Status(); }, PrintStatus, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.Status(); }, PrintStatus, out);
   }
   if (command == "pods") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.ListPods(); }, PrintPods, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.ListPods(); }, PrintPods, out);
   }
   if (command == "ports") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.GetPortStats(); }, PrintPortStats, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.GetPortStats(); }, PrintPortStats, out);
   }
   if (command == "routes") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.ListRoutes(); }, PrintRoutes, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.ListRoutes(); }, PrintRoutes, out);
   }
   if (command == "neighbours") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.ListNeighbours(); }, PrintNeighbours, out);
   }
   if (command == "flows") {
-    return FetchAndPrint(agent, socket_path, [&] { return agent.ListFlows(); }, PrintFlows, out);
+    return FetchAndPrint(
+        agent, socket_path, [&] { return agent.ListFlows(); }, PrintFlows, out);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown command \"", command, "\"; usage: ", kUsage));

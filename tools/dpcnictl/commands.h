@@ -26,7 +26,8 @@ void PrintStatus(const v1::StatusResponse& status, std::ostream& out);
 void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out);
 // One row per port, sorted by port id; drops by reason and events by kind.
 void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out);
-// In the agent's order; another node's pod CIDR names the node and the mode (host-gw, vxlan, kernel).
+// In the agent's order; another node's pod CIDR names the node and the mode (host-gw, vxlan,
+// kernel).
 void PrintRoutes(const v1::ListRoutesResponse& routes, std::ostream& out);
 // The uplink's neighbours in the agent's order (by address), ages as durations ("1.2s").
 void PrintNeighbours(const v1::ListNeighboursResponse& neighbours, std::ostream& out);
@@ -42,9 +43,9 @@ absl::Status RunCommand(absl::string_view command, const std::string& socket_pat
                         std::ostream& out);
 
 // Kubernetes' probes of the agent's container (exec probes: the exit code is the answer). "live":
-// OK when the agent answers Status at all, ready or not (an agent waiting for its pod CIDRs is alive).
-// "ready": OK only when Status says ready. Else an error whose one-line message says why; an unknown
-// kind is InvalidArgument. Prints one line on success.
+// OK when the agent answers Status at all, ready or not (an agent waiting for its pod CIDRs is
+// alive). "ready": OK only when Status says ready. Else an error whose one-line message says why;
+// an unknown kind is InvalidArgument. Prints one line on success.
 absl::Status RunProbe(absl::string_view kind, const std::string& socket_path, std::ostream& out);
 
 }  // namespace dpcni::dpcnictl

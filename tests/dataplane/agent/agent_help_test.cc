@@ -11,11 +11,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(AgentBinary, HelpNamesTheConfigFileAndListsEveryFlag) {
-  dpcni::testing::ProcessResult result = dpcni::testing::RunProcess(DPCNI_AGENT_PATH, {"--help"}, {}, "");
+  dpcni::testing::ProcessResult result =
+      dpcni::testing::RunProcess(DPCNI_AGENT_PATH, {"--help"}, {}, "");
   const std::string help = result.stdout_text + result.stderr_text;
   EXPECT_THAT(help, HasSubstr("/etc/dpcni/agent.yaml"));
-  for (const char* flag : {"--config", "--socket", "--state_dir", "--backend", "--file_prefix",
-                           "--log_level"}) {
+  for (const char* flag :
+       {"--config", "--socket", "--state_dir", "--backend", "--file_prefix", "--log_level"}) {
     EXPECT_THAT(help, HasSubstr(flag)) << help;
   }
   EXPECT_THAT(help, Not(HasSubstr("No flags matched")));

@@ -198,8 +198,9 @@ remote_nodes: {mode: vxlan, vxlan_port: 8472, vni: 16777215}
 
 TEST(AgentConfigTest, BadRemoteNodesSettingsNameTheKeyAndTheFix) {
   auto mode = ParseAgentConfig("remote_nodes: {mode: ipip}\n");
-  EXPECT_NE(mode.status().message().find("remote_nodes.mode \"ipip\" (expected auto, host-gw or vxlan)"),
-            std::string::npos)
+  EXPECT_NE(
+      mode.status().message().find("remote_nodes.mode \"ipip\" (expected auto, host-gw or vxlan)"),
+      std::string::npos)
       << mode.status();
   auto typo = ParseAgentConfig("remote_nodes: {port: 4789}\n");
   EXPECT_NE(typo.status().message().find("\"port\" in remote_nodes"), std::string::npos)
@@ -213,8 +214,9 @@ TEST(AgentConfigTest, BadRemoteNodesSettingsNameTheKeyAndTheFix) {
       "uplink: {type: af_packet, interface: eth1, address: 192.168.1.10/24}\n");
   ASSERT_TRUE(config.ok()) << config.status();
   config->remote_nodes.vxlan_port = 0;
-  EXPECT_NE(ValidateAgentConfig(*config).message().find("remote_nodes.vxlan_port 0 is outside 1..65535"),
-            std::string::npos);
+  EXPECT_NE(
+      ValidateAgentConfig(*config).message().find("remote_nodes.vxlan_port 0 is outside 1..65535"),
+      std::string::npos);
   config->remote_nodes.vxlan_port = 65536;
   EXPECT_NE(ValidateAgentConfig(*config).message().find("remote_nodes.vxlan_port 65536"),
             std::string::npos);
@@ -259,8 +261,8 @@ TEST(AgentConfigTest, IpamNeverHandsOutTheHostPortOrTheGatewayAddress) {
     handed_out.insert((*allocated)[0].address);
   }
   std::filesystem::remove(state);
-  EXPECT_EQ(handed_out, (std::set<std::string>{"10.244.2.2", "10.244.2.3", "10.244.2.4",
-                                               "10.244.2.5"}));
+  EXPECT_EQ(handed_out,
+            (std::set<std::string>{"10.244.2.2", "10.244.2.3", "10.244.2.4", "10.244.2.5"}));
 }
 
 TEST(AgentConfigTest, ValidationCatchesWhatParsingCannot) {
@@ -301,7 +303,8 @@ TEST(AgentConfigTest, MaxPodsIsBoundedByTheEthdevsThisDpdkBuildHas) {
   absl::Status refused = ValidateAgentConfig(config);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("RTE_MAX_ETHPORTS"), std::string::npos) << refused;
-  EXPECT_NE(refused.message().find(std::to_string(RTE_MAX_ETHPORTS - 1) + " pods"), std::string::npos)
+  EXPECT_NE(refused.message().find(std::to_string(RTE_MAX_ETHPORTS - 1) + " pods"),
+            std::string::npos)
       << refused;
 
   config.max_pods = RTE_MAX_ETHPORTS - 1;

@@ -304,10 +304,8 @@ TEST_F(EdgePortsTest, HandsUplinkFramesForTheNodeToTheKernel) {
 TEST_F(EdgePortsTest, RoutesUplinkFramesToPodsAndNothingElse) {
   StartWithHostPort(Config());
   AttachUplink();
-  Ipv4Frame to_pod{.src_mac = kNeighbourMac,
-                   .dst_mac = kUplinkMac,
-                   .src_ip = kNeighbourIp,
-                   .dst_ip = kPodAIp};
+  Ipv4Frame to_pod{
+      .src_mac = kNeighbourMac, .dst_mac = kUplinkMac, .src_ip = kNeighbourIp, .dst_ip = kPodAIp};
   Ipv4Frame to_internet = to_pod;
   to_internet.dst_ip = kInternetIp;
   uplink_->Receive(testing::BuildIpv4(pool_, to_internet));
@@ -421,14 +419,15 @@ TEST_F(EdgePortsTest, ListsEveryRoute) {
   for (const RouteInfo& route : engine_->Routes()) {
     listed.emplace_back(route.prefix, route.next_hop);
   }
-  EXPECT_EQ(listed, (std::vector<std::pair<std::string, std::string>>{
-                        {"0.0.0.0/0", host},
-                        {"10.50.0.0/16", uplink + " via 192.168.1.254"},
-                        {"10.244.0.10/32", "port " + std::to_string(port_a_->port_id()) + " (default/a)"},
-                        {"10.244.0.11/32", "port " + std::to_string(port_b_->port_id()) + " (default/b)"},
-                        {"192.168.1.0/24", uplink + " (on-link)"},
-                        {"192.168.1.2/32", host + " (node address)"},
-                    }));
+  EXPECT_EQ(listed,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"0.0.0.0/0", host},
+                {"10.50.0.0/16", uplink + " via 192.168.1.254"},
+                {"10.244.0.10/32", "port " + std::to_string(port_a_->port_id()) + " (default/a)"},
+                {"10.244.0.11/32", "port " + std::to_string(port_b_->port_id()) + " (default/b)"},
+                {"192.168.1.0/24", uplink + " (on-link)"},
+                {"192.168.1.2/32", host + " (node address)"},
+            }));
 }
 
 TEST_F(EdgePortsTest, DropsUplinkFramesFromThisNodesPodCidrsOrTheGateway) {
@@ -446,8 +445,8 @@ TEST_F(EdgePortsTest, DropsUplinkFramesFromThisNodesPodCidrsOrTheGateway) {
   };
   // Pod B's address, another in the first CIDR, one in the second, the gateway: toward pod A and
   // the node's address (a masqueraded reply's destination).
-  for (uint32_t source : {kPodBIp, RTE_IPV4(10, 244, 0, 99), RTE_IPV4(10, 245, 3, 4),
-                          testing::kGatewayIp}) {
+  for (uint32_t source :
+       {kPodBIp, RTE_IPV4(10, 244, 0, 99), RTE_IPV4(10, 245, 3, 4), testing::kGatewayIp}) {
     uplink_->Receive(from(source, kPodAIp));
     uplink_->Receive(from(source, kNodeIp));
   }
@@ -517,9 +516,10 @@ TEST_F(EdgePortsTest, RejectsUnusableEdgePorts) {
   }
   EXPECT_EQ(uplink_code(pod_subnet), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(uplink_code(Uplink(*port_a_)), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(engine_->AttachHostPort(HostEndpoint{.port_id = spare.port_id(), .kernel_mac = kKernelMac})
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      engine_->AttachHostPort(HostEndpoint{.port_id = spare.port_id(), .kernel_mac = kKernelMac})
+          .code(),
+      absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(engine_->DetachPod(host_->port_id()).code(), absl::StatusCode::kNotFound);
 
   ASSERT_TRUE(engine_->AttachUplink(Uplink(spare)).ok());
@@ -599,19 +599,19 @@ TEST_F(EdgePortsTest, WithoutAFlowTableRepliesTakeTheirDirectRoute) {
 // kernel forwards anything of those connections again.
 TEST_F(EdgePortsTest, SeededConnectionsHaveTheirRepliesSentBackToTheKernel) {
   StartWithHostPort(Config());
-  absl::StatusOr<size_t> seeded = engine_->SeedKernelFlows(
-      {NatedFlow{.protocol = IPPROTO_TCP,
-                 .reply_source = kPodBIp,
-                 .reply_destination = kPodAIp,
-                 .reply_source_port = 8080,
-                 .reply_destination_port = 40000,
-                 .answered = true},
-       // Masqueraded to an address the kernel routes: nothing to keep.
-       NatedFlow{.protocol = IPPROTO_UDP,
-                 .reply_source = kPodBIp,
-                 .reply_destination = kInternetIp,
-                 .reply_source_port = 53,
-                 .reply_destination_port = 5353}});
+  absl::StatusOr<size_t> seeded =
+      engine_->SeedKernelFlows({NatedFlow{.protocol = IPPROTO_TCP,
+                                          .reply_source = kPodBIp,
+                                          .reply_destination = kPodAIp,
+                                          .reply_source_port = 8080,
+                                          .reply_destination_port = 40000,
+                                          .answered = true},
+                                // Masqueraded to an address the kernel routes: nothing to keep.
+                                NatedFlow{.protocol = IPPROTO_UDP,
+                                          .reply_source = kPodBIp,
+                                          .reply_destination = kInternetIp,
+                                          .reply_source_port = 53,
+                                          .reply_destination_port = 5353}});
   ASSERT_TRUE(seeded.ok()) << seeded.status();
   EXPECT_EQ(*seeded, 1u);
   ASSERT_TRUE(WaitUntil([&] { return engine_->FlowStats().entries == 1; }));

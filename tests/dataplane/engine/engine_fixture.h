@@ -48,9 +48,8 @@ class EngineTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  EngineConfig Config(std::vector<unsigned> lcores = {1},
-                      std::chrono::microseconds idle_sleep_max =
-                          std::chrono::microseconds(100)) const;
+  EngineConfig Config(std::vector<unsigned> lcores = {1}, std::chrono::microseconds idle_sleep_max =
+                                                              std::chrono::microseconds(100)) const;
   // The engine, not started yet.
   void MakeEngine(const EngineConfig& config);
   void StartEngine(const EngineConfig& config);

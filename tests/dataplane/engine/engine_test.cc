@@ -1,4 +1,5 @@
-// The engine with real workers on EAL lcores, between net_ring ports whose both ends the test holds.
+// The engine with real workers on EAL lcores, between net_ring ports whose both ends the test
+// holds.
 #include <rte_arp.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
@@ -81,9 +82,11 @@ TEST_F(EngineTest, CountsDropsByReasonOnTheIngressPort) {
   port_a_->Receive(testing::BuildIpv6(pool_, kPodAMac));
   port_a_->Receive(testing::BuildArpRequest(pool_, kPodAMac, kPodAIp, kPodBIp));
 
-  const std::map<std::string, uint64_t> expected_drops = {
-      {"spoofed_source", 2}, {"no_route", 1}, {"ttl_exceeded", 1}, {"not_ipv4", 1},
-      {"arp_ignored", 1}};
+  const std::map<std::string, uint64_t> expected_drops = {{"spoofed_source", 2},
+                                                          {"no_route", 1},
+                                                          {"ttl_exceeded", 1},
+                                                          {"not_ipv4", 1},
+                                                          {"arp_ignored", 1}};
   WaitUntil([&] {
     PortCounters counters = CountersOf(*port_a_);
     return counters.rx_packets == 6 && counters.drops == expected_drops;
@@ -97,9 +100,9 @@ TEST_F(EngineTest, CountsDropsByReasonOnTheIngressPort) {
 TEST_F(EngineTest, SegmentsGsoPacketsForAPortWithoutTso) {
   StartEngine(Config());
   AttachPodsAAndB();
-  rte_mempool* large_pool = rte_pktmbuf_pool_create(testing::UniqueName("engine_big").c_str(), 15,
-                                                    0, 0, RTE_PKTMBUF_HEADROOM + 9000,
-                                                    SOCKET_ID_ANY);
+  rte_mempool* large_pool =
+      rte_pktmbuf_pool_create(testing::UniqueName("engine_big").c_str(), 15, 0, 0,
+                              RTE_PKTMBUF_HEADROOM + 9000, SOCKET_ID_ANY);
   ASSERT_NE(large_pool, nullptr);
   Ipv4Frame frame = FromAToB();
   frame.protocol = IPPROTO_TCP;
@@ -245,13 +248,12 @@ TEST_F(EngineTest, TrafficResetsTheBackoff) {
   port_a_->Receive(testing::BuildIpv4(pool_, FromAToB()));
   testing::FreeAll(port_b_->WaitForSent(1));
   WorkerActivity after_traffic = engine_->Activity(0);
-  ASSERT_TRUE(WaitUntil(
-      [&] { return engine_->Activity(0).idle_sleeps >= after_traffic.idle_sleeps + 3; }));
+  ASSERT_TRUE(
+      WaitUntil([&] { return engine_->Activity(0).idle_sleeps >= after_traffic.idle_sleeps + 3; }));
   WorkerActivity later = engine_->Activity(0);
 
   uint64_t sleeps = later.idle_sleeps - after_traffic.idle_sleeps;
-  EXPECT_LT(later.requested_sleep_us - after_traffic.requested_sleep_us,
-            sleeps * kCeiling.count());
+  EXPECT_LT(later.requested_sleep_us - after_traffic.requested_sleep_us, sleeps * kCeiling.count());
 }
 
 TEST_F(EngineTest, BusyPollingNeverSleeps) {
@@ -361,12 +363,15 @@ TEST_F(EngineTest, RejectsConflictingOrUnusableAttachments) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(engine_->AttachPod(Pod(one_tx_queue, RTE_IPV4(10, 244, 0, 30), kPodBMac, "q")).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(engine_->AttachPod(PodEndpoint{.port_id = 200, .ip = RTE_IPV4(10, 244, 0, 40),
-                                           .mac = kPodBMac, .name = "gone"})
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine_->AttachPod(Pod(other, RTE_IPV4(10, 244, 0, 50), rte_ether_addr{}, "no-mac")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      engine_
+          ->AttachPod(PodEndpoint{
+              .port_id = 200, .ip = RTE_IPV4(10, 244, 0, 40), .mac = kPodBMac, .name = "gone"})
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      engine_->AttachPod(Pod(other, RTE_IPV4(10, 244, 0, 50), rte_ether_addr{}, "no-mac")).code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_->DetachPod(other.port_id()).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(engine_->Counters(other.port_id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(engine_->Start().code(), absl::StatusCode::kFailedPrecondition);
@@ -415,9 +420,8 @@ TEST_F(EngineTest, SerializesControlCallsFromSeveralThreadsWhileForwarding) {
 }
 
 TEST(EngineConfigTest, RejectsUnusableConfigurations) {
-  EngineConfig valid{.worker_lcores = {1},
-                     .gateway_ip = testing::kGatewayIp,
-                     .gateway_mac = testing::kGatewayMac};
+  EngineConfig valid{
+      .worker_lcores = {1}, .gateway_ip = testing::kGatewayIp, .gateway_mac = testing::kGatewayMac};
   EngineConfig main_lcore = valid;
   main_lcore.worker_lcores = {rte_get_main_lcore()};
   EngineConfig missing_lcore = valid;

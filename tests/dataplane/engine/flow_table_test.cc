@@ -1,5 +1,5 @@
-// The flow table on its own: what a forwarded flow leaves, which replies match it, and when it goes,
-// with time given as TSC values by the test.
+// The flow table on its own: what a forwarded flow leaves, which replies match it, and when it
+// goes, with time given as TSC values by the test.
 #include "dataplane/engine/flow_table.h"
 
 #include <rte_cycles.h>

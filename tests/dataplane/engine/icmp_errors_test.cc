@@ -33,7 +33,8 @@ using testing::WaitUntil;
 // The IPv4 header of a frame and the 8 bytes after it: what an ICMP error about it must quote.
 std::vector<uint8_t> QuoteOf(rte_mbuf* packet) {
   const rte_ipv4_hdr* ip = Ipv4(packet);
-  const size_t length = std::min<size_t>(rte_ipv4_hdr_len(ip) + 8, rte_be_to_cpu_16(ip->total_length));
+  const size_t length =
+      std::min<size_t>(rte_ipv4_hdr_len(ip) + 8, rte_be_to_cpu_16(ip->total_length));
   const auto* start = reinterpret_cast<const uint8_t*>(ip);
   return std::vector<uint8_t>(start, start + length);
 }
@@ -239,11 +240,11 @@ class IcmpErrorsTest : public EngineTest {
         engine_->AttachHostPort(HostEndpoint{.port_id = host_->port_id(), .kernel_mac = kKernelMac})
             .ok());
     uplink_ = &AddPort();
-    absl::Status attached = engine_->AttachUplink(
-        UplinkEndpoint{.port_id = uplink_->port_id(),
-                       .mac = kUplinkMac,
-                       .ip = kNodeIp,
-                       .prefix_length = testing::kUplinkPrefixLength});
+    absl::Status attached =
+        engine_->AttachUplink(UplinkEndpoint{.port_id = uplink_->port_id(),
+                                             .mac = kUplinkMac,
+                                             .ip = kNodeIp,
+                                             .prefix_length = testing::kUplinkPrefixLength});
     ASSERT_TRUE(attached.ok()) << attached;
   }
 
@@ -312,8 +313,8 @@ TEST_F(IcmpErrorsTest, AnswersTheKernelsExpiringPacketFromTheGateway) {
   StartEngine(Config());
   AttachPodsAAndB();
   AttachHostAndUplink();
-  Ipv4Frame frame{.src_mac = kKernelMac, .src_ip = RTE_IPV4(203, 0, 113, 9), .dst_ip = kPodBIp,
-                  .ttl = 1};
+  Ipv4Frame frame{
+      .src_mac = kKernelMac, .src_ip = RTE_IPV4(203, 0, 113, 9), .dst_ip = kPodBIp, .ttl = 1};
   rte_mbuf* packet = testing::BuildIpv4(pool_, frame);
   const std::vector<uint8_t> quote = QuoteOf(packet);
   host_->Receive(packet);
@@ -403,9 +404,8 @@ TEST_F(IcmpErrorsTest, TellsTheUplinksSenderThePodsMtu) {
 TEST_F(IcmpErrorsTest, SendsNoIcmpErrorAboutAnIcmpErrorABroadcastOrALaterFragment) {
   StartEngine(Config());
   AttachPodsAAndB();
-  rte_mbuf* quoted = testing::BuildIpv4(pool_, Ipv4Frame{.src_mac = kPodBMac,
-                                                         .src_ip = kPodBIp,
-                                                         .dst_ip = kPodAIp});
+  rte_mbuf* quoted = testing::BuildIpv4(
+      pool_, Ipv4Frame{.src_mac = kPodBMac, .src_ip = kPodBIp, .dst_ip = kPodAIp});
   rte_mbuf* error = testing::BuildIcmpError(pool_, ExpiringFromA(), quoted);
   rte_pktmbuf_free(quoted);
   Ipv4Frame broadcast = ExpiringFromA();

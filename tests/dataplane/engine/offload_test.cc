@@ -24,8 +24,8 @@ constexpr uint16_t kMss = 1400;
 constexpr uint16_t kGsoPayload = 4000;  // three segments: 1400 + 1400 + 1200
 constexpr uint32_t kFirstSeq = 1000;
 constexpr uint16_t kHeaders = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
-constexpr uint64_t kTxFlags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG |
-                              RTE_MBUF_F_TX_L4_MASK;
+constexpr uint64_t kTxFlags =
+    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK;
 
 class OffloadTest : public ::testing::Test {
  protected:
@@ -36,8 +36,8 @@ class OffloadTest : public ::testing::Test {
                                           RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     gso_.direct_pool = rte_pktmbuf_pool_create(testing::UniqueName("gso_hdr").c_str(), 255, 0, 0,
                                                RTE_PKTMBUF_HEADROOM + 256, SOCKET_ID_ANY);
-    gso_.indirect_pool = rte_pktmbuf_pool_create(testing::UniqueName("gso_ref").c_str(), 255, 0,
-                                                 0, 0, SOCKET_ID_ANY);
+    gso_.indirect_pool = rte_pktmbuf_pool_create(testing::UniqueName("gso_ref").c_str(), 255, 0, 0,
+                                                 0, SOCKET_ID_ANY);
     gso_.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
     ASSERT_NE(large_pool_, nullptr);
     ASSERT_NE(small_pool_, nullptr);
@@ -54,9 +54,11 @@ class OffloadTest : public ::testing::Test {
 
   // A TCP packet as DecidePacket leaves it: routed, with l2_len and l3_len set.
   rte_mbuf* RoutedPacket(rte_mempool* pool, uint8_t protocol, uint16_t payload) {
-    rte_mbuf* packet = testing::BuildIpv4(
-        pool, Ipv4Frame{.src_ip = RTE_IPV4(10, 244, 0, 10), .dst_ip = RTE_IPV4(10, 244, 0, 11),
-                        .protocol = protocol, .payload_size = payload, .tcp_seq = kFirstSeq});
+    rte_mbuf* packet = testing::BuildIpv4(pool, Ipv4Frame{.src_ip = RTE_IPV4(10, 244, 0, 10),
+                                                          .dst_ip = RTE_IPV4(10, 244, 0, 11),
+                                                          .protocol = protocol,
+                                                          .payload_size = payload,
+                                                          .tcp_seq = kFirstSeq});
     EXPECT_NE(packet, nullptr);
     packet->l2_len = sizeof(rte_ether_hdr);
     packet->l3_len = sizeof(rte_ipv4_hdr);
@@ -138,10 +140,11 @@ TEST_F(OffloadTest, GsoPacketToAPortWithTsoLeavesWholeWithASegmentationRequest) 
 
 TEST_F(OffloadTest, TsoAlsoRequestsTheIpChecksumWhereThePortOffersIt) {
   rte_mbuf* packet = GsoPacket(kMss);
-  ASSERT_EQ(Prepare(packet, EgressCaps{.tcp_segmentation = true, .ipv4_checksum = true,
-                                       .tcp_checksum = true})
-                .count,
-            1);
+  ASSERT_EQ(
+      Prepare(packet,
+              EgressCaps{.tcp_segmentation = true, .ipv4_checksum = true, .tcp_checksum = true})
+          .count,
+      1);
   EXPECT_NE(packet->ol_flags & RTE_MBUF_F_TX_IP_CKSUM, 0u);
   EXPECT_EQ(Ipv4(packet)->hdr_checksum, 0);
 }
@@ -277,7 +280,9 @@ class ExternalBuffer {
   rte_mbuf* Attach(rte_mbuf* built, rte_mempool* pool) {
     bytes_.resize(built->data_len);
     std::copy_n(rte_pktmbuf_mtod(built, const uint8_t*), built->data_len, bytes_.begin());
-    shared_info_.free_cb = [](void*, void* opaque) { ++static_cast<ExternalBuffer*>(opaque)->released_; };
+    shared_info_.free_cb = [](void*, void* opaque) {
+      ++static_cast<ExternalBuffer*>(opaque)->released_;
+    };
     shared_info_.fcb_opaque = this;
     rte_mbuf_ext_refcnt_set(&shared_info_, 1);
     rte_mbuf* packet = rte_pktmbuf_alloc(pool);

@@ -75,16 +75,18 @@ class PacketPathTest : public ::testing::Test {
                           .caps = EgressCaps{.mtu = 1500}};
     NextHop via_router = on_link;
     via_router.via = rte_cpu_to_be_32(testing::kRouterIp);
-    AddRoute(kPodBIp, 32,
-             NextHop{.port_id = kPortB,
-                     .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
-                     .dst_mac = kPodBMac,
-                     .src_mac = kGatewayMac});
-    AddRoute(kPodAIp, 32,
-             NextHop{.port_id = kPortA,
-                     .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
-                     .dst_mac = kPodAMac,
-                     .src_mac = kGatewayMac});
+    AddRoute(
+        kPodBIp, 32,
+        NextHop{.port_id = kPortB,
+                .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
+                .dst_mac = kPodBMac,
+                .src_mac = kGatewayMac});
+    AddRoute(
+        kPodAIp, 32,
+        NextHop{.port_id = kPortA,
+                .allowed_ingress = RoleMask(PortRole::kPod, PortRole::kHost, PortRole::kUplink),
+                .dst_mac = kPodAMac,
+                .src_mac = kGatewayMac});
     AddRoute(0, 0, to_host);
     AddRoute(testing::kNodeIp, 32, to_node);
     AddRoute(testing::kNodeIp & 0xffffff00, testing::kUplinkPrefixLength, on_link);
@@ -213,11 +215,10 @@ class PacketPathTest : public ::testing::Test {
   std::unique_ptr<FlowTable> flows_;
   NextHopTable next_hops_{8};
   RoutingView routing_;
-  const IngressPort pod_a_{.port_id = kPortA,
-                           .role = PortRole::kPod,
-                           .ip = rte_cpu_to_be_32(kPodAIp),
-                           .mac = kPodAMac};
-  const IngressPort host_{.port_id = kHostPort, .role = PortRole::kHost, .mac = testing::kKernelMac};
+  const IngressPort pod_a_{
+      .port_id = kPortA, .role = PortRole::kPod, .ip = rte_cpu_to_be_32(kPodAIp), .mac = kPodAMac};
+  const IngressPort host_{
+      .port_id = kHostPort, .role = PortRole::kHost, .mac = testing::kKernelMac};
   const IngressPort uplink_{.port_id = kUplinkPort,
                             .role = PortRole::kUplink,
                             .ip = rte_cpu_to_be_32(testing::kNodeIp),
@@ -358,8 +359,7 @@ TEST_F(PacketPathTest, SendsWhatNoOtherRouteTakesToTheNodesKernel) {
 }
 
 TEST_F(PacketPathTest, RoutesTheKernelsPacketsToPodsWithoutSourceChecks) {
-  Verdict verdict =
-      Decide(BuildIpv4(pool_, FromKernel(RTE_IPV4(172, 16, 0, 9), kPodBIp)), host_);
+  Verdict verdict = Decide(BuildIpv4(pool_, FromKernel(RTE_IPV4(172, 16, 0, 9), kPodBIp)), host_);
 
   ASSERT_EQ(verdict.action, Action::kForward);
   EXPECT_EQ(verdict.next_hop->port_id, kPortB);
@@ -387,10 +387,10 @@ TEST_F(PacketPathTest, AnswersTheKernelsArpForAPodWithTheGatewayMac) {
 }
 
 TEST_F(PacketPathTest, IgnoresTheKernelsArpForAddressesRoutedBackToIt) {
-  ExpectDrop(Decide(BuildArpRequest(pool_, testing::kKernelMac, RTE_IPV4(169, 254, 1, 2),
-                                    kInternetIp),
-                    host_),
-             DropReason::kArpIgnored);
+  ExpectDrop(
+      Decide(BuildArpRequest(pool_, testing::kKernelMac, RTE_IPV4(169, 254, 1, 2), kInternetIp),
+             host_),
+      DropReason::kArpIgnored);
 }
 
 TEST_F(PacketPathTest, HoldsAPacketForAnUnresolvedNeighbourOnTheUplinkNetwork) {
@@ -600,9 +600,8 @@ TEST_F(PacketPathTest, SteersUdpAndIcmpEchoRepliesAndIcmpErrorsOfKernelFlows) {
   ExpectToKernel(Decide(BuildIpv4(pool_, answer), PodB()));
 
   ASSERT_TRUE(KernelForwards(FromKernel(kPodAIp, kPodBIp), RTE_IP_ICMP_ECHO_REQUEST));
-  ExpectToKernel(
-      Decide(testing::BuildIcmpEcho(pool_, FromB(kPodAIp), RTE_IP_ICMP_ECHO_REPLY, kIcmpIdent),
-             PodB()));
+  ExpectToKernel(Decide(
+      testing::BuildIcmpEcho(pool_, FromB(kPodAIp), RTE_IP_ICMP_ECHO_REPLY, kIcmpIdent), PodB()));
 
   // B has nothing on the port the kernel sent to: its "port unreachable" goes back the same way.
   rte_mbuf* quoted = BuildIpv4(pool_, dns);
@@ -664,7 +663,8 @@ TEST_F(PacketPathTest, AConntrackReplyFromAPodToAPodOrBeyondTheUplinkIsKept) {
   EXPECT_EQ(flow.reply_port, kPortB);
   EXPECT_EQ(flow.reply, Reply(kPodBIp, 8080, kPodAIp, 40000));
   // A NodePort client on the uplink network: B's replies would leave by the uplink.
-  ASSERT_TRUE(KernelFlowOfReply(routing_, Reply(kPodBIp, 8080, testing::kNeighbourIp, 40000), &flow));
+  ASSERT_TRUE(
+      KernelFlowOfReply(routing_, Reply(kPodBIp, 8080, testing::kNeighbourIp, 40000), &flow));
   EXPECT_EQ(flow.reply_port, kPortB);
   // An endpoint beyond the uplink answering pod A: its replies come in on the uplink.
   ASSERT_TRUE(KernelFlowOfReply(routing_, Reply(testing::kNeighbourIp, 53, kPodAIp, 40000), &flow));

@@ -33,9 +33,9 @@ class PollScheduleTest : public ::testing::Test {
       auto carried = std::find_if(list_.begin(), list_.end(), [&](const ScheduledPort& port) {
         return port.port_id == port_id;
       });
-      list.push_back(carried != list_.end() ? *carried
-                                            : ScheduledPort{.port_id = port_id,
-                                                            .since_generation = generation_});
+      list.push_back(carried != list_.end()
+                         ? *carried
+                         : ScheduledPort{.port_id = port_id, .since_generation = generation_});
     }
     list_ = std::move(list);
   }

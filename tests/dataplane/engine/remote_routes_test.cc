@@ -45,8 +45,11 @@ constexpr uint16_t kUplinkMtu = 1500;
 
 RemoteRoute Remote(uint32_t prefix, uint8_t length, uint32_t node_ip, RemoteMode mode,
                    std::string node) {
-  return RemoteRoute{
-      .prefix = prefix, .length = length, .node_ip = node_ip, .mode = mode, .node = std::move(node)};
+  return RemoteRoute{.prefix = prefix,
+                     .length = length,
+                     .node_ip = node_ip,
+                     .mode = mode,
+                     .node = std::move(node)};
 }
 
 // The outer headers of a VXLAN frame as the engine writes them (no options, in the first segment).
@@ -82,10 +85,10 @@ class RemoteRoutesTest : public EngineTest {
     AttachPodsAAndB();
     if (host_port) {
       host_ = &AddPort();
-      ASSERT_TRUE(engine_
-                      ->AttachHostPort(
-                          HostEndpoint{.port_id = host_->port_id(), .kernel_mac = kKernelMac})
-                      .ok());
+      ASSERT_TRUE(
+          engine_
+              ->AttachHostPort(HostEndpoint{.port_id = host_->port_id(), .kernel_mac = kKernelMac})
+              .ok());
     }
     if (uplink) {
       uplink_ = &AddPort();
@@ -195,9 +198,8 @@ TEST_F(RemoteRoutesTest, SetsReplacesAndWithdrawsRoutes) {
   EXPECT_EQ(RouteLine("10.244.6.0/24"), "absent");
 
   SetRoutes({Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kKernel, "node-2")});
-  EXPECT_EQ(RouteLine("10.244.5.0/24"),
-            "host port " + std::to_string(host_->port_id()) + " via 192.168.1.30 (kernel) | " +
-                "node-2 | kernel");
+  EXPECT_EQ(RouteLine("10.244.5.0/24"), "host port " + std::to_string(host_->port_id()) +
+                                            " via 192.168.1.30 (kernel) | " + "node-2 | kernel");
 
   SetRoutes({});
   EXPECT_EQ(RouteLine("10.244.5.0/24"), "absent");
@@ -266,8 +268,7 @@ TEST_F(RemoteRoutesTest, RefusesModesTheNodeCannotCarry) {
 TEST_F(RemoteRoutesTest, RefusesHostGwAndVxlanWithoutAnUplink) {
   StartNode(RemoteConfig(), /*host_port=*/true, /*uplink=*/false);
   for (RemoteMode mode : {RemoteMode::kHostGw, RemoteMode::kVxlan}) {
-    absl::Status refused =
-        engine_->SetRemoteRoutes({Remote(kNode2Pods, 24, kNode2Ip, mode, "n")});
+    absl::Status refused = engine_->SetRemoteRoutes({Remote(kNode2Pods, 24, kNode2Ip, mode, "n")});
     EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(refused.message().find("needs an uplink"), std::string::npos) << refused;
   }
@@ -292,10 +293,12 @@ TEST_F(RemoteRoutesTest, KeepsRoutesWorkingWhileTheSetChanges) {
   testing::TrafficGenerator generator(pool_, *port_a_, FromA(kNode2Pod));
   // Each phase lasts until traffic has taken the route as it now is.
   auto sent_more = [&](const std::string& event) {
-    const uint64_t before = event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
+    const uint64_t before =
+        event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
     return WaitUntil([&] {
       testing::FreeAll(uplink_->TakeAllSent());
-      const uint64_t now = event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
+      const uint64_t now =
+          event.empty() ? CountersOf(*uplink_).tx_packets : Events(*uplink_, event);
       return now > before + 100;
     });
   };
@@ -446,8 +449,8 @@ TEST_F(RemoteRoutesTest, CutsAGsoPacketBeforeEncapsulatingIt) {
   StartNode(RemoteConfig());
   SetRoutes({Remote(kNode2Pods, 24, kNode2Ip, RemoteMode::kVxlan, "node-2")});
   testing::FreeAll({SendResolving(kNode2Pod, kNode2Ip, kNode2Mac)});
-  rte_mempool* large_pool = rte_pktmbuf_pool_create(testing::UniqueName("vxlan_big").c_str(), 7,
-                                                    0, 0, UINT16_MAX, SOCKET_ID_ANY);
+  rte_mempool* large_pool = rte_pktmbuf_pool_create(testing::UniqueName("vxlan_big").c_str(), 7, 0,
+                                                    0, UINT16_MAX, SOCKET_ID_ANY);
   ASSERT_NE(large_pool, nullptr);
   constexpr uint16_t kPayload = 60'000;
   Ipv4Frame frame = FromA(kNode2Pod);

@@ -26,8 +26,7 @@ char* Append(rte_mbuf* packet, uint16_t length) {
 
 // Writes the frame's Ethernet and IPv4 headers at `data` (zeroed) for `l4_length` bytes of
 // `protocol` after them; returns the IPv4 header.
-rte_ipv4_hdr* WriteHeaders(char* data, const Ipv4Frame& frame, uint8_t protocol,
-                           size_t l4_length) {
+rte_ipv4_hdr* WriteHeaders(char* data, const Ipv4Frame& frame, uint8_t protocol, size_t l4_length) {
   auto* ethernet = reinterpret_cast<rte_ether_hdr*>(data);
   ethernet->src_addr = frame.src_mac;
   ethernet->dst_addr = frame.dst_mac;

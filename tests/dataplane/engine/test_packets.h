@@ -55,8 +55,8 @@ rte_mbuf* BuildArpReply(rte_mempool* pool, const rte_ether_addr& sender_mac, uin
 // A frame of some other EtherType (IPv6) from `src_mac`.
 rte_mbuf* BuildIpv6(rte_mempool* pool, const rte_ether_addr& src_mac);
 
-// Marks a packet as a virtio-user port hands over a GSO packet: RX_LRO + MSS, and a TCP/UDP checksum
-// field that holds only the pseudo-header sum (RX_L4_CKSUM_NONE).
+// Marks a packet as a virtio-user port hands over a GSO packet: RX_LRO + MSS, and a TCP/UDP
+// checksum field that holds only the pseudo-header sum (RX_L4_CKSUM_NONE).
 void MarkAsGsoFromVirtio(rte_mbuf* packet, uint16_t mss);
 void MarkAsPartialChecksum(rte_mbuf* packet);
 

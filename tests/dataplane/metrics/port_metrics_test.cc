@@ -85,8 +85,8 @@ TEST(PortMetricsTest, TheFlowTableIsTwoGaugesAndFiveCounters) {
     EXPECT_FALSE(family.help.empty()) << name;
     ASSERT_EQ(family.metric.size(), 1u) << name;
     const prometheus::ClientMetric& metric = family.metric[0];
-    const double value = family.type == prometheus::MetricType::Gauge ? metric.gauge.value
-                                                                      : metric.counter.value;
+    const double value =
+        family.type == prometheus::MetricType::Gauge ? metric.gauge.value : metric.counter.value;
     EXPECT_EQ(value, type_and_value.second) << name;
   }
 }
@@ -143,8 +143,7 @@ TEST(PortMetricsTest, RouteSyncIsNodesPrefixesOneSeriesPerStateAndAge) {
     EXPECT_EQ(metric.label[0].name, "state");
     states[metric.label[0].value] = metric.gauge.value;
   }
-  EXPECT_EQ(states,
-            (std::map<std::string, double>{{"in-sync", 0}, {"stale", 1}, {"unset", 0}}));
+  EXPECT_EQ(states, (std::map<std::string, double>{{"in-sync", 0}, {"stale", 1}, {"unset", 0}}));
 
   // Without a route source (a tool that reads only ports) the families are left out.
   EXPECT_FALSE(Scrape().contains("dpcni_route_sync_state"));

@@ -75,7 +75,8 @@ TEST(Conntrack, ReadsWhetherATcpConnectionIsClosing) {
     const std::string p = std::to_string(port);
     ASSERT_EQ(netns.Shell("conntrack -I -p tcp -s 10.244.0.10 -d 10.96.0.10 --sport " + p +
                           " --dport 80 -r 10.244.0.11 -q 10.244.0.10 --reply-port-src 8080 "
-                          "--reply-port-dst " + p + " --state " + state +
+                          "--reply-port-dst " +
+                          p + " --state " + state +
                           " -u SEEN_REPLY,ASSURED -t 100 --dst-nat 10.244.0.11:8080 2>/dev/null"),
               0)
         << state;

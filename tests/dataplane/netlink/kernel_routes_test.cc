@@ -37,7 +37,8 @@ KernelRoute OnLink(const char* prefix, const char* device) {
 class KernelRoutesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // A link with an address (a veth: this kernel loads no dummy module), so that next hops on 192.168.80.0/24 are reachable.
+    // A link with an address (a veth: this kernel loads no dummy module), so that next hops on
+    // 192.168.80.0/24 are reachable.
     ASSERT_EQ(netns_.Shell("ip link add eth0 type veth peer name eth0p && ip link set eth0p up && "
                            "ip addr add 192.168.80.1/24 dev eth0 && "
                            "ip link set eth0 up"),
@@ -47,7 +48,8 @@ class KernelRoutesTest : public ::testing::Test {
   // `ip -4 route show` of the namespace, the lines matching `filter`.
   std::string Show(const std::string& filter = "") {
     // One file per process: ctest runs each test of this suite as its own process, side by side.
-    const std::string file = ::testing::TempDir() + "/routes-" + std::to_string(::getpid()) + ".txt";
+    const std::string file =
+        ::testing::TempDir() + "/routes-" + std::to_string(::getpid()) + ".txt";
     EXPECT_EQ(netns_.Shell("ip -4 route show " + filter + " > " + file), 0);
     std::string text;
     if (FILE* in = std::fopen(file.c_str(), "r")) {
@@ -71,7 +73,8 @@ class KernelRoutesTest : public ::testing::Test {
 
 TEST_F(KernelRoutesTest, OnLinkRoutesOntoTheHostPortAreListedReplacedAndRemoved) {
   // With an uplink, another node's pod CIDR goes onto the host port, as `ip route add ... dev`.
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  ASSERT_TRUE(
+      In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
   EXPECT_EQ(Show("10.86.0.0/24"), "10.86.0.0/24 dev eth0 proto 220 scope link \n");
   std::vector<KernelRoute> listed;
   ASSERT_TRUE(In([&](KernelRouteTable& t) {
@@ -81,10 +84,14 @@ TEST_F(KernelRoutesTest, OnLinkRoutesOntoTheHostPortAreListedReplacedAndRemoved)
               }).ok());
   EXPECT_THAT(listed, ElementsAre(OnLink("10.86.0.0/24", "eth0")));
   // The agent switched to no uplink: the same prefix now goes via the node, in place.
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.86.0.0/24", "192.168.80.6")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Replace(Route("10.86.0.0/24", "192.168.80.6"));
+              }).ok());
   EXPECT_EQ(Show("10.86.0.0/24"), "10.86.0.0/24 via 192.168.80.6 dev eth0 proto 220 \n");
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Remove(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  ASSERT_TRUE(
+      In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "eth0")); }).ok());
+  ASSERT_TRUE(
+      In([](KernelRouteTable& t) { return t.Remove(OnLink("10.86.0.0/24", "eth0")); }).ok());
   EXPECT_EQ(Show("proto 220"), "");
   absl::Status missing =
       In([](KernelRouteTable& t) { return t.Replace(OnLink("10.86.0.0/24", "nosuch0")); });
@@ -93,8 +100,12 @@ TEST_F(KernelRoutesTest, OnLinkRoutesOntoTheHostPortAreListedReplacedAndRemoved)
 }
 
 TEST_F(KernelRoutesTest, OursCarryProtocol220AndAreReplacedInPlaceAndRemoved) {
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.82.0.0/24", "192.168.80.2")); }).ok());
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.84.0.0/24", "192.168.80.4")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Replace(Route("10.82.0.0/24", "192.168.80.2"));
+              }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Replace(Route("10.84.0.0/24", "192.168.80.4"));
+              }).ok());
   EXPECT_EQ(Show("proto 220"),
             "10.82.0.0/24 via 192.168.80.2 dev eth0 \n10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
   std::vector<KernelRoute> listed;
@@ -107,11 +118,17 @@ TEST_F(KernelRoutesTest, OursCarryProtocol220AndAreReplacedInPlaceAndRemoved) {
                                   Route("10.84.0.0/24", "192.168.80.4")));
 
   // The node moved: the same route, another next hop, still one route.
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Replace(Route("10.82.0.0/24", "192.168.80.22")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Replace(Route("10.82.0.0/24", "192.168.80.22"));
+              }).ok());
   EXPECT_EQ(Show("10.82.0.0/24"), "10.82.0.0/24 via 192.168.80.22 dev eth0 proto 220 \n");
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Remove(Route("10.82.0.0/24", "192.168.80.22")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Remove(Route("10.82.0.0/24", "192.168.80.22"));
+              }).ok());
   // Removing what is gone is fine.
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Remove(Route("10.82.0.0/24", "192.168.80.22")); }).ok());
+  ASSERT_TRUE(In([](KernelRouteTable& t) {
+                return t.Remove(Route("10.82.0.0/24", "192.168.80.22"));
+              }).ok());
   EXPECT_EQ(Show("proto 220"), "10.84.0.0/24 via 192.168.80.4 dev eth0 \n");
 }
 
@@ -122,7 +139,8 @@ TEST_F(KernelRoutesTest, RoutesOfOthersAreNeitherListedNorReplacedNorRemoved) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.message(), HasSubstr("already routes 10.83.0.0/24"));
   EXPECT_THAT(refused.message(), HasSubstr("not dpcni's"));
-  ASSERT_TRUE(In([](KernelRouteTable& t) { return t.Remove(Route("10.83.0.0/24", "192.168.80.3")); }).ok());
+  ASSERT_TRUE(
+      In([](KernelRouteTable& t) { return t.Remove(Route("10.83.0.0/24", "192.168.80.3")); }).ok());
   EXPECT_EQ(Show("10.83.0.0/24"), "10.83.0.0/24 via 192.168.80.3 dev eth0 proto static \n");
   std::vector<KernelRoute> listed = {Route("1.0.0.0/8", "192.168.80.9")};
   ASSERT_TRUE(In([&](KernelRouteTable& t) {

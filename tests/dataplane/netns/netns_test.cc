@@ -2,8 +2,8 @@
 // None of these needs root: opening a namespace file and asking its type is unprivileged.
 #include "netns/netns.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,8 +46,9 @@ class OpenNetnsTest : public testing::Test {
 };
 
 TEST_F(OpenNetnsTest, AcceptsTheKernelsOwnNetnsLinks) {
-  for (const std::string& path : std::vector<std::string>{"/proc/self/ns/net", "/proc/thread-self/ns/net",
-                                 "/proc/" + std::to_string(::getpid()) + "/ns/net"}) {
+  for (const std::string& path :
+       std::vector<std::string>{"/proc/self/ns/net", "/proc/thread-self/ns/net",
+                                "/proc/" + std::to_string(::getpid()) + "/ns/net"}) {
     auto fd = OpenNetns(path);
     ASSERT_TRUE(fd.ok()) << path << ": " << fd.status();
     ::close(*fd);
@@ -60,8 +61,8 @@ TEST_F(OpenNetnsTest, AcceptsTheKernelsOwnNetnsLinks) {
   ::close(*fd);
 }
 
-// A FIFO as CNI_NETNS used to block open() for ever, holding the attachment's lock, then every later
-// ADD and the agent's shutdown.
+// A FIFO as CNI_NETNS used to block open() for ever, holding the attachment's lock, then every
+// later ADD and the agent's shutdown.
 TEST_F(OpenNetnsTest, RefusesAFifoWithoutBlocking) {
   const std::string fifo = (dir_ / "fifo").string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "ipam/ipv4.h"
 #include "common/atomic_file.h"
+#include "ipam/ipv4.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
 #include "tests/dataplane/testing/null_engine.h"
 
@@ -20,9 +20,9 @@ namespace dpcni::dataplane {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FakeKernelRoutes;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using testing::FakeKernelRoutes;
 
 // Takes the routes it is given (or fails as told) and keeps the last set it took.
 class RecordingEngine final : public testing::NullEngine {
@@ -50,7 +50,7 @@ uint32_t Ip(const char* text) { return *ParseIpv4(text); }
 std::vector<std::string> Describe(const std::vector<RemoteRoute>& routes) {
   std::vector<std::string> lines;
   for (const RemoteRoute& route : routes) {
-    const char* mode = route.mode == RemoteMode::kHostGw ? "host-gw"
+    const char* mode = route.mode == RemoteMode::kHostGw  ? "host-gw"
                        : route.mode == RemoteMode::kVxlan ? "vxlan"
                                                           : "kernel";
     lines.push_back(absl::StrCat(Ipv4Prefix{route.prefix, route.length}.ToString(), " via ",
@@ -106,10 +106,9 @@ TEST_F(RemoteNodesTest, AutoIsHostGwOnTheUplinksNetworkAndVxlanElsewhere) {
   ASSERT_TRUE(routed.ok()) << routed.status();
   EXPECT_EQ(routed->nodes, 2u);
   EXPECT_EQ(routed->prefixes, 3u);
-  EXPECT_THAT(Describe(engine_.routes),
-              ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2",
-                          "10.244.3.0/24 via 10.0.3.13 vxlan node-3",
-                          "10.245.3.0/24 via 10.0.3.13 vxlan node-3"));
+  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2",
+                                                    "10.244.3.0/24 via 10.0.3.13 vxlan node-3",
+                                                    "10.245.3.0/24 via 10.0.3.13 vxlan node-3"));
   // With an uplink the node's kernel sends what it routes to other nodes' pods (kube-proxy's NATed
   // Services, host-network clients) onto the host port, into the dataplane.
   EXPECT_THAT(Describe(kernel_.ours),
@@ -120,30 +119,30 @@ TEST_F(RemoteNodesTest, AutoIsHostGwOnTheUplinksNetworkAndVxlanElsewhere) {
 TEST_F(RemoteNodesTest, ModeFromTheConfigAppliesToEveryNode) {
   auto vxlan = Make(true, RemoteNodesMode::kVxlan);
   ASSERT_TRUE(vxlan->Set(kTwoNodes).ok());
-  EXPECT_THAT(Describe(engine_.routes),
-              ElementsAre("10.244.2.0/24 via 192.168.1.12 vxlan node-2",
-                          "10.244.3.0/24 via 10.0.3.13 vxlan node-3",
-                          "10.245.3.0/24 via 10.0.3.13 vxlan node-3"));
+  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 vxlan node-2",
+                                                    "10.244.3.0/24 via 10.0.3.13 vxlan node-3",
+                                                    "10.245.3.0/24 via 10.0.3.13 vxlan node-3"));
 
   auto host_gw = Make(true, RemoteNodesMode::kHostGw);
   ASSERT_TRUE(host_gw->Set({kTwoNodes[0]}).ok());
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
   // host-gw cannot reach a node off the uplink's network: refused, naming the node and the fix.
   auto refused = host_gw->Set(kTwoNodes);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), HasSubstr("node \"node-3\""));
   EXPECT_THAT(refused.status().message(), HasSubstr("not on the uplink's network 192.168.1.0/24"));
   EXPECT_THAT(refused.status().message(), HasSubstr("set mode to auto or vxlan"));
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
 }
 
 TEST_F(RemoteNodesTest, WithoutAnUplinkTheKernelRoutesEveryPrefixViaItsNode) {
   auto remote = Make(/*uplink=*/false);
   ASSERT_TRUE(remote->Set(kTwoNodes).ok());
-  EXPECT_THAT(Describe(engine_.routes),
-              ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2",
-                          "10.244.3.0/24 via 10.0.3.13 kernel node-3",
-                          "10.245.3.0/24 via 10.0.3.13 kernel node-3"));
+  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2",
+                                                    "10.244.3.0/24 via 10.0.3.13 kernel node-3",
+                                                    "10.245.3.0/24 via 10.0.3.13 kernel node-3"));
   EXPECT_THAT(Describe(kernel_.ours),
               ElementsAre("10.244.2.0/24 via 192.168.1.12", "10.244.3.0/24 via 10.0.3.13",
                           "10.245.3.0/24 via 10.0.3.13"));
@@ -182,8 +181,7 @@ struct BadList {
 
 void PrintTo(const BadList& list, std::ostream* out) { *out << list.what; }
 
-class RemoteNodesRefusal : public RemoteNodesTest,
-                           public ::testing::WithParamInterface<BadList> {};
+class RemoteNodesRefusal : public RemoteNodesTest, public ::testing::WithParamInterface<BadList> {};
 
 TEST_P(RemoteNodesRefusal, RefusesTheWholeListNamingTheNodeAndChangesNothing) {
   auto remote = Make();
@@ -207,29 +205,41 @@ TEST_P(RemoteNodesRefusal, RefusesTheWholeListNamingTheNodeAndChangesNothing) {
 INSTANTIATE_TEST_SUITE_P(
     BadLists, RemoteNodesRefusal,
     ::testing::Values(
-        BadList{"address", {{"node-4", "192.168.1.300", {"10.244.4.0/24"}}}, "node-4",
+        BadList{"address",
+                {{"node-4", "192.168.1.300", {"10.244.4.0/24"}}},
+                "node-4",
                 "is not an IPv4 address"},
-        BadList{"hostname as address", {{"node-4", "node-4.example", {"10.244.4.0/24"}}}, "node-4",
+        BadList{"hostname as address",
+                {{"node-4", "node-4.example", {"10.244.4.0/24"}}},
+                "node-4",
                 "is not an IPv4 address"},
         BadList{"cidr", {{"node-4", "192.168.1.14", {"10.244.4.0/33"}}}, "node-4", "pod CIDR"},
-        BadList{"host bits", {{"node-4", "192.168.1.14", {"10.244.4.1/24"}}}, "node-4",
-                "host bits"},
-        BadList{"own address", {{"node-4", "192.168.1.10", {"10.244.4.0/24"}}}, "node-4",
+        BadList{
+            "host bits", {{"node-4", "192.168.1.14", {"10.244.4.1/24"}}}, "node-4", "host bits"},
+        BadList{"own address",
+                {{"node-4", "192.168.1.10", {"10.244.4.0/24"}}},
+                "node-4",
                 "this node's own uplink address"},
-        BadList{"own pod cidr", {{"node-4", "192.168.1.14", {"10.244.1.0/24"}}}, "node-4",
+        BadList{"own pod cidr",
+                {{"node-4", "192.168.1.14", {"10.244.1.0/24"}}},
+                "node-4",
                 "overlaps this node's own pod CIDR 10.244.1.0/24"},
-        BadList{"own pod cidr inside", {{"node-4", "192.168.1.14", {"10.244.0.0/16"}}}, "node-4",
+        BadList{"own pod cidr inside",
+                {{"node-4", "192.168.1.14", {"10.244.0.0/16"}}},
+                "node-4",
                 "overlaps this node's own pod CIDR"},
         BadList{"claimed twice",
                 {{"node-4", "192.168.1.14", {"10.244.4.0/24"}},
                  {"node-5", "192.168.1.15", {"10.244.4.0/25"}}},
-                "node-5", "overlaps 10.244.4.0/24 of node \"node-4\""},
-        BadList{"empty name", {{"", "192.168.1.14", {"10.244.4.0/24"}}}, "",
-                "a node without a name"},
+                "node-5",
+                "overlaps 10.244.4.0/24 of node \"node-4\""},
+        BadList{
+            "empty name", {{"", "192.168.1.14", {"10.244.4.0/24"}}}, "", "a node without a name"},
         BadList{"duplicate",
                 {{"node-4", "192.168.1.14", {"10.244.4.0/24"}},
                  {"node-4", "192.168.1.14", {"10.244.5.0/24"}}},
-                "node-4", "listed twice"}),
+                "node-4",
+                "listed twice"}),
     [](const ::testing::TestParamInfo<BadList>& info) {
       std::string name = info.param.what;
       std::replace(name.begin(), name.end(), ' ', '_');
@@ -243,7 +253,8 @@ TEST_F(RemoteNodesTest, Ipv6PodCidrsOfADualStackNodeAreSetAside) {
   ASSERT_TRUE(routed.ok()) << routed.status();
   EXPECT_EQ(routed->nodes, 1u);  // node-6 has nothing to route yet
   EXPECT_EQ(routed->prefixes, 1u);
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 host-gw node-2"));
 }
 
 TEST_F(RemoteNodesTest, AnEngineRefusalChangesNothing) {
@@ -271,12 +282,14 @@ TEST_F(RemoteNodesTest, AKernelFailureMidwayPutsTheKernelAndTheEngineBack) {
   EXPECT_THAT(failed.status().message(), HasSubstr("Network is unreachable"));
   EXPECT_THAT(failed.status().message(), HasSubstr("the previous routes are kept"));
   EXPECT_THAT(Describe(kernel_.ours), ElementsAre("10.244.2.0/24 via 192.168.1.12"));
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
   EXPECT_EQ(Record(), record);
 
   kernel_.fail_list = true;
   EXPECT_FALSE(remote->Set(kTwoNodes).ok());
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
 }
 
 TEST_F(RemoteNodesTest, ARecordThatCannotBeWrittenUndoesTheRoutes) {
@@ -289,7 +302,8 @@ TEST_F(RemoteNodesTest, ARecordThatCannotBeWrittenUndoesTheRoutes) {
   ASSERT_FALSE(failed.ok());
   EXPECT_THAT(failed.status().message(), HasSubstr("recording the list in"));
   EXPECT_THAT(Describe(kernel_.ours), ElementsAre("10.244.2.0/24 via 192.168.1.12"));
-  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
+  EXPECT_THAT(Describe(engine_.routes),
+              ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2"));
   EXPECT_EQ(remote->Sync().prefixes, 1u);
 }
 
@@ -342,10 +356,9 @@ TEST_F(RemoteNodesTest, ARestartedAgentRoutesTheRecordedListBeforeItsSourceSends
   now_ms_ += 60'000;
   auto restarted = Make(/*uplink=*/false);
   ASSERT_TRUE(restarted->Restore().ok());
-  EXPECT_THAT(Describe(engine_.routes),
-              ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2",
-                          "10.244.3.0/24 via 10.0.3.13 kernel node-3",
-                          "10.245.3.0/24 via 10.0.3.13 kernel node-3"));
+  EXPECT_THAT(Describe(engine_.routes), ElementsAre("10.244.2.0/24 via 192.168.1.12 kernel node-2",
+                                                    "10.244.3.0/24 via 10.0.3.13 kernel node-3",
+                                                    "10.245.3.0/24 via 10.0.3.13 kernel node-3"));
   EXPECT_THAT(Describe(kernel_.ours),
               ElementsAre("10.244.2.0/24 via 192.168.1.12", "10.244.3.0/24 via 10.0.3.13",
                           "10.245.3.0/24 via 10.0.3.13"));

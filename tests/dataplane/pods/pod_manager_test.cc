@@ -38,7 +38,8 @@ class FakePorts final : public PortFactory {
   }
   absl::StatusOr<uint16_t> Find(const std::string& device_name) override {
     auto device = devices.find(device_name);
-    if (device == devices.end()) return absl::NotFoundError(absl::StrCat("no device ", device_name));
+    if (device == devices.end())
+      return absl::NotFoundError(absl::StrCat("no device ", device_name));
     return device->second;
   }
   absl::Status Remove(const KernelPort& port, const std::string&) override {
@@ -95,7 +96,8 @@ class FakeInterfaces final : public PodInterfaces {
     ++deletes;
     if (failing_deletes > 0) {
       --failing_deletes;
-      return absl::InternalError(absl::StrCat("delete interface ", ifname, ": Device or resource busy"));
+      return absl::InternalError(
+          absl::StrCat("delete interface ", ifname, ": Device or resource busy"));
     }
     links.erase({netns_path, ifname});
     return absl::OkStatus();
@@ -191,7 +193,7 @@ TEST_F(PodManagerTest, RetriedDelAfterAFailedKernelStepFinishesAndSparesANewerPo
   EXPECT_THAT(std::string(failed.message()), HasSubstr("default/a"));
   EXPECT_THAT(std::string(failed.message()), HasSubstr("Device or resource busy"));
   EXPECT_FALSE(ports_.devices.contains(a->port.device_name));  // the DPDK side is gone already
-  EXPECT_EQ(pods_->Count(), 1u);                              // the record stays for the retry
+  EXPECT_EQ(pods_->Count(), 1u);                               // the record stays for the retry
 
   auto b = pods_->Add(Params("b", Netns("b")));
   ASSERT_TRUE(b.ok()) << b.status();
@@ -200,8 +202,8 @@ TEST_F(PodManagerTest, RetriedDelAfterAFailedKernelStepFinishesAndSparesANewerPo
 
   absl::Status retried = pods_->Delete("ctr-a", "eth0", a->netns_path);
   EXPECT_TRUE(retried.ok()) << retried;
-  EXPECT_THAT(engine_.pods, ElementsAre(std::pair<const uint16_t, std::string>(b->port.port_id,
-                                                                               "default/b")));
+  EXPECT_THAT(engine_.pods,
+              ElementsAre(std::pair<const uint16_t, std::string>(b->port.port_id, "default/b")));
   EXPECT_TRUE(ports_.devices.contains(b->port.device_name));
   EXPECT_THAT(ports_.removed, IsEmpty()) << "nothing left to remove on the DPDK side";
   EXPECT_FALSE(interfaces_.links.contains({a->netns_path, "eth0"}));

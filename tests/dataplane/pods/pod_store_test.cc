@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <string>
 
-#include "pods/pod_record.h"
 #include "common/atomic_file.h"
+#include "pods/pod_record.h"
 
 namespace dpcni::dataplane {
 namespace {

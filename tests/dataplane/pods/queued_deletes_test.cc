@@ -37,7 +37,8 @@ class QueuedDeletesTest : public testing::Test {
     queued.set_queued_unix_nanos(queued_at);
     queued.mutable_request()->mutable_attachment()->set_container_id(container_id);
     queued.mutable_request()->mutable_attachment()->set_ifname("eth0");
-    queued.mutable_request()->mutable_attachment()->set_netns_path("/var/run/netns/" + container_id);
+    queued.mutable_request()->mutable_attachment()->set_netns_path("/var/run/netns/" +
+                                                                   container_id);
     const std::string path = PendingDeletePath(socket_, container_id, "eth0");
     EXPECT_TRUE(WriteFileAtomically(path, queued.SerializeAsString()).ok());
     return path;
@@ -53,13 +54,14 @@ class QueuedDeletesTest : public testing::Test {
               if (found == added_.end()) return std::nullopt;
               return found->second;
             },
-            .del = [&](const std::string& container_id, const std::string& ifname,
-                       const std::string& netns_path) {
-              deleted_.push_back(container_id + "/" + ifname + " " + netns_path);
-              if (!del_result_.ok()) return del_result_;
-              added_.erase(container_id + "/" + ifname);
-              return absl::OkStatus();
-            },
+            .del =
+                [&](const std::string& container_id, const std::string& ifname,
+                    const std::string& netns_path) {
+                  deleted_.push_back(container_id + "/" + ifname + " " + netns_path);
+                  if (!del_result_.ok()) return del_result_;
+                  added_.erase(container_id + "/" + ifname);
+                  return absl::OkStatus();
+                },
         });
   }
 

@@ -65,7 +65,7 @@ TEST(MbufBudgetTest, EalMemoryMakesRoomForTheFlowTable) {
   with.flow_table.capacity = 1 << 20;
   EXPECT_EQ(FlowTableMemoryBytes(0), 0u);
   EXPECT_GE(uint64_t{EalMemoryMbNeeded(with, PortBackend::kTap) -
-                    EalMemoryMbNeeded(without, PortBackend::kTap)}
+                     EalMemoryMbNeeded(without, PortBackend::kTap)}
                 << 20,
             FlowTableMemoryBytes(1 << 20));
 }

@@ -4,8 +4,8 @@
 #include "service/agent_gate.h"
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -75,8 +75,8 @@ class AgentGateTest : public ::testing::Test {
     status->set_default_backend("tap");
   }};
   testing::UnixSocketServer server_{gate_};
-  std::unique_ptr<v1::Agent::Stub> stub_ = v1::Agent::NewStub(grpc::CreateChannel(
-      "unix://" + server_.socket_path(), grpc::InsecureChannelCredentials()));
+  std::unique_ptr<v1::Agent::Stub> stub_ = v1::Agent::NewStub(
+      grpc::CreateChannel("unix://" + server_.socket_path(), grpc::InsecureChannelCredentials()));
   ServingAgent serving_;
 };
 
@@ -120,8 +120,8 @@ TEST_F(AgentGateTest, ShutGateRefusesEveryOtherCallAsUnavailableWithTheReason) {
     EXPECT_THAT(status.error_message(), HasSubstr("dpcni-agent is not ready: "));
     EXPECT_THAT(status.error_message(), HasSubstr(kWaitingForPodCidrs)) << name;
   }
-  // Those, Status and SetPodCidrs are the whole service: an RPC added to the proto without a case in
-  // the gate would answer UNIMPLEMENTED, which the plugin maps to no retry.
+  // Those, Status and SetPodCidrs are the whole service: an RPC added to the proto without a case
+  // in the gate would answer UNIMPLEMENTED, which the plugin maps to no retry.
   const auto* service = v1::StatusRequest::descriptor()->file()->FindServiceByName("Agent");
   ASSERT_NE(service, nullptr);
   EXPECT_EQ(service->method_count(), static_cast<int>(answers.size()) + 2);

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ipam/ipv4.h"
 #include "port/ethdev_setup.h"
 #include "port/kernel_ports.h"
-#include "common/log.h"
 #include "tests/common/testing/captured_stderr.h"
 #include "tests/dataplane/testing/fake_kernel_routes.h"
 #include "tests/dataplane/testing/null_engine.h"
@@ -25,10 +25,10 @@ namespace dpcni::dataplane {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::Pair;
-using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 // An engine that answers with what the test put in it.
@@ -101,7 +101,8 @@ class AgentServiceTest : public ::testing::Test {
     ipam_ = *std::move(ipam);
     store_ = std::make_unique<PodStore>((state_dir_ / "pods.json").string());
     ports_ = std::make_unique<KernelPorts>(pool_, 1, 512);
-    pods_ = std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
+    pods_ =
+        std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
     config_.uplink.type = UplinkType::kAfPacket;
     config_.uplink.interface = "eth1";
     config_.uplink.address = "192.168.1.10/24";
@@ -295,7 +296,8 @@ TEST_F(AgentServiceTest, SetPodCidrsAcceptsTheSameCidrsAndRefusesOthers) {
   other.add_pod_cidrs("10.244.2.0/24");
   grpc::Status refused = service_->SetPodCidrs(nullptr, &other, &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("10.244.1.0/24, from the agent's config"));
+  EXPECT_THAT(refused.error_message(),
+              ::testing::HasSubstr("10.244.1.0/24, from the agent's config"));
 
   v1::SetPodCidrsRequest bad;
   bad.add_pod_cidrs("10.244.1.1/24");
@@ -355,8 +357,9 @@ TEST_F(AgentServiceTest, SetRemoteNodesRefusesABadListWithInvalidArgumentNamingT
   EXPECT_THAT(refused.error_message(), HasSubstr("this node's own pod CIDR"));
   ASSERT_EQ(engine_.remote_routes.size(), 2u);
   EXPECT_EQ(engine_.remote_routes[1].node, "node-3");
-  EXPECT_EQ((Ipv4Prefix{engine_.remote_routes[1].prefix, engine_.remote_routes[1].length}).ToString(),
-            "10.244.3.0/24");
+  EXPECT_EQ(
+      (Ipv4Prefix{engine_.remote_routes[1].prefix, engine_.remote_routes[1].length}).ToString(),
+      "10.244.3.0/24");
 }
 
 // What the operator reads in the agent's log (kubectl logs -c agent): a changed node list at info,
@@ -381,7 +384,8 @@ TEST_F(AgentServiceTest, LogsChangedNodeListsRefusalsAndAtDebugEveryPodCall) {
   EXPECT_THAT(logged, HasSubstr("info dpcni-agent service: SetRemoteNodes: 2 nodes, 2 pod CIDRs "
                                 "routed\n"));
   EXPECT_EQ(logged.find("SetRemoteNodes: 2 nodes"), logged.rfind("SetRemoteNodes: 2 nodes"))
-      << "the same list again is not logged:\n" << logged;
+      << "the same list again is not logged:\n"
+      << logged;
   EXPECT_THAT(logged, HasSubstr("error dpcni-agent service: SetRemoteNodes (2 nodes): "
                                 "INVALID_ARGUMENT: "));
   EXPECT_THAT(logged, Not(HasSubstr("gone-1"))) << "pod calls are debug lines";

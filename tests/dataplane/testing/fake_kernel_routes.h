@@ -41,7 +41,7 @@ class FakeKernelRoutes final : public KernelRouteTable {
   std::vector<KernelRoute> ours;     // what List shows: routes with dpcni's protocol
   std::vector<KernelRoute> foreign;  // routes of others, never listed nor changed
   bool fail_list = false;
-  std::optional<int> fail_change;    // the n-th Replace/Remove from now (0: the next) fails
+  std::optional<int> fail_change;  // the n-th Replace/Remove from now (0: the next) fails
   int changes = 0;
 
  private:

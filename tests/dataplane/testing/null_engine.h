@@ -1,5 +1,5 @@
-// An Engine that takes everything and forwards nothing, for unit tests of the control plane (no EAL).
-// A test's fake derives from it and overrides only the calls it records or fails.
+// An Engine that takes everything and forwards nothing, for unit tests of the control plane (no
+// EAL). A test's fake derives from it and overrides only the calls it records or fails.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Linked into a test binary (as an object, so that its environment registers itself), brings up one
-// EAL for the whole process before the first test and tears it down after the last: no hugepages, no
-// PCI, no shared files, a file prefix of its own, so test binaries run side by side.
+// EAL for the whole process before the first test and tears it down after the last: no hugepages,
+// no PCI, no shared files, a file prefix of its own, so test binaries run side by side.
 //
 // If EAL cannot start, the process exits with a failure before any test runs. An assertion in
 // Environment::SetUp would not do: gtest then reports every test as skipped, and ctest (which
@@ -26,8 +26,8 @@ class TestEal : public ::testing::Environment {
  public:
   void SetUp() override {
     std::vector<std::string> args = {
-        "dpcni-test", "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
-        "--file-prefix", "dpcni-test-" + std::to_string(::getpid()),
+        "dpcni-test", "--no-huge", "-m", "256", "--no-shconf", "--no-pci", "--file-prefix",
+        "dpcni-test-" + std::to_string(::getpid()),
         // The main lcore and two workers, each allowed on either CPU of a small machine.
         "--lcores", "(0-2)@(0-1)", "--log-level", "lib.eal:warning"};
     std::vector<char*> argv;

@@ -54,7 +54,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxRequest = 16 * 1024;  // an HTTP request head larger than this is refused
-constexpr int kDefaultHttpPort = 8080;      // http mode without --tcp or --udp
+constexpr int kDefaultHttpPort = 8080;     // http mode without --tcp or --udp
 
 const char kUsage[] =
     "usage: dpcni_test_echo serve [--tcp PORT] [--udp PORT]\n"
@@ -99,7 +99,7 @@ Options ParseOptions(int argc, char** argv) {
       options.mode != "udp") {
     UsageError("unknown mode \"" + options.mode + "\"");
   }
-  const std::vector<std::string> valued = {"--tcp",   "--udp",   "--count",
+  const std::vector<std::string> valued = {"--tcp",     "--udp",   "--count",
                                            "--timeout", "--tries", "--source-port"};
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
@@ -235,8 +235,9 @@ bool AnswerRequests(int fd, Connection& connection, const Server& server) {
     const bool keep = KeepsAlive(head);
     const std::string body = ResponseBody(server, connection, head);
     const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                                 std::to_string(body.size()) + "\r\nConnection: " +
-                                 (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;
+                                 std::to_string(body.size()) +
+                                 "\r\nConnection: " + (keep ? "keep-alive" : "close") + "\r\n\r\n" +
+                                 body;
     // The client waits for each answer before it asks again, so the socket's send buffer is empty
     // and takes the small response whole; a short send means a client that does not read. No
     // SIGPIPE (MSG_NOSIGNAL) when the client has gone: that would kill the server.
@@ -254,8 +255,8 @@ void AnswerDatagrams(int fd, const Server& server) {
   while (true) {
     sockaddr_in peer{};
     socklen_t length = sizeof(peer);
-    const ssize_t n = ::recvfrom(fd, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&peer),
-                                 &length);
+    const ssize_t n =
+        ::recvfrom(fd, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&peer), &length);
     if (n < 0) return;  // EAGAIN: all read (or an ICMP error of an earlier reply: nothing to do)
     // The reply leaves from the address routing picks, which is the one the request came to on a
     // host with one address (a pod); a multi-homed server would answer from IP_PKTINFO's.
@@ -360,8 +361,8 @@ int Serve(const Options& options) {
 class Deadline {
  public:
   explicit Deadline(double seconds)
-      : end_(Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(seconds))) {}
+      : end_(Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds))) {}
   // Milliseconds left for poll(), 0 once passed.
   int Remaining() const {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(end_ - Clock::now()).count();
@@ -434,7 +435,7 @@ int Connect(const sockaddr_in& server, const Options& options, const Deadline& d
   }
   if (result != 0) {
     *error = "connect: " + (errno == ETIMEDOUT ? "no answer within " + Seconds(options.timeout_s)
-                                                : std::string(std::strerror(errno)));
+                                               : std::string(std::strerror(errno)));
     ::close(fd);
     return -1;
   }

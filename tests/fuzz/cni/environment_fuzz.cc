@@ -43,15 +43,15 @@ void CheckError(const absl::Status& status, const char* what) {
 
 // The plugin run with `variables` and a valid netconf; whether the agent was asked.
 PluginOutcome Run(const EnvironmentVariables& variables, bool* agent_asked) {
-  std::istringstream stdin_stream(R"({"cniVersion":"1.1.0","name":"k8s-pod-network","type":"dpcni"})");
+  std::istringstream stdin_stream(
+      R"({"cniVersion":"1.1.0","name":"k8s-pod-network","type":"dpcni"})");
   *agent_asked = false;
   const fuzz::QuietLog quiet;
-  return RunPlugin(
-      variables, stdin_stream,
-      [agent_asked](const std::string&) -> std::unique_ptr<AgentClient> {
-        *agent_asked = true;
-        return std::make_unique<dpcni::testing::FakeAgentClient>();
-      });
+  return RunPlugin(variables, stdin_stream,
+                   [agent_asked](const std::string&) -> std::unique_ptr<AgentClient> {
+                     *agent_asked = true;
+                     return std::make_unique<dpcni::testing::FakeAgentClient>();
+                   });
 }
 
 void Check(absl::string_view input) {

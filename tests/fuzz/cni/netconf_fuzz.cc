@@ -38,12 +38,11 @@ PluginOutcome RunDel(absl::string_view text, bool* agent_asked) {
   std::istringstream stdin_stream{std::string(text)};
   *agent_asked = false;
   const fuzz::QuietLog quiet;
-  return RunPlugin(
-      variables, stdin_stream,
-      [agent_asked](const std::string&) -> std::unique_ptr<AgentClient> {
-        *agent_asked = true;
-        return std::make_unique<dpcni::testing::FakeAgentClient>();
-      });
+  return RunPlugin(variables, stdin_stream,
+                   [agent_asked](const std::string&) -> std::unique_ptr<AgentClient> {
+                     *agent_asked = true;
+                     return std::make_unique<dpcni::testing::FakeAgentClient>();
+                   });
 }
 
 void Check(absl::string_view text) {
@@ -64,8 +63,8 @@ void Check(absl::string_view text) {
     FUZZ_CHECK(outcome.exit_code == 1 && !agent_asked, "exit %d for a refused netconf",
                outcome.exit_code);
     const nlohmann::json error = nlohmann::json::parse(outcome.stdout_text, nullptr, false);
-    FUZZ_CHECK(!error.is_discarded() && error.value("code", 0) ==
-                                            static_cast<int>(CniErrorCodeOf(conf.status())),
+    FUZZ_CHECK(!error.is_discarded() &&
+                   error.value("code", 0) == static_cast<int>(CniErrorCodeOf(conf.status())),
                "the plugin printed no CNI error with the parser's code: %s",
                outcome.stdout_text.c_str());
     return;
@@ -75,8 +74,8 @@ void Check(absl::string_view text) {
              outcome.stdout_text.c_str());
   FUZZ_CHECK(IsSupportedCniVersion(conf->cni_version), "accepted cniVersion %s",
              conf->cni_version.c_str());
-  FUZZ_CHECK(conf->cni_version == reply_version, "parsed %s, replies %s",
-             conf->cni_version.c_str(), reply_version.c_str());
+  FUZZ_CHECK(conf->cni_version == reply_version, "parsed %s, replies %s", conf->cni_version.c_str(),
+             reply_version.c_str());
   FUZZ_CHECK(IsValidCniIdentifier(conf->name), "accepted name %s", conf->name.c_str());
   FUZZ_CHECK(conf->agent_socket.starts_with('/'), "accepted agentSocket %s",
              conf->agent_socket.c_str());
@@ -84,9 +83,9 @@ void Check(absl::string_view text) {
              conf->mtu);
   if (conf->routes.has_value()) {
     for (const ResultRoute& route : *conf->routes) {
-      FUZZ_CHECK(route.dst.find('/') != std::string::npos &&
-                     route.dst.find(':') == std::string::npos,
-                 "accepted route dst %s", route.dst.c_str());
+      FUZZ_CHECK(
+          route.dst.find('/') != std::string::npos && route.dst.find(':') == std::string::npos,
+          "accepted route dst %s", route.dst.c_str());
     }
   }
 }

@@ -9,13 +9,13 @@
 // size, a second segment, the egress ports' offloads), then the frame. The frame lies in a heap
 // buffer of exactly its size attached to the mbuf as an external buffer: DPDK's own mempools are
 // invisible to ASan, so a read past the frame in a pool mbuf would go unnoticed; here it is a
-// heap-buffer-overflow. One control bit puts it in an ordinary pool mbuf instead, with headroom, for
-// the paths that only such a buffer takes (VXLAN headers prepended in place).
+// heap-buffer-overflow. One control bit puts it in an ordinary pool mbuf instead, with headroom,
+// for the paths that only such a buffer takes (VXLAN headers prepended in place).
 //
 // Beyond "no crash", each input checks what the engine promises (packet_path.h, offload.h): a
 // verdict in range; a routed packet with its lengths set inside the frame, its source MAC written
-// and a header checksum still valid after the TTL decrement; the inner packet of VXLAN going only to
-// a pod or the kernel; an mbuf chain consistent after every step (rte_mbuf_check); a GSO segment
+// and a header checksum still valid after the TTL decrement; the inner packet of VXLAN going only
+// to a pod or the kernel; an mbuf chain consistent after every step (rte_mbuf_check); a GSO segment
 // never over the egress MTU; complete checksums where the egress port offloads none; ICMP errors
 // and VXLAN headers with valid checksums and lengths; and no mbuf left out of its pool afterwards.
 #include <rte_arp.h>
@@ -92,23 +92,22 @@ constexpr uint64_t kNow = 2;
 // The control bytes in front of the frame.
 constexpr size_t kControlBytes = 5;
 struct Control {
-  uint8_t ingress = 0;     // byte 0 bits 0-1: pod A, the host port, the uplink, pod B
+  uint8_t ingress = 0;       // byte 0 bits 0-1: pod A, the host port, the uplink, pod B
   bool pool_buffer = false;  // byte 0 bit 2: an ordinary pool mbuf instead of a heap buffer
-  uint64_t ol_flags = 0;   // byte 0 bits 3-7, byte 1 bit 0: RSS hash, IP and L4 checksum verdicts, LRO
-  uint8_t caps = 0;        // byte 1 bits 1-4: the egress offloads (EgressCapsFor)
+  uint64_t ol_flags =
+      0;             // byte 0 bits 3-7, byte 1 bit 0: RSS hash, IP and L4 checksum verdicts, LRO
+  uint8_t caps = 0;  // byte 1 bits 1-4: the egress offloads (EgressCapsFor)
   uint16_t tso_segsz = 0;  // bytes 2-3, little-endian
   uint8_t split = 0;       // byte 4: where a second segment starts (0: one segment)
 };
 
 Control ReadControl(const uint8_t* data) {
-  static constexpr uint64_t kIpChecksum[] = {RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
-                                             RTE_MBUF_F_RX_IP_CKSUM_BAD,
-                                             RTE_MBUF_F_RX_IP_CKSUM_GOOD,
-                                             RTE_MBUF_F_RX_IP_CKSUM_NONE};
-  static constexpr uint64_t kL4Checksum[] = {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN,
-                                             RTE_MBUF_F_RX_L4_CKSUM_BAD,
-                                             RTE_MBUF_F_RX_L4_CKSUM_GOOD,
-                                             RTE_MBUF_F_RX_L4_CKSUM_NONE};
+  static constexpr uint64_t kIpChecksum[] = {
+      RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN, RTE_MBUF_F_RX_IP_CKSUM_BAD, RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+      RTE_MBUF_F_RX_IP_CKSUM_NONE};
+  static constexpr uint64_t kL4Checksum[] = {
+      RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, RTE_MBUF_F_RX_L4_CKSUM_BAD, RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+      RTE_MBUF_F_RX_L4_CKSUM_NONE};
   Control control;
   control.ingress = data[0] & 3;
   control.pool_buffer = (data[0] & 4) != 0;
@@ -229,11 +228,17 @@ Node* MakeNode() {
                       .outer_src_mac = kUplinkMac,
                       .caps = EgressCaps{.mtu = 1450}};
   AddRoute(*node, kPodAIp, 32,
-           NextHop{.port_id = kPortA, .allowed_ingress = all, .dst_mac = kPodAMac,
-                   .src_mac = kGatewayMac, .caps = EgressCaps{.mtu = 1500}});
+           NextHop{.port_id = kPortA,
+                   .allowed_ingress = all,
+                   .dst_mac = kPodAMac,
+                   .src_mac = kGatewayMac,
+                   .caps = EgressCaps{.mtu = 1500}});
   AddRoute(*node, kPodBIp, 32,
-           NextHop{.port_id = kPortB, .allowed_ingress = all, .dst_mac = kPodBMac,
-                   .src_mac = kGatewayMac, .caps = EgressCaps{.mtu = 9000}});
+           NextHop{.port_id = kPortB,
+                   .allowed_ingress = all,
+                   .dst_mac = kPodBMac,
+                   .src_mac = kGatewayMac,
+                   .caps = EgressCaps{.mtu = 9000}});
   AddRoute(*node, 0, 0, to_host);
   AddRoute(*node, kNodeIp, 32, to_node);
   AddRoute(*node, kNodeIp & 0xffffff00, 24, on_link);
@@ -244,7 +249,8 @@ Node* MakeNode() {
   node->kernel_next_hop = AddRoute(*node, 0, 33, to_kernel);  // no route: the kernel's way back
 
   // The router and the remote node are resolved; other uplink neighbours are not.
-  for (const auto& [ip, mac] : {std::pair{kRouterIp, kRouterMac}, {kRemoteNodeIp, kRemoteNodeMac}}) {
+  for (const auto& [ip, mac] :
+       {std::pair{kRouterIp, kRouterMac}, {kRemoteNodeIp, kRemoteNodeMac}}) {
     auto position = node->neighbours->Add(be32(ip), /*now=*/1);
     FUZZ_CHECK(position.ok(), "NeighbourTable::Add");
     node->neighbours->Confirm(*position, mac, /*now=*/1);
@@ -273,16 +279,19 @@ Node* MakeNode() {
   node->ingress = {
       IngressPort{.port_id = kPortA, .role = PortRole::kPod, .ip = be32(kPodAIp), .mac = kPodAMac},
       IngressPort{.port_id = kHostPort, .role = PortRole::kHost, .mac = kKernelMac},
-      IngressPort{.port_id = kUplinkPort, .role = PortRole::kUplink, .ip = be32(kNodeIp),
+      IngressPort{.port_id = kUplinkPort,
+                  .role = PortRole::kUplink,
+                  .ip = be32(kNodeIp),
                   .mac = kUplinkMac},
       IngressPort{.port_id = kPortB, .role = PortRole::kPod, .ip = be32(kPodBIp), .mac = kPodBMac}};
-  node->service_flow = KernelFlow{
-      .reply = FlowKey{.source = be32(kPodBIp), .destination = be32(kClientIp),
-                       .source_port = rte_cpu_to_be_16(kServicePort),
-                       .destination_port = rte_cpu_to_be_16(kClientPort),
-                       .protocol = IPPROTO_TCP},
-      .reply_port = kPortB,
-      .tcp_flags = kTcpAck};
+  node->service_flow =
+      KernelFlow{.reply = FlowKey{.source = be32(kPodBIp),
+                                  .destination = be32(kClientIp),
+                                  .source_port = rte_cpu_to_be_16(kServicePort),
+                                  .destination_port = rte_cpu_to_be_16(kClientPort),
+                                  .protocol = IPPROTO_TCP},
+                 .reply_port = kPortB,
+                 .tcp_flags = kTcpAck};
   return node;
 }
 
@@ -307,8 +316,9 @@ rte_mbuf* HeapSegment(rte_mempool* shells, const uint8_t* bytes, uint16_t length
   shared_info->free_cb = FreeHeapBuffer;
   shared_info->fcb_opaque = shared_info;
   rte_mbuf_ext_refcnt_set(shared_info, 1);
-  rte_pktmbuf_attach_extbuf(segment, buffer, static_cast<rte_iova_t>(reinterpret_cast<uintptr_t>(buffer)),
-                            length, shared_info);
+  rte_pktmbuf_attach_extbuf(segment, buffer,
+                            static_cast<rte_iova_t>(reinterpret_cast<uintptr_t>(buffer)), length,
+                            shared_info);
   segment->data_off = 0;
   segment->data_len = length;
   segment->pkt_len = length;
@@ -380,7 +390,8 @@ bool CheckPrepared(Node& node, rte_mbuf* packet, const EgressCaps& caps, bool ip
   }
   FUZZ_CHECK(prepared.count <= kMaxSegments, "%u packets for %u places", prepared.count,
              kMaxSegments);
-  const bool computes_checksums = !caps.tcp_segmentation && !caps.tcp_checksum && !caps.udp_checksum;
+  const bool computes_checksums =
+      !caps.tcp_segmentation && !caps.tcp_checksum && !caps.udp_checksum;
   for (uint16_t i = 0; i < prepared.count; ++i) {
     rte_mbuf* segment = egress[i];
     CheckMbuf(segment, "PrepareForEgress");
@@ -404,7 +415,7 @@ bool CheckPrepared(Node& node, rte_mbuf* packet, const EgressCaps& caps, bool ip
     }
     if (rte_be_to_cpu_16(segment_ip->total_length) + segment->l2_len <= segment->pkt_len) {
       FUZZ_CHECK(rte_ipv4_udptcp_cksum_mbuf_verify(segment, segment_ip,
-                                                    segment->l2_len + segment->l3_len) == 0,
+                                                   segment->l2_len + segment->l3_len) == 0,
                  "a %s packet left for a port without checksum offloads with a wrong checksum",
                  protocol == IPPROTO_TCP ? "TCP" : "UDP");
     }
@@ -425,9 +436,9 @@ void CheckVxlan(const Node& node, const rte_mbuf* outer, uint32_t inner_length) 
   const auto* udp = rte_pktmbuf_mtod_offset(outer, const rte_udp_hdr*,
                                             sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
   FUZZ_CHECK(udp->dst_port == node.routing.vxlan_port, "outer UDP port");
-  FUZZ_CHECK(rte_be_to_cpu_16(udp->dgram_len) == rte_be_to_cpu_16(ip->total_length) -
-                                                     sizeof(rte_ipv4_hdr),
-             "outer UDP length");
+  FUZZ_CHECK(
+      rte_be_to_cpu_16(udp->dgram_len) == rte_be_to_cpu_16(ip->total_length) - sizeof(rte_ipv4_hdr),
+      "outer UDP length");
 }
 
 // The ICMP error BuildIcmpError made about `offending` (icmp_error.h).
@@ -444,8 +455,8 @@ void CheckIcmpError(const rte_mbuf* offending, const rte_mbuf* reply) {
   const uint32_t icmp_offset = sizeof(rte_ether_hdr) + rte_ipv4_hdr_len(ip);
   const uint32_t icmp_length = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
   FUZZ_CHECK(icmp_offset + icmp_length == reply->pkt_len, "ICMP error length");
-  const uint16_t sum = rte_raw_cksum(rte_pktmbuf_mtod_offset(reply, const void*, icmp_offset),
-                                     icmp_length);
+  const uint16_t sum =
+      rte_raw_cksum(rte_pktmbuf_mtod_offset(reply, const void*, icmp_offset), icmp_length);
   FUZZ_CHECK(sum == 0xffff, "ICMP error's checksum wrong");
 }
 
@@ -501,9 +512,9 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
     const NextHop* hop = verdict.next_hop;
     FUZZ_CHECK(hop >= node.next_hops.data() && hop < node.next_hops.data() + node.next_hop_count,
                "next hop outside the table");
-    FUZZ_CHECK((hop->allowed_ingress & RoleMask(ingress.role)) != 0 ||
-                   verdict.action == Action::kToKernel,
-               "a next hop that does not take packets from this port");
+    FUZZ_CHECK(
+        (hop->allowed_ingress & RoleMask(ingress.role)) != 0 || verdict.action == Action::kToKernel,
+        "a next hop that does not take packets from this port");
     FUZZ_CHECK(packet->l2_len == sizeof(rte_ether_hdr), "l2_len %u", packet->l2_len);
     const auto* ip = Ipv4At(packet, packet->l2_len);
     FUZZ_CHECK(packet->l3_len == rte_ipv4_hdr_len(ip) && packet->l3_len >= sizeof(rte_ipv4_hdr),
@@ -540,10 +551,10 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
         rte_mbuf* outer = segment;
         const Verdict encapsulated =
             EncapsulateVxlan(node.routing, *hop, &outer, source_port, node.pools.headers);
-        FUZZ_CHECK(encapsulated.action == Action::kForward ||
-                       encapsulated.action == Action::kResolve,
-                   "EncapsulateVxlan failed (action %d) with mbufs to spare",
-                   static_cast<int>(encapsulated.action));
+        FUZZ_CHECK(
+            encapsulated.action == Action::kForward || encapsulated.action == Action::kResolve,
+            "EncapsulateVxlan failed (action %d) with mbufs to spare",
+            static_cast<int>(encapsulated.action));
         CheckVxlan(node, outer, inner_length);
         to_free.push_back(outer);
       }
@@ -559,19 +570,19 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
   } else if (verdict.action == Action::kNeighbourArp) {
     FUZZ_CHECK(ingress.role == PortRole::kUplink, "kNeighbourArp from a port that is no uplink");
     const Verdict answer = AnswerNodeArp(ingress, packet);
-    FUZZ_CHECK(answer.action == Action::kReplyToSender ||
-                   (answer.action == Action::kDrop &&
-                    answer.drop_reason == DropReason::kArpIgnored),
-               "AnswerNodeArp: action %d", static_cast<int>(answer.action));
+    FUZZ_CHECK(
+        answer.action == Action::kReplyToSender ||
+            (answer.action == Action::kDrop && answer.drop_reason == DropReason::kArpIgnored),
+        "AnswerNodeArp: action %d", static_cast<int>(answer.action));
     to_free.push_back(packet);
   } else {
     FUZZ_CHECK(verdict.action == Action::kDrop, "unknown action");
     if (verdict.icmp_error != IcmpError::kNone) {
       const bool uplink = ingress.role == PortRole::kUplink;
-      rte_mbuf* reply = BuildIcmpError(packet, verdict.icmp_error, verdict.icmp_mtu,
-                                       uplink ? ingress.mac : node.routing.gateway_mac,
-                                       uplink ? ingress.ip : node.routing.gateway_ip,
-                                       node.pools.icmp);
+      rte_mbuf* reply =
+          BuildIcmpError(packet, verdict.icmp_error, verdict.icmp_mtu,
+                         uplink ? ingress.mac : node.routing.gateway_mac,
+                         uplink ? ingress.ip : node.routing.gateway_ip, node.pools.icmp);
       FUZZ_CHECK(reply != nullptr, "BuildIcmpError failed with mbufs to spare");
       CheckIcmpError(packet, reply);
       to_free.push_back(reply);

@@ -39,17 +39,16 @@ class CommandsTest : public ::testing::Test {
 size_t ColumnOf(const std::string& line, const std::string& text) { return line.find(text); }
 
 TEST_F(CommandsTest, StatusShowsReadinessCapacityAddressesCidrsMbufsAndNodePortLinks) {
-  EXPECT_THAT(Lines("status"),
-              ElementsAre("ready:           yes", "message:         serving",
-                          "pods:            2 of 30", "addresses:       2 in use",
-                          "default backend: tap",
-                          "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
-                          "mbufs:           503 in use of 25493",
-                          "remote routes:   2 nodes, 3 pod CIDRs",
-                          "route sync:      stale, list 1m30.5s old: watch nodes: connection refused",
-                          // The host port does not know its speed; the uplink does.
-                          "host port:       dpcni0 (port 1): up",
-                          "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));
+  EXPECT_THAT(
+      Lines("status"),
+      ElementsAre("ready:           yes", "message:         serving", "pods:            2 of 30",
+                  "addresses:       2 in use", "default backend: tap",
+                  "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
+                  "mbufs:           503 in use of 25493", "remote routes:   2 nodes, 3 pod CIDRs",
+                  "route sync:      stale, list 1m30.5s old: watch nodes: connection refused",
+                  // The host port does not know its speed; the uplink does.
+                  "host port:       dpcni0 (port 1): up",
+                  "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));
 }
 
 TEST(PrintStatus, SpeedsThatAreNotWholeGigabitsShowInMegabits) {
@@ -143,13 +142,12 @@ TEST_F(CommandsTest, PortsShowCountersDropsByReasonAndEvents) {
 }
 
 TEST_F(CommandsTest, RoutesKeepTheAgentsOrderAndNameTheNodeAndModeOfRemoteOnes) {
-  EXPECT_THAT(
-      Lines("routes"),
-      ElementsAre("PREFIX         NEXT HOP                               NODE    MODE",
-                  "10.244.1.7/32  port 3 (shop/web-0)                    -       -",
-                  "10.244.2.0/24  192.168.1.12 on port 0 (uplink)        node-2  host-gw",
-                  "10.244.3.0/24  vxlan to 10.0.3.13 on port 0 (uplink)  node-3  vxlan",
-                  "0.0.0.0/0      port 0 (uplink)                        -       -"));
+  EXPECT_THAT(Lines("routes"),
+              ElementsAre("PREFIX         NEXT HOP                               NODE    MODE",
+                          "10.244.1.7/32  port 3 (shop/web-0)                    -       -",
+                          "10.244.2.0/24  192.168.1.12 on port 0 (uplink)        node-2  host-gw",
+                          "10.244.3.0/24  vxlan to 10.0.3.13 on port 0 (uplink)  node-3  vxlan",
+                          "0.0.0.0/0      port 0 (uplink)                        -       -"));
 }
 
 TEST(PrintStatus, RouteSyncSaysWhenNoListCameAndWhenTheAgentPredatesIt) {
@@ -234,9 +232,9 @@ TEST_F(CommandsTest, ProbesPassOnAReadyAgent) {
     std::ostringstream out;
     absl::Status status = RunProbe(kind, server_.socket_path(), out);
     EXPECT_TRUE(status.ok()) << kind << ": " << status;
-    EXPECT_EQ(out.str(), std::string(kind) + (std::string(kind) == "live"
-                                                  ? ": dpcni-agent answers\n"
-                                                  : ": serving\n"));
+    EXPECT_EQ(out.str(),
+              std::string(kind) +
+                  (std::string(kind) == "live" ? ": dpcni-agent answers\n" : ": serving\n"));
   }
 }
 
