@@ -21,9 +21,12 @@
 // `lhs = value of expr`, or returns its status from the enclosing function.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL(DPCNI_CNI_CONCAT(status_or_, __LINE__), lhs, expr)
+// `status_or` is a name and `lhs` may be a declaration ("auto x"): neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ASSIGN_OR_RETURN_IMPL(status_or, lhs, expr) \
   auto status_or = (expr);                          \
   if (!status_or.ok()) {                            \
     return status_or.status();                      \
   }                                                 \
   lhs = *std::move(status_or)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -15,6 +15,7 @@ struct SemanticVersion {
   int major = 0;
   int minor = 0;
   int patch = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 flags the synthesized comparison with 0.
   auto operator<=>(const SemanticVersion&) const = default;
 };
 

@@ -132,6 +132,7 @@ absl::Status InitEal(const AgentConfig& config) {
   std::vector<std::string> args = EalArguments(config);
   args.insert(args.begin(), "dpcni-agent");
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& arg : args) argv.push_back(arg.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     return absl::InternalError(absl::StrCat("EAL init failed: ", rte_strerror(rte_errno)));
@@ -474,7 +475,8 @@ absl::Status Serve(const AgentConfig& config) {
     origin = PodCidrsOrigin::kRecorded;
     if (!result.ok()) {
       giving_up = true;
-      pthread_kill(waiter.native_handle(), SIGTERM);
+      // Not to end the thread: SIGTERM is blocked everywhere, and the waiter takes it in sigwait.
+      pthread_kill(waiter.native_handle(), SIGTERM);  // NOLINT(bugprone-bad-signal-to-kill-thread)
     }
   }
   if (network) {

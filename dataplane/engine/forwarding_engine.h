@@ -70,6 +70,7 @@ class ForwardingEngine final : public Engine {
   struct RouteKey {
     uint32_t prefix = 0;  // host byte order
     uint8_t length = 0;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 flags the synthesized comparison with 0.
     auto operator<=>(const RouteKey&) const = default;
   };
   struct InstalledRoute {

@@ -132,6 +132,7 @@ std::vector<NeighbourInfo> NeighbourTable::List(uint64_t now, uint64_t tsc_hz) c
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<NeighbourInfo> listed;
+  listed.reserve(found.size());
   for (auto& [ip, info] : found) {
     listed.push_back(std::move(info));
   }

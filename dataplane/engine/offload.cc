@@ -45,7 +45,7 @@ bool ReadL4Length(rte_mbuf* packet, uint8_t protocol) {
       return false;
     }
     const auto* tcp = rte_pktmbuf_mtod_offset(packet, const rte_tcp_hdr*, l4_offset);
-    packet->l4_len = (tcp->data_off >> 4) * 4;
+    packet->l4_len = static_cast<uint64_t>(tcp->data_off >> 4) * 4;
     return packet->l4_len >= sizeof(rte_tcp_hdr) && packet->data_len >= l4_offset + packet->l4_len;
   }
   if (protocol == IPPROTO_UDP) {

@@ -145,7 +145,8 @@ absl::StatusOr<std::map<std::string, PodRecord>> PodStore::Load() const {
       return absl::DataLossError(absl::StrCat("pod state ", path_, ": record ", index, ": ",
                                               record.status().message(), fix));
     }
-    records[record->Key()] = *std::move(record);
+    const std::string key = record->Key();
+    records[key] = *std::move(record);
     ++index;
   }
   return records;

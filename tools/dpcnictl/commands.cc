@@ -36,6 +36,7 @@ std::string JoinCidrs(const google::protobuf::RepeatedPtrField<v1::IpAddress>& i
 std::string FormatCounts(const google::protobuf::Map<std::string, uint64_t>& drops) {
   std::map<std::string, uint64_t> by_reason(drops.begin(), drops.end());
   std::vector<std::string> parts;
+  parts.reserve(by_reason.size());
   for (const auto& [reason, count] : by_reason) parts.push_back(absl::StrCat(reason, "=", count));
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# clang-tidy 14 with the committed .clang-tidy over our C++ files (or the files given), on the
+# compile commands of a configured build tree (BUILD_DIR, default build). Prints the findings;
+# exits non-zero when there is one.
+#   tools/tidy.sh [FILE...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+[ -f "$build_dir/compile_commands.json" ] ||
+  { echo "tidy: no $build_dir/compile_commands.json: configure the build first" >&2; exit 2; }
+if [ $# -eq 0 ]; then
+  mapfile -t files < <(git ls-files 'cni/*.cc' 'common/*.cc' 'dataplane/*.cc' 'tools/*.cc')
+else
+  files=("$@")
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+printf '%s\0' "${files[@]}" |
+  xargs -0 -P "$(nproc)" -n 4 clang-tidy-14 -p "$build_dir" --quiet >"$out" 2>/dev/null || true
+grep -E '^/.*: (warning|error):' "$out" | sort -u || true
+count=$(grep -cE '^/.*: (warning|error):' "$out" || true)
+echo "tidy: $count findings in ${#files[@]} files" >&2
+[ "$count" -eq 0 ]
