@@ -244,7 +244,8 @@ class PodNetwork {
   absl::Status Start() {
     const PortQueues queues{pool_, static_cast<uint16_t>(config_.worker_lcores.size()),
                             config_.pod_queue_size, config_.pod_mtu};
-    ports_ = std::make_unique<KernelPorts>(queues.pool, queues.tx_queues, queues.queue_size);
+    ports_ = std::make_unique<KernelPorts>(queues.pool, queues.tx_queues, queues.queue_size,
+                                           config_.rx_interrupts);
     started_ = true;
     auto edges = NodeEdges::SetUp(config_, *ports_, queues, engine_);
     if (!edges.ok()) return edges.status();

@@ -319,6 +319,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
                                          "eal",
                                          "worker_lcores",
                                          "idle_sleep_max_us",
+                                         "rx_interrupts",
                                          "burst_size",
                                          "host_port",
                                          "cluster_cidrs",
@@ -342,6 +343,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     ReadIfPresent(root, "gateway_mac", config.gateway_mac);
     ReadIfPresent(root, "worker_lcores", config.worker_lcores);
     ReadIfPresent(root, "idle_sleep_max_us", config.idle_sleep_max_us);
+    ReadIfPresent(root, "rx_interrupts", config.rx_interrupts);
     ReadIfPresent(root, "burst_size", config.burst_size);
     if (root["backend"]) {
       auto backend = ParsePortBackend(root["backend"].as<std::string>());

@@ -92,6 +92,9 @@ struct AgentConfig {
   EalConfig eal;
   std::vector<unsigned> worker_lcores = {1};
   uint32_t idle_sleep_max_us = 200;  // 0: busy-poll
+  // Pod and host ports raise Rx interrupts, so an idle worker blocks until traffic instead of
+  // napping on a timer (docs/engine.md). false: timed naps only.
+  bool rx_interrupts = true;
   uint16_t burst_size = 32;
   HostPortConfig host_port;
   // Destinations that pod traffic reaches without masquerade; empty: the pod CIDRs.

@@ -154,6 +154,16 @@ absl::StatusOr<EgressCaps> ReadEgressCaps(uint16_t port_id, const std::string& l
   return EgressCapsFromTxOffloads(conf.txmode.offloads, mtu);
 }
 
+// The fd that turns readable when the port's Rx queue 0 raises an interrupt, or -1: only ports
+// configured with Rx interrupts (PortQueues::rx_interrupts) have one. Asking any other port logs an
+// error in EAL, so the configuration is read first.
+int RxInterruptFd(uint16_t port_id) {
+  rte_eth_conf conf{};
+  if (rte_eth_dev_conf_get(port_id, &conf) != 0 || conf.intr_conf.rxq == 0) return -1;
+  const int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, 0);
+  return fd >= 0 ? fd : -1;
+}
+
 }  // namespace
 
 ForwardingEngine::ForwardingEngine(const EngineConfig& config)
@@ -321,6 +331,9 @@ void ForwardingEngine::Stop() {
 
 void ForwardingEngine::StopLaunchedWorkers(size_t launched) {
   stop_.store(true, std::memory_order_relaxed);
+  for (size_t i = 0; i < launched; ++i) {
+    workers_[i]->Wake();  // it may be blocked waiting for an interrupt
+  }
   for (size_t i = 0; i < launched; ++i) {
     rte_eal_wait_lcore(workers_[i]->lcore());
   }
@@ -560,7 +573,7 @@ std::unique_ptr<PollList> ForwardingEngine::NextPollList(size_t worker) {
 void ForwardingEngine::StartPolling(const IngressPort& ingress, std::string label) {
   size_t worker = LeastLoadedWorker();
   std::unique_ptr<PollList> list = NextPollList(worker);
-  list->Add(ingress);
+  list->Add(ingress, RxInterruptFd(ingress.port_id));
   PublishPollList(worker, std::move(list));
   polled_[ingress.port_id] = PolledPort{.label = std::move(label), .worker = worker};
 }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "dataplane/engine/counters.h"
 #include "dataplane/engine/icmp_rate_limit.h"
 #include "dataplane/engine/idle_backoff.h"
@@ -30,12 +31,18 @@ namespace dpcni::dataplane {
 // The ports one worker polls. Never modified once published: changes publish a new list, with a
 // generation greater than that of any list the worker was given before.
 struct PollList {
-  // Appends a port attached now, in this list's generation.
-  void Add(const IngressPort& port);
+  // Appends a port attached now, in this list's generation. `rx_interrupt_fd`: the file descriptor
+  // that turns readable when the port's Rx queue 0 raises an interrupt (an eventfd for
+  // virtio-user, the queue's own tap fd for net_tap), or -1 when the port has none.
+  void Add(const IngressPort& port, int rx_interrupt_fd = -1);
   void Remove(uint16_t port_id);
+  // Every port can wake a blocked worker (vacuously so with none).
+  bool AllPortsInterrupt() const { return ports_without_interrupts == 0; }
 
   std::vector<IngressPort> ports;
   std::vector<ScheduledPort> schedule;  // ports[i] as the worker's PollSchedule sees it
+  std::vector<int> rx_interrupt_fds;    // ports[i]'s, or -1
+  size_t ports_without_interrupts = 0;
   uint64_t generation = 0;
   bool resolves_neighbours = false;  // the uplink is among the ports
   bool tracks_flows = false;         // the host port is among the ports: this worker writes flows
@@ -49,6 +56,8 @@ struct WorkerActivity {
   uint64_t active_ports = 0;      // ports polled every busy round, as of the last round
   uint64_t idle_sleeps = 0;
   uint64_t requested_sleep_us = 0;  // sum of the sleeps asked for (a signal may cut one short)
+  uint64_t interrupt_blocks = 0;    // waits for an Rx interrupt (or the housekeeping tick)
+  uint64_t interrupt_wakeups = 0;   // of those, the ones an event ended before the tick
 };
 
 struct WorkerSetup {
@@ -82,7 +91,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // Control plane: the list in force, and publishing its successor. The returned predecessor may
   // still be read by this worker until the next RCU grace period.
   const PollList& poll_list() const { return *poll_list_.load(std::memory_order_acquire); }
+  // It also wakes the worker, which may be blocked waiting for the old list's interrupts.
   std::unique_ptr<const PollList> ReplacePollList(std::unique_ptr<const PollList> list);
+  // Ends a blocking wait or a nap early (the engine calls it after asking the worker to stop).
+  void Wake();
 
   PortCounterCells& counters(uint16_t port_id) { return counters_[port_id]; }
   const PortCounterCells& counters(uint16_t port_id) const { return counters_[port_id]; }
@@ -128,10 +140,18 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // Kept out of line so that Enqueue, called per packet, stays small enough to inline.
   __rte_noinline void Flush(uint16_t port_id);
   void FlushPending();
+  // Idle: the step backoff_ chose after a round that found nothing.
+  void Idle();
   void Sleep(std::chrono::microseconds duration);
+  // Waits in epoll for a port's interrupt or Wake(), `timeout` at most; true if one came first.
+  bool WaitForEvent(std::chrono::microseconds timeout);
+  // Takes the interrupt fds of a new poll list into the epoll set, dropping the old list's.
+  void AdoptInterruptSources(const PollList& list);
+  void SetRxInterrupts(bool armed);
 
   const WorkerSetup setup_;
   std::atomic<const PollList*> poll_list_;
+  IdleBackoff backoff_;
   PollSchedule schedule_;
   IcmpRateLimit icmp_limit_;
   rte_gso_ctx gso_{};
@@ -144,6 +164,21 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   std::atomic<uint64_t> active_ports_{0};
   SingleWriterCounter idle_sleeps_;
   SingleWriterCounter requested_sleep_us_;
+  SingleWriterCounter interrupt_blocks_;
+  SingleWriterCounter interrupt_wakeups_;
+
+  // Rx interrupts (see IdleBackoff): an epoll set of the polled ports' interrupt fds and wake_fd_,
+  // all edge-triggered, so nothing ever has to be read to clear them. -1 if the set could not be
+  // made: the worker then naps on timers only.
+  struct InterruptSource {
+    uint16_t port_id;
+    uint64_t since_generation;  // with the port id, tells a reused port id from the same port
+    int fd;
+  };
+  UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;  // an eventfd the control plane writes (Wake)
+  std::vector<InterruptSource> interrupt_sources_;
+  bool ports_interrupt_ = false;  // the list in force: PollList::AllPortsInterrupt
 };
 
 }  // namespace dpcni::dataplane

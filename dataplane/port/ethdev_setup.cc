@@ -3,6 +3,7 @@
 #include <rte_ethdev.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -40,9 +41,16 @@ absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   conf.rxmode.offloads = RxOffloadsFor(queues, info.rx_offload_capa);
   conf.txmode.offloads = kWantedTxOffloads & info.tx_offload_capa;
   conf.rxmode.mtu = queues.mtu;
-  if (int error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf); error != 0) {
-    return DpdkError("configure", error);
+  conf.intr_conf.rxq = queues.rx_interrupts ? 1 : 0;
+  int error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf);
+  if (error != 0 && queues.rx_interrupts) {
+    // Interrupts are a saving, not a need: the worker naps on timers for a port without them.
+    DPCNI_LOG(kWarning, "ports", "port ", port_id, " (", info.driver_name,
+              ") refused Rx interrupts: ", rte_strerror(-error), "; polling it on timers");
+    conf.intr_conf.rxq = 0;
+    error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf);
   }
+  if (error != 0) return DpdkError("configure", error);
   uint16_t rx_descriptors = queues.rx_descriptors != 0 ? queues.rx_descriptors : queues.queue_size;
   uint16_t tx_descriptors = queues.queue_size;
   if (int error = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_descriptors, &tx_descriptors);

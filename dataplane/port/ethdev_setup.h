@@ -24,6 +24,9 @@ struct PortQueues {
   // virtio-user (it makes vhost-net hand over the kernel's GSO packets whole), no for the uplink
   // (see UplinkPortQueues in uplink_port.h).
   bool rx_lro = true;
+  // Whether Rx queue 0 raises interrupts the workers can block on (virtio-user: an eventfd that
+  // vhost-net signals, net_tap: the queue's fd). A device that cannot is started without them.
+  bool rx_interrupts = false;
 };
 
 // The Rx offloads a port is configured with on a device that offers `rx_offload_capa`: the

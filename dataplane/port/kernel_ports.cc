@@ -65,8 +65,9 @@ PortBackend ResolveBackend(PortBackend configured) {
   return ::access(kVhostNetPath, R_OK | W_OK) == 0 ? PortBackend::kVhostNet : PortBackend::kTap;
 }
 
-KernelPorts::KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size)
-    : pool_(pool), tx_queues_(tx_queues), queue_size_(queue_size) {}
+KernelPorts::KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size,
+                         bool rx_interrupts)
+    : pool_(pool), tx_queues_(tx_queues), queue_size_(queue_size), rx_interrupts_(rx_interrupts) {}
 
 absl::StatusOr<KernelPort> KernelPorts::Create(PortBackend backend,
                                                const KernelPortRequest& request) {
@@ -113,6 +114,7 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
   }
   PortQueues queues{pool_, tx_queues_, queue_size_, request.mtu};
   queues.rx_descriptors = KernelPortRxDescriptors(backend, queue_size_);
+  queues.rx_interrupts = rx_interrupts_;
   if (backend == PortBackend::kVhostNet) queues.tx_unreclaimed_max = kVirtioTxUnreclaimedMax;
   if (auto status = ConfigureAndStartPort(port.port_id, queues); !status.ok()) {
     RemoveDevice(port).IgnoreError();

@@ -64,7 +64,8 @@ class KernelPorts final : public PortFactory {
  public:
   // `tx_queues` is one per forwarding worker; `queue_size` descriptors per queue; Rx buffers come
   // from `pool`, which must be EAL memory (vhost-net can only map EAL memseg lists).
-  KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size);
+  // `rx_interrupts`: the ports raise Rx interrupts (PortQueues::rx_interrupts).
+  KernelPorts(rte_mempool* pool, uint16_t tx_queues, uint16_t queue_size, bool rx_interrupts);
 
   absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest& request) override;
   absl::StatusOr<uint16_t> Find(const std::string& device_name) override;
@@ -85,6 +86,7 @@ class KernelPorts final : public PortFactory {
   rte_mempool* const pool_;
   const uint16_t tx_queues_;
   const uint16_t queue_size_;
+  const bool rx_interrupts_;
   // DPDK's vdev hotplug and ethdev allocation are not documented as thread-safe; gRPC serves pods
   // in parallel, so port lifecycles are serialized here (on the control plane only).
   std::mutex lifecycle_mu_;

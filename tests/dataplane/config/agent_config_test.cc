@@ -33,6 +33,7 @@ gateway_ip: 169.254.1.1
 gateway_mac: "02:dc:00:00:00:09"
 worker_lcores: [1]
 idle_sleep_max_us: 50
+rx_interrupts: false
 burst_size: 64
 log_level: debug
 eal:
@@ -51,6 +52,7 @@ eal:
   EXPECT_EQ(config->pod_queue_size, 256);
   EXPECT_EQ(config->gateway_mac, "02:dc:00:00:00:09");
   EXPECT_EQ(config->idle_sleep_max_us, 50u);
+  EXPECT_FALSE(config->rx_interrupts);
   EXPECT_EQ(config->burst_size, 64);
   EXPECT_EQ(config->eal.memory_mb, 256u);
   EXPECT_EQ(config->eal.file_prefix, "node-a");
@@ -93,6 +95,7 @@ TEST(AgentConfigTest, EmptyConfigTakesDefaultsAndLeavesThePodCidrsToSetPodCidrs)
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->socket_path, "/run/dpcni/dpcni.sock");
   EXPECT_EQ(config->backend, PortBackend::kAuto);
+  EXPECT_TRUE(config->rx_interrupts);  // an idle node's worker blocks instead of napping
   EXPECT_TRUE(config->pod_cidrs.empty());
   // Valid: the agent starts and waits for SetPodCidrs. What needs a pod CIDR waits too.
   EXPECT_TRUE(ValidateAgentConfig(*config).ok()) << ValidateAgentConfig(*config);

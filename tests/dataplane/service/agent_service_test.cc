@@ -100,7 +100,7 @@ class AgentServiceTest : public ::testing::Test {
     ASSERT_TRUE(ipam.ok()) << ipam.status();
     ipam_ = *std::move(ipam);
     store_ = std::make_unique<PodStore>((state_dir_ / "pods.json").string());
-    ports_ = std::make_unique<KernelPorts>(pool_, 1, 512);
+    ports_ = std::make_unique<KernelPorts>(pool_, 1, 512, /*rx_interrupts=*/true);
     pods_ =
         std::make_unique<PodManager>(config_, *ipam_, *ports_, pod_interfaces_, engine_, *store_);
     config_.uplink.type = UplinkType::kAfPacket;
