@@ -1,9 +1,11 @@
 #include "ipam/ipam.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/atomic_file.h"
 #include "nlohmann/json.hpp"
@@ -181,11 +183,17 @@ absl::Status Ipam::Persist() const {
 
 absl::StatusOr<std::vector<Allocation>> Ipam::Allocate(const std::string& owner,
                                                        const std::vector<std::string>& requested) {
-  std::vector<uint32_t> wanted;
-  for (const std::string& text : requested) {
+  if (requested.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a pod gets one IPv4 address, ", requested.size(), " are requested (",
+                     absl::StrJoin(requested, ", "), "): ask for one in runtimeConfig.ips"));
+  }
+  std::optional<uint32_t> wanted;
+  if (!requested.empty()) {
+    const std::string& text = requested.front();
     auto address = ParseIpv4(absl::string_view(text).substr(0, text.find('/')));
     if (!address.ok()) return address.status();
-    wanted.push_back(*address);
+    wanted = *address;
   }
   std::lock_guard lock(mu_);
   if (auto held = AllocationsOfLocked(owner); !held.empty()) return held;
@@ -195,20 +203,33 @@ absl::StatusOr<std::vector<Allocation>> Ipam::Allocate(const std::string& owner,
     pools_ = before;
     return status;
   };
-  for (uint32_t address : wanted) {
+  if (wanted) {
     auto pool = std::find_if(pools_.begin(), pools_.end(),
-                             [address](const Ipv4Pool& p) { return p.prefix().Contains(address); });
+                             [&](const Ipv4Pool& p) { return p.prefix().Contains(*wanted); });
     if (pool == pools_.end()) {
-      return rollback(absl::InvalidArgumentError(absl::StrCat(
-          "requested address ", Ipv4ToString(address), " is in no pod CIDR of this node")));
+      return absl::InvalidArgumentError(absl::StrCat("requested address ", Ipv4ToString(*wanted),
+                                                     " is in no pod CIDR of this node (",
+                                                     absl::StrJoin(Cidrs(), ", "), ")"));
     }
-    if (auto status = pool->AllocateExactly(address, owner); !status.ok()) return rollback(status);
-  }
-  for (Ipv4Pool& pool : pools_) {
-    const bool has_requested = std::any_of(
-        wanted.begin(), wanted.end(), [&pool](uint32_t a) { return pool.prefix().Contains(a); });
-    if (has_requested) continue;
-    if (auto address = pool.AllocateNext(owner); !address.ok()) return rollback(address.status());
+    if (auto status = pool->AllocateExactly(*wanted, owner); !status.ok()) return status;
+  } else {
+    // The pools are one set: the first in the configured order with a free address gives it, so a
+    // node whose first CIDR is full goes on with the next. A full pool changes nothing.
+    std::vector<std::string> full;
+    absl::Status exhausted;
+    for (Ipv4Pool& pool : pools_) {
+      auto address = pool.AllocateNext(owner);
+      if (address.ok()) break;
+      exhausted = address.status();
+      full.push_back(
+          absl::StrCat(pool.prefix().ToString(), " (", pool.allocations().size(), " in use)"));
+    }
+    if (full.size() == 1 && pools_.size() == 1) return exhausted;
+    if (full.size() == pools_.size()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "every pod CIDR of this node is full: ", absl::StrJoin(full, ", "),
+          "; addresses come back as pods are deleted, more pods need a larger pod CIDR"));
+    }
   }
   if (auto status = Persist(); !status.ok()) return rollback(status);
   return AllocationsOfLocked(owner);

@@ -1,5 +1,6 @@
-// Built-in IPAM: hands out pod addresses from the node's pod CIDR(s) and persists every allocation
-// before returning it, so that an agent restart never hands out a live address twice.
+// Built-in IPAM: hands out pod addresses from the node's pod CIDR(s), one per pod, and persists
+// every allocation before returning it, so that an agent restart never hands out a live address
+// twice.
 #pragma once
 
 #include <map>
@@ -53,9 +54,11 @@ class Ipam {
                                                     const std::vector<std::string>& reserved,
                                                     const std::string& state_file);
 
-  // One address from every pool for `owner`. `requested` ("10.244.0.9" or with a /len) picks exact
-  // addresses; a pool without a requested address allocates the next free one. Calling again for
-  // the same owner returns the addresses it already holds.
+  // One address for `owner`. The pools are one set: the address comes from the first pod CIDR, in
+  // the configured order, with a free one, so a full CIDR falls through to the next; all full is
+  // RESOURCE_EXHAUSTED naming each. `requested` (runtimeConfig.ips: at most one, "10.244.0.9" or
+  // with a /len) picks that address, from any CIDR of the set. Calling again for the same owner
+  // returns what it already holds (a pod of an agent before 2026-12-01 may hold one per CIDR).
   absl::StatusOr<std::vector<Allocation>> Allocate(const std::string& owner,
                                                    const std::vector<std::string>& requested);
   // Releases everything `owner` holds; releasing nothing is fine (DEL is idempotent).

@@ -99,6 +99,8 @@ absl::Status PodManager::StartPod(PodRecord& record) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
                                                     record.DisplayName(), ": ", status.message()));
   }
+  // A pod has one address, from whichever pod CIDR had room (IPAM's pools are one set); a pod of
+  // an older agent may hold one per CIDR, of which the first is routed and allowed as its source.
   auto ip = ParseIpv4(record.addresses.front().address);
   if (!ip.ok()) return ip.status();
   if (auto status = engine_.AttachPod({record.port.port_id, *ip, *mac, record.DisplayName()});
@@ -377,6 +379,16 @@ absl::Status PodManager::Restore() {
       // The pod went away while the agent was down: nothing to re-attach, only the address to free.
       if (auto status = ipam_.Release(key); !status.ok()) return status;
       continue;
+    }
+    if (record.addresses.size() > 1) {
+      // An agent before 2026-12-01 gave a pod one address per pod CIDR. They all stay held while
+      // the pod lives (its interface still carries them: another pod must not get one), the first
+      // stays the one the engine routes and allows as its source, as it was then.
+      std::vector<std::string> held;
+      for (const Allocation& allocation : record.addresses) held.push_back(allocation.address);
+      DPCNI_LOG(kWarning, "pods", "pod ", record.DisplayName(), " (", key, ") holds ",
+                absl::StrJoin(held, ", "), " from an older agent: only ", held.front(),
+                " is routed; the others are freed when the pod is deleted");
     }
     if (auto status = StartPod(record); !status.ok()) {
       DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key,

@@ -81,7 +81,8 @@ std::string UniqueName(const std::string& suffix);
 
 struct AgentOptions {
   std::string backend = "tap";
-  // Empty: no pod_cidrs in the config, the agent waits for SetPodCidrs.
+  // Written as pod_cidrs: [<pod_cidr>], so "10.95.0.0/30, 10.95.1.0/30" gives the node two. Empty:
+  // no pod_cidrs in the config, the agent waits for SetPodCidrs.
   std::string pod_cidr = "10.99.0.0/24";
   uint32_t max_pods = 28;
   std::string extra_yaml;  // appended to the agent's config (e.g. an uplink section)

@@ -1,8 +1,9 @@
 // The node's pod CIDRs from SetPodCidrs, as in a Kubernetes cluster where kube-controller-manager
 // allocates them and dpcni-k8s hands them to the agent: an agent configured without pod_cidrs waits
 // (not ready, pods told to try again later) until the call comes, records them, and starts with
-// them at once after a restart. The test plays dpcni-k8s with a gRPC stub. One backend: the suite's
-// first (tap here, vhost-net in the VM lane).
+// them at once after a restart. The test plays dpcni-k8s with a gRPC stub. And a node with two pod
+// CIDRs, which are one pool set. One backend: the suite's first (tap here, vhost-net in the VM
+// lane).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -232,6 +233,79 @@ TEST_F(PodCidrsTest, ConfiguredPodCidrsWinAndOtherOnesAreRefused) {
   EXPECT_NE(other.error_message().find("config"), std::string::npos) << other.error_message();
   // The config is the record: nothing is written beside it.
   EXPECT_FALSE(std::filesystem::exists(NodeRecord()));
+}
+
+// Several IPv4 pod CIDRs are one pool set (issue 13): a pod gets one address, from the first CIDR
+// with room. Two /30s: the first holds the node's address (.1) and one pod (.2), the second two
+// pods. A pod of the second CIDR reaches a pod of the first through the engine, and the node's
+// address through the host port (the kernel routes the reply to it on dpcni0), and the gateway it
+// sends both to is its /32 on-link route, whatever CIDR its address is from.
+TEST_F(PodCidrsTest, AFullFirstCidrFallsThroughToTheSecondWhosePodsReachEverything) {
+  constexpr char kFirst[] = "10.95.0.0/30";
+  constexpr char kSecond[] = "10.95.1.0/30";
+  AgentOptions options;
+  options.backend = Backends().front();
+  options.pod_cidr = std::string(kFirst) + ", " + kSecond;  // the harness writes [<pod_cidr>]
+  node_.reset();  // the fixture's node goes first: the new one takes the same netns name
+  node_ = std::make_unique<TestNode>(options);
+  StartAgent();
+  dpcni::v1::StatusResponse status = node_->Status();
+  ASSERT_TRUE(status.ready()) << status.message();
+  ASSERT_EQ(status.pod_cidrs_size(), 2);
+
+  Pod& a = node_->AddPod("a");
+  ASSERT_EQ(a.ip, "10.95.0.2") << a.result.dump();
+  Pod& b = node_->AddPod("b");  // the first CIDR is full
+  ASSERT_EQ(b.ip, "10.95.1.1") << b.result.dump();
+  ASSERT_EQ(b.result["ips"].size(), 1u) << "one address per pod: " << b.result.dump();
+  CommandResult addresses =
+      RunIn(b.netns->name(), {"ip", "-4", "-o", "addr", "show", "dev", "eth0"});
+  EXPECT_EQ(std::count(addresses.out.begin(), addresses.out.end(), '\n'), 1) << addresses.out;
+  EXPECT_NE(addresses.out.find("10.95.1.1/32"), std::string::npos) << addresses.out;
+  const std::string gateway = b.result["routes"][0]["gw"];
+  CommandResult to_gateway =
+      RunIn(b.netns->name(), {"ip", "-4", "route", "get", "1.1.1.1", "from", b.ip});
+  EXPECT_NE(to_gateway.out.find("via " + gateway + " dev eth0"), std::string::npos)
+      << to_gateway.Describe();
+  CommandResult onlink = RunIn(b.netns->name(), {"ip", "-4", "route", "show", gateway});
+  EXPECT_NE(onlink.out.find("scope link"), std::string::npos) << onlink.Describe();
+
+  EXPECT_TRUE(Ping(b.netns->name(), a.ip));
+  EXPECT_TRUE(Ping(a.netns->name(), b.ip));
+  EXPECT_TRUE(Ping(b.netns->name(), "10.95.0.1"));  // the node, through dpcni0
+  CommandResult neighbour = RunIn(b.netns->name(), {"ip", "neigh", "show", gateway});
+  EXPECT_NE(neighbour.out.find("lladdr"), std::string::npos)
+      << "the gateway answered ARP: " << neighbour.Describe();
+
+  // The set is full: ADD is refused as out of resources, naming both CIDRs, and leaves nothing.
+  Pod& c = node_->AddPod("c");
+  ASSERT_EQ(c.ip, "10.95.1.2") << c.result.dump();
+  Pod extra = WaitingPod("extra");
+  CommandResult refused = InvokePlugin(node_->Call("ADD", extra));
+  EXPECT_NE(refused.exit_code, 0) << refused.Describe();
+  const nlohmann::json error = ParseOutput(refused);
+  ASSERT_TRUE(error.is_object() && error.contains("msg")) << refused.Describe();
+  EXPECT_EQ(error.value("code", 0), 100) << refused.Describe();
+  EXPECT_NE(error["msg"].get<std::string>().find(kFirst), std::string::npos) << error.dump();
+  EXPECT_NE(error["msg"].get<std::string>().find(kSecond), std::string::npos) << error.dump();
+  EXPECT_EQ(node_->Status().addresses_in_use(), 3u);
+
+  // A freed address of the first CIDR is the next one handed out.
+  CommandResult deleted = InvokePlugin(node_->Call("DEL", a));
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.Describe();
+  CommandResult again = InvokePlugin(node_->Call("ADD", extra));
+  ASSERT_EQ(again.exit_code, 0) << again.Describe();
+  const std::string extra_address = ParseOutput(again)["ips"][0]["address"];
+  EXPECT_EQ(extra_address, "10.95.0.2/32");
+
+  // A restart restores the second CIDR's pods with their one address, still routed.
+  node_->agent().Stop();
+  StartAgent();
+  EXPECT_EQ(node_->Status().pods(), 3u);
+  EXPECT_TRUE(Ping(b.netns->name(), "10.95.0.2"));
+  EXPECT_TRUE(Ping(c.netns->name(), "10.95.0.1"));
+  CommandResult deleted_extra = InvokePlugin(node_->Call("DEL", extra));
+  EXPECT_EQ(deleted_extra.exit_code, 0) << deleted_extra.Describe();
 }
 
 }  // namespace

@@ -184,6 +184,110 @@ TEST_F(IpamTest, StateWithoutVersionMigratesAndANewerOneIsRefused) {
   EXPECT_NE(newer.status().message().find("version 7"), std::string::npos) << newer.status();
 }
 
+// Several pod CIDRs are one pool set (issue 13): a pod gets one address, from the first CIDR in the
+// configured order that has room; a full one falls through to the next, and a freed address of an
+// earlier CIDR is taken again before the later ones.
+TEST_F(IpamTest, AFullFirstCidrFallsThroughToTheNextOneAddressPerPod) {
+  auto ipam = Ipam::Open({"10.244.0.0/30", "10.244.1.0/30"}, {"10.244.0.1"}, state_file_);
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  auto first = (*ipam)->Allocate("a", {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u) << "one address per pod, not one per CIDR";
+  EXPECT_EQ(first->front().address, "10.244.0.2");
+  EXPECT_EQ(first->front().pool, "10.244.0.0/30");
+
+  auto second = (*ipam)->Allocate("b", {});  // 10.244.0.0/30 is full: .1 is reserved
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ(second->front().address, "10.244.1.1");
+  EXPECT_EQ(second->front().pool, "10.244.1.0/30");
+  EXPECT_EQ((*ipam)->InUse(), 2u);
+
+  ASSERT_TRUE((*ipam)->Release("a").ok());
+  auto third = (*ipam)->Allocate("c", {});
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_EQ(third->size(), 1u);
+  EXPECT_EQ(third->front().address, "10.244.0.2") << "the first CIDR has room again";
+}
+
+TEST_F(IpamTest, AnExhaustedPoolSetIsResourceExhaustedNamingEveryCidr) {
+  auto ipam = Ipam::Open({"10.244.0.0/30", "10.244.1.0/30"}, {}, state_file_);
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  for (const char* owner : {"a", "b", "c", "d"}) {
+    auto allocated = (*ipam)->Allocate(owner, {});
+    ASSERT_TRUE(allocated.ok()) << owner << ": " << allocated.status();
+    EXPECT_EQ(allocated->size(), 1u) << owner;
+  }
+  auto refused = (*ipam)->Allocate("e", {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("10.244.0.0/30"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("10.244.1.0/30"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ((*ipam)->InUse(), 4u);
+  EXPECT_TRUE((*ipam)->AllocationsOf("e").empty());
+}
+
+// runtimeConfig.ips may name an address of any CIDR of the set, and only one: a pod has one
+// address.
+TEST_F(IpamTest, ARequestedAddressMayComeFromAnyCidrOfTheSet) {
+  auto ipam = Ipam::Open({"10.244.0.0/24", "10.244.1.0/24"}, {}, state_file_);
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  auto exact = (*ipam)->Allocate("a", {"10.244.1.9/24"});
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  ASSERT_EQ(exact->size(), 1u);
+  EXPECT_EQ(exact->front().address, "10.244.1.9");
+  EXPECT_EQ(exact->front().pool, "10.244.1.0/24");
+
+  auto two = (*ipam)->Allocate("b", {"10.244.0.7", "10.244.1.7"});
+  ASSERT_FALSE(two.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(two.status())) << two.status();
+  EXPECT_NE(two.status().message().find("10.244.1.7"), std::string::npos) << two.status();
+  EXPECT_TRUE((*ipam)->AllocationsOf("b").empty());
+  EXPECT_EQ((*ipam)->InUse(), 1u);
+}
+
+// An agent before issue 13 gave a pod one address per CIDR. Its records restore with every address
+// still held (the pod's interface still carries them, handing one out again would duplicate it),
+// and they are all freed when the pod goes; new pods get one address.
+TEST_F(IpamTest, AnOlderAgentsPodWithOneAddressPerCidrKeepsThemUntilItGoes) {
+  std::ofstream(state_file_)
+      << R"({"version": 1, "pools": [)"
+      << R"({"cidr": "10.244.0.0/30", "cursor": "10.244.0.1", "allocations": {"10.244.0.1": "old"}},)"
+      << R"({"cidr": "10.244.1.0/30", "cursor": "10.244.1.1", "allocations": {"10.244.1.1": "old"}}]})";
+  auto ipam = Ipam::Open({"10.244.0.0/30", "10.244.1.0/30"}, {}, state_file_);
+  ASSERT_TRUE(ipam.ok()) << ipam.status();
+  auto claimed = (*ipam)->ClaimRecorded({{"old", {"10.244.0.1", "10.244.1.1"}}});
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_TRUE(claimed->empty()) << "both were held already";
+  auto held = (*ipam)->Allocate("old", {});  // a retried ADD gets what it holds
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->size(), 2u);
+
+  auto fresh = (*ipam)->Allocate("new", {});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_EQ(fresh->size(), 1u);
+  EXPECT_EQ(fresh->front().address, "10.244.0.2");
+
+  ASSERT_TRUE((*ipam)->Release("old").ok());
+  EXPECT_EQ((*ipam)->InUse(), 1u);
+}
+
+// Taking a CIDR away while addresses of it are in use is refused at start, naming it: the pods
+// holding them would lose track of their addresses.
+TEST_F(IpamTest, DroppingACidrThatHoldsAddressesIsRefused) {
+  {
+    auto ipam = Ipam::Open({"10.244.0.0/30", "10.244.1.0/30"}, {}, state_file_);
+    ASSERT_TRUE(ipam.ok()) << ipam.status();
+    for (const char* owner : {"a", "b", "c"}) ASSERT_TRUE((*ipam)->Allocate(owner, {}).ok());
+  }
+  auto fewer = Ipam::Open({"10.244.0.0/30"}, {}, state_file_);
+  ASSERT_FALSE(fewer.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(fewer.status())) << fewer.status();
+  EXPECT_NE(fewer.status().message().find("10.244.1.0/30"), std::string::npos) << fewer.status();
+}
+
 // A state file of the wrong shape gives a start error naming it, never an uncaught exception out of
 // nlohmann that would end the agent.
 TEST_F(IpamTest, MalformedStateIsDataLossNamingTheFile) {

@@ -114,16 +114,19 @@ class FakeEngine final : public testing::NullEngine {
     if (!pods.emplace(pod.port_id, pod.name).second) {
       return absl::AlreadyExistsError(absl::StrCat("port ", pod.port_id, " is attached"));
     }
+    ips[pod.port_id] = pod.ip;
     return absl::OkStatus();
   }
   absl::Status DetachPod(uint16_t port_id) override {
     if (pods.erase(port_id) == 0) {
       return absl::NotFoundError(absl::StrCat("port ", port_id, " is not a pod's"));
     }
+    ips.erase(port_id);
     return absl::OkStatus();
   }
 
   std::map<uint16_t, std::string> pods;  // attached port id -> pod name
+  std::map<uint16_t, uint32_t> ips;      // attached port id -> the source address it allows
 };
 
 class PodManagerTest : public ::testing::Test {
@@ -167,6 +170,17 @@ class PodManagerTest : public ::testing::Test {
     check.ifname = ifname;
     check.netns_path = netns;
     return check;
+  }
+  // The agent restarted over the same state dir with these pod CIDRs: a new IPAM and manager, the
+  // engine empty again.
+  void Restart(const std::vector<std::string>& cidrs) {
+    pods_.reset();
+    auto ipam = Ipam::Open(cidrs, {}, (dir_ / "ipam.json").string());
+    ASSERT_TRUE(ipam.ok()) << ipam.status();
+    ipam_ = *std::move(ipam);
+    engine_.pods.clear();
+    engine_.ips.clear();
+    pods_ = std::make_unique<PodManager>(config_, *ipam_, ports_, interfaces_, engine_, *store_);
   }
   std::set<std::string> Owners() {
     std::vector<std::string> owners = ipam_->Owners();
@@ -310,6 +324,55 @@ TEST_F(PodManagerTest, RestoreTakesRecordedAddressesBackFromALostIpamState) {
   auto b = pods_->Add(Params("b", Netns("b")));
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_NE(b->addresses.front().address, a_address);
+}
+
+// Several pod CIDRs are one pool set (issue 13): once the first is full a pod gets one address of
+// the second, on its interface and attached to the engine as the source its spoof check allows.
+TEST_F(PodManagerTest, APodOfTheSecondCidrHasOneAddressOnItsInterfaceAndInTheEngine) {
+  Restart({"10.99.0.0/30", "10.99.1.0/30"});
+  for (const std::string name : {"a", "b"}) {
+    auto added = pods_->Add(Params(name, Netns(name)));
+    ASSERT_TRUE(added.ok()) << added.status();
+    ASSERT_EQ(added->addresses.size(), 1u) << name;
+    EXPECT_EQ(added->addresses.front().pool, "10.99.0.0/30") << name;
+  }
+  auto c = pods_->Add(Params("c", Netns("c")));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->addresses.size(), 1u);
+  EXPECT_EQ(c->addresses.front().address, "10.99.1.1");
+  EXPECT_EQ(c->addresses.front().pool, "10.99.1.0/30");
+  EXPECT_THAT(interfaces_.links.at({c->netns_path, "eth0"}).addresses, ElementsAre("10.99.1.1/32"));
+  EXPECT_EQ(engine_.ips.at(c->port.port_id), ParseIpv4("10.99.1.1").value());
+  EXPECT_TRUE(pods_->Check(Checking(c->container_id, "eth0", c->netns_path)).ok());
+}
+
+// A pod an agent before issue 13 added holds one address per CIDR. It restores with all of them:
+// its interface keeps carrying them, so none may go to another pod before it is deleted; the
+// engine goes on allowing the first, as that agent did. New pods get one address.
+TEST_F(PodManagerTest, AnOlderAgentsPodWithAnAddressPerCidrRestoresWithAllOfThem) {
+  PodRecord old = Params("old", Netns("old")).pod;
+  old.mac = "02:00:0a:63:00:01";
+  old.mtu = 1500;
+  old.routes = {"0.0.0.0/0"};
+  old.addresses = {{"10.99.0.1", "10.99.0.0/30"}, {"10.99.1.1", "10.99.1.0/30"}};
+  ASSERT_TRUE(store_->Save({{old.Key(), old}}).ok());
+  Restart({"10.99.0.0/30", "10.99.1.0/30"});  // ipam.json of that agent is lost: the records rule
+  ASSERT_TRUE(pods_->Restore().ok());
+
+  EXPECT_EQ(ipam_->AllocationsOf(old.Key()).size(), 2u);
+  EXPECT_THAT(interfaces_.links.at({old.netns_path, "eth0"}).addresses,
+              ElementsAre("10.99.0.1/32", "10.99.1.1/32"));
+  ASSERT_EQ(engine_.ips.size(), 1u);
+  EXPECT_EQ(engine_.ips.begin()->second, ParseIpv4("10.99.0.1").value());
+  EXPECT_TRUE(pods_->Check(Checking(old.container_id, "eth0", old.netns_path)).ok());
+
+  auto fresh = pods_->Add(Params("fresh", Netns("fresh")));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_EQ(fresh->addresses.size(), 1u);
+  EXPECT_EQ(fresh->addresses.front().address, "10.99.0.2");
+
+  ASSERT_TRUE(pods_->Delete(old.container_id, "eth0", old.netns_path).ok());
+  EXPECT_TRUE(ipam_->AllocationsOf(old.Key()).empty()) << "both addresses went with it";
 }
 
 // GC is best effort: one stale pod whose teardown fails does not keep the others, or the orphaned
