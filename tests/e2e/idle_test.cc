@@ -60,11 +60,12 @@ TEST_P(IdleTest, AnIdleAgentWithPodsDoesNotBusyPoll) {
   const auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(5));
   const double used = CpuSeconds(agent) - before;
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double share = used / wall;
-  std::cout << "backend=" << GetParam() << " idle agent with 6 pods and the host port: "
-            << used * 1000 << " ms of CPU in " << wall << " s (" << share * 100 << " % of a core)"
-            << std::endl;
+  std::cout << "backend=" << GetParam()
+            << " idle agent with 6 pods and the host port: " << used * 1000 << " ms of CPU in "
+            << wall << " s (" << share * 100 << " % of a core)" << std::endl;
   // A busy-polling worker holds a whole core (100 %). The bound is generous on purpose: the exact
   // figure is the benchmark's (bench/pods/idle.sh), not a timed test's.
   EXPECT_LT(share, 0.25);
