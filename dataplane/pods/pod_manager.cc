@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/crash_point.h"
 #include "common/log.h"
 #include "ipam/ipv4.h"
 #include "netlink/interface.h"
@@ -76,9 +77,14 @@ std::shared_ptr<std::mutex> PodManager::LockFor(const std::string& key) {
   return mutex;
 }
 
-absl::Status PodManager::SaveRecords() { return store_.Save(records_); }
+absl::Status PodManager::SaveRecords() {
+  if (adding_.empty()) return store_.Save(records_);
+  std::map<std::string, PodRecord> all = records_;
+  all.insert(adding_.begin(), adding_.end());  // no key is in both
+  return store_.Save(all);
+}
 
-absl::Status PodManager::StartPod(PodRecord& record) {
+absl::Status PodManager::StartPod(PodRecord& record, bool adding) {
   auto mac = ParseMac(record.mac);
   if (!mac.ok()) return mac.status();
   Rollback rollback;
@@ -86,6 +92,7 @@ absl::Status PodManager::StartPod(PodRecord& record) {
       ports_.Create(record.port.backend, {record.netns_path, record.ifname, *mac, record.mtu});
   if (!port.ok()) return port.status();
   record.port = *port;
+  if (adding) CrashPoint("add:port-created");
   rollback.Add([&] {
     ports_.Remove(record.port, record.netns_path).IgnoreError();
     interfaces_.Delete(record.netns_path, record.ifname).IgnoreError();
@@ -99,6 +106,7 @@ absl::Status PodManager::StartPod(PodRecord& record) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
                                                     record.DisplayName(), ": ", status.message()));
   }
+  if (adding) CrashPoint("add:configured");
   // A pod has one address, from whichever pod CIDR had room (IPAM's pools are one set); a pod of
   // an older agent may hold one per CIDR, of which the first is routed and allowed as its source.
   auto ip = ParseIpv4(record.addresses.front().address);
@@ -190,6 +198,7 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   if (!addresses.ok()) return addresses.status();
   record.addresses = *addresses;
   rollback.Add([&] { ipam_.Release(record.Key()).IgnoreError(); });
+  CrashPoint("add:allocated");
 
   if (params.requested_mac.empty()) {
     auto ip = ParseIpv4(record.addresses.front().address);
@@ -201,10 +210,33 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
     record.mac = FormatMac(*mac);
   }
 
-  if (auto status = StartPod(record); !status.ok()) return status;
-  rollback.Add([&] { StopPod(record, record.netns_path).IgnoreError(); });
+  // Write-ahead: the intent is on disk before anything is made in the kernel or DPDK, so an agent
+  // killed from here on finds the record and undoes whatever of the pod exists (Restore). Without
+  // it, a crash would leave the pod's interface in its netns with nothing naming it, and the
+  // runtime's retried ADD would find its ifname taken.
+  record.complete = false;
+  {
+    std::lock_guard lock(records_mu_);
+    adding_[record.Key()] = record;
+    if (auto status = SaveRecords(); !status.ok()) {
+      adding_.erase(record.Key());
+      return status;
+    }
+  }
+  rollback.Add([&] {
+    std::lock_guard lock(records_mu_);
+    adding_.erase(record.Key());
+    SaveRecords().IgnoreError();
+  });
+  CrashPoint("add:intent-saved");
 
+  if (auto status = StartPod(record, /*adding=*/true); !status.ok()) return status;
+  rollback.Add([&] { StopPod(record, record.netns_path).IgnoreError(); });
+  CrashPoint("add:attached");
+
+  record.complete = true;
   std::lock_guard lock(records_mu_);
+  adding_.erase(record.Key());
   records_[record.Key()] = record;
   if (auto status = SaveRecords(); !status.ok()) {
     records_.erase(record.Key());
@@ -214,6 +246,7 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   // concurrent ADD from counting this pod twice against max_pods.
   --adds_in_flight_;
   rollback.Commit();
+  CrashPoint("add:recorded");
   return record;
 }
 
@@ -233,7 +266,9 @@ absl::Status PodManager::StopPod(const PodRecord& record, const std::string& net
     if (auto status = engine_.DetachPod(*port_id); !status.ok() && !absl::IsNotFound(status)) {
       return status;
     }
+    CrashPoint("del:detached");
     if (auto status = ports_.Remove(record.port, netns_path); !status.ok()) return status;
+    CrashPoint("del:port-removed");
   } else if (!absl::IsNotFound(port_id.status())) {
     return port_id.status();
   }
@@ -254,9 +289,11 @@ absl::Status PodManager::DeleteLocked(const std::string& key, const std::string&
                                                       status.message()));
     }
   }
+  CrashPoint("del:stopped");
   // Released even without a record: an ADD that crashed between IPAM and the record leaves an
   // address behind that only this owner key can free.
   if (auto status = ipam_.Release(key); !status.ok()) return status;
+  CrashPoint("del:released");
   if (!record) return absl::OkStatus();
   std::lock_guard lock(records_mu_);
   records_.erase(key);
@@ -375,6 +412,21 @@ absl::Status PodManager::Restore() {
     DPCNI_LOG(kWarning, "pods", "took back ", claim, ": recorded for the pod, free in the IPAM");
   }
   for (auto& [key, record] : *saved) {
+    if (!record.complete) {
+      // An ADD the agent was killed in: the runtime got no result, so the pod is undone, whatever
+      // of it was made (its interface, by the recorded name; DPDK's side died with the process).
+      DPCNI_LOG(kWarning, "pods", "undoing the unfinished ADD of ", record.DisplayName(), " (", key,
+                ")");
+      if (NetnsExists(record.netns_path)) {
+        if (auto status = interfaces_.Delete(record.netns_path, record.ifname); !status.ok()) {
+          return absl::Status(
+              status.code(), absl::StrCat("undo the unfinished ADD of ", record.DisplayName(), ": ",
+                                          status.message()));
+        }
+      }
+      if (auto status = ipam_.Release(key); !status.ok()) return status;
+      continue;
+    }
     if (!NetnsExists(record.netns_path)) {
       // The pod went away while the agent was down: nothing to re-attach, only the address to free.
       if (auto status = ipam_.Release(key); !status.ok()) return status;
@@ -390,7 +442,7 @@ absl::Status PodManager::Restore() {
                 absl::StrJoin(held, ", "), " from an older agent: only ", held.front(),
                 " is routed; the others are freed when the pod is deleted");
     }
-    if (auto status = StartPod(record); !status.ok()) {
+    if (auto status = StartPod(record, /*adding=*/false); !status.ok()) {
       DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key,
                 "): ", status.message(), "; releasing it");
       if (auto released = ipam_.Release(key); !released.ok()) return released;

@@ -76,7 +76,8 @@ class PodManager {
   // default route if the pod has none yet.
   absl::StatusOr<std::vector<std::string>> PodRoutes(
       const PodRecord& pod, const std::optional<std::vector<std::string>>& requested);
-  absl::Status StartPod(PodRecord& record);
+  // `adding`: for an ADD (its crash points apply), not a restore.
+  absl::Status StartPod(PodRecord& record, bool adding);
   // Detaches, removes the DPDK device and deletes the kernel interface: each step skipped when its
   // object is gone already.
   absl::Status StopPod(const PodRecord& record, const std::string& netns_path);
@@ -99,6 +100,9 @@ class PodManager {
 
   mutable std::mutex records_mu_;
   std::map<std::string, PodRecord> records_;
+  // ADDs under way past their write-ahead record (PodRecord::complete false): saved with records_,
+  // listed nowhere else. Guarded by records_mu_.
+  std::map<std::string, PodRecord> adding_;
   // ADDs past the max_pods check whose record is not in records_ yet; counted against max_pods,
   // guarded by records_mu_.
   size_t adds_in_flight_ = 0;

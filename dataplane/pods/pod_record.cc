@@ -20,20 +20,22 @@ nlohmann::json ToJson(const PodRecord& record) {
   for (const Allocation& allocation : record.addresses) {
     addresses.push_back({{"address", allocation.address}, {"pool", allocation.pool}});
   }
-  return {{"container_id", record.container_id},
-          {"ifname", record.ifname},
-          {"netns", record.netns_path},
-          {"namespace", record.pod_namespace},
-          {"name", record.pod_name},
-          {"uid", record.pod_uid},
-          {"infra_container_id", record.infra_container_id},
-          {"network", record.network},
-          {"mac", record.mac},
-          {"mtu", record.mtu},
-          {"addresses", addresses},
-          {"routes", record.routes},
-          {"added_unix_nanos", record.added_unix_nanos},
-          {"backend", PortBackendName(record.port.backend)}};
+  nlohmann::json json = {{"container_id", record.container_id},
+                         {"ifname", record.ifname},
+                         {"netns", record.netns_path},
+                         {"namespace", record.pod_namespace},
+                         {"name", record.pod_name},
+                         {"uid", record.pod_uid},
+                         {"infra_container_id", record.infra_container_id},
+                         {"network", record.network},
+                         {"mac", record.mac},
+                         {"mtu", record.mtu},
+                         {"addresses", addresses},
+                         {"routes", record.routes},
+                         {"added_unix_nanos", record.added_unix_nanos},
+                         {"backend", PortBackendName(record.port.backend)}};
+  if (!record.complete) json["adding"] = true;  // absent in complete records, as in older files
+  return json;
 }
 
 // The integer field `key` of a record as T, `fallback` when absent. nlohmann's value<T>() would
@@ -85,6 +87,11 @@ absl::StatusOr<PodRecord> FromJson(const nlohmann::json& json) {
     }
   } else {
     record.routes = {"0.0.0.0/0"};  // what every pod got before routes were recorded
+  }
+  if (json.contains("adding")) {
+    if (!json["adding"].is_boolean())
+      return absl::DataLossError("pod record whose adding is no bool");
+    record.complete = !json["adding"].get<bool>();
   }
   auto backend = ParsePortBackend(json.value("backend", "tap"));
   if (!backend.ok()) return backend.status();

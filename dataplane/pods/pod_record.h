@@ -34,6 +34,9 @@ struct PodRecord {
   // DEL the plugin queued while the agent was away applies only to an attachment older than it.
   int64_t added_unix_nanos = 0;
   KernelPort port;  // port_id and device_name are only meaningful while this agent process runs
+  // false: an ADD recorded its intent (address taken, nothing else made yet) and has not finished.
+  // A restarted agent finding such a record undoes whatever of it exists (PodManager::Restore).
+  bool complete = true;
 
   std::string Key() const { return AttachmentKey(container_id, ifname); }
   std::string DisplayName() const;

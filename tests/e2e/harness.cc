@@ -229,7 +229,7 @@ Agent::~Agent() {
 
 bool Agent::Start(std::string* failure) {
   pid_ = Spawn({"ip", "netns", "exec", node_.name(), DPCNI_AGENT_PATH, "--config", config_path_},
-               {}, "/dev/null", log_path_, log_path_ + ".err");
+               options_.env, "/dev/null", log_path_, log_path_ + ".err");
   stub_.reset();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -263,6 +263,21 @@ void Agent::Stop() {
   ::kill(pid_, SIGTERM);
   if (WaitWithTimeout(pid_, std::chrono::seconds(15)) == -1) ::kill(-pid_, SIGKILL);
   pid_ = -1;
+}
+
+bool Agent::WaitForExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      stub_.reset();
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 std::string Agent::Log() const { return Slurp(log_path_) + Slurp(log_path_ + ".err"); }

@@ -86,6 +86,7 @@ struct AgentOptions {
   std::string pod_cidr = "10.99.0.0/24";
   uint32_t max_pods = 28;
   std::string extra_yaml;  // appended to the agent's config (e.g. an uplink section)
+  std::map<std::string, std::string> env;  // added to the agent's environment
 };
 
 // dpcni-agent running inside a node netns, with its own socket, state dir and EAL file prefix.
@@ -101,6 +102,10 @@ class Agent {
   bool Start(std::string* failure);
   // SIGTERM, then SIGKILL after a grace period; the state dir stays for a restart.
   void Stop();
+  // Waits for the agent to end on its own (a crash point, say); true if it did within `timeout`.
+  bool WaitForExit(std::chrono::milliseconds timeout);
+  // The environment the agent gets from its next Start on (AgentOptions::env).
+  void set_env(std::map<std::string, std::string> env) { options_.env = std::move(env); }
 
   const std::string& socket_path() const { return socket_path_; }
   const std::string& state_dir() const { return state_dir_; }

@@ -8,7 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +31,7 @@ using ::testing::IsEmpty;
 class FakePorts final : public PortFactory {
  public:
   absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest&) override {
+    if (on_create) on_create();
     KernelPort port;
     port.backend = backend;
     while (ByPortId(port.port_id) != devices.end()) ++port.port_id;
@@ -54,6 +57,7 @@ class FakePorts final : public PortFactory {
   std::map<std::string, uint16_t> devices;  // device name -> port id
   std::vector<std::string> removed;         // every Remove call, in order
   absl::Status fail_remove = absl::OkStatus();
+  std::function<void()> on_create;  // runs at the start of every Create
 
  private:
   std::map<std::string, uint16_t>::iterator ByPortId(uint16_t port_id) {
@@ -255,6 +259,64 @@ TEST_F(PodManagerTest, StepsAlreadyUndoneElsewhereCountAsDone) {
   EXPECT_THAT(ports_.removed, IsEmpty());
   EXPECT_THAT(Owners(), IsEmpty());
   EXPECT_EQ(pods_->Count(), 0u);
+}
+
+// Crash consistency (the e2e side is tests/e2e/crash_points_test.cc): what ADD has on disk when it
+// first touches DPDK or the kernel.
+TEST_F(PodManagerTest, AddRecordsItsIntentBeforeMakingAPort) {
+  std::optional<PodRecord> on_disk;
+  ports_.on_create = [&] {
+    auto saved = store_->Load();
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    if (auto it = saved->find("ctr-a/eth0"); it != saved->end()) on_disk = it->second;
+  };
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(on_disk.has_value()) << "no record on disk when the port was made";
+  EXPECT_FALSE(on_disk->complete);
+  ASSERT_EQ(on_disk->addresses.size(), 1u);
+  EXPECT_EQ(on_disk->addresses[0].address, a->addresses[0].address);
+  EXPECT_TRUE(a->complete);
+  auto saved = store_->Load();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(saved->at("ctr-a/eth0").complete);
+  EXPECT_EQ(pods_->List().size(), 1u);
+}
+
+TEST_F(PodManagerTest, AFailedAddLeavesNoIntentBehind) {
+  engine_.pods[0] = "squatter";  // the first port id is taken in the engine: AttachPod fails
+  EXPECT_FALSE(pods_->Add(Params("a", Netns("a"))).ok());
+  auto saved = store_->Load();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_THAT(*saved, IsEmpty());
+  EXPECT_THAT(Owners(), IsEmpty());
+}
+
+TEST_F(PodManagerTest, RestoreUndoesAnAddTheAgentWasKilledIn) {
+  const std::string netns = Netns("a");
+  // As the agent left it when killed after making the pod's interface: the address taken, the
+  // intent on disk, eth0 in the pod's netns, no DPDK port (it died with the process).
+  auto added = pods_->Add(Params("a", netns));
+  ASSERT_TRUE(added.ok()) << added.status();
+  PodRecord unfinished = *added;
+  unfinished.complete = false;
+  ASSERT_TRUE(store_->Save({{unfinished.Key(), unfinished}}).ok());
+  ports_.devices.clear();
+  Restart({"10.99.0.0/24"});
+  ASSERT_TRUE(interfaces_.links.contains({netns, "eth0"}));
+
+  ASSERT_TRUE(pods_->Restore().ok());
+  EXPECT_FALSE(interfaces_.links.contains({netns, "eth0"})) << "the half-made eth0 must go";
+  EXPECT_THAT(Owners(), IsEmpty());
+  EXPECT_THAT(pods_->List(), IsEmpty());
+  EXPECT_TRUE(engine_.pods.empty());
+  auto saved = store_->Load();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_THAT(*saved, IsEmpty());
+  // The runtime's retried ADD then makes the pod afresh.
+  auto retried = pods_->Add(Params("a", netns));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(interfaces_.links.contains({netns, "eth0"}));
 }
 
 TEST_F(PodManagerTest, CheckFindsThePortByItsDeviceName) {

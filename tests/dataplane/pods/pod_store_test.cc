@@ -27,14 +27,17 @@ TEST(PodStoreTest, RecordsRoundTripThroughTheStateFile) {
   record.port.backend = PortBackend::kVhostNet;
   PodRecord second = record;
   second.ifname = "net1";
-  second.routes = {};  // a second interface without routes of its own stays without them
+  second.routes = {};       // a second interface without routes of its own stays without them
+  second.complete = false;  // an ADD under way (its write-ahead record)
   ASSERT_TRUE(store.Save({{record.Key(), record}, {second.Key(), second}}).ok());
 
   auto loaded = store.Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_EQ(loaded->size(), 2u);
   EXPECT_TRUE(loaded->at("c0ffee/net1").routes.empty());
+  EXPECT_FALSE(loaded->at("c0ffee/net1").complete);
   const PodRecord& back = loaded->at("c0ffee/eth0");
+  EXPECT_TRUE(back.complete);
   EXPECT_EQ(back.routes, record.routes);
   EXPECT_EQ(back.netns_path, record.netns_path);
   EXPECT_EQ(back.DisplayName(), "default/web-0");
@@ -106,6 +109,7 @@ INSTANTIATE_TEST_SUITE_P(
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "routes": [1]}]})",
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "backend": "carrier-pigeon"}]})",
         R"({"pods": [{"ifname": "eth0"}]})",
+        R"({"pods": [{"container_id": "c", "ifname": "eth0", "adding": "yes"}]})",
         // Numbers the record's fields cannot hold (found by tests/fuzz/dataplane/pods_json_fuzz.cc:
         // a float beyond int64 was undefined behaviour in the conversion).
         R"({"pods": [{"container_id": "c", "ifname": "eth0", "added_unix_nanos": 1e300}]})",
