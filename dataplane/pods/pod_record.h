@@ -34,6 +34,13 @@ struct PodRecord {
   // DEL the plugin queued while the agent was away applies only to an attachment older than it.
   int64_t added_unix_nanos = 0;
   KernelPort port;  // port_id and device_name are only meaningful while this agent process runs
+  // Not persisted. Set while the pod is recorded but not attached to the dataplane: its re-attach
+  // after an agent restart failed with this error. It keeps its interface and addresses, has no
+  // DPDK port (device_name empty), and the agent retries (PodManager::RetryDegraded).
+  std::string degraded_reason;
+  uint32_t attach_attempts = 0;  // failed re-attaches since the agent started, while degraded
+
+  bool degraded() const { return !degraded_reason.empty(); }
 
   std::string Key() const { return AttachmentKey(container_id, ifname); }
   std::string DisplayName() const;

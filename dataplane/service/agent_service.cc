@@ -189,7 +189,8 @@ grpc::Status AgentService::GetPortStats(grpc::ServerContext*,
     }
   }
   for (const PodRecord& record : pods_.List()) {
-    if (is_wanted(record.port.port_id)) {
+    // A degraded pod has no port: its port id would read another port's counters.
+    if (!record.degraded() && is_wanted(record.port.port_id)) {
       AddPortStats(record.port.port_id, record.DisplayName(), PortBackendName(record.port.backend),
                    response);
     }
