@@ -181,6 +181,8 @@ bool Background::WaitForOutput(const std::string& text, std::chrono::millisecond
   return false;
 }
 
+std::string Background::Output() const { return Slurp(out_path_); }
+
 std::string Background::Describe() {
   const std::string state =
       Running() ? "running" : "exited (exit " + std::to_string(exit_code_) + ")";
@@ -262,6 +264,14 @@ void Agent::Stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
   if (WaitWithTimeout(pid_, std::chrono::seconds(15)) == -1) ::kill(-pid_, SIGKILL);
+  pid_ = -1;
+}
+
+void Agent::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
+  WaitWithTimeout(pid_, std::chrono::seconds(10));
   pid_ = -1;
 }
 
