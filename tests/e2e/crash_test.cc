@@ -2,8 +2,8 @@
 // TCP stream and a ping every 20 ms, then started again on the same state dir. The pods' interfaces
 // are persistent taps, so each pod keeps its eth0 and address while no agent runs; the restarted
 // agent re-attaches them, hands a new pod another address, and the traffic resumes: the ping's
-// timestamps give the gap, printed for docs/testing.md. Tap backend only (what this kernel has), its
-// own binary: it runs for about half a minute.
+// timestamps give the gap, printed for docs/testing.md. Tap backend only (what this kernel has),
+// its own binary: it runs for about half a minute.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -71,8 +71,7 @@ std::vector<double> IntervalRates(const std::string& server_text) {
 }
 
 double WallSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The IPv4 addresses on `ifname` in the netns, as "10.99.0.2/32"; empty when the link is gone.
@@ -82,8 +81,8 @@ std::vector<std::string> AddressesOn(const Netns& netns, const std::string& ifna
   if (shown.exit_code != 0) return addresses;
   for (const auto& link : ParseOutput(shown)) {
     for (const auto& address : link.value("addr_info", nlohmann::json::array())) {
-      addresses.push_back(absl::StrCat(address.value("local", ""), "/",
-                                       address.value("prefixlen", 0)));
+      addresses.push_back(
+          absl::StrCat(address.value("local", ""), "/", address.value("prefixlen", 0)));
     }
   }
   return addresses;
@@ -113,16 +112,14 @@ TEST(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
   // One TCP connection for the whole test (iperf3's data stream, rate-limited so that two shared
   // cores keep up), and the ping.
   // --forceflush: the server's lines reach its output file as they happen.
-  Background server(
-      {"ip", "netns", "exec", b.netns->name(), "iperf3", "-s", "-1", "--forceflush"});
+  Background server({"ip", "netns", "exec", b.netns->name(), "iperf3", "-s", "-1", "--forceflush"});
   ASSERT_TRUE(server.WaitForOutput("Server listening")) << server.Describe();
   // --get-server-output: the receiver's intervals too (the sender's count what its socket buffer
   // took, which hides a stall shorter than that buffer).
-  Background stream({"ip", "netns", "exec", a.netns->name(), "iperf3", "-c", b.ip, "-t", "25",
-                     "-b", "20M", "-J", "--get-server-output"});
+  Background stream({"ip", "netns", "exec", a.netns->name(), "iperf3", "-c", b.ip, "-t", "25", "-b",
+                     "20M", "-J", "--get-server-output"});
   ASSERT_TRUE(server.WaitForOutput("Accepted connection")) << server.Describe();
-  Background ping(
-      {"ip", "netns", "exec", a.netns->name(), "ping", "-D", "-n", "-i", "0.02", b.ip});
+  Background ping({"ip", "netns", "exec", a.netns->name(), "ping", "-D", "-n", "-i", "0.02", b.ip});
   ASSERT_TRUE(ping.WaitForOutput("icmp_seq=50 ")) << ping.Describe();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   ASSERT_TRUE(stream.Running()) << stream.Describe();
@@ -137,8 +134,7 @@ TEST(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
   const double restarted_at = WallSeconds();
   const auto restart = Clock::now();
   ASSERT_TRUE(node.agent().Start(&failure)) << failure;
-  const double serving_after =
-      std::chrono::duration<double>(Clock::now() - restart).count();
+  const double serving_after = std::chrono::duration<double>(Clock::now() - restart).count();
   const double served_at = WallSeconds();
 
   // The ping resumes: replies with timestamps after the restart.
@@ -219,6 +215,60 @@ TEST(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
             << std::endl;
   EXPECT_GT(last_bits, 0) << "no data in the stream's last second";
   EXPECT_GT(received, 0);
+  if (HasFailure()) std::cout << "agent log:\n" << node.agent().Log() << std::endl;
+}
+
+// A pod whose re-attach fails after a restart: its eth0 was replaced, while no agent ran, by a
+// dummy link of the same name and address, which the tap PMD cannot attach to (TUNSETIFF on a name
+// that is no tap: EINVAL). The pod keeps that link and its address, is reported degraded, its
+// address goes to no other pod, and the agent's retry attaches it once the fault is gone.
+TEST(CrashTest, PodWhoseReattachFailsStaysDegradedUntilTheRetryAttachesIt) {
+  AgentOptions options;
+  options.backend = "tap";
+  TestNode node(options, "degraded");
+  std::string failure;
+  ASSERT_TRUE(node.agent().Start(&failure)) << failure;
+  Pod& a = node.AddPod("a");
+  Pod& b = node.AddPod("b");
+  const std::string a_cidr = a.ip + "/32";
+  node.agent().Kill();
+  for (const std::vector<std::string>& step :
+       {std::vector<std::string>{"ip", "link", "del", "eth0"},
+        {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"},
+        {"ip", "addr", "add", a_cidr, "dev", "eth0"},
+        {"ip", "link", "set", "eth0", "up"}}) {
+    CommandResult done = RunIn(a.netns->name(), step);
+    ASSERT_EQ(done.exit_code, 0) << done.Describe();
+  }
+  ASSERT_TRUE(node.agent().Start(&failure)) << failure;
+
+  const dpcni::v1::StatusResponse status = node.Status();
+  EXPECT_EQ(status.pods(), 2u);
+  EXPECT_EQ(status.pods_degraded(), 1u);
+  const dpcni::v1::PodInfo degraded = node.InfoOf(a);
+  EXPECT_TRUE(degraded.degraded());
+  EXPECT_FALSE(degraded.degraded_reason().empty());
+  std::cout << "degraded: " << degraded.degraded_reason() << std::endl;
+  EXPECT_FALSE(node.InfoOf(b).degraded());
+  // The failed attempt left the pod's link alone, and its address is still a's.
+  EXPECT_EQ(AddressesOn(*a.netns, "eth0"), std::vector<std::string>{a_cidr});
+  Pod& c = node.AddPod("c");
+  EXPECT_NE(c.ip, a.ip);
+  EXPECT_TRUE(Ping(c.netns->name(), b.ip)) << "the other pods are served meanwhile";
+
+  // The fault goes: the next retry (1 s, doubling up to 30 s) makes the tap and configures it.
+  CommandResult removed = RunIn(a.netns->name(), {"ip", "link", "del", "eth0"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.Describe();
+  const auto deadline = Clock::now() + std::chrono::seconds(45);
+  while (node.InfoOf(a).degraded() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  const dpcni::v1::PodInfo healed = node.InfoOf(a);
+  EXPECT_FALSE(healed.degraded()) << healed.degraded_reason();
+  EXPECT_EQ(healed.ips(0).cidr(), a_cidr);
+  EXPECT_EQ(node.Status().pods_degraded(), 0u);
+  EXPECT_EQ(AddressesOn(*a.netns, "eth0"), std::vector<std::string>{a_cidr});
+  EXPECT_TRUE(Ping(a.netns->name(), b.ip));
   if (HasFailure()) std::cout << "agent log:\n" << node.agent().Log() << std::endl;
 }
 
