@@ -10,9 +10,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -22,6 +24,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/flags_usage.h"
 #include "common/log.h"
 #include "common/pending_deletes.h"
@@ -264,6 +268,7 @@ class PodNetwork {
         DPCNI_LOG(kWarning, "pods", "queued DELs: ", failure);
       }
     }
+    StartRetryingDegradedPods();
     SeedFlowsFromConntrack(config_, engine_);
     // The other nodes' routes come back from the record before the socket serves: traffic to them
     // resumes with the pods', without waiting for dpcni-k8s. A record that cannot be routed is
@@ -291,7 +296,8 @@ class PodNetwork {
             return stats;
           },
           [this] { return FlowStatsMessage(engine_.FlowStats()); },
-          [this] { return RouteSyncMessage(remote_nodes_->Sync()); });
+          [this] { return RouteSyncMessage(remote_nodes_->Sync()); },
+          [this] { return static_cast<uint32_t>(pods_->DegradedCount()); });
       if (!started.ok()) return started.status();
       metrics_ = *std::move(started);
     }
@@ -299,6 +305,12 @@ class PodNetwork {
   }
 
   ~PodNetwork() {
+    {
+      std::lock_guard lock(retry_mu_);
+      stopping_ = true;
+    }
+    retry_wakeup_.notify_all();
+    if (retry_thread_.joinable()) retry_thread_.join();
     metrics_.reset();
     service_.reset();
     // Its routes stay in the engine until it stops, and in the node's kernel across a restart.
@@ -323,6 +335,23 @@ class PodNetwork {
   PodNetwork(AgentConfig config, PodCidrsOrigin origin, rte_mempool* pool, Engine& engine)
       : config_(std::move(config)), origin_(origin), pool_(pool), engine_(engine) {}
 
+  // Pods whose re-attach failed on restore are retried in the background until they are attached,
+  // deleted, or the agent stops. A pod becomes degraded only in Restore, so a thread that finds
+  // none just sleeps; it checks again every 30 s at most.
+  void StartRetryingDegradedPods() {
+    retry_thread_ = std::thread([this] {
+      std::unique_lock lock(retry_mu_);
+      while (!stopping_) {
+        lock.unlock();
+        const absl::Duration wait = std::min(pods_->RetryDegraded(absl::Now()), absl::Seconds(30));
+        lock.lock();
+        retry_wakeup_.wait_for(lock,
+                               absl::ToChronoMilliseconds(wait) + std::chrono::milliseconds(1),
+                               [this] { return stopping_; });
+      }
+    });
+  }
+
   const AgentConfig config_;
   const PodCidrsOrigin origin_;
   rte_mempool* const pool_;
@@ -338,6 +367,10 @@ class PodNetwork {
   std::unique_ptr<RemoteNodes> remote_nodes_;
   std::unique_ptr<AgentService> service_;
   std::unique_ptr<MetricsServer> metrics_;
+  std::mutex retry_mu_;
+  std::condition_variable retry_wakeup_;
+  bool stopping_ = false;  // guarded by retry_mu_
+  std::thread retry_thread_;
 };
 
 // The pod CIDRs to start with: the config's, else those an earlier SetPodCidrs recorded; empty when

@@ -120,15 +120,22 @@ std::vector<prometheus::MetricFamily> PortMetrics::Collect() const {
     age.metric.push_back(std::move(age_metric));
     for (auto* family : {&nodes, &prefixes, &state, &age}) families.push_back(std::move(*family));
   }
+  if (degraded_pods_) {
+    auto degraded = GaugeFamily("dpcni_pods_degraded",
+                                "Pods that keep their interface and addresses but are not attached "
+                                "to the dataplane (a re-attach after an agent restart failed)");
+    AddGauge(degraded, degraded_pods_());
+    families.push_back(std::move(degraded));
+  }
   return families;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& address, PortMetrics::StatsSource source, PortMetrics::FlowsSource flows,
-    PortMetrics::RouteSyncSource route_sync) {
+    PortMetrics::RouteSyncSource route_sync, PortMetrics::DegradedPodsSource degraded_pods) {
   std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->metrics_ =
-      std::make_shared<PortMetrics>(std::move(source), std::move(flows), std::move(route_sync));
+  server->metrics_ = std::make_shared<PortMetrics>(std::move(source), std::move(flows),
+                                                   std::move(route_sync), std::move(degraded_pods));
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& error) {

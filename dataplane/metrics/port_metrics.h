@@ -21,8 +21,13 @@ class PortMetrics : public prometheus::Collectable {
   using StatsSource = std::function<v1::GetPortStatsResponse()>;
   using FlowsSource = std::function<v1::FlowTableStats()>;
   using RouteSyncSource = std::function<v1::RouteSync()>;
-  PortMetrics(StatsSource source, FlowsSource flows, RouteSyncSource route_sync = nullptr)
-      : source_(std::move(source)), flows_(std::move(flows)), route_sync_(std::move(route_sync)) {}
+  using DegradedPodsSource = std::function<uint32_t()>;
+  PortMetrics(StatsSource source, FlowsSource flows, RouteSyncSource route_sync = nullptr,
+              DegradedPodsSource degraded_pods = nullptr)
+      : source_(std::move(source)),
+        flows_(std::move(flows)),
+        route_sync_(std::move(route_sync)),
+        degraded_pods_(std::move(degraded_pods)) {}
 
   // dpcni_port_{rx,tx}_{packets,bytes}_total, dpcni_port_drops_total{reason} and
   // dpcni_port_events_total{event}, labelled with
@@ -34,13 +39,15 @@ class PortMetrics : public prometheus::Collectable {
   // VXLAN counters are the uplink's events ("vxlan_encapsulated", "vxlan_decapsulated") and drops
   // ("vxlan_spoofed_source", "vxlan_unknown_node", "vxlan_bad_header") like any other, and so are
   // the uplink's "uplink_spoofed_source" drops and every port's "icmp_errors_sent" and
-  // "icmp_errors_rate_limited" events.
+  // "icmp_errors_rate_limited" events. And dpcni_pods_degraded: pods recorded but not attached to
+  // the dataplane (StatusResponse.pods_degraded), which an alert wants at 0.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   StatsSource source_;
   FlowsSource flows_;
   RouteSyncSource route_sync_;
+  DegradedPodsSource degraded_pods_;
 };
 
 // Serves /metrics on `address` ("127.0.0.1:9464") until destroyed.
@@ -48,7 +55,8 @@ class MetricsServer {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const std::string& address, PortMetrics::StatsSource source, PortMetrics::FlowsSource flows,
-      PortMetrics::RouteSyncSource route_sync = nullptr);
+      PortMetrics::RouteSyncSource route_sync = nullptr,
+      PortMetrics::DegradedPodsSource degraded_pods = nullptr);
 
  private:
   MetricsServer() = default;

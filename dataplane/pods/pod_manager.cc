@@ -54,6 +54,18 @@ absl::StatusOr<rte_ether_addr> ParseMac(const std::string& text) {
 
 std::string HostCidr(const Allocation& allocation) { return allocation.address + "/32"; }
 
+// The wait before a degraded pod's next re-attach: 1 s after the first failure, doubling up to
+// 30 s. Short enough that a passing fault costs the pod seconds, long enough not to spin on one
+// that stays.
+constexpr absl::Duration kFirstRetry = absl::Seconds(1);
+constexpr absl::Duration kLongestRetry = absl::Seconds(30);
+
+absl::Duration RetryDelay(uint32_t failed_attempts) {
+  absl::Duration delay = kFirstRetry;
+  for (uint32_t i = 1; i < failed_attempts && delay < kLongestRetry; ++i) delay *= 2;
+  return std::min(delay, kLongestRetry);
+}
+
 }  // namespace
 
 PodManager::PodManager(const AgentConfig& config, Ipam& ipam, PortFactory& ports,
@@ -84,18 +96,20 @@ absl::Status PodManager::SaveRecords() {
   return store_.Save(all);
 }
 
-absl::Status PodManager::StartPod(PodRecord& record, bool adding) {
+absl::Status PodManager::StartPod(PodRecord& record, bool restoring) {
   auto mac = ParseMac(record.mac);
   if (!mac.ok()) return mac.status();
   Rollback rollback;
-  auto port =
-      ports_.Create(record.port.backend, {record.netns_path, record.ifname, *mac, record.mtu});
+  auto port = ports_.Create(record.port.backend,
+                            {record.netns_path, record.ifname, *mac, record.mtu, restoring});
   if (!port.ok()) return port.status();
   record.port = *port;
-  if (adding) CrashPoint("add:port-created");
-  rollback.Add([&] {
+  if (!restoring) CrashPoint("add:port-created");
+  rollback.Add([&, restoring] {
     ports_.Remove(record.port, record.netns_path).IgnoreError();
-    interfaces_.Delete(record.netns_path, record.ifname).IgnoreError();
+    // A restored pod's eth0 is the persistent tap it has been running on: it stays, with its
+    // addresses, for the next attempt. The DPDK side above is all this attempt made.
+    if (!restoring) interfaces_.Delete(record.netns_path, record.ifname).IgnoreError();
   });
 
   std::vector<std::string> addresses;
@@ -106,7 +120,7 @@ absl::Status PodManager::StartPod(PodRecord& record, bool adding) {
     return absl::Status(status.code(), absl::StrCat("configure ", record.ifname, " of pod ",
                                                     record.DisplayName(), ": ", status.message()));
   }
-  if (adding) CrashPoint("add:configured");
+  if (!restoring) CrashPoint("add:configured");
   // A pod has one address, from whichever pod CIDR had room (IPAM's pools are one set); a pod of
   // an older agent may hold one per CIDR, of which the first is routed and allowed as its source.
   auto ip = ParseIpv4(record.addresses.front().address);
@@ -130,14 +144,27 @@ absl::StatusOr<PodRecord> PodManager::Add(const AddPodParams& params) {
   const std::string key = pod.Key();
   auto key_lock = LockFor(key);
   std::lock_guard serialized(*key_lock);
+  std::optional<PodRecord> existing;
   {
     std::lock_guard lock(records_mu_);
-    if (auto existing = records_.find(key); existing != records_.end()) {
-      if (existing->second.netns_path == pod.netns_path) return existing->second;  // retried ADD
+    if (auto it = records_.find(key); it != records_.end()) existing = it->second;
+  }
+  if (existing) {
+    if (existing->netns_path != pod.netns_path) {
       return absl::AlreadyExistsError(absl::StrCat("container ", pod.container_id, " already has ",
-                                                   pod.ifname, " in netns ",
-                                                   existing->second.netns_path));
+                                                   pod.ifname, " in netns ", existing->netns_path));
     }
+    if (!existing->degraded()) return *existing;  // retried ADD
+    // The pod has its record, addresses and interface, only no port: another port would be a
+    // second one on its eth0. Try the re-attach now instead.
+    if (auto status = ReattachLocked(key, absl::Now()); !status.ok()) {
+      return absl::UnavailableError(status.message());
+    }
+    std::lock_guard lock(records_mu_);
+    return records_.at(key);
+  }
+  {
+    std::lock_guard lock(records_mu_);
     if (records_.size() + adds_in_flight_ >= config_.max_pods) {
       return absl::ResourceExhaustedError(
           absl::StrCat("node is at its pod limit (max_pods ", config_.max_pods, ")"));
@@ -230,7 +257,7 @@ absl::StatusOr<PodRecord> PodManager::AddLocked(const AddPodParams& params) {
   });
   CrashPoint("add:intent-saved");
 
-  if (auto status = StartPod(record, /*adding=*/true); !status.ok()) return status;
+  if (auto status = StartPod(record, /*restoring=*/false); !status.ok()) return status;
   rollback.Add([&] { StopPod(record, record.netns_path).IgnoreError(); });
   CrashPoint("add:attached");
 
@@ -261,7 +288,12 @@ absl::Status PodManager::Delete(const std::string& container_id, const std::stri
 absl::Status PodManager::StopPod(const PodRecord& record, const std::string& netns_path) {
   // The port id the device has now, not the recorded one: once the device is gone, DPDK may have
   // given that id to a newer pod's port, which detaching or stopping by id would take down.
-  absl::StatusOr<uint16_t> port_id = ports_.Find(record.port.device_name);
+  // A degraded pod has no device: its recorded name, if any, was an earlier process's, and may name
+  // one of this process's ports now.
+  absl::StatusOr<uint16_t> port_id =
+      record.port.device_name.empty()
+          ? absl::NotFoundError(absl::StrCat("pod ", record.DisplayName(), " has no DPDK device"))
+          : ports_.Find(record.port.device_name);
   if (port_id.ok()) {
     if (auto status = engine_.DetachPod(*port_id); !status.ok() && !absl::IsNotFound(status)) {
       return status;
@@ -297,6 +329,7 @@ absl::Status PodManager::DeleteLocked(const std::string& key, const std::string&
   if (!record) return absl::OkStatus();
   std::lock_guard lock(records_mu_);
   records_.erase(key);
+  retry_at_.erase(key);
   return SaveRecords();
 }
 
@@ -315,6 +348,13 @@ absl::Status PodManager::Check(const CheckPodParams& params) {
     record = it->second;
   }
   const std::string who = absl::StrCat("pod ", record.DisplayName(), ": ");
+  if (record.degraded()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        who, "not attached to the dataplane since the agent restarted (degraded: ",
+        record.attach_attempts,
+        " re-attach attempts failed, the last with: ", record.degraded_reason,
+        "); the agent keeps retrying, see `dpcnictl pods` and its log; DEL frees the address"));
+  }
   for (const std::string& expected : params.expected_ips) {
     const std::string address = expected.substr(0, expected.find('/'));
     const bool ours = std::any_of(record.addresses.begin(), record.addresses.end(),
@@ -442,17 +482,80 @@ absl::Status PodManager::Restore() {
                 absl::StrJoin(held, ", "), " from an older agent: only ", held.front(),
                 " is routed; the others are freed when the pod is deleted");
     }
-    if (auto status = StartPod(record, /*adding=*/false); !status.ok()) {
-      DPCNI_LOG(kError, "pods", "cannot restore pod ", record.DisplayName(), " (", key,
-                "): ", status.message(), "; releasing it");
-      if (auto released = ipam_.Release(key); !released.ok()) return released;
-      continue;
-    }
+    // The recorded device was the earlier process's: this one may have a device by that name.
+    record.port.device_name.clear();
+    const absl::Status started = StartPod(record, /*restoring=*/true);
     std::lock_guard lock(records_mu_);
+    if (!started.ok()) MarkDegraded(record, started, absl::Now());
     records_[key] = record;
   }
   std::lock_guard lock(records_mu_);
   return SaveRecords();
+}
+
+void PodManager::MarkDegraded(PodRecord& record, const absl::Status& failure, absl::Time now) {
+  // What the failed attempt made is undone: no device of this process carries the pod.
+  record.port.device_name.clear();
+  record.port.port_id = 0;
+  record.degraded_reason =
+      failure.message().empty() ? failure.ToString() : std::string(failure.message());
+  ++record.attach_attempts;
+  const absl::Duration delay = RetryDelay(record.attach_attempts);
+  retry_at_[record.Key()] = now + delay;
+  DPCNI_LOG(kError, "pods", "cannot attach pod ", record.DisplayName(), " (", record.Key(),
+            ") to the dataplane, attempt ", record.attach_attempts, ": ", failure.ToString(),
+            "; it keeps its interface and addresses, retrying in ", absl::FormatDuration(delay));
+}
+
+absl::Status PodManager::ReattachLocked(const std::string& key, absl::Time now) {
+  PodRecord record;
+  {
+    std::lock_guard lock(records_mu_);
+    auto it = records_.find(key);
+    if (it == records_.end() || !it->second.degraded()) return absl::OkStatus();  // DEL, or done
+    record = it->second;
+  }
+  const absl::Status started = StartPod(record, /*restoring=*/true);
+  std::lock_guard lock(records_mu_);
+  if (!started.ok()) {
+    MarkDegraded(record, started, now);
+    records_[key] = record;
+    return absl::Status(started.code(),
+                        absl::StrCat("pod ", record.DisplayName(), " is degraded: re-attach ",
+                                     record.attach_attempts, " failed: ", started.message()));
+  }
+  DPCNI_LOG(kInfo, "pods", "re-attached pod ", record.DisplayName(), " (", key, ") after ",
+            record.attach_attempts, " failed attempts: port ", record.port.port_id);
+  record.degraded_reason.clear();
+  record.attach_attempts = 0;
+  retry_at_.erase(key);
+  records_[key] = record;
+  return absl::OkStatus();
+}
+
+absl::Duration PodManager::RetryDegraded(absl::Time now) {
+  std::vector<std::string> due;
+  {
+    std::lock_guard lock(records_mu_);
+    for (const auto& [key, at] : retry_at_) {
+      if (at <= now) due.push_back(key);
+    }
+  }
+  for (const std::string& key : due) {
+    auto key_lock = LockFor(key);
+    std::lock_guard serialized(*key_lock);
+    ReattachLocked(key, now).IgnoreError();  // logged by MarkDegraded
+  }
+  std::lock_guard lock(records_mu_);
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& [key, at] : retry_at_) next = std::min(next, at);
+  if (next == absl::InfiniteFuture()) return absl::InfiniteDuration();
+  return std::max(next - now, absl::ZeroDuration());
+}
+
+size_t PodManager::DegradedCount() const {
+  std::lock_guard lock(records_mu_);
+  return retry_at_.size();
 }
 
 std::vector<PodRecord> PodManager::List() const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "config/agent_config.h"
 #include "engine/engine.h"
 #include "ipam/ipam.h"
@@ -47,9 +48,18 @@ class PodManager {
              Engine& engine, PodStore& store);
 
   // Re-attaches the pods recorded by an earlier agent whose netns still exist (their interfaces are
-  // persistent taps, so the pods keep their eth0 and addresses), and forgets the rest.
+  // persistent taps, so the pods keep their eth0 and addresses), and forgets the rest. A pod whose
+  // re-attach fails is kept degraded: its record, addresses and interface stay (a running pod must
+  // not lose its eth0, nor its address to another pod, over what may be a passing fault) and
+  // RetryDegraded tries again.
   absl::Status Restore();
+  // Re-attaches the degraded pods whose retry is due at `now`. Each failure doubles that pod's
+  // wait, from 1 s up to 30 s. Returns the time until the next retry is due (InfiniteDuration when
+  // no pod is degraded). The agent calls it from a timer thread.
+  absl::Duration RetryDegraded(absl::Time now);
 
+  // ADD again for a recorded pod returns its record; for a degraded one it first tries the
+  // re-attach at once, and fails (UNAVAILABLE, naming the fault) while that fails.
   absl::StatusOr<PodRecord> Add(const AddPodParams& params);
   // Idempotent: a pod, port or netns that is already gone is success. An empty netns_path (the
   // runtime's second DEL after the sandbox is gone) uses the recorded one. Every step (engine,
@@ -68,6 +78,7 @@ class PodManager {
 
   std::vector<PodRecord> List() const;
   size_t Count() const;
+  size_t DegradedCount() const;
   size_t Capacity() const { return config_.max_pods; }
 
  private:
@@ -76,8 +87,15 @@ class PodManager {
   // default route if the pod has none yet.
   absl::StatusOr<std::vector<std::string>> PodRoutes(
       const PodRecord& pod, const std::optional<std::vector<std::string>>& requested);
-  // `adding`: for an ADD (its crash points apply), not a restore.
-  absl::Status StartPod(PodRecord& record, bool adding);
+  // `restoring`: the pod's interface exists and is in use (a restored pod), so a failure removes
+  // only the DPDK side this attempt made; on ADD the interface goes too (and ADD's crash points
+  // apply).
+  absl::Status StartPod(PodRecord& record, bool restoring);
+  // One re-attach of the degraded pod `key`, under its key lock: on success the pod is attached and
+  // no longer degraded; on failure the error, with the next retry scheduled after `now`.
+  absl::Status ReattachLocked(const std::string& key, absl::Time now);
+  // Records the failed attempt on `record` and schedules its retry; requires records_mu_.
+  void MarkDegraded(PodRecord& record, const absl::Status& failure, absl::Time now);
   // Detaches, removes the DPDK device and deletes the kernel interface: each step skipped when its
   // object is gone already.
   absl::Status StopPod(const PodRecord& record, const std::string& netns_path);
@@ -106,6 +124,8 @@ class PodManager {
   // ADDs past the max_pods check whose record is not in records_ yet; counted against max_pods,
   // guarded by records_mu_.
   size_t adds_in_flight_ = 0;
+  // When each degraded pod's next re-attach is due, by key; guarded by records_mu_.
+  std::map<std::string, absl::Time> retry_at_;
 };
 
 }  // namespace dpcni::dataplane

@@ -37,6 +37,13 @@ struct PodRecord {
   // false: an ADD recorded its intent (address taken, nothing else made yet) and has not finished.
   // A restarted agent finding such a record undoes whatever of it exists (PodManager::Restore).
   bool complete = true;
+  // Not persisted. Set while the pod is recorded but not attached to the dataplane: its re-attach
+  // after an agent restart failed with this error. It keeps its interface and addresses, has no
+  // DPDK port (device_name empty), and the agent retries (PodManager::RetryDegraded).
+  std::string degraded_reason;
+  uint32_t attach_attempts = 0;  // failed re-attaches since the agent started, while degraded
+
+  bool degraded() const { return !degraded_reason.empty(); }
 
   std::string Key() const { return AttachmentKey(container_id, ifname); }
   std::string DisplayName() const;

@@ -100,8 +100,11 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
   }
   const std::string what = absl::StrCat(PortBackendName(backend), " port ", port.device_name, " (",
                                         request.ifname, " in ", request.netns_path, ")");
-  // Whatever fails below, the kernel interface goes too.
-  absl::Cleanup delete_interface = [&request] { DeleteInterface(request.ifname).IgnoreError(); };
+  // Whatever fails below, the kernel interface goes too, unless it is a running pod's: deleting it
+  // would take the pod's eth0 and addresses with it over what may be a passing fault.
+  absl::Cleanup delete_interface = [&request] {
+    if (!request.keep_interface) DeleteInterface(request.ifname).IgnoreError();
+  };
 
   if (int error = rte_eal_hotplug_add("vdev", port.device_name.c_str(), devargs.c_str());
       error != 0) {

@@ -31,6 +31,9 @@ struct KernelPortRequest {
   std::string ifname;
   rte_ether_addr mac{};
   uint32_t mtu = 1500;
+  // The interface is there already and in use: a restored pod's eth0, the persistent tap an earlier
+  // agent made. A failed Create then leaves it as it was instead of deleting it.
+  bool keep_interface = false;
 };
 
 // "02:dc:0a:f4:00:05": lower case, as ip(8) and the CNI result show MACs.
@@ -49,8 +52,9 @@ PortBackend ResolveBackend(PortBackend configured);
 class PortFactory {
  public:
   virtual ~PortFactory() = default;
-  // Creates the kernel interface and the ethdev, configures offloads and queues, and starts it.
-  // On failure nothing is left behind: no ethdev, no tap.
+  // Creates the kernel interface (or attaches to it) and the ethdev, configures offloads and
+  // queues, and starts it. On failure nothing is left behind: no ethdev, and no tap unless
+  // keep_interface.
   virtual absl::StatusOr<KernelPort> Create(PortBackend backend,
                                             const KernelPortRequest& request) = 0;
   // The port id the device has now; NotFoundError once it is gone.

@@ -112,6 +112,7 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
   response->set_ready(true);
   response->set_message("serving");
   response->set_pods(pods_.Count());
+  response->set_pods_degraded(pods_.DegradedCount());
   response->set_pod_capacity(pods_.Capacity());
   response->set_default_backend(PortBackendName(ResolveBackend(config_.backend)));
   for (const std::string& cidr : ipam_.Cidrs()) response->add_pod_cidrs(cidr);
@@ -170,6 +171,9 @@ void AgentService::FillPodInfo(const PodRecord& record, v1::PodInfo* info) const
   info->set_backend(PortBackendName(record.port.backend));
   info->set_port_id(record.port.port_id);
   info->set_network(record.network);
+  info->set_degraded(record.degraded());
+  info->set_degraded_reason(record.degraded_reason);
+  info->set_attach_attempts(record.attach_attempts);
 }
 
 grpc::Status AgentService::ListPods(grpc::ServerContext*, const v1::ListPodsRequest*,
@@ -189,7 +193,8 @@ grpc::Status AgentService::GetPortStats(grpc::ServerContext*,
     }
   }
   for (const PodRecord& record : pods_.List()) {
-    if (is_wanted(record.port.port_id)) {
+    // A degraded pod has no port: its port id would read another port's counters.
+    if (!record.degraded() && is_wanted(record.port.port_id)) {
       AddPortStats(record.port.port_id, record.DisplayName(), PortBackendName(record.port.backend),
                    response);
     }

@@ -181,6 +181,8 @@ bool Background::WaitForOutput(const std::string& text, std::chrono::millisecond
   return false;
 }
 
+std::string Background::Output() const { return Slurp(out_path_); }
+
 std::string Background::Describe() {
   const std::string state =
       Running() ? "running" : "exited (exit " + std::to_string(exit_code_) + ")";
@@ -278,6 +280,14 @@ bool Agent::WaitForExit(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+void Agent::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
+  WaitWithTimeout(pid_, std::chrono::seconds(10));
+  pid_ = -1;
 }
 
 std::string Agent::Log() const { return Slurp(log_path_) + Slurp(log_path_ + ".err"); }

@@ -48,6 +48,8 @@ class Background {
   bool WaitForOutput(const std::string& text,
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool Running();
+  // Its stdout so far.
+  std::string Output() const;
   // The command, whether it still runs, and its stdout and stderr so far: for failure messages.
   std::string Describe();
 
@@ -106,6 +108,8 @@ class Agent {
   bool WaitForExit(std::chrono::milliseconds timeout);
   // The environment the agent gets from its next Start on (AgentOptions::env).
   void set_env(std::map<std::string, std::string> env) { options_.env = std::move(env); }
+  // SIGKILL at once, as a crash or the OOM killer would: no cleanup runs. The state dir stays.
+  void Kill();
 
   const std::string& socket_path() const { return socket_path_; }
   const std::string& state_dir() const { return state_dir_; }

@@ -101,7 +101,12 @@ void PrintStatus(const v1::StatusResponse& status, std::ostream& out) {
   std::vector<std::pair<std::string, std::string>> fields = {
       {"ready", status.ready() ? "yes" : "no"},
       {"message", OrDash(status.message())},
-      {"pods", absl::StrCat(status.pods(), " of ", status.pod_capacity())},
+      {"pods",
+       absl::StrCat(status.pods(), " of ", status.pod_capacity(),
+                    status.pods_degraded() == 0
+                        ? ""
+                        : absl::StrCat(", ", status.pods_degraded(),
+                                       " degraded (not attached: dpcnictl pods says why)"))},
       {"addresses", absl::StrCat(status.addresses_in_use(), " in use")},
       {"default backend", OrDash(status.default_backend())},
       {"pod CIDRs", status.pod_cidrs().empty() ? "-" : absl::StrJoin(status.pod_cidrs(), ", ")},
@@ -127,13 +132,25 @@ void PrintPods(const v1::ListPodsResponse& pods, std::ostream& out) {
   });
   Table table(
       {{"POD"}, {"CONTAINER"}, {"IFNAME"}, {"IP"}, {"MAC"}, {"BACKEND"}, {"PORT", Align::kRight}});
+  std::vector<std::string> degraded;
   for (const v1::PodInfo* pod : sorted) {
     table.AddRow({PodName(pod->pod()),
                   pod->attachment().container_id().substr(0, kContainerIdPrefix),
                   pod->attachment().ifname(), JoinCidrs(pod->ips()), OrDash(pod->interface().mac()),
-                  OrDash(pod->backend()), absl::StrCat(pod->port_id())});
+                  OrDash(pod->backend()), pod->degraded() ? "-" : absl::StrCat(pod->port_id())});
+    if (pod->degraded()) {
+      degraded.push_back(absl::StrCat(
+          "  ", PodName(pod->pod()), " ", pod->attachment().ifname(), ": ", pod->attach_attempts(),
+          " failed attempts, the last: ", OneLine(pod->degraded_reason())));
+    }
   }
   table.Print(out);
+  // Below the table: a reason is too long for a column, and the table stays as scripts know it.
+  if (!degraded.empty()) {
+    out << "degraded: not attached to the dataplane since the agent restarted; they keep their "
+           "interface and addresses, the agent retries:\n";
+    for (const std::string& line : degraded) out << line << "\n";
+  }
 }
 
 void PrintPortStats(const v1::GetPortStatsResponse& stats, std::ostream& out) {

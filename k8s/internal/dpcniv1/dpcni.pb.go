@@ -848,7 +848,11 @@ type StatusResponse struct {
 	MbufPoolSize uint32 `protobuf:"varint,9,opt,name=mbuf_pool_size,json=mbufPoolSize,proto3" json:"mbuf_pool_size,omitempty"`
 	MbufsInUse   uint32 `protobuf:"varint,10,opt,name=mbufs_in_use,json=mbufsInUse,proto3" json:"mbufs_in_use,omitempty"`
 	// The routes to other nodes' pods, and how current they are.
-	RouteSync     *RouteSync `protobuf:"bytes,11,opt,name=route_sync,json=routeSync,proto3" json:"route_sync,omitempty"`
+	RouteSync *RouteSync `protobuf:"bytes,11,opt,name=route_sync,json=routeSync,proto3" json:"route_sync,omitempty"`
+	// Pods counted in `pods` that are not attached to the dataplane: their re-attach after an agent
+	// restart failed (ListPods names them and why). They keep their interface and addresses, no
+	// traffic flows, and the agent retries.
+	PodsDegraded  uint32 `protobuf:"varint,12,opt,name=pods_degraded,json=podsDegraded,proto3" json:"pods_degraded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -958,6 +962,13 @@ func (x *StatusResponse) GetRouteSync() *RouteSync {
 		return x.RouteSync
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetPodsDegraded() uint32 {
+	if x != nil {
+		return x.PodsDegraded
+	}
+	return 0
 }
 
 type RouteSync struct {
@@ -1213,16 +1224,22 @@ func (x *GarbageCollectResponse) GetRemoved() []*Attachment {
 }
 
 type PodInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attachment    *Attachment            `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
-	Pod           *PodRef                `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
-	Interface     *Interface             `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
-	Ips           []*IpAddress           `protobuf:"bytes,4,rep,name=ips,proto3" json:"ips,omitempty"`
-	Backend       string                 `protobuf:"bytes,5,opt,name=backend,proto3" json:"backend,omitempty"`
-	PortId        uint32                 `protobuf:"varint,6,opt,name=port_id,json=portId,proto3" json:"port_id,omitempty"`
-	Network       string                 `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Attachment *Attachment            `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	Pod        *PodRef                `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Interface  *Interface             `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
+	Ips        []*IpAddress           `protobuf:"bytes,4,rep,name=ips,proto3" json:"ips,omitempty"`
+	Backend    string                 `protobuf:"bytes,5,opt,name=backend,proto3" json:"backend,omitempty"`
+	PortId     uint32                 `protobuf:"varint,6,opt,name=port_id,json=portId,proto3" json:"port_id,omitempty"` // meaningless while degraded
+	Network    string                 `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`
+	// Set while the agent cannot attach this pod to the dataplane: its re-attach after an agent
+	// restart failed. The pod keeps its interface and addresses (no other pod gets them), carries no
+	// traffic, and the agent retries with backoff (1 s doubling to 30 s) until it works or DEL comes.
+	Degraded       bool   `protobuf:"varint,8,opt,name=degraded,proto3" json:"degraded,omitempty"`
+	DegradedReason string `protobuf:"bytes,9,opt,name=degraded_reason,json=degradedReason,proto3" json:"degraded_reason,omitempty"`   // the last attempt's error
+	AttachAttempts uint32 `protobuf:"varint,10,opt,name=attach_attempts,json=attachAttempts,proto3" json:"attach_attempts,omitempty"` // failed attempts so far
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PodInfo) Reset() {
@@ -1302,6 +1319,27 @@ func (x *PodInfo) GetNetwork() string {
 		return x.Network
 	}
 	return ""
+}
+
+func (x *PodInfo) GetDegraded() bool {
+	if x != nil {
+		return x.Degraded
+	}
+	return false
+}
+
+func (x *PodInfo) GetDegradedReason() string {
+	if x != nil {
+		return x.DegradedReason
+	}
+	return ""
+}
+
+func (x *PodInfo) GetAttachAttempts() uint32 {
+	if x != nil {
+		return x.AttachAttempts
+	}
+	return 0
 }
 
 type ListPodsRequest struct {
@@ -2569,7 +2607,7 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\fexpected_ips\x18\x03 \x03(\v2\x13.dpcni.v1.IpAddressR\vexpectedIps\x12!\n" +
 	"\fexpected_mac\x18\x04 \x01(\tR\vexpectedMac\"\x12\n" +
 	"\x10CheckPodResponse\"\x0f\n" +
-	"\rStatusRequest\"\x8d\x03\n" +
+	"\rStatusRequest\"\xb2\x03\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
@@ -2584,7 +2622,8 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	" \x01(\rR\n" +
 	"mbufsInUse\x122\n" +
 	"\n" +
-	"route_sync\x18\v \x01(\v2\x13.dpcni.v1.RouteSyncR\trouteSync\"\x84\x01\n" +
+	"route_sync\x18\v \x01(\v2\x13.dpcni.v1.RouteSyncR\trouteSync\x12#\n" +
+	"\rpods_degraded\x18\f \x01(\rR\fpodsDegraded\"\x84\x01\n" +
 	"\tRouteSync\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x15\n" +
@@ -2602,7 +2641,7 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12A\n" +
 	"\x11valid_attachments\x18\x02 \x03(\v2\x14.dpcni.v1.AttachmentR\x10validAttachments\"H\n" +
 	"\x16GarbageCollectResponse\x12.\n" +
-	"\aremoved\x18\x01 \x03(\v2\x14.dpcni.v1.AttachmentR\aremoved\"\x8a\x02\n" +
+	"\aremoved\x18\x01 \x03(\v2\x14.dpcni.v1.AttachmentR\aremoved\"\xf8\x02\n" +
 	"\aPodInfo\x124\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x14.dpcni.v1.AttachmentR\n" +
@@ -2612,7 +2651,11 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\x03ips\x18\x04 \x03(\v2\x13.dpcni.v1.IpAddressR\x03ips\x12\x18\n" +
 	"\abackend\x18\x05 \x01(\tR\abackend\x12\x17\n" +
 	"\aport_id\x18\x06 \x01(\rR\x06portId\x12\x18\n" +
-	"\anetwork\x18\a \x01(\tR\anetwork\"\x11\n" +
+	"\anetwork\x18\a \x01(\tR\anetwork\x12\x1a\n" +
+	"\bdegraded\x18\b \x01(\bR\bdegraded\x12'\n" +
+	"\x0fdegraded_reason\x18\t \x01(\tR\x0edegradedReason\x12'\n" +
+	"\x0fattach_attempts\x18\n" +
+	" \x01(\rR\x0eattachAttempts\"\x11\n" +
 	"\x0fListPodsRequest\"9\n" +
 	"\x10ListPodsResponse\x12%\n" +
 	"\x04pods\x18\x01 \x03(\v2\x11.dpcni.v1.PodInfoR\x04pods\"\xaa\x03\n" +

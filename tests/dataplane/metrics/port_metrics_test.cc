@@ -149,5 +149,15 @@ TEST(PortMetricsTest, RouteSyncIsNodesPrefixesOneSeriesPerStateAndAge) {
   EXPECT_FALSE(Scrape().contains("dpcni_route_sync_state"));
 }
 
+TEST(PortMetricsTest, DegradedPodsAreOneGauge) {
+  PortMetrics metrics(OnePort, SomeFlows, nullptr, [] { return 2u; });
+  std::map<std::string, prometheus::MetricFamily> families;
+  for (prometheus::MetricFamily& family : metrics.Collect()) families[family.name] = family;
+  ASSERT_TRUE(families.contains("dpcni_pods_degraded"));
+  EXPECT_EQ(families.at("dpcni_pods_degraded").type, prometheus::MetricType::Gauge);
+  EXPECT_EQ(families.at("dpcni_pods_degraded").metric.at(0).gauge.value, 2);
+  EXPECT_FALSE(Scrape().contains("dpcni_pods_degraded"));
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane

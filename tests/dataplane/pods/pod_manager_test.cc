@@ -30,8 +30,11 @@ using ::testing::IsEmpty;
 // fails like rte_eal_hotplug_remove does.
 class FakePorts final : public PortFactory {
  public:
-  absl::StatusOr<KernelPort> Create(PortBackend backend, const KernelPortRequest&) override {
+  absl::StatusOr<KernelPort> Create(PortBackend backend,
+                                    const KernelPortRequest& request) override {
     if (on_create) on_create();
+    requests.push_back(request);
+    if (!fail_create.ok()) return fail_create;
     KernelPort port;
     port.backend = backend;
     while (ByPortId(port.port_id) != devices.end()) ++port.port_id;
@@ -58,6 +61,14 @@ class FakePorts final : public PortFactory {
   std::vector<std::string> removed;         // every Remove call, in order
   absl::Status fail_remove = absl::OkStatus();
   std::function<void()> on_create;  // runs at the start of every Create
+  absl::Status fail_create = absl::OkStatus();
+  std::vector<KernelPortRequest> requests;  // every Create call, in order
+
+  // A new agent process: no devices, and device names count from 0 again.
+  void NewProcess() {
+    devices.clear();
+    next_index_ = 0;
+  }
 
  private:
   std::map<std::string, uint16_t>::iterator ByPortId(uint16_t port_id) {
@@ -115,6 +126,7 @@ class FakeInterfaces final : public PodInterfaces {
 class FakeEngine final : public testing::NullEngine {
  public:
   absl::Status AttachPod(const PodEndpoint& pod) override {
+    if (!fail_attach.ok()) return fail_attach;
     if (!pods.emplace(pod.port_id, pod.name).second) {
       return absl::AlreadyExistsError(absl::StrCat("port ", pod.port_id, " is attached"));
     }
@@ -131,6 +143,7 @@ class FakeEngine final : public testing::NullEngine {
 
   std::map<uint16_t, std::string> pods;  // attached port id -> pod name
   std::map<uint16_t, uint32_t> ips;      // attached port id -> the source address it allows
+  absl::Status fail_attach = absl::OkStatus();
 };
 
 class PodManagerTest : public ::testing::Test {
@@ -176,14 +189,15 @@ class PodManagerTest : public ::testing::Test {
     return check;
   }
   // The agent restarted over the same state dir with these pod CIDRs: a new IPAM and manager, the
-  // engine empty again.
-  void Restart(const std::vector<std::string>& cidrs) {
+  // engine and DPDK's devices empty again (device names count from 0 again), the links kept.
+  void Restart(const std::vector<std::string>& cidrs = {"10.99.0.0/24"}) {
     pods_.reset();
     auto ipam = Ipam::Open(cidrs, {}, (dir_ / "ipam.json").string());
     ASSERT_TRUE(ipam.ok()) << ipam.status();
     ipam_ = *std::move(ipam);
     engine_.pods.clear();
     engine_.ips.clear();
+    ports_.NewProcess();
     pods_ = std::make_unique<PodManager>(config_, *ipam_, ports_, interfaces_, engine_, *store_);
   }
   std::set<std::string> Owners() {
@@ -435,6 +449,166 @@ TEST_F(PodManagerTest, AnOlderAgentsPodWithAnAddressPerCidrRestoresWithAllOfThem
 
   ASSERT_TRUE(pods_->Delete(old.container_id, "eth0", old.netns_path).ok());
   EXPECT_TRUE(ipam_->AllocationsOf(old.Key()).empty()) << "both addresses went with it";
+}
+
+// Issue 13, defect 3: one failed re-attach after a restart must not cut a running pod off. The
+// pod keeps its record, its address and its eth0 (the persistent tap), and is reported degraded.
+TEST_F(PodManagerTest, FailedRestoreKeepsThePodItsAddressAndItsInterface) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  const std::string a_address = a->addresses.front().address;
+  Restart();
+  ports_.fail_create = absl::UnavailableError("create tap port net_tap9: Resource busy");
+  const int deletes_before = interfaces_.deletes;
+  const size_t restore_request = ports_.requests.size();
+  ASSERT_TRUE(pods_->Restore().ok());
+
+  EXPECT_EQ(interfaces_.deletes, deletes_before) << "the running pod's eth0 was deleted";
+  EXPECT_TRUE(interfaces_.links.contains({a->netns_path, "eth0"}));
+  ASSERT_EQ(pods_->Count(), 1u);
+  EXPECT_EQ(Owners(), std::set<std::string>{a->Key()});
+  ports_.fail_create = absl::OkStatus();
+  auto b = pods_->Add(Params("b", Netns("b")));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE(b->addresses.front().address, a_address) << "a's address went to another pod";
+
+  ASSERT_GT(ports_.requests.size(), restore_request);
+  EXPECT_TRUE(ports_.requests[restore_request].keep_interface) << "a failed Create deletes eth0";
+  EXPECT_FALSE(ports_.requests.back().keep_interface) << "b's ADD makes its interface";
+  EXPECT_EQ(pods_->DegradedCount(), 1u);
+  std::vector<PodRecord> listed = pods_->List();
+  auto listed_a = std::find_if(listed.begin(), listed.end(),
+                               [&](const PodRecord& r) { return r.Key() == a->Key(); });
+  ASSERT_NE(listed_a, listed.end());
+  EXPECT_TRUE(listed_a->degraded());
+  EXPECT_THAT(listed_a->degraded_reason, HasSubstr("Resource busy"));
+  EXPECT_EQ(listed_a->attach_attempts, 1u);
+  absl::Status checked = pods_->Check(Checking("ctr-a", "eth0", a->netns_path));
+  EXPECT_TRUE(absl::IsFailedPrecondition(checked)) << checked;
+  EXPECT_THAT(std::string(checked.message()), HasSubstr("degraded"));
+  EXPECT_THAT(std::string(checked.message()), HasSubstr("Resource busy"));
+}
+
+// The background retry: nothing before the pod's retry is due, a doubling wait while the fault
+// stays, and once it is gone the pod is attached again and no longer degraded.
+TEST_F(PodManagerTest, RetryDegradedReattachesOnceTheFaultIsGone) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(pods_->RetryDegraded(absl::Now()), absl::InfiniteDuration()) << "nothing degraded";
+  Restart();
+  ports_.fail_create = absl::UnavailableError("vdev busy");
+  const absl::Time restored = absl::Now();
+  ASSERT_TRUE(pods_->Restore().ok());
+  ASSERT_EQ(pods_->DegradedCount(), 1u);
+  const size_t creates = ports_.requests.size();
+
+  absl::Duration wait = pods_->RetryDegraded(absl::Now());
+  EXPECT_GT(wait, absl::ZeroDuration());
+  EXPECT_LE(wait, absl::Seconds(1));
+  EXPECT_EQ(ports_.requests.size(), creates) << "retried before it was due";
+
+  const absl::Time later = restored + absl::Seconds(5);
+  wait = pods_->RetryDegraded(later);  // due, fails again: the wait doubles
+  EXPECT_EQ(ports_.requests.size(), creates + 1);
+  EXPECT_EQ(wait, absl::Seconds(2));
+  EXPECT_EQ(pods_->List().front().attach_attempts, 2u);
+  EXPECT_TRUE(interfaces_.links.contains({a->netns_path, "eth0"}));
+
+  ports_.fail_create = absl::OkStatus();
+  wait = pods_->RetryDegraded(later + absl::Seconds(2));
+  EXPECT_EQ(wait, absl::InfiniteDuration());
+  EXPECT_EQ(pods_->DegradedCount(), 0u);
+  const PodRecord healed = pods_->List().front();
+  EXPECT_FALSE(healed.degraded());
+  EXPECT_EQ(healed.attach_attempts, 0u);
+  EXPECT_EQ(healed.addresses.front().address, a->addresses.front().address);
+  EXPECT_THAT(engine_.pods, ElementsAre(std::pair<const uint16_t, std::string>(healed.port.port_id,
+                                                                               "default/a")));
+  EXPECT_EQ(ports_.devices.size(), 1u);
+  EXPECT_TRUE(pods_->Check(Checking("ctr-a", "eth0", a->netns_path)).ok());
+}
+
+// The waits double from 1 s and stop growing at 30 s.
+TEST_F(PodManagerTest, RetryDegradedBacksOffUpToThirtySeconds) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  Restart();
+  ports_.fail_create = absl::UnavailableError("vdev busy");
+  ASSERT_TRUE(pods_->Restore().ok());
+  absl::Time now = absl::Now() + absl::Seconds(1);
+  std::vector<absl::Duration> waits;
+  for (int i = 0; i < 7; ++i) {
+    waits.push_back(pods_->RetryDegraded(now));
+    now += waits.back();
+  }
+  EXPECT_THAT(waits,
+              ElementsAre(absl::Seconds(2), absl::Seconds(4), absl::Seconds(8), absl::Seconds(16),
+                          absl::Seconds(30), absl::Seconds(30), absl::Seconds(30)));
+}
+
+// DEL of a degraded pod deletes its interface and frees its address. Its recorded device name was
+// the earlier process's, which this process has given to another pod's port: that port stays.
+TEST_F(PodManagerTest, DelOfADegradedPodFreesItsAddressAndSparesOtherPorts) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  Restart();
+  ports_.fail_create = absl::UnavailableError("vdev busy");
+  ASSERT_TRUE(pods_->Restore().ok());
+  ports_.fail_create = absl::OkStatus();
+  auto b = pods_->Add(Params("b", Netns("b")));
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->port.device_name, a->port.device_name) << "the new process reuses the name";
+
+  EXPECT_TRUE(pods_->Delete("ctr-a", "eth0", a->netns_path).ok());
+  EXPECT_TRUE(ports_.devices.contains(b->port.device_name));
+  EXPECT_EQ(engine_.pods.size(), 1u);
+  EXPECT_FALSE(interfaces_.links.contains({a->netns_path, "eth0"}));
+  EXPECT_EQ(Owners(), std::set<std::string>{b->Key()});
+  EXPECT_EQ(pods_->DegradedCount(), 0u);
+  EXPECT_EQ(pods_->RetryDegraded(absl::InfiniteFuture()), absl::InfiniteDuration());
+  EXPECT_EQ(pods_->Count(), 1u);
+}
+
+// The runtime retries ADD for a degraded pod: no second port while the fault stays, the pod's own
+// port once it is gone.
+TEST_F(PodManagerTest, AddRetriedForADegradedPodReattachesItWithoutASecondPort) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  Restart();
+  ports_.fail_create = absl::UnavailableError("vdev busy");
+  ASSERT_TRUE(pods_->Restore().ok());
+  auto refused = pods_->Add(Params("a", a->netns_path));
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("degraded"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("vdev busy"));
+  EXPECT_TRUE(ports_.devices.empty());
+
+  ports_.fail_create = absl::OkStatus();
+  auto added = pods_->Add(Params("a", a->netns_path));
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_FALSE(added->degraded());
+  EXPECT_EQ(added->addresses.front().address, a->addresses.front().address);
+  EXPECT_EQ(ports_.devices.size(), 1u);
+  auto again = pods_->Add(Params("a", a->netns_path));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(ports_.devices.size(), 1u);
+  EXPECT_EQ(pods_->DegradedCount(), 0u);
+}
+
+// The DPDK port came up but attaching it to the engine failed: the attempt removes the port it made
+// and nothing else.
+TEST_F(PodManagerTest, FailedRestoreAfterThePortCameUpRemovesOnlyThatPort) {
+  auto a = pods_->Add(Params("a", Netns("a")));
+  ASSERT_TRUE(a.ok()) << a.status();
+  Restart();
+  engine_.fail_attach = absl::ResourceExhaustedError("no room for port 0 in the engine");
+  const int deletes_before = interfaces_.deletes;
+  ASSERT_TRUE(pods_->Restore().ok());
+  EXPECT_EQ(interfaces_.deletes, deletes_before) << "the running pod's eth0 was deleted";
+  EXPECT_TRUE(interfaces_.links.contains({a->netns_path, "eth0"}));
+  EXPECT_TRUE(ports_.devices.empty()) << "the attempt left its DPDK port behind";
+  EXPECT_EQ(pods_->Count(), 1u);
+  EXPECT_EQ(Owners(), std::set<std::string>{a->Key()});
 }
 
 // GC is best effort: one stale pod whose teardown fails does not keep the others, or the orphaned

@@ -5,6 +5,7 @@
 #include <rte_mbuf.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -427,6 +428,47 @@ TEST_F(AgentServiceTest, StatusReportsTheRouteSyncAndItsSource) {
   ASSERT_TRUE(service_->Status(nullptr, &request, &status).ok());
   EXPECT_EQ(status.route_sync().state(), "in-sync");
   EXPECT_EQ(status.route_sync().message(), "");
+}
+
+// A pod whose re-attach failed after a restart: ListPods names it degraded and why, Status counts
+// it, and GetPortStats leaves it out (it has no port whose counters it could show).
+TEST_F(AgentServiceTest, ReportsAPodWhoseRestoreFailedAsDegraded) {
+  const std::string netns = (state_dir_ / "netns-a").string();
+  std::ofstream(netns).put('\n');  // a path that exists but is no netns: the re-attach cannot enter
+  PodRecord record;
+  record.container_id = "ctr-a";
+  record.ifname = "eth0";
+  record.netns_path = netns;
+  record.pod_namespace = "default";
+  record.pod_name = "a";
+  record.mac = "02:dc:0a:f4:01:05";
+  record.mtu = 1500;
+  record.addresses = {{"10.244.1.5", "10.244.1.0/24"}};
+  ASSERT_TRUE(store_->Save({{record.Key(), record}}).ok());
+  ASSERT_TRUE(pods_->Restore().ok());
+
+  v1::ListPodsRequest list;
+  v1::ListPodsResponse listed;
+  ASSERT_TRUE(service_->ListPods(nullptr, &list, &listed).ok());
+  ASSERT_EQ(listed.pods_size(), 1);
+  EXPECT_TRUE(listed.pods(0).degraded());
+  EXPECT_THAT(listed.pods(0).degraded_reason(), Not(IsEmpty()));
+  EXPECT_EQ(listed.pods(0).attach_attempts(), 1u);
+  ASSERT_EQ(listed.pods(0).ips_size(), 1);
+  EXPECT_EQ(listed.pods(0).ips(0).cidr(), "10.244.1.5/32");
+
+  v1::StatusRequest request;
+  v1::StatusResponse status;
+  ASSERT_TRUE(service_->Status(nullptr, &request, &status).ok());
+  EXPECT_EQ(status.pods(), 1u);
+  EXPECT_EQ(status.pods_degraded(), 1u);
+  EXPECT_EQ(status.addresses_in_use(), 1u);
+
+  engine_.counters[0] = PortCounters{};  // port id 0 names another port: not the pod's
+  v1::GetPortStatsRequest every_port;
+  v1::GetPortStatsResponse stats;
+  ASSERT_TRUE(service_->GetPortStats(nullptr, &every_port, &stats).ok());
+  for (const v1::PortStats& port : stats.ports()) EXPECT_NE(port.name(), "default/a");
 }
 
 }  // namespace

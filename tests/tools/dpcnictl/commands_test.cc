@@ -127,6 +127,50 @@ TEST_F(CommandsTest, PodsAreATableSortedByPod) {
   EXPECT_EQ(lines[2].size(), header.size());
 }
 
+// A pod whose re-attach failed after an agent restart: no port, and why, below the table.
+TEST(PrintPods, DegradedPodsShowNoPortAndWhyBelowTheTable) {
+  v1::ListPodsResponse pods;
+  v1::PodInfo* web = pods.add_pods();
+  web->mutable_pod()->set_namespace_("shop");
+  web->mutable_pod()->set_name("web-0");
+  web->mutable_attachment()->set_ifname("eth0");
+  web->set_port_id(0);
+  web->set_degraded(true);
+  web->set_attach_attempts(3);
+  web->set_degraded_reason("create tap port net_tap4: Device or resource busy");
+  v1::PodInfo* dns = pods.add_pods();
+  dns->mutable_pod()->set_namespace_("kube-system");
+  dns->mutable_pod()->set_name("coredns");
+  dns->mutable_attachment()->set_ifname("eth0");
+  dns->set_port_id(12);
+  std::ostringstream out;
+  PrintPods(pods, out);
+  std::vector<std::string> lines = absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 5u) << out.str();
+  EXPECT_THAT(lines[1], ::testing::EndsWith(" 12"));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("shop/web-0"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith("  -"));
+  EXPECT_THAT(lines[3], ::testing::StartsWith("degraded: not attached to the dataplane"));
+  EXPECT_EQ(lines[4],
+            "  shop/web-0 eth0: 3 failed attempts, the last: create tap port net_tap4: Device or "
+            "resource busy");
+}
+
+TEST(PrintStatus, CountsDegradedPodsOnlyWhenThereAreAny) {
+  v1::StatusResponse status;
+  status.set_pods(2);
+  status.set_pod_capacity(30);
+  std::ostringstream healthy;
+  PrintStatus(status, healthy);
+  EXPECT_THAT(healthy.str(), HasSubstr("pods:            2 of 30\n"));
+  status.set_pods_degraded(1);
+  std::ostringstream degraded;
+  PrintStatus(status, degraded);
+  EXPECT_THAT(degraded.str(),
+              HasSubstr("pods:            2 of 30, 1 degraded (not attached: dpcnictl pods says "
+                        "why)\n"));
+}
+
 TEST_F(CommandsTest, PortsShowCountersDropsByReasonAndEvents) {
   std::vector<std::string> lines = Lines("ports");
   ASSERT_EQ(lines.size(), 3u);
