@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -299,19 +300,34 @@ nlohmann::json NetConf(const std::string& socket_path, const std::string& cni_ve
           {"agentSocket", socket_path}};
 }
 
-CommandResult InvokePlugin(const CniCall& call) {
+std::map<std::string, std::string> PluginEnv(const CniCall& call) {
   // containerd builds CNI_ARGS from a map: the order of the keys is not fixed.
   const std::string args = "K8S_POD_INFRA_CONTAINER_ID=" + call.container_id + ";K8S_POD_UID=uid-" +
                            call.pod_name + ";IgnoreUnknown=1" + ";K8S_POD_NAME=" + call.pod_name +
                            ";K8S_POD_NAMESPACE=" + call.pod_namespace;
-  return Run({DPCNI_PLUGIN_PATH},
-             {{"CNI_COMMAND", call.command},
-              {"CNI_CONTAINERID", call.container_id},
-              {"CNI_NETNS", call.netns_path},
-              {"CNI_IFNAME", call.ifname},
-              {"CNI_ARGS", args},
-              {"CNI_PATH", "/opt/cni/bin"}},
-             call.netconf.dump(), std::chrono::seconds(90));
+  return {{"CNI_COMMAND", call.command},
+          {"CNI_CONTAINERID", call.container_id},
+          {"CNI_NETNS", call.netns_path},
+          {"CNI_IFNAME", call.ifname},
+          {"CNI_ARGS", args},
+          {"CNI_PATH", "/opt/cni/bin"}};
+}
+
+CommandResult InvokePlugin(const CniCall& call) {
+  return InvokePluginWith(PluginEnv(call), call.netconf.dump());
+}
+
+CommandResult InvokePluginWith(const std::map<std::string, std::string>& env,
+                               const std::string& input) {
+  // Run adds the test's own environment: env(1) unsets the CNI_* variables the caller left out.
+  std::vector<std::string> argv = {"env"};
+  for (const char* name :
+       {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"}) {
+    if (!env.contains(name)) argv.insert(argv.end(), {"-u", name});
+  }
+  if (argv.size() == 1) argv.clear();  // nothing to unset: one exec less
+  argv.push_back(DPCNI_PLUGIN_PATH);
+  return Run(argv, env, input, std::chrono::seconds(90));
 }
 
 nlohmann::json ParseOutput(const CommandResult& result) {
@@ -425,6 +441,104 @@ dpcni::v1::StatusResponse TestNode::Status() {
   dpcni::v1::StatusResponse response;
   EXPECT_TRUE(agent_->api().Status(&context, {}, &response).ok());
   return response;
+}
+
+namespace {
+
+// The lines of `ip -o ...` in a netns, each cut to what `keep` returns for it.
+std::vector<std::string> IpLines(const std::string& netns, const std::vector<std::string>& args,
+                                 std::string (*keep)(const std::string&)) {
+  std::vector<std::string> argv = {"ip", "-n", netns, "-o"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const CommandResult listed = Run(argv);
+  EXPECT_EQ(listed.exit_code, 0) << listed.Describe();
+  std::vector<std::string> lines;
+  std::istringstream in(listed.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(keep(line));
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+// "3: dpcni0: <BROADCAST,..." -> "dpcni0"; "4: eth0@if5: ..." -> "eth0@if5".
+std::string LinkName(const std::string& line) {
+  const size_t start = line.find(": ") + 2;
+  return line.substr(start, line.find(':', start) - start);
+}
+
+// "3: dpcni0    inet 10.99.0.1/24 scope global dpcni0\ ..." -> "dpcni0 10.99.0.1/24".
+std::string DevAndAddress(const std::string& line) {
+  std::istringstream words(line);
+  std::string index, dev, family, address;
+  words >> index >> dev >> family >> address;
+  return dev + " " + address;
+}
+
+std::string WholeLine(const std::string& line) { return line; }
+
+template <typename T>
+void CompareField(const char* what, const T& before, const T& after, std::string* out) {
+  if (before == after) return;
+  std::ostringstream line;
+  line << what << ": " << testing::PrintToString(before) << " -> " << testing::PrintToString(after)
+       << "\n";
+  *out += line.str();
+}
+
+}  // namespace
+
+NodeFootprint FootprintOf(TestNode& node) {
+  NodeFootprint footprint;
+  const dpcni::v1::StatusResponse status = node.Status();
+  footprint.pods = status.pods();
+  footprint.addresses_in_use = status.addresses_in_use();
+  footprint.mbufs_in_use = status.mbufs_in_use();
+  {
+    grpc::ClientContext context;
+    dpcni::v1::ListPodsResponse pods;
+    EXPECT_TRUE(node.agent().api().ListPods(&context, {}, &pods).ok());
+    footprint.listed_pods = pods.pods_size();
+  }
+  {
+    grpc::ClientContext context;
+    dpcni::v1::GetPortStatsResponse ports;
+    EXPECT_TRUE(node.agent().api().GetPortStats(&context, {}, &ports).ok());
+    for (const auto& port : ports.ports()) {
+      footprint.ports.push_back(std::to_string(port.port_id()) + " " + port.name());
+    }
+    std::sort(footprint.ports.begin(), footprint.ports.end());
+  }
+  const std::string& netns = node.netns().name();
+  footprint.links = IpLines(netns, {"link", "show"}, LinkName);
+  footprint.ipv4 = IpLines(netns, {"-4", "addr", "show"}, DevAndAddress);
+  footprint.routes = IpLines(netns, {"-4", "route", "show"}, WholeLine);
+  // `ip netns exec` execs the agent: the pid the harness spawned is the agent's.
+  const std::string proc = "/proc/" + std::to_string(node.agent().pid());
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(proc + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++footprint.agent_fds;
+  }
+  std::istringstream status_file(Slurp(proc + "/status"));
+  for (std::string line; std::getline(status_file, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) footprint.agent_rss_kb = std::stoull(line.substr(6));
+  }
+  return footprint;
+}
+
+std::string FootprintDifferences(const NodeFootprint& before, const NodeFootprint& after) {
+  std::string out;
+  CompareField("pods", before.pods, after.pods, &out);
+  CompareField("addresses in use", before.addresses_in_use, after.addresses_in_use, &out);
+  CompareField("mbufs in use", before.mbufs_in_use, after.mbufs_in_use, &out);
+  CompareField("listed pods", before.listed_pods, after.listed_pods, &out);
+  CompareField("ports", before.ports, after.ports, &out);
+  CompareField("node links", before.links, after.links, &out);
+  CompareField("node IPv4 addresses", before.ipv4, after.ipv4, &out);
+  CompareField("node routes", before.routes, after.routes, &out);
+  CompareField("agent open fds", before.agent_fds, after.agent_fds, &out);
+  return out;
 }
 
 std::vector<std::string> Backends() {

@@ -144,8 +144,16 @@ struct CniCall {
 // The netconf a node's /etc/cni/net.d would hold for this agent.
 nlohmann::json NetConf(const std::string& socket_path, const std::string& cni_version = "1.1.0");
 
-// Execs the plugin; CNI_ARGS carries the K8S_POD_* keys in the order containerd happens to use.
+// The plugin's CNI_* environment for `call`; CNI_ARGS carries the K8S_POD_* keys in the order
+// containerd happens to use.
+std::map<std::string, std::string> PluginEnv(const CniCall& call);
+
+// Execs the plugin with the CNI_* variables of `call` and its netconf on stdin.
 CommandResult InvokePlugin(const CniCall& call);
+// Execs the plugin with exactly these CNI_* variables (a key left out is unset) and this stdin,
+// which need not be JSON: for inputs no runtime should send.
+CommandResult InvokePluginWith(const std::map<std::string, std::string>& env,
+                               const std::string& input);
 
 // Output of a successful call parsed as JSON (a discarded value when it is not JSON).
 nlohmann::json ParseOutput(const CommandResult& result);
@@ -193,6 +201,25 @@ class TestNode {
   std::unique_ptr<Agent> agent_;
   std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
 };
+
+// What pods cost a node: what an ADD takes and its DEL must give back. A snapshot of the agent (its
+// API and its process) and of the node netns.
+struct NodeFootprint {
+  uint32_t pods = 0;                // Status
+  uint32_t addresses_in_use = 0;    // Status: pod addresses IPAM holds
+  uint32_t mbufs_in_use = 0;        // Status
+  size_t listed_pods = 0;           // ListPods
+  std::vector<std::string> ports;   // GetPortStats: "<id> <name>"
+  std::vector<std::string> links;   // `ip -o link` in the node netns: interface names
+  std::vector<std::string> ipv4;    // `ip -o -4 addr` in the node netns: "<dev> <address>"
+  std::vector<std::string> routes;  // `ip -o -4 route` in the node netns
+  size_t agent_fds = 0;             // entries of /proc/<agent>/fd
+  uint64_t agent_rss_kb = 0;        // VmRSS of /proc/<agent>/status
+};
+NodeFootprint FootprintOf(TestNode& node);
+// What differs between two footprints, one line each, except RSS (which moves by itself: glibc's
+// arenas, gRPC's buffers); empty when the node is back where it was.
+std::string FootprintDifferences(const NodeFootprint& before, const NodeFootprint& after);
 
 // The backends the e2e suite runs on here: DPCNI_E2E_BACKEND when set, else tap, plus vhost-net
 // where /dev/vhost-net opens.
