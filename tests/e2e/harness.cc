@@ -263,6 +263,10 @@ bool Agent::Start(std::string* failure) {
 
 void Agent::Stop() {
   if (pid_ <= 0) return;
+  // Our channel goes first. An idle C++ client reads its socket only when its backup poller runs,
+  // every 5 s, so the agent's GOAWAY would wait that long for the client's answer (the agent stops
+  // waiting after its grace period, 2 s).
+  stub_.reset();
   ::kill(pid_, SIGTERM);
   if (WaitWithTimeout(pid_, std::chrono::seconds(15)) == -1) ::kill(-pid_, SIGKILL);
   pid_ = -1;
