@@ -6,13 +6,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +36,7 @@ class FakePorts final : public PortFactory {
   absl::StatusOr<KernelPort> Create(PortBackend backend,
                                     const KernelPortRequest& request) override {
     if (on_create) on_create();
+    std::lock_guard lock(mu_);
     requests.push_back(request);
     if (!fail_create.ok()) return fail_create;
     KernelPort port;
@@ -43,12 +47,14 @@ class FakePorts final : public PortFactory {
     return port;
   }
   absl::StatusOr<uint16_t> Find(const std::string& device_name) override {
+    std::lock_guard lock(mu_);
     auto device = devices.find(device_name);
     if (device == devices.end())
       return absl::NotFoundError(absl::StrCat("no device ", device_name));
     return device->second;
   }
   absl::Status Remove(const KernelPort& port, const std::string&) override {
+    std::lock_guard lock(mu_);
     removed.push_back(port.device_name);
     if (!fail_remove.ok()) return fail_remove;
     if (devices.erase(port.device_name) == 0) {
@@ -75,18 +81,22 @@ class FakePorts final : public PortFactory {
     return std::find_if(devices.begin(), devices.end(),
                         [&](const auto& device) { return device.second == port_id; });
   }
+  std::mutex mu_;  // PodManager runs the ADDs of different pods at once
   int next_index_ = 0;
 };
 
-// The kernel side: links by (netns, ifname), a failure to inject into Delete.
+// The kernel side: links by (netns, ifname), failures to inject into Configure and Delete.
 class FakeInterfaces final : public PodInterfaces {
  public:
   absl::Status Configure(const std::string& netns_path, const InterfaceSpec& spec) override {
+    std::lock_guard lock(mu_);
+    if (!fail_configure.ok()) return fail_configure;
     links[{netns_path, spec.ifname}] = spec;
     return absl::OkStatus();
   }
   absl::StatusOr<InterfaceState> Read(const std::string& netns_path, const std::string& ifname,
                                       const std::string& gateway) override {
+    std::lock_guard lock(mu_);
     auto link = links.find({netns_path, ifname});
     if (link == links.end()) return absl::NotFoundError(absl::StrCat("no interface ", ifname));
     InterfaceState state;
@@ -99,6 +109,7 @@ class FakeInterfaces final : public PodInterfaces {
     return state;
   }
   absl::StatusOr<bool> HasDefaultRoute(const std::string& netns_path) override {
+    std::lock_guard lock(mu_);
     for (const auto& [key, spec] : links) {
       if (key.first != netns_path) continue;
       for (const RouteSpec& route : spec.routes) {
@@ -108,6 +119,7 @@ class FakeInterfaces final : public PodInterfaces {
     return false;
   }
   absl::Status Delete(const std::string& netns_path, const std::string& ifname) override {
+    std::lock_guard lock(mu_);
     ++deletes;
     if (failing_deletes > 0) {
       --failing_deletes;
@@ -119,13 +131,18 @@ class FakeInterfaces final : public PodInterfaces {
   }
 
   std::map<std::pair<std::string, std::string>, InterfaceSpec> links;
+  absl::Status fail_configure = absl::OkStatus();
   int failing_deletes = 0;
   int deletes = 0;
+
+ private:
+  std::mutex mu_;
 };
 
 class FakeEngine final : public testing::NullEngine {
  public:
   absl::Status AttachPod(const PodEndpoint& pod) override {
+    std::lock_guard lock(mu_);
     if (!fail_attach.ok()) return fail_attach;
     if (!pods.emplace(pod.port_id, pod.name).second) {
       return absl::AlreadyExistsError(absl::StrCat("port ", pod.port_id, " is attached"));
@@ -134,6 +151,7 @@ class FakeEngine final : public testing::NullEngine {
     return absl::OkStatus();
   }
   absl::Status DetachPod(uint16_t port_id) override {
+    std::lock_guard lock(mu_);
     if (pods.erase(port_id) == 0) {
       return absl::NotFoundError(absl::StrCat("port ", port_id, " is not a pod's"));
     }
@@ -144,6 +162,9 @@ class FakeEngine final : public testing::NullEngine {
   std::map<uint16_t, std::string> pods;  // attached port id -> pod name
   std::map<uint16_t, uint32_t> ips;      // attached port id -> the source address it allows
   absl::Status fail_attach = absl::OkStatus();
+
+ private:
+  std::mutex mu_;
 };
 
 class PodManagerTest : public ::testing::Test {
@@ -632,6 +653,132 @@ TEST_F(PodManagerTest, GarbageCollectGoesOnPastAFailureAndNamesIt) {
   EXPECT_EQ(again->front().pod_name, "a");
   EXPECT_EQ(pods_->Count(), 0u);
   EXPECT_THAT(Owners(), IsEmpty());
+}
+
+// An ADD that fails at any step leaves nothing of the pod: no DPDK port, no interface, no engine
+// entry, no address, no record on disk, and no hold on the node's pod limit. The runtime's retry
+// then succeeds. (Allocation itself fails only on an exhausted pool or a bad requested address:
+// the IPAM tests and the e2e bad-input corpus cover those.)
+TEST_F(PodManagerTest, AnAddFailingAtAnyStepLeavesNothingAndItsRetrySucceeds) {
+  const std::filesystem::path state = dir_ / "pods.json";
+  // pods.json made a non-empty directory: the atomic rename onto it fails.
+  auto block_state = [&] {
+    std::filesystem::remove_all(state);
+    std::filesystem::create_directories(state / "blocked");
+  };
+  struct Step {
+    std::string name;
+    std::function<void()> inject;
+    std::string error;  // what the ADD's error names
+  };
+  const std::vector<Step> steps = {
+      {"save the intent", block_state, "pods.json"},
+      {"create the port",
+       [&] { ports_.fail_create = absl::UnavailableError("hotplug net_tap9: no memory"); },
+       "hotplug net_tap9"},
+      {"configure the interface",
+       [&] { interfaces_.fail_configure = absl::InternalError("RTM_NEWADDR: File exists"); },
+       "configure eth0"},
+      {"attach to the engine",
+       [&] { engine_.fail_attach = absl::ResourceExhaustedError("engine: no free port slot"); },
+       "no free port slot"},
+      {"save the record",
+       [&] { ports_.on_create = [&] { block_state(); }; },  // after the intent was saved
+       "pods.json"},
+  };
+  for (const Step& step : steps) {
+    SCOPED_TRACE(step.name);
+    const std::string netns = Netns("pod");
+    step.inject();
+    auto failed = pods_->Add(Params("pod", netns));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_THAT(std::string(failed.status().message()), HasSubstr(step.error));
+
+    EXPECT_THAT(ports_.devices, IsEmpty()) << "a DPDK port was left";
+    EXPECT_FALSE(interfaces_.links.contains({netns, "eth0"})) << "eth0 was left in the pod";
+    EXPECT_THAT(engine_.pods, IsEmpty()) << "the engine still has the pod";
+    EXPECT_THAT(Owners(), IsEmpty()) << "the address was not released";
+    EXPECT_THAT(pods_->List(), IsEmpty());
+
+    // The fault goes, as a transient one does, and the runtime retries.
+    ports_.on_create = nullptr;
+    ports_.fail_create = absl::OkStatus();
+    interfaces_.fail_configure = absl::OkStatus();
+    engine_.fail_attach = absl::OkStatus();
+    std::filesystem::remove_all(state);
+    auto saved = store_->Load();
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    EXPECT_THAT(*saved, IsEmpty()) << "a record of the failed ADD is on disk";
+
+    auto retried = pods_->Add(Params("pod", netns));
+    ASSERT_TRUE(retried.ok()) << retried.status();
+    EXPECT_EQ(ports_.devices.size(), 1u);
+    EXPECT_TRUE(interfaces_.links.contains({netns, "eth0"}));
+    EXPECT_EQ(engine_.pods.size(), 1u);
+    saved = store_->Load();
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    ASSERT_EQ(saved->size(), 1u);
+    EXPECT_TRUE(saved->begin()->second.complete);
+    ASSERT_TRUE(pods_->Delete(retried->container_id, "eth0", netns).ok());
+  }
+  // No failed ADD still counts against max_pods (8 here).
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = absl::StrCat("full", i);
+    auto added = pods_->Add(Params(name, Netns(name)));
+    ASSERT_TRUE(added.ok()) << name << ": " << added.status();
+  }
+}
+
+TEST_F(PodManagerTest, ARetriedAddAnswersTheSamePodAndMakesNothingMore) {
+  const std::string netns = Netns("a");
+  auto first = pods_->Add(Params("a", netns));
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = pods_->Add(Params("a", netns));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->addresses[0].address, first->addresses[0].address);
+  EXPECT_EQ(again->mac, first->mac);
+  EXPECT_EQ(again->port.device_name, first->port.device_name);
+  EXPECT_EQ(ports_.requests.size(), 1u) << "the retry made a second port";
+  EXPECT_EQ(Owners().size(), 1u);
+  EXPECT_EQ(pods_->Count(), 1u);
+}
+
+// Kubelet starts pods in parallel. At the limit, exactly max_pods ADDs win, each with its own
+// address and port, and the rest are refused as RESOURCE_EXHAUSTED (the plugin's "try again"),
+// leaving nothing. The slow port creation keeps the ADDs in flight together.
+TEST_F(PodManagerTest, ConcurrentAddsAtTheLimitGetMaxPodsDistinctPodsAndRefuseTheRest) {
+  ports_.on_create = [] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); };
+  constexpr int kAdds = 20;  // max_pods is 8
+  std::vector<std::string> netns;
+  for (int i = 0; i < kAdds; ++i) netns.push_back(Netns(absl::StrCat("p", i)));
+  std::vector<absl::StatusOr<PodRecord>> results(kAdds, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kAdds; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = pods_->Add(Params(absl::StrCat("p", i), netns[i])); });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  std::set<std::string> addresses;
+  int refused = 0;
+  for (const auto& result : results) {
+    if (result.ok()) {
+      addresses.insert(result->addresses[0].address);
+    } else {
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+      EXPECT_THAT(std::string(result.status().message()), HasSubstr("max_pods 8"));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(addresses.size(), 8u) << "max_pods ADDs win, with distinct addresses";
+  EXPECT_EQ(refused, kAdds - 8);
+  EXPECT_EQ(ports_.devices.size(), 8u);
+  EXPECT_EQ(engine_.pods.size(), 8u);
+  EXPECT_EQ(Owners().size(), 8u);
+  EXPECT_EQ(pods_->Count(), 8u);
+  auto saved = store_->Load();
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->size(), 8u);
 }
 
 }  // namespace
