@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, builds, and runs the whole ctest suite (unit, plugin exec,
 # end-to-end pods on the tap backend, the vhost-net lane in a qemu guest, and the cluster lane on a
-# one-node Kubernetes cluster). Needs root. Extra arguments go to ctest.
+# one-node Kubernetes cluster), the sanitizer tree's tests and clang-tidy. Needs root. Extra
+# arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${DPCNI_BUILD_DIR:-build}
@@ -38,6 +39,13 @@ CC=clang-14 CXX=clang++-14 nice -n 19 bash -c 'cmake -S . -B "$1" -G Ninja -DDPC
 asan_build=$!
 trap 'kill $k8s_build $asan_build 2>/dev/null || true' EXIT
 
+# clang-tidy (tools/tidy.sh, .clang-tidy) on the Release tree's compile commands: about 5 minutes
+# of CPU, so it too runs beside the tests at the lowest priority, and any finding fails the run.
+tidy_log="$build_dir/tidy.log"
+BUILD_DIR="$build_dir" nice -n 19 bash tools/tidy.sh >"$tidy_log" 2>&1 &
+tidy=$!
+trap 'kill $k8s_build $asan_build $tidy 2>/dev/null || true' EXIT
+
 status=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 -LE '^(k8s|helm)$' "$@" || status=$?
 if wait $asan_build; then
@@ -45,6 +53,13 @@ if wait $asan_build; then
 else
   echo "tools/test.sh: building the sanitizer tree failed; the end of $asan_log:" >&2
   tail -n 30 "$asan_log" >&2
+  status=1
+fi
+if wait $tidy; then
+  tail -n 1 "$tidy_log" >&2
+else
+  echo "tools/test.sh: clang-tidy has findings (or could not run); $tidy_log:" >&2
+  tail -n 30 "$tidy_log" >&2
   status=1
 fi
 if ! wait $k8s_build; then
