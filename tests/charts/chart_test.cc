@@ -303,6 +303,11 @@ TEST_F(ChartTest, DaemonSetRunsOnEveryNodeOnTheHostNetwork) {
   EXPECT_EQ(Container(Render({"image.tag=abc1234-dirty"})["DaemonSet/dpcni"], "agent")["image"]
                 .as<std::string>(),
             "dpcni.dev/dpcni:abc1234-dirty");
+  // A git short hash can be all digits: --set reads 8061649 as a number, which must still be the
+  // tag (it rendered "%!s(int64=8061649)", an image name containerd refuses, and failed the lane).
+  EXPECT_EQ(Container(Render({"image.tag=8061649"})["DaemonSet/dpcni"], "agent")["image"]
+                .as<std::string>(),
+            "dpcni.dev/dpcni:8061649");
 }
 
 TEST_F(ChartTest, InitContainerInstallsThePluginAtomically) {
