@@ -21,21 +21,8 @@ namespace {
 // The host port's address in the node netns: the first of the default pod CIDR (10.99.0.0/24).
 constexpr char kNodeAddress[] = "10.99.0.1";
 
-class AgentDownTest : public testing::Test {
+class AgentDownTest : public TapNodeTest<> {
  protected:
-  void SetUp() override {
-    AgentOptions options;
-    options.backend = "tap";
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
-    node_.reset();
-  }
-
   bool HasEth0(const Pod& pod) {
     return RunIn(pod.netns->name(), {"ip", "link", "show", "eth0"}).exit_code == 0;
   }
@@ -50,8 +37,6 @@ class AgentDownTest : public testing::Test {
     }
     return files;
   }
-
-  std::unique_ptr<TestNode> node_;
 };
 
 TEST_F(AgentDownTest, DelsWhileTheAgentIsDownSucceedAndTakeEffectWhenItIsBack) {

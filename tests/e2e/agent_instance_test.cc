@@ -15,21 +15,8 @@
 namespace dpcni::e2e {
 namespace {
 
-class AgentInstanceTest : public testing::Test {
+class AgentInstanceTest : public TapNodeTest<> {
  protected:
-  void SetUp() override {
-    AgentOptions options;
-    options.backend = "tap";
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) std::cout << "first agent's log:\n" << node_->agent().Log() << std::endl;
-    node_.reset();
-  }
-
   // A second agent in the same node netns, with the first's config and `flags` on top.
   CommandResult StartSecond(const std::vector<std::string>& flags) {
     std::vector<std::string> argv = {DPCNI_AGENT_PATH, "--config", node_->agent().config_path()};
@@ -43,8 +30,6 @@ class AgentInstanceTest : public testing::Test {
     dpcni::v1::StatusResponse status;
     return node_->agent().api().Status(&context, {}, &status).ok() && status.ready();
   }
-
-  std::unique_ptr<TestNode> node_;
 };
 
 TEST_F(AgentInstanceTest, SecondAgentOnTheSameStateDirRefusesNamingTheHolder) {

@@ -163,16 +163,17 @@ const std::vector<BadInputCase>& Corpus() {
   return corpus;
 }
 
-class BadInputTest : public testing::Test {
+class BadInputTest : public TapNodeTest<> {
  protected:
-  void SetUp() override {
+  AgentOptions NodeOptions() const override {
     AgentOptions options;
-    options.backend = "tap";
     // Room for a few pods: the pool is exhausted quickly (.1 is the node's).
     options.pod_cidr = "10.99.0.0/29";
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+    return options;
+  }
+  void SetUp() override {
+    TapNodeTest::SetUp();
+    if (HasFatalFailure()) return;
 
     scratch_ = std::filesystem::temp_directory_path() / UniqueName("bad-input");
     std::filesystem::create_directories(scratch_);
@@ -189,8 +190,7 @@ class BadInputTest : public testing::Test {
   }
 
   void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
-    node_.reset();
+    TapNodeTest::TearDown();
     std::filesystem::remove_all(scratch_);
   }
 
@@ -269,7 +269,6 @@ class BadInputTest : public testing::Test {
         << "the message does not name \"" << message_part << "\": " << result.Describe();
   }
 
-  std::unique_ptr<TestNode> node_;
   std::filesystem::path scratch_;
   Paths paths_;
 };

@@ -18,15 +18,16 @@ namespace {
 
 constexpr int kPods = 50;
 
-class ConcurrencyTest : public testing::Test {
+class ConcurrencyTest : public TapNodeTest<> {
  protected:
-  void SetUp() override {
+  AgentOptions NodeOptions() const override {
     AgentOptions options;
-    options.backend = "tap";
     options.max_pods = kPods + 10;
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+    return options;
+  }
+  void SetUp() override {
+    TapNodeTest::SetUp();
+    if (HasFatalFailure()) return;
     for (int i = 0; i < kPods; ++i) {
       Pod pod;
       pod.name = absl::StrCat("c", i);
@@ -37,9 +38,8 @@ class ConcurrencyTest : public testing::Test {
   }
 
   void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
     pods_.clear();
-    node_.reset();
+    TapNodeTest::TearDown();
   }
 
   // Runs `call(i)` for every pod at the same time; the results in pod order.
@@ -52,7 +52,6 @@ class ConcurrencyTest : public testing::Test {
     return results;
   }
 
-  std::unique_ptr<TestNode> node_;
   std::vector<Pod> pods_;
 };
 

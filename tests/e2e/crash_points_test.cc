@@ -38,14 +38,12 @@ std::vector<std::string> Links(const std::string& netns) {
   return names;
 }
 
-class CrashPointTest : public testing::TestWithParam<std::string> {
+class CrashPointTest : public TapNodeTest<testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    AgentOptions options;
-    options.backend = "tap";
-    node_ = std::make_unique<TestNode>(options);
+    TapNodeTest::SetUp();
+    if (HasFatalFailure()) return;
     std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
     peer_ = &node_->AddPod("peer");  // before the crash point is armed: its ADD passes them all
     node_->agent().Stop();
     node_->agent().set_env({{"DPCNI_CRASH_POINT", GetParam()}});
@@ -57,9 +55,8 @@ class CrashPointTest : public testing::TestWithParam<std::string> {
   }
 
   void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
     pod_.netns.reset();
-    node_.reset();
+    TapNodeTest::TearDown();
   }
 
   // The agent died at the crash point; started again without it, on the same state.
@@ -86,7 +83,6 @@ class CrashPointTest : public testing::TestWithParam<std::string> {
     return InvokePlugin(node_->Call(command, pod_));
   }
 
-  std::unique_ptr<TestNode> node_;
   Pod* peer_ = nullptr;
   Pod pod_;
   std::vector<std::string> node_links_;

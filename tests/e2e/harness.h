@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -200,6 +201,36 @@ class TestNode {
   std::unique_ptr<Netns> netns_;
   std::unique_ptr<Agent> agent_;
   std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
+};
+
+// The fixture of the tests of the agent's own life (dpcni_e2e_agent_test), which do not depend on
+// the pod backend: a node whose agent runs on tap, started before each test, and the agent's log
+// printed when the test fails. Base is testing::Test or a TestWithParam.
+template <typename Base = testing::Test>
+class TapNodeTest : public Base {
+ protected:
+  // The node's agent options (the backend is set to tap): a fixture overrides this for a smaller
+  // pool or a higher pod limit.
+  virtual AgentOptions NodeOptions() const { return {}; }
+
+  void SetUp() override {
+    AgentOptions options = NodeOptions();
+    options.backend = "tap";
+    node_ = std::make_unique<TestNode>(options);
+    std::string failure;
+    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
+  }
+  void TearDown() override {
+    if (this->HasFailure()) {
+      constexpr size_t kTail = 16 * 1024;  // the leak test's 1000 cycles log a lot
+      const std::string log = node_->agent().Log();
+      std::cout << "agent log" << (log.size() > kTail ? " (its end)" : "") << ":\n"
+                << (log.size() > kTail ? log.substr(log.size() - kTail) : log) << std::endl;
+    }
+    node_.reset();
+  }
+
+  std::unique_ptr<TestNode> node_;
 };
 
 // What pods cost a node: what an ADD takes and its DEL must give back. A snapshot of the agent (its

@@ -43,25 +43,8 @@ constexpr size_t kWarmUpCycles = 5;
 // are exact: a port, fd, mbuf, link or address that stays is a failure at once.
 constexpr uint64_t kRssSlackKbPer1000Cycles = 1024;
 
-class LeakTest : public testing::Test {
+class LeakTest : public TapNodeTest<> {
  protected:
-  void SetUp() override {
-    AgentOptions options;
-    options.backend = "tap";
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) {
-      const std::string log = node_->agent().Log();
-      std::cout << "agent log (tail):\n"
-                << (log.size() > 8000 ? log.substr(log.size() - 8000) : log) << std::endl;
-    }
-    node_.reset();
-  }
-
   // A short-lived pod: its sandbox's netns, ADD, DEL, the netns removed. False (with a test
   // failure) when a call failed.
   bool Cycle(size_t index) {
@@ -75,8 +58,6 @@ class LeakTest : public testing::Test {
     EXPECT_EQ(deleted.exit_code, 0) << pod.name << ": " << deleted.Describe();
     return added.exit_code == 0 && deleted.exit_code == 0;
   }
-
-  std::unique_ptr<TestNode> node_;
 };
 
 TEST_F(LeakTest, AddDelCyclesLeaveTheNodeWhereItStarted) {
