@@ -308,6 +308,11 @@ TEST_F(ChartTest, DaemonSetRunsOnEveryNodeOnTheHostNetwork) {
   EXPECT_EQ(Container(Render({"image.tag=8061649"})["DaemonSet/dpcni"], "agent")["image"]
                 .as<std::string>(),
             "dpcni.dev/dpcni:8061649");
+  // `helm upgrade --reuse-values` hands that number back as a float, as JSON values are.
+  testing::ProcessResult reused = Helm({"template", "dpcni", kChartDir, "--namespace",
+                                        "kube-system", "--set-json", "image.tag=8061649"});
+  ASSERT_EQ(reused.exit_code, 0) << reused.stderr_text;
+  EXPECT_THAT(reused.stdout_text, HasSubstr("image: dpcni.dev/dpcni:8061649\n"));
 }
 
 TEST_F(ChartTest, InitContainerInstallsThePluginAtomically) {
@@ -491,6 +496,11 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
   testing::ProcessResult result = Template({"agent.privileged=false", "agent.backend=vhost-net"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("needs agent.privileged=true"));
+  // A tag a values file or --set-json gave as a number with a fraction has lost its digits.
+  result = Helm({"template", "dpcni", kChartDir, "--set-json", "image.tag=1.10"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("image.tag 1.1 was read as a number: pass it with "
+                                            "--set-string image.tag="));
   result = Template({"agent.backend=tap", "mtu.node=9000"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("which agent.backend tap cannot carry"));

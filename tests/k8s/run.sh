@@ -164,7 +164,7 @@ else
   repo=${dpcni_ref%:*} tag=${dpcni_ref##*:}
   install_ms=$(now_ms)
   helm_ install dpcni "$source_dir/charts/dpcni" --namespace kube-system \
-    --set "image.repository=$repo" --set "image.tag=$tag" \
+    --set "image.repository=$repo" --set-string "image.tag=$tag" \
     --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" >"$K8S_RUN/logs/helm-install.log" ||
     fail "helm install (logs/helm-install.log)"
   # Sampled as fast as kubectl answers, the node's Ready condition first and then the agent, so

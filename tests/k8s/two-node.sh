@@ -266,7 +266,7 @@ for n in 1 2; do
   # remoteNodes (the chart renders the agent's remote_nodes and sizes the pods' MTU for VXLAN from
   # it; dpcni-k8s sends the other Nodes).
   helm_ install "dpcni-n$n" "$source_dir/charts/dpcni" --namespace kube-system \
-    --set "image.repository=$repo" --set "image.tag=$tag" \
+    --set "image.repository=$repo" --set-string "image.tag=$tag" \
     --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" "${remote[@]}" \
     --set "nodeSelector.kubernetes\.io/hostname=${K8S_NODE_NAMES[n - 1]}" \
     --set-json "agent.extraConfig={\"uplink\": $uplink}" >"$K8S_RUN/logs/helm-install-n$n.log" ||

@@ -28,9 +28,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end -}}
 
+{{- /*
+The image tag. `--set image.tag=8061649` (a git short hash of digits) gives a number, not a string,
+and `helm upgrade --reuse-values` hands it back as a float (8.061649e+06): a whole number is written
+as its digits again. A number with a fraction (`1.10`) has lost its digits already, so it is refused
+with the fix.
+*/ -}}
 {{- define "dpcni.image" -}}
-{{- /* toString: `--set image.tag=8061649` (a git hash of digits) gives a number, not a string. */ -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if kindIs "string" $tag -}}
+{{- else if and (kindIs "float64" $tag) (ne $tag (floor $tag)) -}}
+{{- fail (printf "image.tag %v was read as a number: pass it with --set-string image.tag=..." $tag) -}}
+{{- else if or (kindIs "float64" $tag) (kindIs "int64" $tag) (kindIs "int" $tag) -}}
+{{- $tag = printf "%d" (int64 $tag) -}}
+{{- end -}}
+{{- printf "%s:%s" .Values.image.repository (toString $tag) -}}
 {{- end -}}
 
 {{/*
