@@ -21,7 +21,7 @@ namespace {
 // The host port's address in the node netns: the first of the default pod CIDR (10.99.0.0/24).
 constexpr char kNodeAddress[] = "10.99.0.1";
 
-class AgentDownTest : public TapNodeTest<> {
+class AgentDownTest : public NodeTest<> {
  protected:
   bool HasEth0(const Pod& pod) {
     return RunIn(pod.netns->name(), {"ip", "link", "show", "eth0"}).exit_code == 0;

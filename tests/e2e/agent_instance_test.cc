@@ -15,7 +15,7 @@
 namespace dpcni::e2e {
 namespace {
 
-class AgentInstanceTest : public TapNodeTest<> {
+class AgentInstanceTest : public NodeTest<> {
  protected:
   // A second agent in the same node netns, with the first's config and `flags` on top.
   CommandResult StartSecond(const std::vector<std::string>& flags) {

@@ -163,7 +163,7 @@ const std::vector<BadInputCase>& Corpus() {
   return corpus;
 }
 
-class BadInputTest : public TapNodeTest<> {
+class BadInputTest : public NodeTest<> {
  protected:
   AgentOptions NodeOptions() const override {
     AgentOptions options;
@@ -172,7 +172,7 @@ class BadInputTest : public TapNodeTest<> {
     return options;
   }
   void SetUp() override {
-    TapNodeTest::SetUp();
+    NodeTest::SetUp();
     if (HasFatalFailure()) return;
 
     scratch_ = std::filesystem::temp_directory_path() / UniqueName("bad-input");
@@ -190,7 +190,7 @@ class BadInputTest : public TapNodeTest<> {
   }
 
   void TearDown() override {
-    TapNodeTest::TearDown();
+    NodeTest::TearDown();
     std::filesystem::remove_all(scratch_);
   }
 

@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kPods = 50;
 
-class ConcurrencyTest : public TapNodeTest<> {
+class ConcurrencyTest : public NodeTest<> {
  protected:
   AgentOptions NodeOptions() const override {
     AgentOptions options;
@@ -26,7 +26,7 @@ class ConcurrencyTest : public TapNodeTest<> {
     return options;
   }
   void SetUp() override {
-    TapNodeTest::SetUp();
+    NodeTest::SetUp();
     if (HasFatalFailure()) return;
     for (int i = 0; i < kPods; ++i) {
       Pod pod;
@@ -39,7 +39,7 @@ class ConcurrencyTest : public TapNodeTest<> {
 
   void TearDown() override {
     pods_.clear();
-    TapNodeTest::TearDown();
+    NodeTest::TearDown();
   }
 
   // Runs `call(i)` for every pod at the same time; the results in pod order.

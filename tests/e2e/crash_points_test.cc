@@ -38,10 +38,10 @@ std::vector<std::string> Links(const std::string& netns) {
   return names;
 }
 
-class CrashPointTest : public TapNodeTest<testing::TestWithParam<std::string>> {
+class CrashPointTest : public NodeTest<testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    TapNodeTest::SetUp();
+    NodeTest::SetUp();
     if (HasFatalFailure()) return;
     std::string failure;
     peer_ = &node_->AddPod("peer");  // before the crash point is armed: its ADD passes them all
@@ -56,7 +56,7 @@ class CrashPointTest : public TapNodeTest<testing::TestWithParam<std::string>> {
 
   void TearDown() override {
     pod_.netns.reset();
-    TapNodeTest::TearDown();
+    NodeTest::TearDown();
   }
 
   // The agent died at the crash point; started again without it, on the same state.

@@ -560,4 +560,9 @@ std::string BackendTestName(const testing::TestParamInfo<std::string>& info) {
   return name;
 }
 
+size_t SizeFromEnv(const char* name, size_t fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::stoul(value) : fallback;
+}
+
 }  // namespace dpcni::e2e

@@ -203,25 +203,27 @@ class TestNode {
   std::deque<Pod> pods_;  // a deque: AddPod hands out references that must stay valid
 };
 
-// The fixture of the tests of the agent's own life (dpcni_e2e_agent_test), which do not depend on
-// the pod backend: a node whose agent runs on tap, started before each test, and the agent's log
-// printed when the test fails. Base is testing::Test or a TestWithParam.
+// A fixture's node: made and its agent started before each test, and the agent's log printed when
+// the test fails. Base is testing::Test or a TestWithParam. The agent runs on NodeBackend(): tap
+// for the tests of the agent's own life (dpcni_e2e_agent_test), which do not depend on it, and the
+// test's parameter for BackendNodeTest.
 template <typename Base = testing::Test>
-class TapNodeTest : public Base {
+class NodeTest : public Base {
  protected:
-  // The node's agent options (the backend is set to tap): a fixture overrides this for a smaller
-  // pool or a higher pod limit.
+  // The node's agent options but the backend: a fixture overrides this for a smaller pool or a
+  // higher pod limit.
   virtual AgentOptions NodeOptions() const { return {}; }
+  virtual std::string NodeBackend() const { return "tap"; }
 
   void SetUp() override {
     AgentOptions options = NodeOptions();
-    options.backend = "tap";
+    options.backend = NodeBackend();
     node_ = std::make_unique<TestNode>(options);
     std::string failure;
     ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
   }
   void TearDown() override {
-    if (this->HasFailure()) {
+    if (this->HasFailure() && node_) {
       constexpr size_t kTail = 16 * 1024;  // the leak test's 1000 cycles log a lot
       const std::string log = node_->agent().Log();
       std::cout << "agent log" << (log.size() > kTail ? " (its end)" : "") << ":\n"
@@ -232,6 +234,21 @@ class TapNodeTest : public Base {
 
   std::unique_ptr<TestNode> node_;
 };
+
+// The suite's tests that run on every backend of Backends(), their parameter: each prints the
+// backend it ran on and records it (RecordProperty, in gtest's XML report).
+class BackendNodeTest : public NodeTest<testing::TestWithParam<std::string>> {
+ protected:
+  std::string NodeBackend() const override { return GetParam(); }
+  void SetUp() override {
+    std::cout << "backend=" << GetParam() << std::endl;
+    RecordProperty("backend", GetParam());
+    NodeTest::SetUp();
+  }
+};
+
+// A count from the environment (DPCNI_E2E_*), or `fallback` when it is unset or empty.
+size_t SizeFromEnv(const char* name, size_t fallback);
 
 // What pods cost a node: what an ADD takes and its DEL must give back. A snapshot of the agent (its
 // API and its process) and of the node netns.

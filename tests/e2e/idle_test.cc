@@ -32,25 +32,7 @@ double CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-class IdleTest : public testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    std::cout << "backend=" << GetParam() << std::endl;
-    RecordProperty("backend", GetParam());
-    AgentOptions options;
-    options.backend = GetParam();
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
-    node_.reset();
-  }
-
-  std::unique_ptr<TestNode> node_;
-};
+class IdleTest : public BackendNodeTest {};
 
 TEST_P(IdleTest, AnIdleAgentWithPodsDoesNotBusyPoll) {
   // StrCat for GCC 12's false -Wrestrict at -O3 (see pod_network_test.cc).

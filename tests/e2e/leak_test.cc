@@ -23,15 +23,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-size_t EnvOr(const char* name, size_t fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::stoul(value) : fallback;
-}
-
 // One cycle took 71-91 ms here (four execs of ip and two of the plugin, the agent's tap made and
 // removed), so the 1000 cycles fit the suite's budget (70 s, 2 CPUs shared).
 // DPCNI_E2E_LEAK_CYCLES sets another number: fewer on a slow machine, more to hunt a small leak.
-const size_t kCycles = EnvOr("DPCNI_E2E_LEAK_CYCLES", 1000);
+const size_t kCycles = SizeFromEnv("DPCNI_E2E_LEAK_CYCLES", 1000);
 // First use allocates for good (gRPC's server threads and buffers, DPDK's first tap device, glibc's
 // arenas of the threads that serve): the baseline is taken after these.
 constexpr size_t kWarmUpCycles = 5;
@@ -43,7 +38,7 @@ constexpr size_t kWarmUpCycles = 5;
 // are exact: a port, fd, mbuf, link or address that stays is a failure at once.
 constexpr uint64_t kRssSlackKbPer1000Cycles = 1024;
 
-class LeakTest : public TapNodeTest<> {
+class LeakTest : public NodeTest<> {
  protected:
   // A short-lived pod: its sandbox's netns, ADD, DEL, the netns removed. False (with a test
   // failure) when a call failed.

@@ -17,23 +17,8 @@
 namespace dpcni::e2e {
 namespace {
 
-class PodNetworkTest : public testing::TestWithParam<std::string> {
+class PodNetworkTest : public BackendNodeTest {
  protected:
-  void SetUp() override {
-    std::cout << "backend=" << GetParam() << std::endl;
-    RecordProperty("backend", GetParam());
-    AgentOptions options;
-    options.backend = GetParam();
-    node_ = std::make_unique<TestNode>(options);
-    std::string failure;
-    ASSERT_TRUE(node_->agent().Start(&failure)) << failure;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) std::cout << "agent log:\n" << node_->agent().Log() << std::endl;
-    node_.reset();
-  }
-
   CniCall Call(const std::string& command, const Pod& pod) const {
     return node_->Call(command, pod);
   }
@@ -44,8 +29,6 @@ class PodNetworkTest : public testing::TestWithParam<std::string> {
     return e2e::Ping(from.netns->name(), to_ip, source);
   }
   dpcni::v1::Agent::Stub& api() { return node_->agent().api(); }
-
-  std::unique_ptr<TestNode> node_;
 };
 
 TEST_P(PodNetworkTest, PodsGetDistinctAddressesAndTalkThroughTheDataplane) {

@@ -31,15 +31,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-size_t EnvOr(const char* name, size_t fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::stoul(value) : fallback;
-}
-
 // How many pods, and how many plugin calls / pings the test runs at once (the runtime adds the pods
 // a node is given in parallel, too).
-const size_t kPods = EnvOr("DPCNI_E2E_SCALE_PODS", DPCNI_E2E_DEFAULT_SCALE_PODS);
-const size_t kConcurrency = EnvOr("DPCNI_E2E_SCALE_CONCURRENCY", 32);
+const size_t kPods = SizeFromEnv("DPCNI_E2E_SCALE_PODS", DPCNI_E2E_DEFAULT_SCALE_PODS);
+const size_t kConcurrency = SizeFromEnv("DPCNI_E2E_SCALE_CONCURRENCY", 32);
 
 // Runs task(0..count-1) on `concurrency` threads; returns the indexes whose task returned false.
 std::vector<size_t> RunConcurrently(size_t count, const std::function<bool(size_t)>& task) {
