@@ -12,11 +12,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <sstream>
 #include <thread>
+
+#include "absl/strings/str_cat.h"
 
 extern char** environ;
 
@@ -293,6 +296,18 @@ void Agent::Kill() {
   ::kill(pid_, SIGKILL);
   WaitWithTimeout(pid_, std::chrono::seconds(10));
   pid_ = -1;
+}
+
+std::string Agent::State() {
+  if (pid_ <= 0) return "stopped";
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return "running";
+  pid_ = -1;
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)),
+                        ")");
+  }
+  return absl::StrCat("exited with status ", WEXITSTATUS(status));
 }
 
 std::string Agent::Log() const { return Slurp(log_path_) + Slurp(log_path_ + ".err"); }

@@ -117,6 +117,9 @@ class Agent {
   const std::string& config_path() const { return config_path_; }
   pid_t pid() const { return pid_; }  // -1 when not running
   std::string Log() const;
+  // "running", "stopped", or how the process ended ("killed by signal 11 (Segmentation fault)"):
+  // a failed test says whether the agent died under it.
+  std::string State();
   dpcni::v1::Agent::Stub& api() { return *stub_; }
 
  private:
@@ -226,7 +229,8 @@ class NodeTest : public Base {
     if (this->HasFailure() && node_) {
       constexpr size_t kTail = 16 * 1024;  // the leak test's 1000 cycles log a lot
       const std::string log = node_->agent().Log();
-      std::cout << "agent log" << (log.size() > kTail ? " (its end)" : "") << ":\n"
+      std::cout << "agent: " << node_->agent().State() << "\n"
+                << "agent log" << (log.size() > kTail ? " (its end)" : "") << ":\n"
                 << (log.size() > kTail ? log.substr(log.size() - kTail) : log) << std::endl;
     }
     node_.reset();
