@@ -143,15 +143,21 @@ int Worker::Main(void* worker) {
   return 0;
 }
 
+// Arming and disarming touch the ports' queues (virtio-user's ring flags), so they happen only
+// while the worker is online and holds the poll list it read: once it reports quiescent or goes
+// offline, the control plane may finish removing a port of that list and free its queues. A
+// disarm after a block waits for the next round (disarm_pending_), and a new list's arrival
+// disarms only the ports it keeps.
 void Worker::Run() {
   rte_rcu_qsbr_thread_online(setup_.rcu, setup_.index);
   while (!setup_.stop->load(std::memory_order_relaxed)) {
     bool received = PollRound();
-    // Everything read from the poll list and routes this round is released, Tx buffers included.
-    rte_rcu_qsbr_quiescent(setup_.rcu, setup_.index);
     poll_rounds_.Add(1);
     if (received) {
       if (backoff_.Traffic()) SetRxInterrupts(false);
+      // Everything read from the poll list and routes this round is released, Tx buffers
+      // included.
+      rte_rcu_qsbr_quiescent(setup_.rcu, setup_.index);
     } else {
       Idle();
     }
@@ -164,24 +170,26 @@ void Worker::Idle() {
   const bool ports_interrupt = epoll_fd_ && ports_interrupt_;
   switch (backoff_.AfterIdleRound(ports_interrupt)) {
     case IdleBackoff::Step::kPoll:
+      rte_rcu_qsbr_quiescent(setup_.rcu, setup_.index);
       return;
     case IdleBackoff::Step::kArm:
       SetRxInterrupts(true);
+      rte_rcu_qsbr_quiescent(setup_.rcu, setup_.index);
       return;  // the next round polls once more, now armed (see IdleBackoff::AfterIdleRound)
     case IdleBackoff::Step::kNap:
     case IdleBackoff::Step::kBlock:
       break;
   }
   const bool block = backoff_.armed();
-  // Offline, the control plane's grace periods need not wait for our nap or block. What we may
-  // still touch then is the epoll set, whose fds the kernel drops itself when a removed port is
-  // closed.
+  // Offline (which is quiescent too), the control plane's grace periods need not wait for our nap
+  // or block. What we may still touch then is the epoll set, whose fds the kernel drops itself
+  // when a removed port is closed; not the ports.
   rte_rcu_qsbr_thread_offline(setup_.rcu, setup_.index);
   if (block) {
     interrupt_blocks_.Add(1);
     const bool woken = WaitForEvent(kHousekeepingTick);
     interrupt_wakeups_.Add(woken ? 1 : 0);
-    if (backoff_.AfterBlock(woken)) SetRxInterrupts(false);
+    if (backoff_.AfterBlock(woken)) disarm_pending_ = true;
   } else {
     Sleep(backoff_.nap());
   }
@@ -225,11 +233,11 @@ bool Worker::WaitForEvent(std::chrono::microseconds timeout) {
 
 void Worker::AdoptInterruptSources(const PollList& list) {
   // Armed, the worker disarms as traffic would, so that the next arming covers exactly this list's
-  // ports (and a port without interrupts in it keeps the worker napping).
-  if (backoff_.armed()) {
-    backoff_.Traffic();
-    SetRxInterrupts(false);
-  }
+  // ports (and a port without interrupts in it keeps the worker napping). Only the ports this list
+  // keeps are disarmed (below): a port it dropped may be closed by now.
+  const bool disarm = backoff_.armed() || disarm_pending_;
+  if (backoff_.armed()) backoff_.Traffic();
+  disarm_pending_ = false;
   ports_interrupt_ = list.AllPortsInterrupt();
   if (!epoll_fd_) return;
   // Drop what left or changed first: a removed port's fd number may already belong to a port of
@@ -244,6 +252,7 @@ void Worker::AdoptInterruptSources(const PollList& list) {
                 list.rx_interrupt_fds[i] == source.fd;
     }
     if (listed) {
+      if (disarm) rte_eth_dev_rx_intr_disable(source.port_id, 0);
       kept.push_back(source);
     } else {
       epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, source.fd, nullptr);
@@ -281,6 +290,9 @@ bool Worker::PollRound() {
   if (unlikely(list->generation != schedule_.generation())) {
     schedule_.Adopt(list->generation, list->schedule, now);
     AdoptInterruptSources(*list);
+  } else if (unlikely(disarm_pending_)) {
+    SetRxInterrupts(false);
+    disarm_pending_ = false;
   }
   PollSchedule::RoundResult round = schedule_.Round(now, [&](size_t position) {
     const IngressPort& ingress = list->ports[position];

@@ -179,6 +179,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   UniqueFd wake_fd_;  // an eventfd the control plane writes (Wake)
   std::vector<InterruptSource> interrupt_sources_;
   bool ports_interrupt_ = false;  // the list in force: PollList::AllPortsInterrupt
+  // A block ended by an event: disarm at the next round, once the poll list is read again (the
+  // block itself ran offline, when the list's ports may have gone).
+  bool disarm_pending_ = false;
 };
 
 }  // namespace dpcni::dataplane
