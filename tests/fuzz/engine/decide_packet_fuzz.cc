@@ -507,6 +507,9 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
                received_length, packet->pkt_len);
   }
 
+  // What PrepareForEgress must keep valid: the header the frame came with, which a decapsulated
+  // packet no longer carries (its inner header's checksum was never looked at).
+  const bool header_checksum_was_valid = ip_checksum_was_valid && !verdict.decapsulated;
   std::vector<rte_mbuf*> to_free;
   if (Routed(verdict.action)) {
     const NextHop* hop = verdict.next_hop;
@@ -540,7 +543,7 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
       FUZZ_CHECK(source_port >= 49152, "VXLAN source port %u", source_port);
       std::vector<rte_mbuf*> inner;
       if (HasOffloadMetadata(packet) &&
-          !CheckPrepared(node, packet, hop->caps, ip_checksum_was_valid, gso_packet, &inner)) {
+          !CheckPrepared(node, packet, hop->caps, header_checksum_was_valid, gso_packet, &inner)) {
         to_free.push_back(packet);  // the worker drops it
         inner.clear();
       } else if (inner.empty()) {
@@ -559,7 +562,7 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
         to_free.push_back(outer);
       }
     } else if (HasOffloadMetadata(packet)) {
-      CheckPrepared(node, packet, hop->caps, ip_checksum_was_valid, gso_packet, &to_free);
+      CheckPrepared(node, packet, hop->caps, header_checksum_was_valid, gso_packet, &to_free);
     } else {
       to_free.push_back(packet);
     }
