@@ -96,12 +96,12 @@ std::vector<dpcni::v1::PodInfo> ListPods(Agent& agent) {
   return {listed.pods().begin(), listed.pods().end()};
 }
 
-TEST(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
-  AgentOptions options;
-  options.backend = "tap";
-  TestNode node(options, "crash");
+// A tap node whose agent the tests kill; the fixture prints how it ended and its log on failure.
+class CrashTest : public NodeTest<> {};
+
+TEST_F(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
+  TestNode& node = *node_;
   std::string failure;
-  ASSERT_TRUE(node.agent().Start(&failure)) << failure;
   Pod& a = node.AddPod("a");
   Pod& b = node.AddPod("b");
   const std::string a_cidr = a.ip + "/32";
@@ -222,12 +222,9 @@ TEST(CrashTest, KilledUnderTrafficEveryPodKeepsItsAddressAndTrafficResumes) {
 // dummy link of the same name and address, which the tap PMD cannot attach to (TUNSETIFF on a name
 // that is no tap: EINVAL). The pod keeps that link and its address, is reported degraded, its
 // address goes to no other pod, and the agent's retry attaches it once the fault is gone.
-TEST(CrashTest, PodWhoseReattachFailsStaysDegradedUntilTheRetryAttachesIt) {
-  AgentOptions options;
-  options.backend = "tap";
-  TestNode node(options, "degraded");
+TEST_F(CrashTest, PodWhoseReattachFailsStaysDegradedUntilTheRetryAttachesIt) {
+  TestNode& node = *node_;
   std::string failure;
-  ASSERT_TRUE(node.agent().Start(&failure)) << failure;
   Pod& a = node.AddPod("a");
   Pod& b = node.AddPod("b");
   const std::string a_cidr = a.ip + "/32";
