@@ -20,7 +20,9 @@ uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size);
 // Used descriptors a virtio-user Tx queue lets accumulate before it frees their mbufs
 // (PortQueues::tx_unreclaimed_max). The driver's default waits until all but 32 of the ring's
 // descriptors are used, so an idle pod's Tx ring would keep up to queue_size - 32 mbufs of the last
-// traffic sent to it, per worker: two thirds of the pool at 500 pods.
+// traffic sent to it, per worker: two thirds of the pool at 500 pods. The driver checks before it
+// queues a burst, so the last burst sent stays on top of these until the next one; PlanMbufPool's
+// burst per port in flight stands for it.
 inline constexpr uint16_t kVirtioTxUnreclaimedMax = 32;
 
 // Mbufs one kernel port keeps out of the pool while it exists: its Rx queue's, and what its Tx
