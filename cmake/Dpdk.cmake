@@ -49,6 +49,9 @@ else()
   set(_dpcni_dpdk_script ${PROJECT_SOURCE_DIR}/tools/build-dpdk.sh)
   set(_dpcni_dpdk_log ${CMAKE_BINARY_DIR}/dpdk-build.log)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_dpcni_dpdk_script})
+  # The script's patches are inputs of the build too (its stamp hashes them).
+  file(GLOB _dpcni_dpdk_patches CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tools/dpdk-patches/*.patch)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_dpcni_dpdk_patches})
 
   message(STATUS "DPDK: tools/build-dpdk.sh ${DPCNI_DPDK_PREFIX} (log: ${_dpcni_dpdk_log})")
   execute_process(COMMAND ${_dpcni_dpdk_script} ${DPCNI_DPDK_PREFIX}

@@ -50,12 +50,17 @@ esac
 work=$prefix.work
 stamp=$prefix/.dpcni-build-stamp
 
+# Our fixes to DPDK's own code, applied in name order (tools/dpdk-patches, docs/dpdk-build.md).
+patch_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/dpdk-patches
+patches=("$patch_dir"/*.patch)
+
 # Everything the installed files depend on. The prefix is among them: it is compiled in.
 build_key() {
   {
     echo "source=$source_version prefix=$prefix"
     printf '%s\n' "${meson_options[@]}"
     sha256sum <"${BASH_SOURCE[0]}"
+    cat "${patches[@]}" | sha256sum
     cc --version | head -n1
     meson --version
   } | sha256sum | cut -c1-32
@@ -89,6 +94,10 @@ prepare_source() {
   sed -i "s/^optional_libs = \[\$/optional_libs = [ $quoted/" "$work/src/lib/meson.build"
   grep -q "^optional_libs = \[ $quoted" "$work/src/lib/meson.build" ||
     fail "$work/src/lib/meson.build has no optional_libs list to extend"
+  local fix
+  for fix in "${patches[@]}"; do
+    patch -d "$work/src" -p1 --forward --quiet <"$fix" || fail "$fix does not apply to DPDK $source_version"
+  done
 }
 
 build_and_install() {
