@@ -40,9 +40,12 @@ TEST(MbufBudgetTest, AnUplinkAndMoreWorkersTakeMore) {
   EXPECT_GT(PlanMbufPool(config, PortBackend::kVhostNet).mbufs, base);
 }
 
-TEST(MbufBudgetTest, TapPortsKeepOneRxMbufVirtioAFullRing) {
-  // net_tap reads a whole frame into one mbuf; virtio-user posts one on every ring descriptor.
+TEST(MbufBudgetTest, TapPortsKeepOneLargestFrameVirtioAFullRing) {
+  // vnet_tap keeps the mbufs of one 64 KiB GSO packet posted, whatever the queue size;
+  // virtio-user posts one on every ring descriptor.
   EXPECT_EQ(KernelPortRxDescriptors(PortBackend::kTap, 512), 1);
+  EXPECT_EQ(KernelPortHeldMbufs(PortBackend::kTap, 512, 2), 33u);
+  EXPECT_EQ(KernelPortHeldMbufs(PortBackend::kTap, 4096, 8), 33u);
   EXPECT_EQ(KernelPortRxDescriptors(PortBackend::kVhostNet, 512), 512);
   EXPECT_LT(KernelPortHeldMbufs(PortBackend::kVhostNet, 512, 2), 512 + 2 * 512);
 }
