@@ -303,7 +303,7 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   // Every deleted port gave its queues' mbufs back (a pod's Rx ring alone holds hundreds on
   // vhost-net). The host port stays, and what it sent the node may still be held: a virtio-user Tx
   // queue frees sent mbufs only once more than 32 wait (kVirtioTxUnreclaimedMax, the test node's
-  // one worker one queue); net_tap frees each as it writes it. Packets the node's kernel sends
+  // one worker one queue); vnet_tap frees each as it writes it. Packets the node's kernel sends
   // through the host port may also be in flight for a moment.
   const uint32_t start_in_use = start_status.mbufs_in_use();
   const uint32_t host_port_tx_held = GetParam() == "vhost-net" ? 32 : 0;
