@@ -96,7 +96,6 @@ struct VnetTapPort {
   char ifname[IFNAMSIZ];
   rte_ether_addr mac;  // data->mac_addrs points here
   rte_intr_handle* intr;
-  uint64_t rx_nombuf_reset;  // rx_mbuf_alloc_failed when the stats were last reset
 };
 
 VnetTapPort& PortOf(rte_eth_dev* dev) { return *static_cast<VnetTapPort*>(dev->data->dev_private); }
