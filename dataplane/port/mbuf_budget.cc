@@ -30,6 +30,13 @@ constexpr uint32_t kSharedHeadroom = 8192;
 // pool and the host port (telemetry /eal/heap_info, an agent with no pods, 1024-port build).
 constexpr uint32_t kBaseMemoryMb = 96;
 
+#if !DPCNI_VNET_TAP
+// Built on Debian's DPDK the tap backend is DPDK's net_tap, which gives every port a private pool
+// for its software GSO: 512 mbufs of 128 data bytes with a per-lcore cache, whose header alone
+// holds a cache structure for each of RTE_MAX_LCORE lcores (about 1 MiB with 128).
+constexpr uint32_t kTapGsoMbufs = 512;
+constexpr uint32_t kTapGsoDataRoom = RTE_PKTMBUF_HEADROOM + 128;
+#endif
 // Driver state per queue pair: queues, the ethdev's private data, allocator headers; for
 // virtio-user its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair), for
 // vnet_tap far less (no ring, no private pool of its own, unlike DPDK's net_tap).
@@ -66,7 +73,17 @@ uint64_t FlowTableMemoryBytes(uint32_t flows) {
 
 namespace {
 
-uint64_t PerPortMemoryBytes(uint16_t tx_queues) { return PortStateBytes(tx_queues); }
+uint64_t PerPortMemoryBytes(PortBackend backend, uint16_t tx_queues) {
+#if !DPCNI_VNET_TAP
+  if (backend == PortBackend::kTap) {
+    const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
+    return header + PoolBytes(kTapGsoMbufs, sizeof(rte_mbuf) + kTapGsoDataRoom) +
+           PortStateBytes(tx_queues);
+  }
+#endif
+  static_cast<void>(backend);
+  return PortStateBytes(tx_queues);
+}
 
 uint32_t PortCount(const AgentConfig& config) {
   return config.max_pods + InfrastructurePortCount(config);
@@ -83,8 +100,11 @@ uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size) {
 }
 
 uint32_t KernelPortHeldMbufs(PortBackend backend, uint16_t queue_size, uint16_t tx_queues) {
-  // vnet_tap: the Rx queue's posted spares; its Tx writes and frees each packet at once.
-  if (backend == PortBackend::kTap) return VnetTapRxHeldMbufs(RTE_MBUF_DEFAULT_DATAROOM);
+  // vnet_tap: the Rx queue's posted spares; its Tx writes and frees each packet at once. net_tap
+  // (on Debian's DPDK): its one-descriptor Rx queue's mbuf, and it frees each mbuf as it writes it.
+  if (backend == PortBackend::kTap) {
+    return DPCNI_VNET_TAP ? VnetTapRxHeldMbufs(RTE_MBUF_DEFAULT_DATAROOM) : kTapRxDescriptors;
+  }
   return KernelPortRxDescriptors(backend, queue_size) +
          uint32_t{tx_queues} * kVirtioTxUnreclaimedMax;
 }
@@ -113,8 +133,9 @@ uint32_t EalMemoryMbNeeded(const AgentConfig& config, PortBackend pod_backend) {
                                         sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE);
   // The pods' ports and the host port on the pods' backend; the uplink counted like a virtio port.
   const auto workers = static_cast<uint16_t>(config.worker_lcores.size());
-  const uint64_t ports_bytes = uint64_t{config.max_pods + 1} * PerPortMemoryBytes(workers) +
-                               (InfrastructurePortCount(config) - 1) * PortStateBytes(workers);
+  const uint64_t ports_bytes =
+      uint64_t{config.max_pods + 1} * PerPortMemoryBytes(pod_backend, workers) +
+      (InfrastructurePortCount(config) - 1) * PortStateBytes(workers);
   return DivideRoundingUp(
              pool_bytes + ports_bytes + FlowTableMemoryBytes(config.flow_table.capacity), 1 << 20) +
          kBaseMemoryMb;
