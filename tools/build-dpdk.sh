@@ -32,9 +32,12 @@ disabled_libs=$(IFS=,; echo "${unused_mandatory_libs[*]},${unused_optional_libs[
 readonly disabled_libs
 # platform=generic is Debian's baseline ISA (corei7): the build also runs in the qemu guest of the
 # vhost-net test lane, whose CPU model need not have every instruction of the build machine.
+# enable_driver_sdk installs the drivers' headers (ethdev_driver.h, ethdev_vdev.h,
+# bus_vdev_driver.h): the agent registers a vdev driver of its own, the tap backend's vnet_tap
+# (dataplane/port/vnet_tap.h).
 readonly meson_options=(
   --buildtype=release --default-library=shared --libdir=lib
-  -Dplatform=generic -Dmax_ethports=1024
+  -Dplatform=generic -Dmax_ethports=1024 -Denable_driver_sdk=true
   -Denable_drivers="$drivers" -Ddisable_libs="$disabled_libs"
   -Denable_apps=test-pmd -Dtests=false -Dexamples= -Denable_docs=false
 )

@@ -30,11 +30,12 @@ constexpr uint16_t kMaxGsoSegments = 128;
 // measurable.
 constexpr std::chrono::microseconds kHousekeepingTick{100'000};
 
-// net_tap reads a queue only once its real-time Rx signal's handler has run (tap_trigger), and it
-// asks the kernel to signal the process (F_SETOWN), which hands the signal to any thread: usually
-// the agent's main thread, asleep on another CPU, so the frame waits for that thread to be woken
-// and scheduled. While the worker blocks, its poll after the wake-up would then find nothing, and
-// it could block again with the frame waiting; while it is busy, each reply waits the same way.
+// DPDK's net_tap (the tap backend until vnet_tap replaced it, which raises no signal: for it this
+// does nothing) reads a queue only once its real-time Rx signal's handler has run (tap_trigger),
+// and it asks the kernel to signal the process (F_SETOWN), which hands the signal to any thread:
+// usually the agent's main thread, asleep on another CPU, so the frame waits for that thread to be
+// woken and scheduled. While the worker blocks, its poll after the wake-up would then find nothing,
+// and it could block again with the frame waiting; while it is busy, each reply waits the same way.
 // So the polling worker takes the signal for itself (F_SETOWN_EX to its thread, called on it):
 // the kernel raises the signal before it marks the fd readable, so the handler has run when the
 // worker returns from the wait, or from the write that made a pod answer. Measured in one run
@@ -198,8 +199,9 @@ void Worker::Idle() {
 
 void Worker::SetRxInterrupts(bool armed) {
   // virtio-user arms by clearing its ring's "no interrupt" flag, a write to shared memory, so a
-  // busy worker that disarmed makes vhost-net skip the eventfd. net_tap has nothing to arm (its fd
-  // is readable whenever a frame waits): -ENOTSUP there is expected.
+  // busy worker that disarmed makes vhost-net skip the eventfd. The tap backend's vnet_tap has
+  // nothing to arm (its fd is readable whenever a frame waits) and succeeds; net_tap returns
+  // -ENOTSUP, which is as good.
   for (const InterruptSource& source : interrupt_sources_) {
     if (armed) {
       rte_eth_dev_rx_intr_enable(source.port_id, 0);

@@ -33,7 +33,7 @@ namespace dpcni::dataplane {
 struct PollList {
   // Appends a port attached now, in this list's generation. `rx_interrupt_fd`: the file descriptor
   // that turns readable when the port's Rx queue 0 raises an interrupt (an eventfd for
-  // virtio-user, the queue's own tap fd for net_tap), or -1 when the port has none.
+  // virtio-user, the tap's fd for vnet_tap and net_tap), or -1 when the port has none.
   void Add(const IngressPort& port, int rx_interrupt_fd = -1);
   void Remove(uint16_t port_id);
   // Every port can wake a blocked worker (vacuously so with none).

@@ -20,6 +20,7 @@
 #include "netns/netns.h"
 #include "port/ethdev_setup.h"
 #include "port/mbuf_budget.h"
+#include "port/vnet_tap.h"
 
 namespace dpcni::dataplane {
 namespace {
@@ -93,10 +94,18 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
     devargs = absl::StrCat("path=", kVhostNetPath, ",queues=", tx_queues_,
                            ",queue_size=", queue_size_, ",iface=", request.ifname, ",mac=", mac);
   } else {
-    port.device_name = absl::StrCat("net_tap", next_device_index_++);
+#if DPCNI_VNET_TAP
+    // Our own vnet_tap driver (vnet_tap.h): the tap it makes or attaches to is persistent, so the
+    // pod's interface outlives the agent, and it keeps the stable MAC its neighbours know.
+    port.device_name = absl::StrCat(kVnetTapDriver, next_device_index_++);
+    devargs = VnetTapDevargs(request.ifname, mac);
+#else
+    // Built on Debian's DPDK, which lacks the driver headers vnet_tap needs: DPDK's net_tap.
     // persist: the pod's interface must not vanish when the agent exits; a stable mac= because
     // every attach would otherwise pick a new random one.
+    port.device_name = absl::StrCat("net_tap", next_device_index_++);
     devargs = absl::StrCat("iface=", request.ifname, ",mac=", mac, ",persist");
+#endif
   }
   const std::string what = absl::StrCat(PortBackendName(backend), " port ", port.device_name, " (",
                                         request.ifname, " in ", request.netns_path, ")");
@@ -108,7 +117,15 @@ absl::StatusOr<KernelPort> KernelPorts::CreateInCurrentNetns(PortBackend backend
 
   if (int error = rte_eal_hotplug_add("vdev", port.device_name.c_str(), devargs.c_str());
       error != 0) {
-    return DpdkError(absl::StrCat("create ", what), error);
+    absl::Status status = DpdkError(absl::StrCat("create ", what), error);
+#if DPCNI_VNET_TAP
+    if (backend == PortBackend::kTap) {
+      if (std::string why = VnetTapLastProbeError(); !why.empty()) {
+        return absl::Status(status.code(), absl::StrCat(status.message(), ": ", why));
+      }
+    }
+#endif
+    return status;
   }
   if (int error = rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id);
       error != 0) {

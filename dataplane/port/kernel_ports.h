@@ -1,11 +1,15 @@
 // Kernel ports: a DPDK ethdev whose other side is a kernel interface in some netns: a pod's eth0,
-// or the node's host port (dpcni0). Two backends:
-//  - vhost-net: a virtio-user port on /dev/vhost-net attached to a persistent tap that we
-//  pre-create in
-//    the netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
-//  - tap: DPDK's net_tap PMD, for kernels without vhost-net; every frame crosses as one syscall.
-// Every lifecycle call runs on a thread inside the interface's netns: both PMDs create and look up
-// their kernel interface in the namespace of the calling thread.
+// or the node's host port (dpcni0). Two backends, both on a persistent tap (IFF_MULTI_QUEUE,
+// IFF_VNET_HDR) that outlives the agent and is attached to again by name:
+//  - vhost-net: a virtio-user port on /dev/vhost-net attached to a tap that we pre-create in the
+//    netns; the kernel's vhost thread moves packets and GSO/checksum offloads pass whole.
+//  - tap: our own vnet_tap vdev driver (vnet_tap.h), for kernels without vhost-net: the worker
+//    reads and writes the tap with the virtio-net header, one syscall per frame, but a TCP stream's
+//    frames are GSO packets of up to 64 KiB that cross whole, as on vhost-net. It replaced DPDK's
+//    net_tap (one syscall and one software segmentation per MTU-sized frame), and attaches to the
+//    taps net_tap made for pods of an older agent.
+// Every lifecycle call runs on a thread inside the interface's netns: both drivers create and look
+// up their kernel interface in the namespace of the calling thread.
 #pragma once
 
 #include <rte_ether.h>
@@ -22,7 +26,7 @@ namespace dpcni::dataplane {
 
 struct KernelPort {
   uint16_t port_id = 0;
-  std::string device_name;  // the vdev name, e.g. "virtio_user3" or "net_tap3"
+  std::string device_name;  // the vdev name, e.g. "virtio_user3" or "vnet_tap3"
   PortBackend backend = PortBackend::kTap;
 };
 

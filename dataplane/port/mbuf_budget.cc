@@ -8,12 +8,13 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "port/vnet_tap.h"
 
 namespace dpcni::dataplane {
 namespace {
 
-// net_tap's largest frame is hard-coded to 1522 bytes in DPDK 22.11: one mbuf of the pool holds it.
-static_assert(RTE_ETHER_MAX_VLAN_FRAME_LEN <= RTE_MBUF_DEFAULT_DATAROOM);
+// vnet_tap has no descriptor ring: its Rx queue keeps the mbufs of one largest frame posted
+// (VnetTapRxHeldMbufs), whatever the descriptor count.
 constexpr uint16_t kTapRxDescriptors = 1;
 
 constexpr uint32_t kCacheSize = 256;
@@ -29,13 +30,16 @@ constexpr uint32_t kSharedHeadroom = 8192;
 // pool and the host port (telemetry /eal/heap_info, an agent with no pods, 1024-port build).
 constexpr uint32_t kBaseMemoryMb = 96;
 
-// net_tap (DPDK 22.11) gives every port a private pool for its software GSO: 512 mbufs of 128 data
-// bytes with a per-lcore cache, whose header alone holds a cache structure for each of
-// RTE_MAX_LCORE lcores (about 1 MiB with 128).
+#if !DPCNI_VNET_TAP
+// Built on Debian's DPDK the tap backend is DPDK's net_tap, which gives every port a private pool
+// for its software GSO: 512 mbufs of 128 data bytes with a per-lcore cache, whose header alone
+// holds a cache structure for each of RTE_MAX_LCORE lcores (about 1 MiB with 128).
 constexpr uint32_t kTapGsoMbufs = 512;
 constexpr uint32_t kTapGsoDataRoom = RTE_PKTMBUF_HEADROOM + 128;
-// Driver state besides that, per queue pair: queues, the ethdev's private data, allocator headers;
-// for virtio-user its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair).
+#endif
+// Driver state per queue pair: queues, the ethdev's private data, allocator headers; for
+// virtio-user its vrings and Tx header regions (about 100 KiB for a 512-entry queue pair), for
+// vnet_tap far less (no ring, no private pool of its own, unlike DPDK's net_tap).
 constexpr uint64_t kQueuePairStateBytes = 128 << 10;
 
 uint64_t PortStateBytes(uint16_t tx_queues) { return kQueuePairStateBytes * (1 + tx_queues); }
@@ -70,10 +74,15 @@ uint64_t FlowTableMemoryBytes(uint32_t flows) {
 namespace {
 
 uint64_t PerPortMemoryBytes(PortBackend backend, uint16_t tx_queues) {
-  if (backend != PortBackend::kTap) return PortStateBytes(tx_queues);
-  const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
-  return header + PoolBytes(kTapGsoMbufs, sizeof(rte_mbuf) + kTapGsoDataRoom) +
-         PortStateBytes(tx_queues);
+#if !DPCNI_VNET_TAP
+  if (backend == PortBackend::kTap) {
+    const uint64_t header = sizeof(rte_mempool) + sizeof(rte_mempool_cache) * RTE_MAX_LCORE;
+    return header + PoolBytes(kTapGsoMbufs, sizeof(rte_mbuf) + kTapGsoDataRoom) +
+           PortStateBytes(tx_queues);
+  }
+#endif
+  static_cast<void>(backend);
+  return PortStateBytes(tx_queues);
 }
 
 uint32_t PortCount(const AgentConfig& config) {
@@ -91,9 +100,13 @@ uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size) {
 }
 
 uint32_t KernelPortHeldMbufs(PortBackend backend, uint16_t queue_size, uint16_t tx_queues) {
-  const uint32_t rx = KernelPortRxDescriptors(backend, queue_size);
-  if (backend == PortBackend::kTap) return rx;
-  return rx + uint32_t{tx_queues} * kVirtioTxUnreclaimedMax;
+  // vnet_tap: the Rx queue's posted spares; its Tx writes and frees each packet at once. net_tap
+  // (on Debian's DPDK): its one-descriptor Rx queue's mbuf, and it frees each mbuf as it writes it.
+  if (backend == PortBackend::kTap) {
+    return DPCNI_VNET_TAP ? VnetTapRxHeldMbufs(RTE_MBUF_DEFAULT_DATAROOM) : kTapRxDescriptors;
+  }
+  return KernelPortRxDescriptors(backend, queue_size) +
+         uint32_t{tx_queues} * kVirtioTxUnreclaimedMax;
 }
 
 MbufPoolPlan PlanMbufPool(const AgentConfig& config, PortBackend pod_backend) {

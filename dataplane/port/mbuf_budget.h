@@ -10,11 +10,9 @@
 
 namespace dpcni::dataplane {
 
-// Rx descriptors a kernel port's queue is set up with. net_tap allocates one mbuf per Rx descriptor
-// up front, chained for scattered reads, but without Rx scatter (which we never ask for: its frames
-// are at most 1522 bytes, one mbuf) it reads every frame into the first one: the rest would only
-// sit in the queue. virtio-user posts an mbuf on every descriptor of its Rx ring, which the kernel
-// fills.
+// Rx descriptors a kernel port's queue is set up with. vnet_tap (the tap backend) has no ring and
+// ignores the count: it keeps the mbufs of one largest frame posted (VnetTapRxHeldMbufs).
+// virtio-user posts an mbuf on every descriptor of its Rx ring, which the kernel fills.
 uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size);
 
 // Used descriptors a virtio-user Tx queue lets accumulate before it frees their mbufs
@@ -26,7 +24,7 @@ uint16_t KernelPortRxDescriptors(PortBackend backend, uint16_t queue_size);
 inline constexpr uint16_t kVirtioTxUnreclaimedMax = 32;
 
 // Mbufs one kernel port keeps out of the pool while it exists: its Rx queue's, and what its Tx
-// queues hold until reclaimed (net_tap frees each mbuf as it writes it).
+// queues hold until reclaimed (vnet_tap frees each mbuf as it writes it).
 uint32_t KernelPortHeldMbufs(PortBackend backend, uint16_t queue_size, uint16_t tx_queues);
 
 // EAL memory the engine's flow table of `flows` entries takes (flow_table.size).

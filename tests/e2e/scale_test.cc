@@ -305,7 +305,7 @@ TEST_P(ScaleTest, NodeHoldsMaxPodsRefusesOneMoreAndDeletesBackToItsStart) {
   // queue frees sent mbufs only once more than 32 wait (kVirtioTxUnreclaimedMax, the test node's
   // one worker one queue), and it looks before it queues a burst, so the last burst (up to the
   // default burst_size, 32, single-segment pings here) stays on top of those 32 until the next
-  // transmit. net_tap frees each as it writes it. Packets the node's kernel sends through the host
+  // transmit. vnet_tap frees each as it writes it. Packets the node's kernel sends through the host
   // port may also be in flight for a moment.
   const uint32_t start_in_use = start_status.mbufs_in_use();
   const uint32_t host_port_tx_held = GetParam() == "vhost-net" ? 32 + 32 : 0;
