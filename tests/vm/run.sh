@@ -162,7 +162,8 @@ done
 
 {
   echo "DPCNI_VM_SHARES=($(printf '%q ' "${shares[@]}"))"
-  echo "DPCNI_VM_E2E=($(printf '%q ' "${e2e[@]}"))"
+  # Empty without --e2e: printf would make one empty element of no argument.
+  echo "DPCNI_VM_E2E=(${e2e[*]:+$(printf '%q ' "${e2e[@]}")})"
   for name in GTEST_FILTER ${!DPCNI_E2E_@}; do
     [ -n "${!name:-}" ] && echo "export $name=$(printf '%q' "${!name}")"
   done
