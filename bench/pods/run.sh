@@ -73,6 +73,44 @@ for _ in $(seq 300); do [ -S "$work/dpcni.sock" ] && break; sleep 0.05; done
 sleep 0.5
 
 declare -A result
+# "RX_PACKETS RX_BYTES" of the port of pod dpcni-a (the TCP sender), from dpcnictl.
+sender_rx() {
+  "$build/tools/dpcnictl/dpcnictl" --socket "$work/dpcni.sock" ports |
+    awk '$2 == "bench/dpcni-a" { print $4, $5; found = 1 } END { exit !found }'
+}
+# DPCNI_BENCH_PROFILE=1: where the CPU time goes during dpcni's pod->pod TCP, from /proc (the
+# vhost-net lane's guest has no perf): the machine's user/system/softirq/idle split, and the threads
+# that took the most (agent workers, iperf3, the kernel's vhost and softirq threads).
+cpu_times() {  # "<pid>/<tid> <comm> <utime+stime ticks>" per thread, and the /proc/stat cpu line
+  for task in /proc/[0-9]*/task/[0-9]*; do
+    read -r line <"$task/stat" 2>/dev/null || continue
+    local comm=${line#*(}; comm=${comm%)*}; local rest=${line##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo "${task#/proc/} ${comm// /_} $(( ${12} + ${13} ))"
+  done
+  head -1 /proc/stat
+}
+# Samples from 1.5 s into the transfer to 1 s before its end, while every thread of it is alive.
+profile_window() {
+  sleep 1.5
+  cpu_times >"$work/profile.start"
+  sleep "$(awk -v s="$seconds" 'BEGIN { print (s > 3 ? s - 2.5 : 0.5) }')"
+  cpu_times >"$work/profile.end"
+  awk -v hz="$(getconf CLK_TCK)" '
+    FNR == 1 { file++ }
+    $1 == "cpu" { for (i = 2; i <= 9; i++) c[file, i] = $i; next }
+    file == 1 { start[$1] = $3; next }
+    { used = $3 - start[$1]; if (used > 0) by_comm[$2] += used }
+    END {
+      total = 0; for (i = 2; i <= 9; i++) total += c[2, i] - c[1, i]
+      printf "machine: user %.0f %%, system %.0f %%, softirq %.0f %%, idle %.0f %% (of %.1f CPU-s)\n",
+        100 * (c[2,2] + c[2,3] - c[1,2] - c[1,3]) / total, 100 * (c[2,4] - c[1,4]) / total,
+        100 * (c[2,8] - c[1,8]) / total, 100 * (c[2,5] + c[2,6] - c[1,5] - c[1,6]) / total,
+        total / hz
+      for (comm in by_comm) printf "%s %.2f\n", comm, by_comm[comm] / hz | "sort -k2 -rn | head -8"
+    }' "$work/profile.start" "$work/profile.end"
+}
 # ---- throughput and latency: two pods each ---------------------------------------------------------
 for impl in dpcni bridge; do
   for pod in ${impl}-a ${impl}-b; do ip netns add "dpcni-bench-$pod"; done
@@ -83,7 +121,24 @@ for impl in dpcni bridge; do
     ip_a=$(cni "$bridge_plugins/bridge" "$work/bridge.json" ADD bridge-a "$node" | pod_ip)
     ip_b=$(cni "$bridge_plugins/bridge" "$work/bridge.json" ADD bridge-b "$node" | pod_ip)
   fi
-  result[$impl-tcp]=$(tcp_gbps "dpcni-bench-$impl-a" "dpcni-bench-$impl-b" "$ip_b")
+  if [ "$impl" = dpcni ]; then
+    before=$(sender_rx)
+    profiler=""
+    if [ "${DPCNI_BENCH_PROFILE:-0}" = 1 ]; then
+      profile_window >"$work/profile" &
+      profiler=$!
+    fi
+    result[$impl-tcp]=$(tcp_gbps "dpcni-bench-$impl-a" "dpcni-bench-$impl-b" "$ip_b")
+    [ -z "$profiler" ] || wait "$profiler"
+    after=$(sender_rx)
+    # What the sending pod's port handed the engine during the transfer: GSO passthrough shows as
+    # tens of KB per packet, an MTU-sized path as about 1.5 KB.
+    result[dpcni-bpp]=$(awk -v b="$before" -v a="$after" 'BEGIN {
+      split(b, x, " "); split(a, y, " "); p = y[1] - x[1]
+      if (p > 0) printf "%.0f B (%d packets)", (y[2] - x[2]) / p, p; else print "-" }')
+  else
+    result[$impl-tcp]=$(tcp_gbps "dpcni-bench-$impl-a" "dpcni-bench-$impl-b" "$ip_b")
+  fi
   result[$impl-ping]=$(ping_avg_ms "dpcni-bench-$impl-a" "$ip_b")
   outside_ip=192.168.77.1
   [ "$impl" = bridge ] && outside_ip=192.168.78.1
@@ -117,6 +172,12 @@ echo "| measure | dpcni (${dpcni_backend:-$backend}) | bridge + host-local |"
 echo "|---|---|---|"
 echo "| pod→pod TCP, iperf3 ${seconds} s (Gbit/s) | ${result[dpcni-tcp]} | ${result[bridge-tcp]} |"
 echo "| pod→outside TCP, iperf3 ${seconds} s (Gbit/s): dpcni af_packet uplink, bridge via the node's kernel | ${result[dpcni-out]} | ${result[bridge-out]} |"
+echo "| pod→pod TCP, bytes per packet the sender's port took into the engine | ${result[dpcni-bpp]} | - |"
 echo "| pod→pod ping avg, 200 × 5 ms (ms) | ${result[dpcni-ping]} | ${result[bridge-ping]} |"
 echo "| CNI ADD p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-add50]} / ${result[dpcni-add99]} | ${result[bridge-add50]} / ${result[bridge-add99]} |"
 echo "| CNI DEL p50 / p99 over $latency_pods pods (ms) | ${result[dpcni-del50]} / ${result[dpcni-del99]} | ${result[bridge-del50]} / ${result[bridge-del99]} |"
+if [ "${DPCNI_BENCH_PROFILE:-0}" = 1 ]; then
+  echo
+  echo "CPU time during dpcni's pod→pod TCP (seconds by thread name, the most first):"
+  cat "$work/profile"
+fi

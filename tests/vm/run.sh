@@ -5,7 +5,8 @@
 # smoke on it and then the end-to-end suite with DPCNI_E2E_BACKEND=vhost-net. Any failure, a hang past
 # the time budget, or a missing tool fails this script; the guest's console is printed as it runs.
 #
-#   run.sh --build-dir DIR [--source-dir DIR] [--dpdk-prefix DIR] [--e2e BINARY]... [--budget SECONDS]
+#   run.sh --build-dir DIR [--source-dir DIR] [--dpdk-prefix DIR] [--e2e BINARY]... [--bench COMMAND]
+#          [--budget SECONDS]
 #
 # --build-dir   the CMake build tree: shared with the guest, scanned for the ELF files whose libraries
 #               the guest must hold, and home of the cached image (tests/vm/image) and of the last
@@ -15,12 +16,16 @@
 #               its dpdk-testpmd. Without it the build uses Debian's DPDK, and so does the guest.
 # --e2e         an end-to-end GoogleTest binary, run in the order given; without one the guest runs
 #               the smoke only.
+# --bench       a shell command the guest runs in the source tree after the smoke and before the
+#               suites (bench/pods/vm.sh uses it); its output goes to the console and to bench.log
+#               in the run's results. Needs --source-dir.
 # --budget      wall-clock seconds for everything, image build included (default 1470).
-# GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net).
+# GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net),
+# DPCNI_BENCH_* and DPCNI_BACKEND to the bench command.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir="" source_dir="" dpdk_prefix="" budget=1470
+build_dir="" source_dir="" dpdk_prefix="" bench="" budget=1470
 e2e=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
     --source-dir) source_dir=$(realpath "$2"); shift 2 ;;
     --e2e) e2e+=("$(realpath "$2")"); shift 2 ;;
     --dpdk-prefix) dpdk_prefix=$(realpath "$2"); shift 2 ;;
+    --bench) bench=$2; shift 2 ;;
     --budget) budget=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -39,6 +45,7 @@ fail() { log "FAILED: $*"; exit 1; }
 remaining() { echo $((budget - (SECONDS - started))); }
 
 [ -d "$build_dir" ] || fail "--build-dir must name the CMake build tree"
+[ -z "$bench" ] || [ -n "$source_dir" ] || fail "--bench runs in the source tree: give --source-dir"
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, and qemu sharing root-owned trees)"
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4 dpkg ldd flock timeout; do
   command -v "$tool" >/dev/null || fail "$tool is not installed: run tools/install-deps.sh"
@@ -164,7 +171,9 @@ done
   echo "DPCNI_VM_SHARES=($(printf '%q ' "${shares[@]}"))"
   # Empty without --e2e: printf would make one empty element of no argument.
   echo "DPCNI_VM_E2E=(${e2e[*]:+$(printf '%q ' "${e2e[@]}")})"
-  for name in GTEST_FILTER ${!DPCNI_E2E_@}; do
+  echo "DPCNI_VM_BENCH=$(printf '%q' "$bench")"
+  echo "DPCNI_VM_SOURCE_DIR=$(printf '%q' "$source_dir")"
+  for name in GTEST_FILTER ${!DPCNI_E2E_@} ${!DPCNI_BENCH_@} DPCNI_BACKEND; do
     [ -n "${!name:-}" ] && echo "export $name=$(printf '%q' "${!name}")"
   done
 } >"$run_dir/run.env"
@@ -210,6 +219,7 @@ check_suite() {
   grep -q 'vhost-net' <<<"$backends" || fail "$name never reported backend=vhost-net"
   ! grep -vq ' vhost-net$' <<<"$backends" || fail "$name ran on a backend other than vhost-net"
 }
+[ -z "$bench" ] || log "bench: its output is in $run_dir/bench.log"
 for binary in "${e2e[@]}"; do
   check_suite "$(basename "$binary")"
 done

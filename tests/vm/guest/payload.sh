@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the vhost-net lane's guest, from the per-run share the host made (run.sh copies it there
 # with run.env beside it). Mounts the project's trees at their host paths, makes /dev/vhost-net, proves
-# DPDK's virtio-user ports work on it, then runs the end-to-end suite with DPCNI_E2E_BACKEND=vhost-net.
+# DPDK's virtio-user ports work on it, then runs the bench command if any (run.sh --bench) and the
+# end-to-end suites with DPCNI_E2E_BACKEND=vhost-net.
 # The outcome goes to "status" in the share: "ok", or "failed: <why>". The console is the guest's log.
 set -uo pipefail
 
@@ -62,6 +63,15 @@ step "/dev/vhost-net is present"
 step "vhost-net smoke: dpdk-testpmd with two virtio-user ports on /dev/vhost-net"
 bash "$run_dir/vhost-net-smoke.sh" || fail "vhost-net smoke"
 step "vhost-net smoke passed"
+
+if [ -n "${DPCNI_VM_BENCH:-}" ]; then
+  step "bench: $DPCNI_VM_BENCH"
+  (cd "$DPCNI_VM_SOURCE_DIR" && bash -c "$DPCNI_VM_BENCH") 2>&1 |
+    tee "$run_dir/bench.log"
+  bench_status=${PIPESTATUS[0]}
+  [ "$bench_status" -eq 0 ] || fail "bench (exit status $bench_status)"
+  step "bench done"
+fi
 
 for suite in "${DPCNI_VM_E2E[@]}"; do
   step "end-to-end suite: $suite with DPCNI_E2E_BACKEND=vhost-net"
