@@ -34,6 +34,15 @@ FrameLayout Tcp6() {
           .l3_len = kIpv6};
 }
 
+// What the engine's RequestSegmentation leaves on an IPv4 TCP packet for a port that segments.
+TxRequest Tso4Request() {
+  return {.ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM,
+          .l2_len = kEthernet,
+          .l3_len = kIpv4,
+          .l4_len = kTcp,
+          .tso_segsz = 1448};
+}
+
 // What the pod's kernel writes for a TCP GSO packet (virtio_net_hdr_from_skb).
 virtio_net_hdr KernelGso(uint8_t gso_type, uint16_t l3_len, uint16_t mss) {
   return {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -123,13 +132,7 @@ TEST(VnetHeaderTest, NoTxRequestWritesAPlainHeader) {
 }
 
 TEST(VnetHeaderTest, SegmentationBecomesKernelGsoWithThePartialTcpChecksum) {
-  // What the engine's RequestSegmentation leaves on a packet for a port that segments.
-  const TxHeader header = VnetHeaderFromTxRequest(
-      {.ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM,
-       .l2_len = kEthernet,
-       .l3_len = kIpv4,
-       .l4_len = kTcp,
-       .tso_segsz = 1448});
+  const TxHeader header = VnetHeaderFromTxRequest(Tso4Request());
   ASSERT_TRUE(header.valid);
   EXPECT_EQ(header.header.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
   EXPECT_EQ(header.header.gso_size, 1448);
@@ -181,12 +184,7 @@ TEST(VnetHeaderTest, RequestsThePortNeverOfferedAreInvalid) {
 
 TEST(VnetHeaderTest, WhatTxWritesRxReadsBackAsTheSameGsoPacket) {
   // A GSO packet the engine forwards from one vnet tap to another keeps its MSS end to end.
-  const TxHeader written = VnetHeaderFromTxRequest(
-      {.ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM,
-       .l2_len = kEthernet,
-       .l3_len = kIpv4,
-       .l4_len = kTcp,
-       .tso_segsz = 1448});
+  const TxHeader written = VnetHeaderFromTxRequest(Tso4Request());
   ASSERT_TRUE(written.valid);
   const RxOffload read = RxOffloadFromVnetHeader(written.header, Tcp4());
   EXPECT_TRUE(read.valid);
