@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 #include <vector>
 
@@ -110,9 +111,22 @@ absl::Status CheckInterface(const std::string& interface) {
   return absl::OkStatus();
 }
 
-absl::Status CheckPciDevice(const std::string& address, const std::string& sysfs_root) {
+// The PCI vendor of NVIDIA's Mellanox NICs: DPDK's mlx5 driver works beside the kernel's mlx5_core
+// (bifurcated), over rdma-core, so these NICs stay on mlx5_core where every other one is given to
+// vfio-pci.
+constexpr char kMellanoxVendor[] = "0x15b3";
+constexpr char kMellanoxDriver[] = "mlx5_core";
+
+std::string FirstLine(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+absl::Status CheckPciDevice(const std::string& address, const HostPaths& host) {
   const std::filesystem::path device =
-      std::filesystem::path(sysfs_root) / "bus" / "pci" / "devices" / address;
+      std::filesystem::path(host.sysfs) / "bus" / "pci" / "devices" / address;
   std::error_code error;
   if (!std::filesystem::exists(device, error)) {
     return absl::NotFoundError(absl::StrCat("uplink ", address,
@@ -122,10 +136,40 @@ absl::Status CheckPciDevice(const std::string& address, const std::string& sysfs
   // `driver` is a symlink to the bound driver's directory, absent when no driver is bound.
   const std::filesystem::path driver = std::filesystem::read_symlink(device / "driver", error);
   const std::string bound_to = error ? "no driver" : driver.filename().string();
+  if (FirstLine(device / "vendor") == kMellanoxVendor) {
+    if (bound_to != kMellanoxDriver) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "uplink ", address, " is a Mellanox NIC bound to ", bound_to, ", not ", kMellanoxDriver,
+          ": DPDK's mlx5 driver runs beside the kernel's, so bind it back with dpdk-devbind.py "
+          "--bind=",
+          kMellanoxDriver, " ", address));
+    }
+    return absl::OkStatus();
+  }
+  // vfio-pci takes a device only in an IOMMU group: without one the bind itself fails, so that fix
+  // comes first.
+  const std::filesystem::path group = std::filesystem::read_symlink(device / "iommu_group", error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "uplink ", address,
+        " has no IOMMU group, which vfio-pci needs: turn the IOMMU on (VT-d or AMD-Vi in the "
+        "firmware, intel_iommu=on or amd_iommu=on on the kernel command line)"));
+  }
   if (bound_to != kVfioDriver) {
     return absl::FailedPreconditionError(
         absl::StrCat("uplink ", address, " is bound to ", bound_to, ", not ", kVfioDriver,
                      ": bind it with dpdk-devbind.py --bind=", kVfioDriver, " ", address));
+  }
+  // The group's device node is what DPDK opens. A container sees the node's /dev only as far as it
+  // was given it.
+  const std::filesystem::path group_device =
+      std::filesystem::path(host.dev) / "vfio" / group.filename();
+  if (!std::filesystem::exists(group_device, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "uplink ", address, " is bound to ", kVfioDriver, " but its group device ",
+        group_device.string(),
+        " does not exist here: give the agent the node's /dev/vfio (the chart mounts it with "
+        "uplink.type pci)"));
   }
   return absl::OkStatus();
 }
@@ -208,7 +252,7 @@ absl::Status RemoveDevice(const UplinkPort& port) {
 
 }  // namespace
 
-absl::Status CheckUplinkDevice(const UplinkConfig& config, const std::string& sysfs_root) {
+absl::Status CheckUplinkDevice(const UplinkConfig& config, const HostPaths& host) {
   switch (config.type) {
     case UplinkType::kAfPacket:
     case UplinkType::kAfXdp:
@@ -216,7 +260,7 @@ absl::Status CheckUplinkDevice(const UplinkConfig& config, const std::string& sy
     case UplinkType::kPci: {
       auto address = CanonicalPciAddress(config.pci_address);
       if (!address.ok()) return address.status();
-      return CheckPciDevice(*address, sysfs_root);
+      return CheckPciDevice(*address, host);
     }
     case UplinkType::kNone:
       break;
@@ -238,8 +282,8 @@ PortQueues UplinkPortQueues(const PortQueues& queues, uint32_t mtu) {
 }
 
 absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const PortQueues& queues,
-                                            const std::string& sysfs_root) {
-  if (auto status = CheckUplinkDevice(config, sysfs_root); !status.ok()) return status;
+                                            const HostPaths& host) {
+  if (auto status = CheckUplinkDevice(config, host); !status.ok()) return status;
   if (auto status = CheckQueues(config, queues); !status.ok()) return status;
   auto spec = SpecFor(config, queues);
   if (!spec.ok()) return spec.status();

@@ -1,5 +1,6 @@
 // The uplink: the DPDK port on the node's network. Three kinds (UplinkConfig::type):
-//  - pci: a NIC bound to vfio-pci, probed by its PCI address (EAL is started with `-a <address>`);
+//  - pci: a NIC bound to vfio-pci (a Mellanox NIC: to mlx5_core), probed by its PCI address (EAL is
+//    started with `-a <address>`);
 //  - af_packet: DPDK's net_af_packet on a kernel interface (any NIC, or a veth in a test bed);
 //  - af_xdp: DPDK's net_af_xdp on a kernel interface's queue 0 (XDP redirects that queue's frames).
 // af_packet and af_xdp look the interface up in the network namespace of the calling thread.
@@ -29,13 +30,19 @@ struct UplinkPort {
   std::vector<std::string> receive_merging_turned_off;
 };
 
-inline constexpr char kDefaultSysfsRoot[] = "/sys";
+// Where the checks look at the node: sysfs, and /dev for vfio's group devices. Tests give trees of
+// their own.
+struct HostPaths {
+  std::string sysfs = "/sys";
+  std::string dev = "/dev";
+};
 
 // What can be checked before DPDK is touched: the interface exists in this network namespace, or
-// the PCI device exists under <sysfs_root>/bus/pci/devices and is bound to vfio-pci. Each refusal
-// names the problem and, where there is one, the fix.
-absl::Status CheckUplinkDevice(const UplinkConfig& config,
-                               const std::string& sysfs_root = kDefaultSysfsRoot);
+// the PCI device exists under <sysfs>/bus/pci/devices and is ready for its DPDK driver: in an IOMMU
+// group, bound to vfio-pci, its group device in <dev>/vfio; a Mellanox NIC instead bound to its
+// kernel driver mlx5_core, which DPDK's mlx5 driver works beside. Each refusal names the problem
+// and the fix.
+absl::Status CheckUplinkDevice(const UplinkConfig& config, const HostPaths& host = {});
 
 // How the uplink is configured: `queues` as every port has them, with the uplink's MTU and without
 // Rx LRO.
@@ -44,7 +51,7 @@ PortQueues UplinkPortQueues(const PortQueues& queues, uint32_t mtu);
 // Checks the device, creates (probes) the port, configures it like every port (ethdev_setup.h,
 // with UplinkPortQueues) and starts it. On failure nothing is left behind.
 absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const PortQueues& queues,
-                                            const std::string& sysfs_root = kDefaultSysfsRoot);
+                                            const HostPaths& host = {});
 
 // Stops the port and removes its device (for pci, DPDK lets go of the NIC; it stays on vfio-pci).
 absl::Status DestroyUplinkPort(const UplinkPort& port);

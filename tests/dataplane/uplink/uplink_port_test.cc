@@ -36,30 +36,54 @@ UplinkConfig PciUplink(const std::string& address) {
   return config;
 }
 
-// A sysfs tree of our own: bus/pci/devices/<address>, its `driver` link pointing where the
-// kernel's would (bus/pci/drivers/<driver>), or no link for an unbound device.
+// A sysfs and a /dev of our own: bus/pci/devices/<address> with its vendor, its `iommu_group` and
+// `driver` links pointing where the kernel's would (kernel/iommu_groups/<n>,
+// bus/pci/drivers/<driver>), and dev/vfio/<n> for a device on vfio-pci.
 class FakeSysfs : public ::testing::Test {
  protected:
   FakeSysfs() {
     std::string pattern = (std::filesystem::temp_directory_path() / "dpcni-sysfs-XXXXXX").string();
     root_ = ::mkdtemp(pattern.data());
+    host_ = {(root_ / "sys").string(), (root_ / "dev").string()};
   }
   ~FakeSysfs() override { std::filesystem::remove_all(root_); }
 
-  void AddDevice(const std::string& address, const std::string& driver) {
-    const std::filesystem::path device = root_ / "bus/pci/devices" / address;
+  struct Device {
+    std::string driver;             // empty: unbound
+    std::string vendor = "0x8086";  // Intel
+    std::string iommu_group = "7";  // empty: none
+    bool group_device = true;       // dev/vfio/<group> exists when the driver is vfio-pci
+  };
+
+  void AddDevice(const std::string& address, const Device& spec) {
+    const std::filesystem::path sys = host_.sysfs;
+    const std::filesystem::path device = sys / "bus/pci/devices" / address;
     std::filesystem::create_directories(device);
-    if (driver.empty()) return;
-    std::filesystem::create_directories(root_ / "bus/pci/drivers" / driver);
-    std::filesystem::create_directory_symlink("../../../../bus/pci/drivers/" + driver,
+    std::ofstream(device / "vendor") << spec.vendor << "\n";
+    if (!spec.iommu_group.empty()) {
+      std::filesystem::create_directories(sys / "kernel/iommu_groups" / spec.iommu_group);
+      std::filesystem::create_directory_symlink(
+          "../../../../kernel/iommu_groups/" + spec.iommu_group, device / "iommu_group");
+    }
+    if (spec.driver.empty()) return;
+    std::filesystem::create_directories(sys / "bus/pci/drivers" / spec.driver);
+    std::filesystem::create_directory_symlink("../../../../bus/pci/drivers/" + spec.driver,
                                               device / "driver");
+    if (spec.driver == "vfio-pci" && spec.group_device && !spec.iommu_group.empty()) {
+      std::filesystem::create_directories(std::filesystem::path(host_.dev) / "vfio");
+      std::ofstream(std::filesystem::path(host_.dev) / "vfio" / spec.iommu_group);
+    }
+  }
+  void AddDevice(const std::string& address, const std::string& driver) {
+    AddDevice(address, Device{.driver = driver});
   }
 
   absl::Status Check(const std::string& address) {
-    return CheckUplinkDevice(PciUplink(address), root_.string());
+    return CheckUplinkDevice(PciUplink(address), host_);
   }
 
   std::filesystem::path root_;
+  HostPaths host_;
 };
 
 TEST_F(FakeSysfs, PciDeviceOnVfioPciPasses) {
@@ -90,12 +114,44 @@ TEST_F(FakeSysfs, UnboundPciDeviceIsRefusedWithTheFix) {
   EXPECT_THAT(status.message(), HasSubstr("dpdk-devbind.py --bind=vfio-pci 0000:03:00.0"));
 }
 
+TEST_F(FakeSysfs, PciDeviceWithoutAnIommuGroupIsRefusedWithTheFix) {
+  AddDevice("0000:03:00.0", Device{.driver = "ixgbe", .iommu_group = ""});
+  absl::Status status = Check("0000:03:00.0");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("uplink 0000:03:00.0 has no IOMMU group"));
+  EXPECT_THAT(status.message(), HasSubstr("intel_iommu=on or amd_iommu=on"));
+}
+
+TEST_F(FakeSysfs, VfioGroupDeviceMissingFromDevIsRefusedWithTheFix) {
+  AddDevice("0000:03:00.0", Device{.driver = "vfio-pci", .group_device = false});
+  absl::Status status = Check("0000:03:00.0");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(),
+              HasSubstr("its group device " + host_.dev + "/vfio/7 does not exist here"));
+  EXPECT_THAT(status.message(), HasSubstr("give the agent the node's /dev/vfio"));
+}
+
+TEST_F(FakeSysfs, MellanoxNicStaysOnItsKernelDriver) {
+  AddDevice("0000:03:00.0", Device{.driver = "mlx5_core", .vendor = "0x15b3"});
+  EXPECT_TRUE(Check("0000:03:00.0").ok()) << Check("0000:03:00.0");
+}
+
+TEST_F(FakeSysfs, MellanoxNicOnVfioPciIsRefusedWithTheFix) {
+  AddDevice("0000:03:00.0", Device{.driver = "vfio-pci", .vendor = "0x15b3"});
+  absl::Status status = Check("0000:03:00.0");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "uplink 0000:03:00.0 is a Mellanox NIC bound to vfio-pci, not mlx5_core: DPDK's mlx5 "
+            "driver runs beside the kernel's, so bind it back with dpdk-devbind.py "
+            "--bind=mlx5_core 0000:03:00.0");
+}
+
 TEST_F(FakeSysfs, MissingPciDeviceIsNamedWithItsSysfsPath) {
   AddDevice("0000:03:00.0", "vfio-pci");
   absl::Status status = Check("0000:04:00.0");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(status.message(), HasSubstr("uplink 0000:04:00.0 is not a PCI device on this node"));
-  EXPECT_THAT(status.message(), HasSubstr((root_ / "bus/pci/devices/0000:04:00.0").string()));
+  EXPECT_THAT(status.message(), HasSubstr((root_ / "sys/bus/pci/devices/0000:04:00.0").string()));
 }
 
 TEST_F(FakeSysfs, MalformedPciAddressIsInvalid) {
@@ -107,7 +163,7 @@ TEST_F(FakeSysfs, MalformedPciAddressIsInvalid) {
 TEST_F(FakeSysfs, PciDeviceRefusedBeforeDpdkIsAsked) {
   AddDevice("0000:03:00.0", "ixgbe");
   const uint16_t ports_before = rte_eth_dev_count_total();
-  auto port = CreateUplinkPort(PciUplink("0000:03:00.0"), {}, root_.string());
+  auto port = CreateUplinkPort(PciUplink("0000:03:00.0"), {}, host_);
   EXPECT_EQ(port.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(rte_eth_dev_count_total(), ports_before);
 }
@@ -116,7 +172,7 @@ TEST_F(FakeSysfs, PciDeviceOnVfioPciIsProbed) {
   AddDevice("0000:03:00.0", "vfio-pci");
   // This machine has no such device (and EAL runs with --no-pci): the checks pass and the probe
   // fails.
-  auto port = CreateUplinkPort(PciUplink("0000:03:00.0"), {}, root_.string());
+  auto port = CreateUplinkPort(PciUplink("0000:03:00.0"), {}, host_);
   EXPECT_FALSE(port.ok());
   EXPECT_THAT(port.status().message(), HasSubstr("probe uplink pci 0000:03:00.0"));
 }
