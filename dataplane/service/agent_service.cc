@@ -128,6 +128,9 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
     link->set_role(port.role);
     link->set_name(port.name);
     link->set_port_id(port.port_id);
+    if (rte_eth_dev_info info{}; rte_eth_dev_info_get(port.port_id, &info) == 0) {
+      link->set_driver(info.driver_name);
+    }
     rte_eth_link state{};
     if (rte_eth_link_get_nowait(port.port_id, &state) == 0) {
       link->set_up(state.link_status == RTE_ETH_LINK_UP);

@@ -46,9 +46,11 @@ std::string FormatSpeed(uint32_t mbps) {
   return mbps % 1000 == 0 ? absl::StrCat(mbps / 1000, " Gbit/s") : absl::StrCat(mbps, " Mbit/s");
 }
 
-// "eth1 (port 0): up, 10 Gbit/s"; the speed only when the port knows it.
+// "0000:03:00.0 (port 0, net_ixgbe): up, 10 Gbit/s"; the driver when the agent names it, the speed
+// only when the port knows it.
 std::string FormatLink(const v1::PortLink& link) {
   std::string text = absl::StrCat(OrDash(link.name()), " (port ", link.port_id(),
+                                  link.driver().empty() ? "" : ", ", link.driver(),
                                   "): ", link.up() ? "up" : "down");
   if (link.speed_mbps() != 0) absl::StrAppend(&text, ", ", FormatSpeed(link.speed_mbps()));
   return text;

@@ -1057,6 +1057,7 @@ type PortLink struct {
 	PortId        uint32                 `protobuf:"varint,3,opt,name=port_id,json=portId,proto3" json:"port_id,omitempty"`
 	Up            bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
 	SpeedMbps     uint32                 `protobuf:"varint,5,opt,name=speed_mbps,json=speedMbps,proto3" json:"speed_mbps,omitempty"` // 0: unknown
+	Driver        string                 `protobuf:"bytes,6,opt,name=driver,proto3" json:"driver,omitempty"`                         // the DPDK driver that runs the port: "net_ixgbe", "net_af_packet"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1124,6 +1125,13 @@ func (x *PortLink) GetSpeedMbps() uint32 {
 		return x.SpeedMbps
 	}
 	return 0
+}
+
+func (x *PortLink) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
 }
 
 type GarbageCollectRequest struct {
@@ -2629,14 +2637,15 @@ const file_dpcni_v1_dpcni_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x15\n" +
 	"\x06age_ms\x18\x03 \x01(\x04R\x05ageMs\x12\x14\n" +
 	"\x05nodes\x18\x04 \x01(\rR\x05nodes\x12\x1a\n" +
-	"\bprefixes\x18\x05 \x01(\rR\bprefixes\"z\n" +
+	"\bprefixes\x18\x05 \x01(\rR\bprefixes\"\x92\x01\n" +
 	"\bPortLink\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aport_id\x18\x03 \x01(\rR\x06portId\x12\x0e\n" +
 	"\x02up\x18\x04 \x01(\bR\x02up\x12\x1d\n" +
 	"\n" +
-	"speed_mbps\x18\x05 \x01(\rR\tspeedMbps\"t\n" +
+	"speed_mbps\x18\x05 \x01(\rR\tspeedMbps\x12\x16\n" +
+	"\x06driver\x18\x06 \x01(\tR\x06driver\"t\n" +
 	"\x15GarbageCollectRequest\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12A\n" +
 	"\x11valid_attachments\x18\x02 \x03(\v2\x14.dpcni.v1.AttachmentR\x10validAttachments\"H\n" +

@@ -155,6 +155,7 @@ TEST_F(AgentServiceTest, StatusReportsEachNodePortsLink) {
   EXPECT_EQ(host.port_id(), host_port_);
   EXPECT_TRUE(host.up());
   EXPECT_EQ(host.speed_mbps(), 10000u);
+  EXPECT_EQ(host.driver(), "net_null");
   const v1::PortLink& uplink = response.links(1);
   EXPECT_EQ(uplink.role(), "uplink");
   EXPECT_EQ(uplink.name(), "eth1");

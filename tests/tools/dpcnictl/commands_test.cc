@@ -46,9 +46,9 @@ TEST_F(CommandsTest, StatusShowsReadinessCapacityAddressesCidrsMbufsAndNodePortL
                   "pod CIDRs:       10.244.1.0/24, fd00:10:244:1::/64",
                   "mbufs:           503 in use of 25493", "remote routes:   2 nodes, 3 pod CIDRs",
                   "route sync:      stale, list 1m30.5s old: watch nodes: connection refused",
-                  // The host port does not know its speed; the uplink does.
+                  // The host port does not know its speed or driver; the uplink does.
                   "host port:       dpcni0 (port 1): up",
-                  "uplink port:     0000:03:00.0 (port 0): down, 25 Gbit/s"));
+                  "uplink port:     0000:03:00.0 (port 0, net_ice): down, 25 Gbit/s"));
 }
 
 TEST(PrintStatus, SpeedsThatAreNotWholeGigabitsShowInMegabits) {

@@ -28,6 +28,7 @@ inline testing::FakeAgentReplies KnownAgentState() {
   uplink_link->set_port_id(0);
   uplink_link->set_up(false);
   uplink_link->set_speed_mbps(25000);
+  uplink_link->set_driver("net_ice");
   replies.status.mutable_route_sync()->set_state("stale");
   replies.status.mutable_route_sync()->set_message("watch nodes: connection refused");
   replies.status.mutable_route_sync()->set_age_ms(90'500);
