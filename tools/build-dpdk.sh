@@ -16,15 +16,21 @@ set -euo pipefail
 # The Debian source package: the same version as the dpdk binary packages of Debian 12.
 readonly source_version=22.11.11-0+deb12u1
 
-# Drivers: pod ports (virtio-user on vhost-net, tap), uplinks (af_packet, af_xdp), test and benchmark
-# ports (null, ring), and the mempool drivers; the pci and vdev buses come with them.
-readonly drivers=bus/vdev,bus/pci,net/virtio,net/tap,net/af_packet,net/af_xdp,net/null,net/ring,mempool/ring,mempool/stack
+# Drivers: pod ports (virtio-user on vhost-net, tap), uplinks (af_packet, af_xdp, and the PCI NICs
+# of docs/dpdk-build.md's table), test and benchmark ports (null, ring), and the mempool drivers.
+# Driver directories are listed with what they need: the iavf common code (i40e's VFs, ice, iavf),
+# the auxiliary bus and mlx5's common code (mlx5).
+readonly pod_and_test_drivers=net/virtio,net/tap,net/af_packet,net/af_xdp,net/null,net/ring
+readonly nic_drivers=net/ixgbe,net/i40e,net/ice,net/e1000,net/igc,net/iavf,net/mlx5,net/bnxt,net/ena,net/gve,net/vmxnet3
+readonly drivers=bus/vdev,bus/pci,bus/auxiliary,common/iavf,common/mlx5,$pod_and_test_drivers,$nic_drivers,mempool/ring,mempool/stack
 # Libraries nothing of ours (nor testpmd) uses. DPDK 22.11 leaves out only libraries on its
 # optional_libs list; the mandatory ones among these are added to that list in the unpacked source
 # before configuring (prepare_source): the build then takes some 40 % less CPU time.
+# security and cryptodev (ixgbe and iavf need them for their inline IPsec) and timer (ena's watchdog)
+# stay in.
 readonly unused_mandatory_libs=(
-  acl bbdev bpf compressdev cryptodev distributor dmadev efd eventdev fib graph ip_frag ipsec member
-  pcapng rawdev regexdev reorder rib sched security timer)
+  acl bbdev bpf compressdev distributor dmadev efd eventdev fib graph ip_frag ipsec member pcapng
+  rawdev regexdev reorder rib sched)
 readonly unused_optional_libs=(
   bitratestats cfgfile flow_classify gpudev gro jobstats kni latencystats metrics node pdump pipeline
   port power table vhost)
@@ -35,9 +41,12 @@ readonly disabled_libs
 # enable_driver_sdk installs the drivers' headers (ethdev_driver.h, ethdev_vdev.h,
 # bus_vdev_driver.h): the agent registers a vdev driver of its own, the tap backend's vnet_tap
 # (dataplane/port/vnet_tap.h).
+# ibverbs_link=dlopen: mlx5 loads rdma-core (libibverbs, libmlx5) through a glue library when it
+# starts, so a node without rdma-core installed runs every other driver; linked directly, EAL could
+# not load the mlx5 driver there, and EAL refuses to start when one driver fails to load.
 readonly meson_options=(
   --buildtype=release --default-library=shared --libdir=lib
-  -Dplatform=generic -Dmax_ethports=1024 -Denable_driver_sdk=true
+  -Dplatform=generic -Dmax_ethports=1024 -Denable_driver_sdk=true -Dibverbs_link=dlopen
   -Denable_drivers="$drivers" -Ddisable_libs="$disabled_libs"
   -Denable_apps=test-pmd -Dtests=false -Dexamples= -Denable_docs=false
 )

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14 clang-tidy-14
   dpdk dpdk-dev libdpdk-dev
-  meson patch python3-pyelftools libnuma-dev libxdp-dev libbpf-dev
+  meson patch python3-pyelftools libnuma-dev libxdp-dev libbpf-dev libibverbs-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libnl-3-dev libnl-route-3-dev libnl-nf-3-dev nlohmann-json3-dev prometheus-cpp-dev
   libnftables-dev nftables iptables conntrack
