@@ -447,6 +447,22 @@ TEST_F(ChartTest, AgentIsPrivilegedOrHasTheFourCapabilitiesAndTheTunDevice) {
   }
 }
 
+TEST_F(ChartTest, APciUplinkGetsTheNodesVfioDevicesAndItsAddressInTheConfig) {
+  EXPECT_EQ(HostPaths(Render()["DaemonSet/dpcni"]).count("dev-vfio"), 0u);
+  std::map<std::string, YAML::Node> objects = Render(
+      {"agent.extraConfig.uplink.type=pci", "agent.extraConfig.uplink.pci_address=0000:03:00.0",
+       "agent.extraConfig.uplink.address=192.168.1.10/24"});
+  const YAML::Node daemonset = objects["DaemonSet/dpcni"];
+  EXPECT_EQ(HostPaths(daemonset)["dev-vfio"],
+            (std::pair<std::string, std::string>{"/dev/vfio", "Directory"}));
+  EXPECT_EQ(MountPath(Container(daemonset, "agent"), "dev-vfio"), "/dev/vfio");
+  const std::string agent_yaml = objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>();
+  absl::StatusOr<dataplane::AgentConfig> config = ParseAsTheAgent(agent_yaml);
+  ASSERT_TRUE(config.ok()) << config.status() << "\n" << agent_yaml;
+  EXPECT_EQ(config->uplink.type, dataplane::UplinkType::kPci);
+  EXPECT_EQ(config->uplink.pci_address, "0000:03:00.0");
+}
+
 TEST_F(ChartTest, RbacIsReadOnlyAndNarrow) {
   std::map<std::string, YAML::Node> objects = Render();
   const YAML::Node cluster_rules = objects["ClusterRole/dpcni"]["rules"];
@@ -493,7 +509,15 @@ TEST_F(ChartTest, RefusesValuesThatCannotWork) {
     EXPECT_NE(result.exit_code, 0) << set;
     EXPECT_THAT(result.stderr_text, HasSubstr(message)) << set;
   }
-  testing::ProcessResult result = Template({"agent.privileged=false", "agent.backend=vhost-net"});
+  testing::ProcessResult result =
+      Template({"agent.privileged=false", "agent.extraConfig.uplink.type=pci",
+                "agent.extraConfig.uplink.pci_address=0000:03:00.0"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("uplink.type=pci needs agent.privileged=true"));
+  result = Template({"agent.extraConfig.uplink.type=pci"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("needs agent.extraConfig.uplink.pci_address"));
+  result = Template({"agent.privileged=false", "agent.backend=vhost-net"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("needs agent.privileged=true"));
   // A tag a values file or --set-json gave as a number with a fraction has lost its digits.
