@@ -6,7 +6,7 @@
 # the time budget, or a missing tool fails this script; the guest's console is printed as it runs.
 #
 #   run.sh --build-dir DIR [--source-dir DIR] [--dpdk-prefix DIR] [--e2e BINARY]... [--bench COMMAND]
-#          [--budget SECONDS]
+#          [--pci-uplinks] [--budget SECONDS]
 #
 # --build-dir   the CMake build tree: shared with the guest, scanned for the ELF files whose libraries
 #               the guest must hold, and home of the cached image (tests/vm/image) and of the last
@@ -19,13 +19,18 @@
 # --bench       a shell command the guest runs in the source tree after the smoke and before the
 #               suites (bench/pods/vm.sh uses it); its output goes to the console and to bench.log
 #               in the run's results. Needs --source-dir.
+# --pci-uplinks gives the guest PCI NICs for DPDK to drive as the uplink, one per PMD under test
+#               (virtio-net-pci: net_virtio; e1000: net_e1000_em; vmxnet3: net_vmxnet3), each on
+#               a qemu hub of its own with an e1000 left to the guest's kernel, behind an emulated
+#               IOMMU so that vfio-pci can take them. The payload binds them and the suites run
+#               their PCI uplink tests on each (DPCNI_E2E_PCI_UPLINKS); every PMD must have run.
 # --budget      wall-clock seconds for everything, image build included (default 1470).
 # GTEST_FILTER and DPCNI_E2E_* variables are passed on to the suite (the backend is always vhost-net),
 # DPCNI_BENCH_* and DPCNI_BACKEND to the bench command.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir="" source_dir="" dpdk_prefix="" bench="" budget=1470
+build_dir="" source_dir="" dpdk_prefix="" bench="" budget=1470 pci_uplinks=false
 e2e=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,6 +39,7 @@ while [ $# -gt 0 ]; do
     --e2e) e2e+=("$(realpath "$2")"); shift 2 ;;
     --dpdk-prefix) dpdk_prefix=$(realpath "$2"); shift 2 ;;
     --bench) bench=$2; shift 2 ;;
+    --pci-uplinks) pci_uplinks=true; shift ;;
     --budget) budget=$2; shift 2 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -167,30 +173,59 @@ for i in "${!trees[@]}"; do
   virtfs_args+=(-virtfs "local,path=${trees[$i]},mount_tag=dpcni_tree$i,security_model=none,readonly=on,multidevs=remap")
 done
 
+# The PCI uplinks: for each PMD, its NIC and an e1000 for the guest's kernel on a hub of their own
+# (a hub repeats each frame to its other ports, and has no way out of qemu), at fixed guest
+# addresses. The emulated IOMMU gives each device a group for vfio-pci (the guest kernel has no
+# vfio no-IOMMU mode); virtio-net-pci goes through it only with iommu_platform.
+# shellcheck disable=SC2054  # commas inside qemu's option values
+pci_uplink_nics=(
+  "virtio-net-pci,disable-legacy=on,iommu_platform=on,ats=on"
+  e1000
+  vmxnet3
+)
+machine_args=() nic_args=() pci_uplinks_in_guest=() kernel_args=""
+if [ "$pci_uplinks" = true ]; then
+  machine_args=(-machine q35 -device intel-iommu)
+  kernel_args=" intel_iommu=on"
+  for i in "${!pci_uplink_nics[@]}"; do
+    dpdk_slot=$(printf '%02x' $((0x10 + i))) kernel_slot=$(printf '%02x' $((0x18 + i)))
+    nic_args+=(
+      -netdev "hubport,id=uplink$i,hubid=$i" -netdev "hubport,id=outside$i,hubid=$i"
+      -device "${pci_uplink_nics[$i]},netdev=uplink$i,addr=$dpdk_slot.0,mac=52:54:00:dc:0$i:01"
+      -device "e1000,netdev=outside$i,addr=$kernel_slot.0,mac=52:54:00:dc:0$i:02")
+    pci_uplinks_in_guest+=("0000:00:$dpdk_slot.0=0000:00:$kernel_slot.0")
+  done
+fi
+
 {
   echo "DPCNI_VM_SHARES=($(printf '%q ' "${shares[@]}"))"
   # Empty without --e2e: printf would make one empty element of no argument.
   echo "DPCNI_VM_E2E=(${e2e[*]:+$(printf '%q ' "${e2e[@]}")})"
   echo "DPCNI_VM_BENCH=$(printf '%q' "$bench")"
   echo "DPCNI_VM_SOURCE_DIR=$(printf '%q' "$source_dir")"
+  # "<DPDK's NIC>=<the kernel's NIC on its wire>", PCI addresses in the guest (nic_args).
+  echo "DPCNI_VM_PCI_UPLINKS=(${pci_uplinks_in_guest[*]:+$(printf '%q ' "${pci_uplinks_in_guest[@]}")})"
   for name in GTEST_FILTER ${!DPCNI_E2E_@} ${!DPCNI_BENCH_@} DPCNI_BACKEND; do
     [ -n "${!name:-}" ] && echo "export $name=$(printf '%q' "${!name}")"
   done
 } >"$run_dir/run.env"
 
 # shellcheck disable=SC2054  # commas inside qemu's option values
-# TCG: this machine kind's KVM cannot run a stock guest kernel. No network card: nothing leaves.
+# TCG: this machine kind's KVM cannot run a stock guest kernel. No network card but the hubs' above:
+# nothing leaves.
 qemu_args=(
   -nodefaults -no-user-config -no-reboot -display none -nic none
+  "${machine_args[@]}"
   -accel tcg,thread=multi -cpu max -smp 2 -m 3072
   -kernel "$image_dir/vmlinuz" -initrd "$image_dir/initrd.img"
-  -append "console=ttyS0 root=/dev/vda rw init=/sbin/dpcni-vm-init panic=-1 loglevel=4"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/dpcni-vm-init panic=-1 loglevel=4$kernel_args"
   -drive "file=$image_dir/rootfs.img,format=raw,if=virtio,snapshot=on"
   -device virtio-rng-pci
   -chardev "stdio,id=console,signal=off,logfile=$run_dir/console.log"
   -serial chardev:console
   -virtfs "local,path=$run_dir,mount_tag=dpcni_run,security_model=none"
   "${virtfs_args[@]}"
+  "${nic_args[@]}"
 )
 log "booting the guest (${trees[*]} shared; $(remaining) s left of the budget)"
 guest_started=$SECONDS
@@ -223,4 +258,13 @@ check_suite() {
 for binary in "${e2e[@]}"; do
   check_suite "$(basename "$binary")"
 done
+# Every NIC's PMD ran the uplink tests (the suites print the uplink's driver once it started).
+if [ "$pci_uplinks" = true ]; then
+  for driver in net_virtio net_e1000_em net_vmxnet3; do
+    runs=$(for binary in "${e2e[@]}"; do cat "$run_dir/$(basename "$binary").log"; done |
+      grep -c "^uplink_driver=$driver link up" || true)
+    log "PCI uplink on $driver: $runs tests"
+    [ "$runs" -gt 0 ] || fail "no test ran with a PCI uplink on $driver"
+  done
+fi
 log "passed (results in $run_dir)"

@@ -2,7 +2,8 @@
 # Runs inside the vhost-net lane's guest, from the per-run share the host made (run.sh copies it there
 # with run.env beside it). Mounts the project's trees at their host paths, makes /dev/vhost-net, proves
 # DPDK's virtio-user ports work on it, then runs the bench command if any (run.sh --bench) and the
-# end-to-end suites with DPCNI_E2E_BACKEND=vhost-net.
+# end-to-end suites with DPCNI_E2E_BACKEND=vhost-net, on the PCI uplinks too when run.sh gave the guest
+# NICs for them (--pci-uplinks).
 # The outcome goes to "status" in the share: "ok", or "failed: <why>". The console is the guest's log.
 set -uo pipefail
 
@@ -45,6 +46,32 @@ load_vhost_net() {
   modprobe tun && modprobe vhost_net && [ -c /dev/vhost-net ] && [ -c /dev/net/tun ]
 }
 
+# Each PCI uplink NIC to vfio-pci, its kernel peer to the kernel's driver; then the suites learn them
+# as "<DPDK's NIC>=<the peer's interface>" (DPCNI_E2E_PCI_UPLINKS). No udev runs here to load the
+# NICs' kernel drivers: e1000 for the peers (and for DPDK's e1000, which is taken from it again).
+bind_to_vfio() {
+  local device=/sys/bus/pci/devices/$1
+  [ -e "$device/driver" ] && { echo "$1" >"$device/driver/unbind" || return 1; }
+  echo vfio-pci >"$device/driver_override" && echo "$1" >/sys/bus/pci/drivers_probe || return 1
+  [ "$(basename "$(readlink "$device/driver")")" = vfio-pci ] &&
+    [ -c "/dev/vfio/$(basename "$(readlink "$device/iommu_group")")" ]
+}
+
+prepare_pci_uplinks() {
+  [ "${#DPCNI_VM_PCI_UPLINKS[@]}" -gt 0 ] || return 0
+  modprobe e1000 && modprobe vfio-pci || return 1
+  local pair nic peer interface uplinks=()
+  for pair in "${DPCNI_VM_PCI_UPLINKS[@]}"; do
+    nic=${pair%%=*} peer=${pair#*=}
+    bind_to_vfio "$nic" || { echo "cannot bind $nic to vfio-pci"; return 1; }
+    interface=$(ls "/sys/bus/pci/devices/$peer/net" 2>/dev/null)
+    [ -n "$interface" ] || { echo "$peer has no kernel interface"; return 1; }
+    uplinks+=("$nic=$interface")
+    step "PCI uplink $nic ($(cat "/sys/bus/pci/devices/$nic/vendor"):$(cat "/sys/bus/pci/devices/$nic/device")) on vfio-pci, its wire's other end $interface ($peer)"
+  done
+  export DPCNI_E2E_PCI_UPLINKS="${uplinks[*]}"
+}
+
 # One suite; its report and output go to the share as <binary>.xml and <binary>.log.
 run_e2e() {
   local name
@@ -63,6 +90,8 @@ step "/dev/vhost-net is present"
 step "vhost-net smoke: dpdk-testpmd with two virtio-user ports on /dev/vhost-net"
 bash "$run_dir/vhost-net-smoke.sh" || fail "vhost-net smoke"
 step "vhost-net smoke passed"
+
+prepare_pci_uplinks || fail "binding the PCI uplinks (${DPCNI_VM_PCI_UPLINKS[*]})"
 
 if [ -n "${DPCNI_VM_BENCH:-}" ]; then
   step "bench: $DPCNI_VM_BENCH"
