@@ -259,7 +259,7 @@ for binary in "${e2e[@]}"; do
   check_suite "$(basename "$binary")"
 done
 # Every NIC's PMD ran the uplink tests (the suites print the uplink's driver once it started).
-if [ "$pci_uplinks" = true ]; then
+if [ "$pci_uplinks" = true ] && [ ${#e2e[@]} -gt 0 ]; then
   for driver in net_virtio net_e1000_em net_vmxnet3; do
     runs=$(for binary in "${e2e[@]}"; do cat "$run_dir/$(basename "$binary").log"; done |
       grep -c "^uplink_driver=$driver link up" || true)
