@@ -8,6 +8,8 @@
 #
 #   testpmd io        net_null Rx hands out mbufs untouched: the floor of what forwarding costs
 #   testpmd io copy   net_null copy=1: its Rx and Tx each copy the 64-byte packet
+#   testpmd mac       mac forwarding: testpmd writes both MAC addresses of each packet, the least
+#                     an L2/L3 forwarder does to a packet (io never touches the packet's data)
 #   engine pods       net_null Rx plus a callback writing a routable 64-byte IPv4/UDP frame into
 #                     each mbuf (see engine_bench.cc), two pods sending to each other; the engine
 #                     parses, checks the source, looks up the /32, rewrites MACs and TTL, and
@@ -29,12 +31,17 @@
 #                     net_ring port each, empty): what polling quiet pods costs the busy ones, for
 #                     each N in IDLE_PODS
 #
+# HUGEPAGES=N reserves N 2 MiB hugepages for the run (nr_hugepages is put back on exit) and runs
+# every contender on them (--in-memory) instead of --no-huge, whose 4 KiB pages give each mbuf a page
+# and a TLB entry of its own.
+#
 # BASELINE_BENCH names an engine_bench built from another commit: its `engine pods +N idle` rows are
 # measured too, in the same rounds, to compare two versions of the engine under the same load.
 # ROWS, a bash regex, measures only the rows it matches (ROWS=idle: the idle-pod rows).
 #
 # Usage: bench/engine/run.sh   (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2,
-#                               IDLE_PODS="10 500", BASELINE_BENCH, ROWS, SAMPLE=median, TESTPMD)
+#                               IDLE_PODS="10 500", BASELINE_BENCH, ROWS, SAMPLE=median, TESTPMD,
+#                               HUGEPAGES)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,12 +53,27 @@ read -r -a idle_counts <<<"${IDLE_PODS:-10 500}"
 baseline=${BASELINE_BENCH:-}
 row_filter=${ROWS:-}
 sample=${SAMPLE:-median}
+hugepages=${HUGEPAGES:-0}
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
+cleanup() {
+  rm -rf "$scratch"
+  [[ $hugepages == 0 ]] || echo "$hugepages_before" >/proc/sys/vm/nr_hugepages
+}
+trap cleanup EXIT
+if [[ $hugepages != 0 ]]; then
+  echo "$hugepages" >/proc/sys/vm/nr_hugepages
+  free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+  ((free >= hugepages)) || { echo "only $free of $hugepages hugepages could be reserved" >&2; exit 1; }
+  memory_args="--in-memory -m 512"
+else
+  # --no-huge implies legacy memory; --no-shconf leaves no runtime files behind.
+  memory_args="--no-huge -m 512 --no-shconf"
+fi
 
 # 512 MB: the engine's route table alone takes 64 MB, and testpmd built for 1024 ports needs 384 MB.
 eal_args() {  # $1: what runs (for the file prefix), $2: extra net_null devargs
-  echo "--no-huge -m 512 --no-pci --no-shconf --file-prefix dpcni-bench-$1-$$ -l 0,1" \
+  echo "$memory_args --no-pci --file-prefix dpcni-bench-$1-$$ -l 0,1" \
        "--vdev net_null0$2 --vdev net_null1$2"
 }
 
@@ -67,11 +89,11 @@ pick_sample() {
 
 # testpmd prints each port's Tx-pps every stats period; a sample is the sum over the two ports.
 # The first period precedes forwarding and the next $warmup ones are warm-up: both are skipped.
-run_testpmd() {  # $1: label, $2: net_null devargs
+run_testpmd() {  # $1: label, $2: net_null devargs, $3: forward mode (default io)
   local log=$scratch/testpmd.log
   # shellcheck disable=SC2046
   timeout -s INT $((seconds + warmup + 4)) "$testpmd" $(eal_args testpmd "$2") -- \
-    --forward-mode=io --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || true
+    --forward-mode="${3:-io}" --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || true
   grep -a 'Tx-pps:' "$log" | awk '{ print $2 }' | paste -d' ' - - |
     awk -v skip=$((warmup + 1)) -v keep="$seconds" \
       'NF == 2 && NR > skip && NR <= skip + keep { printf "%.2f\n", ($1 + $2) / 1e6 }' |
@@ -108,6 +130,7 @@ measure() {  # $1: row
   case $1 in
     "testpmd io") run_testpmd "io" "" ;;
     "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
+    "testpmd mac") run_testpmd "mac" "" mac ;;
     "engine pods") run_engine "$bench" pods 0 ;;
     "engine uplink") run_engine "$bench" uplink 0 ;;
     "engine uplink, pod -> uplink one way") run_engine "$bench" uplink 0 on pod ;;
@@ -125,7 +148,7 @@ measure() {  # $1: row
   esac
 }
 
-rows=("testpmd io" "testpmd io copy" "engine pods" "engine uplink" "engine vxlan"
+rows=("testpmd io" "testpmd io copy" "testpmd mac" "engine pods" "engine uplink" "engine vxlan"
       "engine uplink, pod -> uplink one way" "engine vxlan, encap one way"
       "engine uplink, uplink -> pod one way" "engine vxlan, decap one way"
       "engine pods, no flow table" "engine pods, watched")
