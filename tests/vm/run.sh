@@ -106,6 +106,9 @@ guest_tools=(
 # file there); Debian's DPDK needs its driver packages in the image.
 [ -n "$dpdk_prefix" ] || guest_tools+=(librte-mempool-ring23 librte-net-virtio23 librte-net-tap23
   librte-net-af-packet23 librte-net-af-xdp23)
+# The PCI uplinks' NICs beyond virtio (--pci-uplinks, below).
+[ -n "$dpdk_prefix" ] || [ "$pci_uplinks" = false ] ||
+  guest_tools+=(librte-net-e1000-23 librte-net-vmxnet3-23)
 readonly guest_tools
 # The smoke's forwarder goes into the run's share like the project's binaries: Debian ships its own
 # in dpdk-dev, which would pull every DPDK development package into the guest.
