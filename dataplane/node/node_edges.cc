@@ -70,8 +70,9 @@ absl::StatusOr<std::unique_ptr<NodeEdges>> NodeEdges::SetUp(const AgentConfig& c
     // Pods' packets that do not fit the uplink are dropped (mtu_exceeded) with no ICMP back yet:
     // say so at start rather than let TCP stall on the first full-sized segment.
     const uint32_t tunnel_mtu = uplink->mtu > 50 ? uplink->mtu - 50 : 0;
-    DPCNI_LOG(kInfo, "node", "uplink ", uplink->link_name, " MTU ", uplink->mtu, " (VXLAN carries ",
-              tunnel_mtu, ")");
+    DPCNI_LOG(kInfo, "node", "uplink ", uplink->link_name, " (", uplink->driver, ") MTU ",
+              uplink->mtu, " (VXLAN carries ", tunnel_mtu,
+              "); Tx offloads: ", DescribeTxOffloads(uplink->tx_offloads));
     // (mode auto uses VXLAN only for nodes off the uplink's network, which the agent cannot know
     // yet: the line above says what VXLAN carries.)
     if (config.pod_mtu > uplink->mtu ||

@@ -32,6 +32,8 @@ uint64_t RxOffloadsFor(const PortQueues& queues, uint64_t rx_offload_capa) {
   return wanted & rx_offload_capa;
 }
 
+uint64_t TxOffloadsFor(uint64_t tx_offload_capa) { return kWantedTxOffloads & tx_offload_capa; }
+
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
   rte_eth_dev_info info{};
   if (int error = rte_eth_dev_info_get(port_id, &info); error != 0)
@@ -39,7 +41,7 @@ absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues) {
 
   rte_eth_conf conf{};
   conf.rxmode.offloads = RxOffloadsFor(queues, info.rx_offload_capa);
-  conf.txmode.offloads = kWantedTxOffloads & info.tx_offload_capa;
+  conf.txmode.offloads = TxOffloadsFor(info.tx_offload_capa);
   conf.rxmode.mtu = queues.mtu;
   conf.intr_conf.rxq = queues.rx_interrupts ? 1 : 0;
   int error = rte_eth_dev_configure(port_id, 1, queues.tx_queues, &conf);

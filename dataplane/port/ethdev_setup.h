@@ -32,6 +32,9 @@ struct PortQueues {
 // The Rx offloads a port is configured with on a device that offers `rx_offload_capa`: the
 // checksum offloads, and LRO unless `queues` says otherwise.
 uint64_t RxOffloadsFor(const PortQueues& queues, uint64_t rx_offload_capa);
+// The Tx offloads a port is configured with on a device that offers `tx_offload_capa`: TSO, the
+// IPv4, TCP and UDP checksums, and multi-segment packets, as far as it has them.
+uint64_t TxOffloadsFor(uint64_t tx_offload_capa);
 
 absl::Status ConfigureAndStartPort(uint16_t port_id, const PortQueues& queues);
 

@@ -327,9 +327,46 @@ absl::StatusOr<UplinkPort> CreateUplinkPort(const UplinkConfig& config, const Po
     RemoveDevice(port).IgnoreError();
     return DpdkError(absl::StrCat("read the MAC of ", what), error);
   }
+  if (rte_eth_dev_info info{}; rte_eth_dev_info_get(port.port_id, &info) == 0) {
+    port.driver = info.driver_name;
+    port.tx_offloads = TxOffloadsFor(info.tx_offload_capa);  // as ConfigureAndStartPort set them
+  }
   return port;
 }
 
 absl::Status DestroyUplinkPort(const UplinkPort& port) { return RemoveDevice(port); }
+
+std::string DescribeTxOffloads(uint64_t tx_offloads) {
+  std::vector<std::string> checksums;
+  if (tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) checksums.push_back("IPv4");
+  if (tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) checksums.push_back("TCP");
+  if (tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) checksums.push_back("UDP");
+  std::string checksum_list;
+  for (size_t i = 0; i < checksums.size(); ++i) {
+    absl::StrAppend(&checksum_list,
+                    i == 0                      ? ""
+                    : i + 1 == checksums.size() ? " and "
+                                                : ", ",
+                    checksums[i]);
+  }
+  const bool segmentation = (tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO) != 0;
+  std::string on_nic;
+  if (segmentation && !checksums.empty()) {
+    on_nic = absl::StrCat("TCP segmentation, and ", checksum_list, " checksums, on the NIC");
+  } else if (segmentation) {
+    on_nic = "TCP segmentation on the NIC";
+  } else if (!checksums.empty()) {
+    on_nic = absl::StrCat(checksum_list, " checksums on the NIC");
+  }
+  std::string in_software;
+  if (!segmentation) in_software = "TCP segmentation";
+  if (checksums.size() < 3) {
+    absl::StrAppend(&in_software, in_software.empty() ? "" : " and ",
+                    checksums.empty() ? "checksums" : "the other checksums");
+  }
+  if (on_nic.empty()) return absl::StrCat(in_software, " in software (the NIC offers none)");
+  if (in_software.empty()) return on_nic;
+  return absl::StrCat(on_nic, "; ", in_software, " in software");
+}
 
 }  // namespace dpcni::dataplane

@@ -24,8 +24,10 @@ struct UplinkPort {
   uint16_t port_id = 0;
   std::string device_name;  // the DPDK device: "net_af_packet0", "net_af_xdp0" or "0000:03:00.0"
   rte_ether_addr mac{};
-  std::string link_name;  // what an operator knows it by: the interface, or the PCI address
-  uint32_t mtu = 0;       // the node network's, which the port was configured with
+  std::string link_name;     // what an operator knows it by: the interface, or the PCI address
+  std::string driver;        // the DPDK driver that took it: "net_af_packet", "net_ixgbe"
+  uint32_t mtu = 0;          // the node network's, which the port was configured with
+  uint64_t tx_offloads = 0;  // RTE_ETH_TX_OFFLOAD_*: what the port was configured to do on Tx
   // af_packet: the receive merging the agent turned off on the interface ("GRO", "LRO"), to log.
   std::vector<std::string> receive_merging_turned_off;
 };
@@ -47,6 +49,10 @@ absl::Status CheckUplinkDevice(const UplinkConfig& config, const HostPaths& host
 // How the uplink is configured: `queues` as every port has them, with the uplink's MTU and without
 // Rx LRO.
 PortQueues UplinkPortQueues(const PortQueues& queues, uint32_t mtu);
+
+// The Tx offloads the engine uses on the uplink, for the agent's log: "TCP segmentation, and IPv4,
+// TCP and UDP checksums, on the NIC", or what the engine does in software instead.
+std::string DescribeTxOffloads(uint64_t tx_offloads);
 
 // Checks the device, creates (probes) the port, configures it like every port (ethdev_setup.h,
 // with UplinkPortQueues) and starts it. On failure nothing is left behind.

@@ -37,8 +37,9 @@ struct Uplink {
 // For gtest's messages and ctest's names: "pci 0000:00:10.0 (peer eth0)".
 void PrintTo(const Uplink& uplink, std::ostream* out) {
   *out << uplink.type;
-  if (!uplink.pci_address.empty())
+  if (!uplink.pci_address.empty()) {
     *out << " " << uplink.pci_address << " (peer " << uplink.peer << ")";
+  }
 }
 
 // af_packet always; the PCI NICs of DPCNI_E2E_PCI_UPLINKS ("<address>=<peer interface> ...").
@@ -211,6 +212,17 @@ TEST_P(NodeNetworkTest, PodTalksToTheOutsideHostThroughTheUplink) {
   uint64_t checksum_errors = 1;
   fields >> name >> checksum_errors;
   EXPECT_EQ(checksum_errors, 0u) << errors.out;
+  // Which offloads the NIC took on and which the engine did in software, as the agent logged them.
+  const std::string log = node_->agent().Log();
+  const size_t offloads = log.find("); Tx offloads: ");
+  ASSERT_NE(offloads, std::string::npos) << log;
+  const size_t start = log.rfind('\n', offloads) + 1;  // npos + 1: the log's first line
+  const std::string line = log.substr(start, log.find('\n', offloads) - start);
+  std::cout << "agent: " << line << std::endl;
+  if (log.find("uplink " + uplink().pci_address + " (net_e1000_em)") != std::string::npos) {
+    EXPECT_NE(line.find("IPv4, TCP and UDP checksums on the NIC; TCP segmentation in software"),
+              std::string::npos);
+  }
 }
 
 TEST_P(NodeNetworkTest, TheUplinkRefusesSourcesInTheNodesPodCidr) {

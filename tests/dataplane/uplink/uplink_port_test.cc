@@ -177,6 +177,26 @@ TEST_F(FakeSysfs, PciDeviceOnVfioPciIsProbed) {
   EXPECT_THAT(port.status().message(), HasSubstr("probe uplink pci 0000:03:00.0"));
 }
 
+// ---- What the agent logs of the uplink's offloads ----
+
+TEST(DescribeTxOffloads, SaysWhatTheNicDoesAndWhatIsLeftToSoftware) {
+  constexpr uint64_t kChecksums =
+      RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  EXPECT_EQ(DescribeTxOffloads(kChecksums | RTE_ETH_TX_OFFLOAD_TCP_TSO),
+            "TCP segmentation, and IPv4, TCP and UDP checksums, on the NIC");
+  // e1000 (net_e1000_em): checksums, no TSO.
+  EXPECT_EQ(DescribeTxOffloads(kChecksums | RTE_ETH_TX_OFFLOAD_MULTI_SEGS),
+            "IPv4, TCP and UDP checksums on the NIC; TCP segmentation in software");
+  // vmxnet3: TSO and L4 checksums, no IPv4 header checksum.
+  EXPECT_EQ(DescribeTxOffloads(RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                               RTE_ETH_TX_OFFLOAD_UDP_CKSUM),
+            "TCP segmentation, and TCP and UDP checksums, on the NIC; the other checksums in "
+            "software");
+  // af_packet, or virtio-net without the features.
+  EXPECT_EQ(DescribeTxOffloads(0),
+            "TCP segmentation and checksums in software (the NIC offers none)");
+}
+
 // ---- Ports on a veth in a network namespace of the test's own ----
 
 constexpr uint16_t kTestEtherType = 0x88b5;  // IEEE 802 local experimental: nothing else sends it
