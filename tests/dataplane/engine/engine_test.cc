@@ -182,8 +182,8 @@ TEST_F(EngineTest, DetachWhileTrafficFlowsLeavesNothingForTheDetachedPort) {
   uint64_t unrouted_before = Dropped(*port_a_, "no_route");
   ASSERT_TRUE(WaitUntil([&] { return Dropped(*port_a_, "no_route") >= unrouted_before + 1000; }));
   generator.Stop();
-  // The generator may have left the Rx ring full (a slow worker: seen under ASan on a busy machine),
-  // and the packet below must find room in it.
+  // The generator may have left the Rx ring full (a slow worker: seen under ASan on a busy
+  // machine), and the packet below must find room in it.
   ASSERT_TRUE(WaitUntil([&] { return port_a_->WaitingForRx() == 0; }));
 
   // Detaching the ingress port: once DetachPod returns its Rx ring is no longer drained.
