@@ -200,8 +200,19 @@ uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uin
   }
   if (pass != 0) {
     const Frame& frame = *bench->frame.load(std::memory_order_acquire);
+    // A copy of a length known at compile time is a few vector moves, where one of a variable
+    // length is a call into libc's memcpy that cost as much as a tenth of the engine's run: the
+    // usual 64-byte frame gets its own loop, so that the rate is the engine's, not the bench's.
+    if (frame.length == kFrameSize) {
+      for (uint16_t i = 0; i < pass; ++i) {
+        std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), kFrameSize);
+      }
+    } else {
+      for (uint16_t i = 0; i < pass; ++i) {
+        std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), frame.length);
+      }
+    }
     for (uint16_t i = 0; i < pass; ++i) {
-      std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame.data(), frame.length);
       packets[i]->data_len = frame.length;
       packets[i]->pkt_len = frame.length;
     }

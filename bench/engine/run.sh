@@ -35,8 +35,9 @@
 # every contender on them (--in-memory) instead of --no-huge, whose 4 KiB pages give each mbuf a page
 # and a TLB entry of its own.
 #
-# BASELINE_BENCH names an engine_bench built from another commit: its `engine pods +N idle` rows are
-# measured too, in the same rounds, to compare two versions of the engine under the same load.
+# BASELINE_BENCH names an engine_bench built from another commit: every engine row gets a
+# `baseline ...` twin measured with it right after, in the same rounds, to compare two versions of
+# the engine under the same load (ROWS='^(baseline )?engine (pods|uplink)$', say).
 # ROWS, a bash regex, measures only the rows it matches (ROWS=idle: the idle-pod rows).
 #
 # Usage: bench/engine/run.sh   (env: BUILD_DIR, ROUNDS=3, SECONDS_PER_RUN=10, WARMUP=2,
@@ -124,9 +125,13 @@ bench=$build_dir/bench/engine/engine_bench
 # The testpmd of the DPDK the engine is built with (cmake/Dpdk.cmake), unless TESTPMD is set.
 testpmd=${TESTPMD:-$(cat "$build_dir/bench/engine/testpmd-path")}
 
-# One sample of a row of the table.
+# One sample of a row of the table. "baseline <engine row>" measures that row with BASELINE_BENCH.
 measure() {  # $1: row
   local idle
+  if [[ $1 == "baseline engine "* ]]; then
+    bench=$baseline measure "${1#baseline }"
+    return
+  fi
   case $1 in
     "testpmd io") run_testpmd "io" "" ;;
     "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
@@ -142,8 +147,6 @@ measure() {  # $1: row
     "engine pods, watched") run_engine "$bench" pods 0 watched ;;
     "engine pods +"*) idle=${1#engine pods +}
       run_engine "$bench" pods "${idle% idle}" ;;
-    "baseline engine pods +"*) idle=${1#baseline engine pods +}
-      run_engine "$baseline" pods "${idle% idle}" ;;
     *) echo "no such row: $1" >&2; exit 1 ;;
   esac
 }
@@ -154,8 +157,16 @@ rows=("testpmd io" "testpmd io copy" "testpmd mac" "engine pods" "engine uplink"
       "engine pods, no flow table" "engine pods, watched")
 for idle in "${idle_counts[@]}"; do
   rows+=("engine pods +$idle idle")
-  [[ -z $baseline ]] || rows+=("baseline engine pods +$idle idle")
 done
+# With BASELINE_BENCH every engine row is measured with both binaries, each after the other.
+if [[ -n $baseline ]]; then
+  paired=()
+  for row in "${rows[@]}"; do
+    paired+=("$row")
+    [[ $row != "engine "* ]] || paired+=("baseline $row")
+  done
+  rows=("${paired[@]}")
+fi
 contenders=()
 for row in "${rows[@]}"; do
   if [[ -z $row_filter || $row =~ $row_filter ]]; then
