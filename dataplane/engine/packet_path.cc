@@ -16,17 +16,6 @@ constexpr Verdict Drop(DropReason reason) {
   return {.action = Action::kDrop, .drop_reason = reason};
 }
 
-// Decrements the TTL and patches the header checksum for the changed (TTL, protocol) word. The old
-// word is assembled from the two bytes rather than reloaded after the byte store, which would stall
-// on store forwarding.
-void DecrementTtl(rte_ipv4_hdr* ip) {
-  const uint16_t old_word = static_cast<uint16_t>(ip->time_to_live << 8 | ip->next_proto_id);
-  const uint16_t new_word = old_word - 0x100;
-  --ip->time_to_live;
-  ip->hdr_checksum =
-      UpdateChecksum(ip->hdr_checksum, rte_cpu_to_be_16(old_word), rte_cpu_to_be_16(new_word));
-}
-
 bool AllowedFrom(const NextHop& next_hop, const IngressPort& ingress) {
   return (next_hop.allowed_ingress & RoleMask(ingress.role)) != 0;
 }

@@ -190,15 +190,15 @@ inline rte_arp_hdr* ArpHeader(rte_mbuf* packet) {
 // (kReplyToSender); anything else is kDrop with arp_ignored.
 Verdict AnswerNodeArp(const IngressPort& uplink, rte_mbuf* packet);
 
-// RFC 1624 (eqn. 3): the header checksum after one 16-bit word changed from `old_word` to
-// `new_word`. All three values are in network byte order.
-inline rte_be16_t UpdateChecksum(rte_be16_t checksum, rte_be16_t old_word, rte_be16_t new_word) {
-  // HC' = ~(~HC + ~m + m'), in one's complement arithmetic with end-around carry.
-  uint32_t sum = static_cast<uint16_t>(~rte_be_to_cpu_16(checksum)) +
-                 static_cast<uint16_t>(~rte_be_to_cpu_16(old_word)) + rte_be_to_cpu_16(new_word);
+// Decrements the TTL and patches the header checksum (RFC 1624) for the (TTL, protocol) word, which
+// drops by 0x0100: the checksum, its complement, rises by as much. One's complement sums come out
+// the same in either byte order (RFC 1071, section 2(B)), so the addition is done on the stored
+// bytes as they are, with the network-order constant and an end-around carry: no byte swaps.
+inline void DecrementTtl(rte_ipv4_hdr* ip) {
+  uint32_t sum = uint32_t{ip->hdr_checksum} + RTE_BE16(0x0100);
   sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return rte_cpu_to_be_16(static_cast<uint16_t>(~sum));
+  ip->hdr_checksum = static_cast<rte_be16_t>(sum);
+  --ip->time_to_live;
 }
 
 }  // namespace dpcni::dataplane
