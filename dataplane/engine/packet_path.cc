@@ -5,7 +5,10 @@
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
+#include <rte_vect.h>
 #include <rte_vxlan.h>
+
+#include <cstring>
 
 namespace dpcni::dataplane {
 namespace {
@@ -355,6 +358,153 @@ Verdict DecidePacket(const RoutingView& routing, const IngressPort& ingress, rte
       return DecideArp(routing, ingress, packet, ethernet);
     default:
       return Drop(DropReason::kNotIpv4);
+  }
+}
+
+namespace {
+
+// The first bytes of an options-free IPv4 packet's TCP header, up to its flags.
+constexpr uint32_t kTcpFlagsEnd = kL2Length + sizeof(rte_ipv4_hdr) + 14;
+
+// RouteBurst's first pass over one packet: whether it may take the common case, judged from its
+// headers alone (the route comes later), and if so its destination in host byte order. Every check
+// here is one DecidePacket makes on the way to kForward; a packet failing one goes to DecidePacket,
+// which names the drop or takes the rarer path.
+bool CommonCaseHeaders(const RoutingView& routing, const IngressPort& ingress,
+                       const rte_mbuf* packet, bool syn_needs_lookup, uint32_t* destination) {
+  if (packet->data_len < kL2Length + sizeof(rte_ipv4_hdr)) {
+    return false;
+  }
+  const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(ethernet + 1);
+  if (ethernet->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+      ip->version_ihl != RTE_IPV4_VHL_DEF) {
+    return false;
+  }
+  const uint32_t total_length = rte_be_to_cpu_16(ip->total_length);
+  if (total_length < sizeof(rte_ipv4_hdr) || total_length > packet->pkt_len - kL2Length ||
+      (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+    return false;
+  }
+  switch (ingress.role) {
+    case PortRole::kPod:
+      if (!rte_is_same_ether_addr(&ethernet->src_addr, &ingress.mac) ||
+          ip->src_addr != ingress.ip) {
+        return false;
+      }
+      break;
+    case PortRole::kUplink:
+      // Multicast (which DecidePacket takes) and the node's own address (VXLAN, or handed to the
+      // kernel) are not the common case.
+      if (!rte_is_same_ether_addr(&ethernet->dst_addr, &ingress.mac) ||
+          ip->dst_addr == ingress.ip ||
+          (routing.uplink_denied_sources != nullptr &&
+           routing.uplink_denied_sources->Denies(ip->src_addr))) {
+        return false;
+      }
+      break;
+    case PortRole::kHost:
+      break;
+  }
+  // A SYN may end a closing flow of the kernel's (NoteDirectOpening): DecidePacket looks it up.
+  // So does a TCP header cut short, to keep this check simple.
+  if (syn_needs_lookup && ip->next_proto_id == IPPROTO_TCP &&
+      (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK)) == 0 &&
+      (packet->data_len < kTcpFlagsEnd ||
+       (rte_pktmbuf_mtod_offset(packet, const rte_tcp_hdr*, kL2Length + sizeof(rte_ipv4_hdr))
+            ->tcp_flags &
+        kTcpSyn) != 0)) {
+    return false;
+  }
+  *destination = rte_be_to_cpu_32(ip->dst_addr);
+  return true;
+}
+
+// The last neighbour RouteBurst resolved: a burst to the uplink usually goes to one router.
+struct ResolvedNeighbour {
+  rte_be32_t ip = 0;
+  rte_ether_addr mac{};
+  bool valid = false;
+};
+
+// RouteBurst's second pass over a packet whose headers passed, with its next hop id: rewrites it
+// and returns the next hop, or returns nullptr with the packet untouched.
+const NextHop* RouteCommonCase(const RoutingView& routing, const IngressPort& ingress,
+                               rte_mbuf* packet, uint32_t next_hop_id, ResolvedNeighbour* last) {
+  if (next_hop_id == kNoNextHop) {
+    return nullptr;
+  }
+  const NextHop* next_hop = &routing.next_hops[next_hop_id];
+  auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+  if (!AllowedFrom(*next_hop, ingress) || ip->time_to_live <= 1 ||
+      (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
+       (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0)) {
+    return nullptr;
+  }
+  if (next_hop->kind == NextHopKind::kDirect) {
+    // dst_mac and src_mac lie next to each other, as in the Ethernet header: one copy of 12 bytes.
+    constexpr size_t kMacs = size_t{2} * RTE_ETHER_ADDR_LEN;
+    static_assert(offsetof(NextHop, src_mac) == offsetof(NextHop, dst_mac) + RTE_ETHER_ADDR_LEN);
+    static_assert(offsetof(rte_ether_hdr, src_addr) == RTE_ETHER_ADDR_LEN);
+    std::memcpy(ethernet, &next_hop->dst_mac, kMacs);
+  } else if (next_hop->kind == NextHopKind::kNeighbour) {
+    const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
+    if (!last->valid || last->ip != neighbour) {
+      last->valid = routing.neighbours->Resolve(neighbour, &last->mac);
+      last->ip = neighbour;
+      if (!last->valid) {
+        return nullptr;
+      }
+    }
+    ethernet->dst_addr = last->mac;
+    ethernet->src_addr = next_hop->src_mac;
+  } else {
+    return nullptr;  // the node's address, VXLAN
+  }
+  DecrementTtl(ip);
+  packet->l2_len = kL2Length;
+  packet->l3_len = sizeof(rte_ipv4_hdr);
+  return next_hop;
+}
+
+}  // namespace
+
+void RouteBurst(const RoutingView& routing, const IngressPort& ingress, rte_mbuf* const* packets,
+                uint16_t count, const NextHop** routed) {
+  std::fill_n(routed, count, nullptr);
+  bool syn_needs_lookup = false;
+  if (routing.flows != nullptr) {
+    if (ingress.role == PortRole::kHost || routing.flows->Watched(ingress.port_id)) {
+      return;
+    }
+    syn_needs_lookup = !routing.flows->Empty();
+  }
+  // First pass: the headers, gathering the destinations of the packets that passed.
+  uint32_t destinations[kMaxBurstSize + 3];
+  uint16_t positions[kMaxBurstSize];
+  uint16_t candidates = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (CommonCaseHeaders(routing, ingress, packets[i], syn_needs_lookup,
+                          &destinations[candidates])) {
+      positions[candidates++] = i;
+    }
+  }
+  // The lookups, four at a time; a miss takes the default route (kNoNextHop: none). The last
+  // group is padded with 0.0.0.0, whose result is ignored.
+  std::fill_n(&destinations[candidates], 3, 0);
+  const uint32_t default_next_hop = routing.default_next_hop->load(std::memory_order_acquire);
+  uint32_t next_hop_ids[kMaxBurstSize + 3];
+  for (uint16_t k = 0; k < candidates; k += 4) {
+    rte_xmm_t group;
+    std::memcpy(group.u32, &destinations[k], sizeof(group.u32));
+    rte_lpm_lookupx4(routing.lpm, group.x, &next_hop_ids[k], default_next_hop);
+  }
+  // Second pass: the next hops, and the rewrite.
+  ResolvedNeighbour last;
+  for (uint16_t k = 0; k < candidates; ++k) {
+    const uint16_t i = positions[k];
+    routed[i] = RouteCommonCase(routing, ingress, packets[i], next_hop_ids[k], &last);
   }
 }
 

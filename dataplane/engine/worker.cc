@@ -21,8 +21,6 @@
 namespace dpcni::dataplane {
 namespace {
 
-// How many packets ahead of the one being handled we prefetch (as l3fwd does).
-constexpr uint16_t kPrefetchAhead = 3;
 // Room for the software GSO segments of one packet: a 64 KiB packet cut at an MSS of 512 or more.
 constexpr uint16_t kMaxGsoSegments = 128;
 // The longest a worker blocked on Rx interrupts stays away: it then polls once, which runs its
@@ -351,66 +349,75 @@ void Worker::TrackKernelFlow(const rte_mbuf* packet, const NextHop& next_hop, ui
 
 void Worker::ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count,
                           uint64_t now) {
-  const bool from_kernel = ingress.role == PortRole::kHost && setup_.routing.flows != nullptr;
   PortCounterCells& ingress_counters = counters_[ingress.port_id];
-  for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i) {
+  // RouteBurst reads every packet's headers in its first pass: ask for them all at once.
+  for (uint16_t i = 0; i < count; ++i) {
     PrefetchHeaders(packets[i]);
   }
+  const NextHop* routed[kMaxBurstSize];
+  RouteBurst(setup_.routing, ingress, packets, count, routed);
   uint64_t bytes = 0;
+  // In the burst's order, so that each egress port sends its packets in the order they came.
   for (uint16_t i = 0; i < count; ++i) {
-    if (i + kPrefetchAhead < count) {
-      PrefetchHeaders(packets[i + kPrefetchAhead]);
-    }
     rte_mbuf* packet = packets[i];
     bytes += packet->pkt_len;
-    Verdict verdict = DecidePacket(setup_.routing, ingress, packet, now);
-    if (from_kernel && (verdict.action == Action::kForward || verdict.action == Action::kResolve ||
-                        verdict.action == Action::kEncapsulate)) {
-      TrackKernelFlow(packet, *verdict.next_hop, now);
-    }
-    if (verdict.decapsulated) {
-      ingress_counters.CountEvent(PortEvent::kVxlanDecapsulated);
-    }
-    switch (verdict.action) {
-      case Action::kForward:
-        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
-        break;
-      case Action::kEncapsulate:
-        Encapsulate(packet, *verdict.next_hop, ingress.port_id, ingress_counters);
-        break;
-      case Action::kToKernel:
-        setup_.routing.flows->CountHit(setup_.index);
-        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
-        break;
-      case Action::kToNode:
-        ingress_counters.CountEvent(PortEvent::kToNode);
-        Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
-        break;
-      case Action::kResolve:
-        if (!setup_.resolver->HandOver(packet, verdict.neighbour_ip, ingress.port_id)) {
-          ingress_counters.CountDrop(DropReason::kNeighbourQueueFull);
-          rte_pktmbuf_free(packet);
-        }
-        break;
-      case Action::kReplyToSender:
-        ingress_counters.CountEvent(PortEvent::kArpReplied);
-        Enqueue(ingress.port_id, packet);
-        break;
-      case Action::kNeighbourArp:
-        HandleNeighbourArp(ingress, packet, ingress_counters);
-        break;
-      case Action::kDrop:
-        ingress_counters.CountDrop(verdict.drop_reason);
-        if (unlikely(verdict.icmp_error != IcmpError::kNone)) {
-          SendIcmpError(ingress, packet, verdict.icmp_error, verdict.icmp_mtu, now,
-                        ingress_counters);
-        }
-        rte_pktmbuf_free(packet);
-        break;
+    if (likely(routed[i] != nullptr)) {
+      Forward(packet, routed[i]->port_id, routed[i]->caps, ingress_counters);
+    } else {
+      DecideAndAct(ingress, packet, now, ingress_counters);
     }
   }
   ingress_counters.rx_packets.Add(count);
   ingress_counters.rx_bytes.Add(bytes);
+}
+
+void Worker::DecideAndAct(const IngressPort& ingress, rte_mbuf* packet, uint64_t now,
+                          PortCounterCells& ingress_counters) {
+  const Verdict verdict = DecidePacket(setup_.routing, ingress, packet, now);
+  if (ingress.role == PortRole::kHost && setup_.routing.flows != nullptr &&
+      (verdict.action == Action::kForward || verdict.action == Action::kResolve ||
+       verdict.action == Action::kEncapsulate)) {
+    TrackKernelFlow(packet, *verdict.next_hop, now);
+  }
+  if (verdict.decapsulated) {
+    ingress_counters.CountEvent(PortEvent::kVxlanDecapsulated);
+  }
+  switch (verdict.action) {
+    case Action::kForward:
+      Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+      break;
+    case Action::kEncapsulate:
+      Encapsulate(packet, *verdict.next_hop, ingress.port_id, ingress_counters);
+      break;
+    case Action::kToKernel:
+      setup_.routing.flows->CountHit(setup_.index);
+      Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+      break;
+    case Action::kToNode:
+      ingress_counters.CountEvent(PortEvent::kToNode);
+      Forward(packet, verdict.next_hop->port_id, verdict.next_hop->caps, ingress_counters);
+      break;
+    case Action::kResolve:
+      if (!setup_.resolver->HandOver(packet, verdict.neighbour_ip, ingress.port_id)) {
+        ingress_counters.CountDrop(DropReason::kNeighbourQueueFull);
+        rte_pktmbuf_free(packet);
+      }
+      break;
+    case Action::kReplyToSender:
+      ingress_counters.CountEvent(PortEvent::kArpReplied);
+      Enqueue(ingress.port_id, packet);
+      break;
+    case Action::kNeighbourArp:
+      HandleNeighbourArp(ingress, packet, ingress_counters);
+      break;
+    case Action::kDrop:
+      ingress_counters.CountDrop(verdict.drop_reason);
+      if (unlikely(verdict.icmp_error != IcmpError::kNone)) {
+        SendIcmpError(ingress, packet, verdict.icmp_error, verdict.icmp_mtu, now, ingress_counters);
+      }
+      rte_pktmbuf_free(packet);
+      break;
+  }
 }
 
 void Worker::ForwardWithOffloads(rte_mbuf* packet, uint16_t port_id, const EgressCaps& caps,

@@ -111,7 +111,11 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker final : private NeighbourSink {
   // Receives and handles one burst from each of this round's ports (see PollSchedule), then
   // flushes; true if anything arrived.
   bool PollRound();
+  // Routes the burst's common case together (RouteBurst), then each other packet on its own.
   void ProcessBurst(const IngressPort& ingress, rte_mbuf** packets, uint16_t count, uint64_t now);
+  // A packet RouteBurst left: DecidePacket's verdict, carried out.
+  void DecideAndAct(const IngressPort& ingress, rte_mbuf* packet, uint64_t now,
+                    PortCounterCells& ingress_counters);
   // A packet from the host port routed toward `next_hop`: keeps its flow if replies need it.
   void TrackKernelFlow(const rte_mbuf* packet, const NextHop& next_hop, uint64_t now);
   // Sends a routed packet, through the offload path if it carries offload metadata.

@@ -7,7 +7,10 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include <array>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/dataplane/engine/test_packets.h"
@@ -727,6 +730,143 @@ TEST_F(PacketPathTest, KeepsAFlowsVxlanSourcePortWithinTheEphemeralRange) {
   packet->hash.rss = UINT32_MAX;
   EXPECT_EQ(VxlanSourcePort(packet), 65535);
   rte_pktmbuf_free(packet);
+}
+
+// RouteBurst: a burst's common case, which must come out exactly as DecidePacket makes it, and
+// everything else left untouched for DecidePacket.
+class RouteBurstTest : public PacketPathTest {
+ protected:
+  using Build = std::function<rte_mbuf*()>;
+
+  static std::vector<uint8_t> Bytes(const rte_mbuf* packet) {
+    const auto* data = rte_pktmbuf_mtod(packet, const uint8_t*);
+    return std::vector<uint8_t>(data, data + packet->data_len);
+  }
+
+  // Routes the frames as one burst from `ingress`, then each again on its own with DecidePacket,
+  // and checks RouteBurst against it: a routed packet is DecidePacket's kForward to the same next
+  // hop, byte for byte, and a packet left alone is as it came. Returns which were routed.
+  std::vector<bool> RouteAndCompare(const IngressPort& ingress, const std::vector<Build>& frames) {
+    std::vector<rte_mbuf*> burst;
+    std::vector<rte_mbuf*> alone;
+    std::vector<std::vector<uint8_t>> received;
+    for (const Build& build : frames) {
+      burst.push_back(build());
+      alone.push_back(build());
+      received.push_back(Bytes(burst.back()));
+    }
+    std::array<const NextHop*, kMaxBurstSize> routed{};
+    RouteBurst(routing_, ingress, burst.data(), static_cast<uint16_t>(burst.size()), routed.data());
+    std::vector<bool> taken;
+    for (size_t i = 0; i < burst.size(); ++i) {
+      const Verdict verdict = DecidePacket(routing_, ingress, alone[i], /*now=*/0);
+      if (routed[i] != nullptr) {
+        EXPECT_EQ(verdict.action, Action::kForward) << "frame " << i;
+        EXPECT_EQ(verdict.next_hop, routed[i]) << "frame " << i;
+        EXPECT_EQ(Bytes(burst[i]), Bytes(alone[i])) << "frame " << i;
+        EXPECT_EQ(burst[i]->l2_len, alone[i]->l2_len) << "frame " << i;
+        EXPECT_EQ(burst[i]->l3_len, alone[i]->l3_len) << "frame " << i;
+      } else {
+        EXPECT_EQ(Bytes(burst[i]), received[i]) << "frame " << i << " changed, yet left alone";
+      }
+      taken.push_back(routed[i] != nullptr);
+      rte_pktmbuf_free(burst[i]);
+      rte_pktmbuf_free(alone[i]);
+    }
+    return taken;
+  }
+
+  Build Frame(const Ipv4Frame& frame) {
+    return [this, frame] { return BuildIpv4(pool_, frame); };
+  }
+};
+
+TEST_F(RouteBurstTest, RoutesTheCommonCaseAsDecidePacketDoesAndLeavesTheRest) {
+  Learn(testing::kRouterIp, testing::kRouterMac);
+  Ipv4Frame tcp = FromAToB();
+  tcp.protocol = IPPROTO_TCP;
+  Ipv4Frame last_hop = FromAToB();
+  last_hop.ttl = 1;
+  Ipv4Frame spoofed = FromAToB();
+  spoofed.src_ip = RTE_IPV4(10, 244, 0, 99);
+  Ipv4Frame too_big = FromA(RTE_IPV4(10, 50, 3, 4));  // the uplink's MTU is 1500
+  too_big.payload_size = 1500;
+  const std::vector<bool> routed = RouteAndCompare(
+      pod_a_,
+      {Frame(FromAToB()), Frame(tcp), Frame(FromA(RTE_IPV4(10, 50, 3, 4))),
+       Frame(FromA(kInternetIp)), Frame(FromA(RTE_IPV4(10, 50, 9, 9))),
+       Frame(FromA(testing::kNeighbourIp)), Frame(FromA(testing::kNodeIp)), Frame(last_hop),
+       Frame(spoofed), [this] { return BuildArpRequest(pool_, kPodAMac, kPodAIp, kGatewayIp); },
+       Frame(too_big)});
+  // A pod, TCP to it, a routed prefix through the resolved router, the default route to the
+  // kernel, the router again (its MAC from the burst's last resolution); then the neighbour not yet
+  // resolved, the node's address, TTL 1, a spoofed source, ARP, a frame over the MTU.
+  EXPECT_EQ(routed, (std::vector<bool>{true, true, true, true, true, false, false, false, false,
+                                       false, false}));
+}
+
+TEST_F(RouteBurstTest, LeavesWhatNoRouteTakes) {
+  default_next_hop_ = kNoNextHop;
+  EXPECT_EQ(RouteAndCompare(pod_a_, {Frame(FromA(kInternetIp)), Frame(FromAToB())}),
+            (std::vector<bool>{false, true}));
+}
+
+TEST_F(RouteBurstTest, LeavesATcpSynToDecidePacketWhileFlowsAreTracked) {
+  Ipv4Frame syn = FromAToB();
+  syn.protocol = IPPROTO_TCP;
+  syn.tcp_flags = RTE_TCP_SYN_FLAG;
+  Ipv4Frame ack = syn;
+  ack.tcp_flags = RTE_TCP_ACK_FLAG;
+  EXPECT_EQ(RouteAndCompare(pod_a_, {Frame(syn), Frame(ack)}), (std::vector<bool>{true, true}));
+
+  Ipv4Frame forwarded = FromKernel(kPodAIp, kPodBIp);
+  forwarded.protocol = IPPROTO_TCP;
+  forwarded.dst_port = 8080;
+  ASSERT_TRUE(KernelForwards(forwarded));
+  // The table holds a flow now: a SYN may end one of its closing flows (NoteDirectOpening).
+  EXPECT_EQ(RouteAndCompare(pod_a_, {Frame(syn), Frame(ack)}), (std::vector<bool>{false, true}));
+}
+
+TEST_F(RouteBurstTest, LeavesAWatchedPortsBurstToDecidePacket) {
+  Ipv4Frame forwarded = FromKernel(kPodAIp, kPodBIp);
+  forwarded.protocol = IPPROTO_TCP;
+  forwarded.dst_port = 8080;
+  ASSERT_TRUE(KernelForwards(forwarded));
+  ASSERT_TRUE(flows_->Watched(kPortB));
+  // Pod B answers the kernel's flow on one connection and talks directly on another: both are
+  // DecidePacket's (the first goes back to the kernel).
+  Ipv4Frame direct = FromB(kPodAIp);
+  direct.src_port = 9090;
+  EXPECT_EQ(RouteAndCompare(PodB(), {Frame(FromB(kPodAIp)), Frame(direct)}),
+            (std::vector<bool>{false, false}));
+}
+
+TEST_F(RouteBurstTest, LeavesTheHostPortToDecidePacketWhileFlowsAreTracked) {
+  // The worker keeps the flows the kernel forwards, which only DecidePacket's path does.
+  EXPECT_EQ(RouteAndCompare(host_, {Frame(FromKernel(kGatewayIp, kPodBIp))}),
+            std::vector<bool>{false});
+  routing_.flows = nullptr;
+  EXPECT_EQ(RouteAndCompare(host_, {Frame(FromKernel(kGatewayIp, kPodBIp))}),
+            std::vector<bool>{true});
+}
+
+TEST_F(RouteBurstTest, RoutesUplinkFramesForPodsAndLeavesTheRest) {
+  UplinkSourceFilter denied;
+  denied.prefixes[0] = {.network = rte_cpu_to_be_32(RTE_IPV4(10, 244, 0, 0)),
+                        .mask = rte_cpu_to_be_32(0xffffff00)};
+  denied.count = 1;
+  routing_.uplink_denied_sources = &denied;
+  Ipv4Frame forged = FromNeighbour(kPodBIp);
+  forged.src_ip = kPodAIp;
+  Ipv4Frame broadcast = FromNeighbour(kPodBIp);
+  broadcast.dst_mac = rte_ether_addr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+  Ipv4Frame elsewhere = FromNeighbour(kPodBIp);
+  elsewhere.dst_mac = testing::kRouterMac;
+  EXPECT_EQ(RouteAndCompare(
+                uplink_, {Frame(FromNeighbour(kPodBIp)), Frame(FromNeighbour(kPodAIp)),
+                          Frame(FromNeighbour(testing::kNodeIp)), Frame(forged), Frame(broadcast),
+                          Frame(elsewhere), Frame(FromNeighbour(kInternetIp))}),
+            (std::vector<bool>{true, true, false, false, false, false, false}));
 }
 
 }  // namespace

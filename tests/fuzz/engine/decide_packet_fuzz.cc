@@ -12,6 +12,10 @@
 // heap-buffer-overflow. One control bit puts it in an ordinary pool mbuf instead, with headroom,
 // for the paths that only such a buffer takes (VXLAN headers prepended in place).
 //
+// Each frame also goes through RouteBurst, as copies in a burst of kBurstCopies, which must agree
+// with DecidePacket on it: a copy it routes is DecidePacket's kForward to the same next hop, byte
+// for byte, and a copy it leaves is as it came.
+//
 // Beyond "no crash", each input checks what the engine promises (packet_path.h, offload.h): a
 // verdict in range; a routed packet with its lengths set inside the frame, its source MAC written
 // and a header checksum still valid after the TTL decrement; the inner packet of VXLAN going only
@@ -87,6 +91,8 @@ constexpr uint16_t kClientPort = 40000;
 constexpr uint16_t kServicePort = 8080;
 
 constexpr uint16_t kMaxSegments = 128;  // worker.cc's kMaxGsoSegments
+// Copies of the frame RouteBurst gets at once: a group of four lookups and one left over.
+constexpr uint16_t kBurstCopies = 5;
 constexpr uint64_t kNow = 2;
 
 // The control bytes in front of the frame.
@@ -460,6 +466,37 @@ void CheckIcmpError(const rte_mbuf* offending, const rte_mbuf* reply) {
   FUZZ_CHECK(sum == 0xffff, "ICMP error's checksum wrong");
 }
 
+// The packet's bytes, across its segments.
+std::vector<uint8_t> Bytes(const rte_mbuf* packet) {
+  std::vector<uint8_t> bytes(packet->pkt_len);
+  if (bytes.empty()) return bytes;
+  const void* read = rte_pktmbuf_read(packet, 0, packet->pkt_len, bytes.data());
+  FUZZ_CHECK(read != nullptr, "an mbuf chain shorter than its pkt_len");
+  if (read != bytes.data()) std::memcpy(bytes.data(), read, bytes.size());
+  return bytes;
+}
+
+// RouteBurst took `copies` (as received) before DecidePacket gave `verdict` for `packet`.
+void CheckRouteBurst(const std::array<rte_mbuf*, kBurstCopies>& copies,
+                     const std::array<const NextHop*, kMaxBurstSize>& routed,
+                     const std::vector<uint8_t>& received, const rte_mbuf* packet,
+                     const Verdict& verdict) {
+  for (uint16_t i = 0; i < kBurstCopies; ++i) {
+    CheckMbuf(copies[i], "RouteBurst");
+    FUZZ_CHECK(routed[i] == routed[0], "RouteBurst decided copies of one frame differently");
+    if (routed[i] == nullptr) {
+      FUZZ_CHECK(Bytes(copies[i]) == received, "RouteBurst changed a packet it left alone");
+      continue;
+    }
+    FUZZ_CHECK(verdict.action == Action::kForward && verdict.next_hop == routed[i],
+               "RouteBurst routed a packet DecidePacket did not forward there (action %d)",
+               static_cast<int>(verdict.action));
+    FUZZ_CHECK(Bytes(copies[i]) == Bytes(packet), "RouteBurst rewrote it unlike DecidePacket");
+    FUZZ_CHECK(copies[i]->l2_len == packet->l2_len && copies[i]->l3_len == packet->l3_len,
+               "RouteBurst set other lengths than DecidePacket");
+  }
+}
+
 bool Routed(Action action) {
   return action == Action::kForward || action == Action::kToNode || action == Action::kToKernel ||
          action == Action::kResolve || action == Action::kEncapsulate;
@@ -485,8 +522,16 @@ void RunOne(Node& node, const Control& control, const uint8_t* frame, size_t len
                             rte_raw_cksum(ip, rte_ipv4_hdr_len(ip)) == 0xffff;
   }
 
+  std::array<rte_mbuf*, kBurstCopies> copies{};
+  for (rte_mbuf*& copy : copies) copy = Receive(node, control, frame, length);
+  const std::vector<uint8_t> received = Bytes(copies[0]);
+  std::array<const NextHop*, kMaxBurstSize> routed{};
+  RouteBurst(node.routing, ingress, copies.data(), kBurstCopies, routed.data());
+
   const Verdict verdict = DecidePacket(node.routing, ingress, packet, kNow);
   CheckMbuf(packet, "DecidePacket");
+  CheckRouteBurst(copies, routed, received, packet, verdict);
+  for (rte_mbuf* copy : copies) rte_pktmbuf_free(copy);
   FUZZ_CHECK(verdict.action <= Action::kDrop, "action %d out of range",
              static_cast<int>(verdict.action));
   FUZZ_CHECK(verdict.drop_reason < DropReason::kCount, "drop reason %d out of range",
