@@ -82,6 +82,19 @@ bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
          (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_BAD;
 }
 
+// Whether a packet fits its next hop: GSO packets are cut to the egress MTU later
+// (PrepareForEgress); any other frame must fit.
+bool FitsNextHop(const rte_mbuf* packet, const rte_ipv4_hdr* ip, const NextHop& next_hop) {
+  return rte_be_to_cpu_16(ip->total_length) <= next_hop.caps.mtu ||
+         (packet->ol_flags & RTE_MBUF_F_RX_LRO) != 0;
+}
+
+// The uplink neighbour whose MAC a packet for a kNeighbour next hop takes: the route's next hop, or
+// the destination itself on the uplink network.
+rte_be32_t NeighbourFor(const NextHop& next_hop, const rte_ipv4_hdr* ip) {
+  return next_hop.via != 0 ? next_hop.via : ip->dst_addr;
+}
+
 // Routes an IPv4 packet whose headers WellFormed accepted. `decapsulated`: the inner packet of
 // VXLAN from a remote node, which may only reach local pods (or the kernel, for a flow it
 // forwarded).
@@ -104,9 +117,7 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
   if (next_hop == nullptr || (decapsulated && next_hop->kind != NextHopKind::kDirect)) {
     return {.drop_reason = DropReason::kNoRoute, .decapsulated = decapsulated};
   }
-  // GSO packets are cut to the egress MTU later (PrepareForEgress); any other frame must fit.
-  if (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
-      (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0) {
+  if (!FitsNextHop(packet, ip, *next_hop)) {
     // With DF the sender does path MTU discovery (RFC 1191) and is told the MTU that fits. Without
     // it a router would fragment; the engine does not, and drops the packet silently.
     const bool dont_fragment = (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) != 0;
@@ -146,7 +157,7 @@ Verdict RouteChecked(const RoutingView& routing, const IngressPort& ingress, rte
     ethernet->dst_addr = next_hop->dst_mac;
     return {.action = Action::kEncapsulate, .next_hop = next_hop};
   }
-  const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
+  const rte_be32_t neighbour = NeighbourFor(*next_hop, ip);
   if (routing.neighbours->Resolve(neighbour, &ethernet->dst_addr)) {
     return {.action = Action::kForward, .next_hop = next_hop};
   }
@@ -377,13 +388,9 @@ bool CommonCaseHeaders(const RoutingView& routing, const IngressPort& ingress,
   }
   const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
   const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(ethernet + 1);
+  // No IPv4 options: the rewrite sets l3_len to the bare header.
   if (ethernet->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
-      ip->version_ihl != RTE_IPV4_VHL_DEF) {
-    return false;
-  }
-  const uint32_t total_length = rte_be_to_cpu_16(ip->total_length);
-  if (total_length < sizeof(rte_ipv4_hdr) || total_length > packet->pkt_len - kL2Length ||
-      (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+      ip->version_ihl != RTE_IPV4_VHL_DEF || !WellFormed(packet, ip)) {
     return false;
   }
   switch (ingress.role) {
@@ -438,8 +445,7 @@ const NextHop* RouteCommonCase(const RoutingView& routing, const IngressPort& in
   auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
   if (!AllowedFrom(*next_hop, ingress) || ip->time_to_live <= 1 ||
-      (rte_be_to_cpu_16(ip->total_length) > next_hop->caps.mtu &&
-       (packet->ol_flags & RTE_MBUF_F_RX_LRO) == 0)) {
+      !FitsNextHop(packet, ip, *next_hop)) {
     return nullptr;
   }
   if (next_hop->kind == NextHopKind::kDirect) {
@@ -449,7 +455,7 @@ const NextHop* RouteCommonCase(const RoutingView& routing, const IngressPort& in
     static_assert(offsetof(rte_ether_hdr, src_addr) == RTE_ETHER_ADDR_LEN);
     std::memcpy(ethernet, &next_hop->dst_mac, kMacs);
   } else if (next_hop->kind == NextHopKind::kNeighbour) {
-    const rte_be32_t neighbour = next_hop->via != 0 ? next_hop->via : ip->dst_addr;
+    const rte_be32_t neighbour = NeighbourFor(*next_hop, ip);
     if (!last->valid || last->ip != neighbour) {
       last->valid = routing.neighbours->Resolve(neighbour, &last->mac);
       last->ip = neighbour;
