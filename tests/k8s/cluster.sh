@@ -517,11 +517,14 @@ EOF
   spawn_on "$n" "kube-proxy$sfx" "$K8S_BIN/kube-proxy" --config "$node/kube-proxy.yaml"
 }
 
-# (Re)starts node N's kubelet, e.g. to register a deleted Node again.
+# (Re)starts node N's kubelet, e.g. to register a deleted Node again. It runs under restart.sh, as a
+# node's kubelet runs under its service manager: a kubelet that exits is started again, at most
+# twice (each exit is in its log). Its pid file holds restart.sh's pid: a TERM to it stops both.
 cluster_kubelet() {  # N
   local n=$1 node
   node=$(node_dir "$n")
-  spawn_on "$n" "kubelet$(node_sfx "$n")" "$K8S_BIN/kubelet" --config "$node/kubelet.yaml" \
+  spawn_on "$n" "kubelet$(node_sfx "$n")" bash "$k8s_lib_dir/restart.sh" 2 \
+    "$K8S_BIN/kubelet" --config "$node/kubelet.yaml" \
     --kubeconfig "$K8S_RUN/pki/kubelet$(node_sfx "$n").kubeconfig" \
     --hostname-override "${K8S_NODE_NAMES[n - 1]}" --node-ip "${K8S_NODE_IPS[n - 1]}" \
     --cert-dir "$node/kubelet-pki"
