@@ -9,6 +9,7 @@
 #include <rte_vxlan.h>
 
 #include <cstring>
+#include <optional>
 
 namespace dpcni::dataplane {
 namespace {
@@ -80,6 +81,24 @@ bool WellFormed(const rte_mbuf* packet, const rte_ipv4_hdr* ip) {
          packet->data_len >= kL2Length + l3_length && total_length >= l3_length &&
          total_length <= packet->pkt_len - kL2Length &&
          (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_BAD;
+}
+
+// The source address check of an IPv4 packet from `ingress`: a pod may send from its own address
+// only. The uplink may not carry the node's pod CIDRs or the gateway: only this node's pods have
+// those addresses, and they never come in on the uplink, so someone on the uplink network is
+// forging them (to reach a pod as its neighbour, or to make a pod answer another). VXLAN from a
+// node carries that node's address outside; its inner source has a check of its own
+// (kVxlanSpoofedSource). Returns the drop reason of a refused source, nothing when it passes.
+std::optional<DropReason> RefusedSource(const RoutingView& routing, const IngressPort& ingress,
+                                        const rte_ipv4_hdr* ip) {
+  if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
+    return DropReason::kSpoofedSource;
+  }
+  if (ingress.role == PortRole::kUplink && routing.uplink_denied_sources != nullptr &&
+      routing.uplink_denied_sources->Denies(ip->src_addr)) {
+    return DropReason::kUplinkSpoofedSource;
+  }
+  return std::nullopt;
 }
 
 // Whether a packet fits its next hop: GSO packets are cut to the egress MTU later
@@ -262,16 +281,8 @@ Verdict RouteIpv4(const RoutingView& routing, const IngressPort& ingress, rte_mb
   if (!WellFormed(packet, ip)) {
     return Drop(DropReason::kMalformed);
   }
-  if (ingress.role == PortRole::kPod && ip->src_addr != ingress.ip) {
-    return Drop(DropReason::kSpoofedSource);
-  }
-  // Only this node's pods have these addresses, and they never come in on the uplink: someone on
-  // the uplink network is forging them (to reach a pod as its neighbour, or to make a pod answer
-  // another). VXLAN from a node carries that node's address outside; its inner source has a check
-  // of its own (kVxlanSpoofedSource).
-  if (ingress.role == PortRole::kUplink && routing.uplink_denied_sources != nullptr &&
-      routing.uplink_denied_sources->Denies(ip->src_addr)) {
-    return Drop(DropReason::kUplinkSpoofedSource);
+  if (const std::optional<DropReason> refused = RefusedSource(routing, ingress, ip)) {
+    return Drop(*refused);
   }
   if (uint32_t udp_offset; ingress.role == PortRole::kUplink && ip->dst_addr == ingress.ip &&
                            IsVxlan(routing, packet, ip, &udp_offset)) {
@@ -390,13 +401,13 @@ bool CommonCaseHeaders(const RoutingView& routing, const IngressPort& ingress,
   const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(ethernet + 1);
   // No IPv4 options: the rewrite sets l3_len to the bare header.
   if (ethernet->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
-      ip->version_ihl != RTE_IPV4_VHL_DEF || !WellFormed(packet, ip)) {
+      ip->version_ihl != RTE_IPV4_VHL_DEF || !WellFormed(packet, ip) ||
+      RefusedSource(routing, ingress, ip).has_value()) {
     return false;
   }
   switch (ingress.role) {
     case PortRole::kPod:
-      if (!rte_is_same_ether_addr(&ethernet->src_addr, &ingress.mac) ||
-          ip->src_addr != ingress.ip) {
+      if (!rte_is_same_ether_addr(&ethernet->src_addr, &ingress.mac)) {
         return false;
       }
       break;
@@ -404,9 +415,7 @@ bool CommonCaseHeaders(const RoutingView& routing, const IngressPort& ingress,
       // Multicast (which DecidePacket takes) and the node's own address (VXLAN, or handed to the
       // kernel) are not the common case.
       if (!rte_is_same_ether_addr(&ethernet->dst_addr, &ingress.mac) ||
-          ip->dst_addr == ingress.ip ||
-          (routing.uplink_denied_sources != nullptr &&
-           routing.uplink_denied_sources->Denies(ip->src_addr))) {
+          ip->dst_addr == ingress.ip) {
         return false;
       }
       break;
