@@ -10,6 +10,18 @@
 #   testpmd io copy   net_null copy=1: its Rx and Tx each copy the 64-byte packet
 #   testpmd mac       mac forwarding: testpmd writes both MAC addresses of each packet, the least
 #                     an L2/L3 forwarder does to a packet (io never touches the packet's data)
+#   testpmd io, framed    testpmd io on ports fed as engine_bench feeds the engine: a callback
+#                     writes a valid 64-byte IPv4/UDP frame into each mbuf it receives
+#                     (libframed_ports.so, preloaded): the floor of any forwarder that needs frames
+#   l3fwd, framed     DPDK's l3fwd example (LPM lookups, its SSE path) on the same framed ports:
+#                     DPDK's own router, next to ours. It is built from the examples our DPDK build
+#                     installs, against Debian's libdpdk-dev of the same release: our build leaves
+#                     out libraries l3fwd links (acl, eventdev, fib). net_null lacks the Rx checksum
+#                     offloads l3fwd asks for, so libframed_ports.so drops them from its request
+#                     (l3fwd never reads those flags when it forwards), and l3fwd parses packet types
+#                     in software (--parse-ptype)
+#   debian testpmd io, framed     testpmd io, framed with Debian's testpmd and DPDK libraries: the
+#                     two DPDK builds compared, to read l3fwd's row against the engine's
 #   engine pods       net_null Rx plus a callback writing a routable 64-byte IPv4/UDP frame into
 #                     each mbuf (see engine_bench.cc), two pods sending to each other; the engine
 #                     parses, checks the source, looks up the /32, rewrites MACs and TTL, and
@@ -90,15 +102,43 @@ pick_sample() {
 
 # testpmd prints each port's Tx-pps every stats period; a sample is the sum over the two ports.
 # The first period precedes forwarding and the next $warmup ones are warm-up: both are skipped.
+# $4: a library to preload (libframed_ports.so), $5: another testpmd
 run_testpmd() {  # $1: label, $2: net_null devargs, $3: forward mode (default io)
   local log=$scratch/testpmd.log
   # shellcheck disable=SC2046
-  timeout -s INT $((seconds + warmup + 4)) "$testpmd" $(eal_args testpmd "$2") -- \
+  timeout -s INT $((seconds + warmup + 4)) env ${4:+LD_PRELOAD="$4"} "${5:-$testpmd}" \
+    $(eal_args testpmd "$2") -- \
     --forward-mode="${3:-io}" --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || true
   grep -a 'Tx-pps:' "$log" | awk '{ print $2 }' | paste -d' ' - - |
     awk -v skip=$((warmup + 1)) -v keep="$seconds" \
       'NF == 2 && NR > skip && NR <= skip + keep { printf "%.2f\n", ($1 + $2) / 1e6 }' |
     pick_sample || { echo "testpmd ($1) produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
+}
+
+# DPDK's l3fwd, built once per run (see "l3fwd, framed" above).
+l3fwd=""
+build_l3fwd() {
+  [[ -z $l3fwd ]] || return 0
+  local examples=$build_dir/dpdk/share/dpdk/examples
+  [[ -d $examples/l3fwd ]] ||
+    { echo "no DPDK examples under $examples: l3fwd comes from our DPDK build's" >&2; exit 1; }
+  cp -r "$examples/l3fwd" "$examples/common" "$scratch/"
+  # Debian's libdpdk.pc, not the prefix's.
+  env -u PKG_CONFIG_PATH make -C "$scratch/l3fwd" >"$scratch/l3fwd-build.log" 2>&1 ||
+    { echo "building l3fwd failed:" >&2; tail -n 20 "$scratch/l3fwd-build.log" >&2; exit 1; }
+  l3fwd=$scratch/l3fwd/build/l3fwd
+}
+
+# l3fwd forwarding between the two framed ports on lcore 1; libframed_ports.so samples its rate.
+run_l3fwd() {
+  local log=$scratch/l3fwd.log
+  build_l3fwd
+  # shellcheck disable=SC2046
+  timeout -s INT $((seconds + warmup + 6)) env FRAMED_PORTS_SAMPLES="$seconds" \
+    FRAMED_PORTS_WARMUP="$warmup" LD_PRELOAD="$framed_ports" "$l3fwd" $(eal_args l3fwd "") -- \
+    -p 0x3 --config="(0,0,1),(1,0,1)" --parse-ptype >"$log" 2>&1 || true
+  sed -n 's/^framed_ports sample [0-9]*: \([0-9.]*\) Mpps$/\1/p' "$log" | pick_sample ||
+    { echo "l3fwd produced no samples; log:" >&2; cat "$log" >&2; exit 1; }
 }
 
 # $1: engine_bench binary, $2: topology, $3: idle pods, $4: flows (default on), $5: senders (pod,
@@ -120,8 +160,9 @@ run_engine() {
 }
 
 cmake -S "$repo" -B "$build_dir" -G Ninja >/dev/null
-ninja -C "$build_dir" engine_bench >/dev/null
+ninja -C "$build_dir" engine_bench framed_ports >/dev/null
 bench=$build_dir/bench/engine/engine_bench
+framed_ports=$build_dir/bench/engine/libframed_ports.so
 # The testpmd of the DPDK the engine is built with (cmake/Dpdk.cmake), unless TESTPMD is set.
 testpmd=${TESTPMD:-$(cat "$build_dir/bench/engine/testpmd-path")}
 
@@ -136,6 +177,10 @@ measure() {  # $1: row
     "testpmd io") run_testpmd "io" "" ;;
     "testpmd io copy") run_testpmd "io copy" ",copy=1" ;;
     "testpmd mac") run_testpmd "mac" "" mac ;;
+    "testpmd io, framed") run_testpmd "io, framed" "" io "$framed_ports" ;;
+    "debian testpmd io, framed")
+      run_testpmd "debian io, framed" "" io "$framed_ports" /usr/bin/dpdk-testpmd ;;
+    "l3fwd, framed") run_l3fwd ;;
     "engine pods") run_engine "$bench" pods 0 ;;
     "engine uplink") run_engine "$bench" uplink 0 ;;
     "engine uplink, pod -> uplink one way") run_engine "$bench" uplink 0 on pod ;;
@@ -151,7 +196,8 @@ measure() {  # $1: row
   esac
 }
 
-rows=("testpmd io" "testpmd io copy" "testpmd mac" "engine pods" "engine uplink" "engine vxlan"
+rows=("testpmd io" "testpmd io copy" "testpmd mac" "testpmd io, framed" "l3fwd, framed"
+      "debian testpmd io, framed" "engine pods" "engine uplink" "engine vxlan"
       "engine uplink, pod -> uplink one way" "engine vxlan, encap one way"
       "engine uplink, uplink -> pod one way" "engine vxlan, decap one way"
       "engine pods, no flow table" "engine pods, watched")

@@ -1,0 +1,192 @@
+// An LD_PRELOAD library that gives other DPDK programs (dpdk-testpmd, DPDK's l3fwd example) the
+// ports engine_bench gives the engine: net_null ports whose every received mbuf carries a valid
+// 64-byte IPv4/UDP frame, written into it by an Rx callback at the same cost as engine_bench's
+// (one 64-byte copy and the two lengths per packet). net_null alone hands out mbufs holding
+// whatever they held before, which any router drops; with these ports a router from DPDK itself
+// can be measured next to the engine, each paying the same per-packet cost to be fed.
+//
+// It takes over rte_eth_dev_start: before the real one starts a port, an Rx callback is put first
+// on the port's queue 0, ahead of any the program adds (l3fwd's software packet-type parser). The
+// frame on port P goes from 198.18.P.2 to 198.18.(1-P).1, which l3fwd's default routes send out of
+// port 1-P, so ports 0 and 1 forward to each other.
+//
+// FRAMED_PORTS_SAMPLES=N: a thread prints the packets transmitted over all ports in each of N
+// seconds, "framed_ports sample K: R Mpps", after FRAMED_PORTS_WARMUP seconds (default 2), counted
+// from the first port's start. Then the program goes on until it is stopped.
+//
+// It calls DPDK only through the program's own libraries: it is built against DPDK's headers and
+// linked against none, so it works in a program linked with another build of the same DPDK
+// release (the struct layouts it uses, rte_mbuf's and rte_eth_stats', are the release's).
+#include <dlfcn.h>
+#include <rte_byteorder.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace {
+
+constexpr uint16_t kFrameSize = 64;  // engine_bench's, and net_null's default packet size
+constexpr uint16_t kMaxPorts = 2;
+
+std::array<std::array<uint8_t, kFrameSize>, kMaxPorts> frames{};
+
+void BuildFrame(uint16_t port, std::array<uint8_t, kFrameSize>& frame) {
+  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
+  const rte_ether_addr source = {{0x02, 0x00, 0x00, 0x00, 0x10, static_cast<uint8_t>(port)}};
+  const rte_ether_addr destination = {{0x02, 0x00, 0x00, 0x00, 0x20, static_cast<uint8_t>(port)}};
+  ethernet->src_addr = source;
+  ethernet->dst_addr = destination;
+  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->src_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, port, 2));
+  ip->dst_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 1 - port, 1));
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = RTE_BE16(9);
+  udp->dst_port = RTE_BE16(9);
+  udp->dgram_len = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+}
+
+uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t,
+                     void* frame) {
+  for (uint16_t i = 0; i < count; ++i) {
+    std::memcpy(rte_pktmbuf_mtod(packets[i], void*), frame, kFrameSize);
+    packets[i]->data_len = kFrameSize;
+    packets[i]->pkt_len = kFrameSize;
+  }
+  return count;
+}
+
+uint64_t Transmitted() {
+  uint64_t packets = 0;
+  rte_eth_stats stats;
+  for (uint16_t port = 0; port < kMaxPorts; ++port) {
+    if (rte_eth_stats_get(port, &stats) == 0) packets += stats.opackets;
+  }
+  return packets;
+}
+
+int EnvOr(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::atoi(value) : fallback;
+}
+
+void Sample(int samples, int warmup) {
+  std::this_thread::sleep_for(std::chrono::seconds(warmup));
+  uint64_t last = Transmitted();
+  auto then = std::chrono::steady_clock::now();
+  for (int k = 1; k <= samples; ++k) {
+    std::this_thread::sleep_until(then + std::chrono::seconds(1));
+    const uint64_t now_packets = Transmitted();
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - then).count();
+    std::fprintf(stderr, "framed_ports sample %d: %.2f Mpps\n", k,
+                 static_cast<double>(now_packets - last) / seconds / 1e6);
+    last = now_packets;
+    then = now;
+  }
+}
+
+}  // namespace
+
+// l3fwd asks every port for Rx checksum offloads, which net_null lacks (its offload capabilities
+// are none), and would not start: offloads a port lacks are dropped from its requests here. l3fwd
+// never reads the checksum flags on its forwarding path, so what it does per packet is unchanged.
+extern "C" int rte_eth_dev_configure(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues,
+                                     const rte_eth_conf* conf) {
+  using Configure = int (*)(uint16_t, uint16_t, uint16_t, const rte_eth_conf*);
+  static const auto real_configure =
+      reinterpret_cast<Configure>(dlsym(RTLD_NEXT, "rte_eth_dev_configure"));
+  if (real_configure == nullptr) {
+    std::fprintf(stderr, "framed_ports: no rte_eth_dev_configure to wrap\n");
+    return -ENOSYS;
+  }
+  rte_eth_dev_info info;
+  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
+    return real_configure(port_id, rx_queues, tx_queues, conf);
+  }
+  rte_eth_conf offered = *conf;
+  offered.rxmode.offloads &= info.rx_offload_capa;
+  offered.txmode.offloads &= info.tx_offload_capa;
+  offered.rx_adv_conf.rss_conf.rss_hf &= info.flow_type_rss_offloads;
+  return real_configure(port_id, rx_queues, tx_queues, &offered);
+}
+
+// The same for the queues, which l3fwd sets up with the offloads of its own request.
+extern "C" int rte_eth_rx_queue_setup(uint16_t port_id, uint16_t queue, uint16_t descriptors,
+                                      unsigned int socket, const rte_eth_rxconf* conf,
+                                      rte_mempool* pool) {
+  using Setup =
+      int (*)(uint16_t, uint16_t, uint16_t, unsigned int, const rte_eth_rxconf*, rte_mempool*);
+  static const auto real_setup =
+      reinterpret_cast<Setup>(dlsym(RTLD_NEXT, "rte_eth_rx_queue_setup"));
+  if (real_setup == nullptr) {
+    std::fprintf(stderr, "framed_ports: no rte_eth_rx_queue_setup to wrap\n");
+    return -ENOSYS;
+  }
+  rte_eth_dev_info info;
+  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
+    return real_setup(port_id, queue, descriptors, socket, conf, pool);
+  }
+  rte_eth_rxconf offered = *conf;
+  offered.offloads &= info.rx_offload_capa;
+  return real_setup(port_id, queue, descriptors, socket, &offered, pool);
+}
+
+extern "C" int rte_eth_tx_queue_setup(uint16_t port_id, uint16_t queue, uint16_t descriptors,
+                                      unsigned int socket, const rte_eth_txconf* conf) {
+  using Setup = int (*)(uint16_t, uint16_t, uint16_t, unsigned int, const rte_eth_txconf*);
+  static const auto real_setup =
+      reinterpret_cast<Setup>(dlsym(RTLD_NEXT, "rte_eth_tx_queue_setup"));
+  if (real_setup == nullptr) {
+    std::fprintf(stderr, "framed_ports: no rte_eth_tx_queue_setup to wrap\n");
+    return -ENOSYS;
+  }
+  rte_eth_dev_info info;
+  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
+    return real_setup(port_id, queue, descriptors, socket, conf);
+  }
+  rte_eth_txconf offered = *conf;
+  offered.offloads &= info.tx_offload_capa;
+  return real_setup(port_id, queue, descriptors, socket, &offered);
+}
+
+extern "C" int rte_eth_dev_start(uint16_t port_id) {
+  using Start = int (*)(uint16_t);
+  static const auto real_start = reinterpret_cast<Start>(dlsym(RTLD_NEXT, "rte_eth_dev_start"));
+  static bool sampling = false;
+  if (real_start == nullptr) {
+    std::fprintf(stderr, "framed_ports: no rte_eth_dev_start to wrap\n");
+    return -ENOSYS;
+  }
+  if (port_id >= kMaxPorts) {
+    std::fprintf(stderr, "framed_ports: port %u: only ports 0 and 1 are framed\n", port_id);
+    return -EINVAL;
+  }
+  BuildFrame(port_id, frames[port_id]);
+  if (rte_eth_add_first_rx_callback(port_id, 0, &WriteFrames, frames[port_id].data()) == nullptr) {
+    std::fprintf(stderr, "framed_ports: no Rx callback on port %u: %s\n", port_id,
+                 rte_strerror(rte_errno));
+    return -rte_errno;
+  }
+  const int samples = EnvOr("FRAMED_PORTS_SAMPLES", 0);
+  if (samples > 0 && !sampling) {
+    sampling = true;
+    std::thread(Sample, samples, EnvOr("FRAMED_PORTS_WARMUP", 2)).detach();
+  }
+  return real_start(port_id);
+}
