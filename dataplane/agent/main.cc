@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -54,6 +55,9 @@ ABSL_FLAG(std::string, socket, "", "Overrides the config's gRPC unix socket path
 ABSL_FLAG(std::string, state_dir, "", "Overrides the config's state directory");
 ABSL_FLAG(std::string, backend, "", "Overrides the config's pod port backend: auto|vhost-net|tap");
 ABSL_FLAG(std::string, file_prefix, "", "Overrides the config's EAL --file-prefix");
+ABSL_FLAG(std::string, node_name, "",
+          "The Kubernetes Node the agent runs on, which picks its entry of uplink.per_node "
+          "(default: $NODE_NAME)");
 ABSL_FLAG(
     std::string, log_level, "",
     "Overrides the config's log_level: error|warning|info|debug (DPDK's global log level too)");
@@ -98,6 +102,11 @@ absl::StatusOr<AgentConfig> LoadConfigWithFlags() {
     if (!parsed.ok()) return parsed.status();
     config.backend = *parsed;
   }
+  std::string node_name = absl::GetFlag(FLAGS_node_name);
+  if (const char* from_env = std::getenv("NODE_NAME"); node_name.empty() && from_env != nullptr) {
+    node_name = from_env;
+  }
+  if (auto status = SelectUplinkForNode(config, node_name); !status.ok()) return status;
   if (auto status = ValidateAgentConfig(config); !status.ok()) return status;
   if (auto status = SizeEalMemory(config, ResolveBackend(config.backend)); !status.ok())
     return status;

@@ -56,9 +56,55 @@ absl::Status ParseHostPort(const YAML::Node& node, HostPortConfig& host_port) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<StaticRoute>> ParseRoutes(const YAML::Node& node,
+                                                     const std::string& what) {
+  std::vector<StaticRoute> routes;
+  for (const auto& route : node) {
+    if (auto status = RejectUnknownKeys(route, what, {"dst", "via"}); !status.ok()) {
+      return status;
+    }
+    routes.push_back({route["dst"].as<std::string>(""), route["via"].as<std::string>("")});
+  }
+  return routes;
+}
+
+template <typename T>
+void ReadIfPresent(const YAML::Node& node, const char* key, std::optional<T>& value) {
+  if (node[key]) value = node[key].as<T>();
+}
+
+absl::Status ParseUplinkPerNode(const YAML::Node& node, UplinkConfig& uplink) {
+  if (!node.IsMap()) {
+    return absl::InvalidArgumentError(
+        "uplink.per_node must map node names to their uplink keys, e.g. "
+        "{node-a: {address: 192.168.1.10/24}}");
+  }
+  for (const auto& entry : node) {
+    const std::string name = entry.first.as<std::string>();
+    const std::string what = absl::StrCat("uplink.per_node.", name);
+    if (auto status = RejectUnknownKeys(
+            entry.second, what, {"interface", "pci_address", "address", "gateway", "routes"});
+        !status.ok()) {
+      return status;
+    }
+    UplinkConfig::NodeOverride& override = uplink.per_node[name];
+    ReadIfPresent(entry.second, "interface", override.interface);
+    ReadIfPresent(entry.second, "pci_address", override.pci_address);
+    ReadIfPresent(entry.second, "address", override.address);
+    ReadIfPresent(entry.second, "gateway", override.gateway);
+    if (entry.second["routes"]) {
+      auto routes = ParseRoutes(entry.second["routes"], what + ".routes");
+      if (!routes.ok()) return routes.status();
+      override.routes = *std::move(routes);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseUplink(const YAML::Node& node, UplinkConfig& uplink) {
   if (auto status = RejectUnknownKeys(
-          node, "uplink", {"type", "interface", "pci_address", "address", "gateway", "routes"});
+          node, "uplink",
+          {"type", "interface", "pci_address", "address", "gateway", "routes", "per_node"});
       !status.ok()) {
     return status;
   }
@@ -71,11 +117,13 @@ absl::Status ParseUplink(const YAML::Node& node, UplinkConfig& uplink) {
   ReadIfPresent(node, "pci_address", uplink.pci_address);
   ReadIfPresent(node, "address", uplink.address);
   ReadIfPresent(node, "gateway", uplink.gateway);
-  for (const auto& route : node["routes"]) {
-    if (auto status = RejectUnknownKeys(route, "uplink.routes", {"dst", "via"}); !status.ok()) {
-      return status;
-    }
-    uplink.routes.push_back({route["dst"].as<std::string>(""), route["via"].as<std::string>("")});
+  if (node["routes"]) {
+    auto routes = ParseRoutes(node["routes"], "uplink.routes");
+    if (!routes.ok()) return routes.status();
+    uplink.routes = *std::move(routes);
+  }
+  if (node["per_node"]) {
+    return ParseUplinkPerNode(node["per_node"], uplink);
   }
   return absl::OkStatus();
 }
@@ -395,6 +443,40 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
                         absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
+}
+
+absl::Status SelectUplinkForNode(AgentConfig& config, std::string_view node_name) {
+  UplinkConfig& uplink = config.uplink;
+  if (uplink.per_node.empty()) return absl::OkStatus();
+  if (node_name.empty()) {
+    return absl::FailedPreconditionError(
+        "uplink.per_node needs the name of the node the agent runs on: pass --node_name or set "
+        "NODE_NAME (the chart sets it from spec.nodeName)");
+  }
+  const std::string node(node_name);
+  auto entry = uplink.per_node.find(node);
+  if (entry == uplink.per_node.end()) {
+    if (uplink.address.empty()) {
+      std::vector<std::string> names;
+      for (const auto& [name, override] : uplink.per_node) names.push_back(name);
+      return absl::FailedPreconditionError(
+          absl::StrCat("uplink.per_node has no entry for node \"", node, "\" (it has ",
+                       absl::StrJoin(names, ", "),
+                       ") and uplink.address is unset: add the node's uplink "
+                       "address under uplink.per_node.",
+                       node, ".address"));
+    }
+    uplink.per_node.clear();
+    return absl::OkStatus();
+  }
+  const UplinkConfig::NodeOverride& override = entry->second;
+  if (override.interface) uplink.interface = *override.interface;
+  if (override.pci_address) uplink.pci_address = *override.pci_address;
+  if (override.address) uplink.address = *override.address;
+  if (override.gateway) uplink.gateway = *override.gateway;
+  if (override.routes) uplink.routes = *override.routes;
+  uplink.per_node.clear();
+  return absl::OkStatus();
 }
 
 absl::Status ValidateAgentConfig(const AgentConfig& config) {

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -55,6 +58,16 @@ struct UplinkConfig {
   std::string address;      // the node's address on the uplink network, CIDR: 192.168.1.10/24
   std::string gateway;      // optional default next hop on the uplink network
   std::vector<StaticRoute> routes;
+  // What differs from node to node, by node name (`per_node`): one configuration, one Helm release,
+  // serves every node. The agent's node's entry replaces the keys it sets (SelectUplinkForNode).
+  struct NodeOverride {
+    std::optional<std::string> interface;
+    std::optional<std::string> pci_address;
+    std::optional<std::string> address;
+    std::optional<std::string> gateway;
+    std::optional<std::vector<StaticRoute>> routes;
+  };
+  std::map<std::string, NodeOverride> per_node;
 };
 
 // How the pod CIDRs of the cluster's other nodes are reached (SetRemoteNodes, node/remote_nodes.h).
@@ -133,6 +146,11 @@ absl::StatusOr<std::vector<std::string>> IpamReservedAddresses(const AgentConfig
 // Parses the YAML text; unknown keys are errors (a typo must not silently fall back to a default).
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// Applies uplink.per_node for the node the agent runs on, `node_name` (Kubernetes' Node name), and
+// empties per_node. Fails when per_node is set and the agent has no node name, or when this node
+// has no entry and the base uplink has no address: either way it names what to set.
+absl::Status SelectUplinkForNode(AgentConfig& config, std::string_view node_name);
 
 // Checks cross-field constraints that parsing alone cannot (called after flags are applied).
 // Without pod_cidrs the checks that need them wait: called again once SetPodCidrs delivered them.

@@ -335,5 +335,94 @@ TEST(AgentConfigTest, EalArgumentsNeverProbePciAndPickTheMemoryMode) {
   EXPECT_FALSE(Contains(args, "--no-huge"));
 }
 
+// One configuration for every node: the agent takes its node's entry of uplink.per_node over the
+// base uplink keys, which the nodes share.
+constexpr const char* kPerNodeUplink = R"(
+uplink:
+  type: af_packet
+  interface: eth1
+  gateway: 192.168.1.1
+  routes: [{dst: 10.1.0.0/16, via: 192.168.1.254}]
+  per_node:
+    node-a: {address: 192.168.1.10/24}
+    node-b:
+      interface: eth2
+      address: 192.168.2.20/24
+      gateway: 192.168.2.1
+      routes: [{dst: 10.2.0.0/16, via: 192.168.2.254}]
+)";
+
+TEST(AgentConfigTest, UplinkPerNodeTakesTheNodesEntryOverTheSharedKeys) {
+  auto config = ParseAgentConfig(kPerNodeUplink);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->uplink.per_node.size(), 2u);
+
+  AgentConfig node_a = *config;
+  ASSERT_TRUE(SelectUplinkForNode(node_a, "node-a").ok());
+  EXPECT_EQ(node_a.uplink.address, "192.168.1.10/24");
+  EXPECT_EQ(node_a.uplink.interface, "eth1");
+  EXPECT_EQ(node_a.uplink.gateway, "192.168.1.1");
+  ASSERT_EQ(node_a.uplink.routes.size(), 1u);
+  EXPECT_EQ(node_a.uplink.routes[0].via, "192.168.1.254");
+  EXPECT_TRUE(node_a.uplink.per_node.empty());
+  EXPECT_TRUE(ValidateAgentConfig(node_a).ok()) << ValidateAgentConfig(node_a);
+
+  AgentConfig node_b = *config;
+  ASSERT_TRUE(SelectUplinkForNode(node_b, "node-b").ok());
+  EXPECT_EQ(node_b.uplink.address, "192.168.2.20/24");
+  EXPECT_EQ(node_b.uplink.interface, "eth2");
+  EXPECT_EQ(node_b.uplink.gateway, "192.168.2.1");
+  ASSERT_EQ(node_b.uplink.routes.size(), 1u);  // replaced, not appended
+  EXPECT_EQ(node_b.uplink.routes[0].dst, "10.2.0.0/16");
+  EXPECT_EQ(node_b.uplink.routes[0].via, "192.168.2.254");
+}
+
+TEST(AgentConfigTest, UplinkPerNodeNamesTheMissingNodeAndWhatToSet) {
+  auto config = ParseAgentConfig(kPerNodeUplink);
+  ASSERT_TRUE(config.ok()) << config.status();
+  AgentConfig unnamed = *config;
+  const absl::Status no_name = SelectUplinkForNode(unnamed, "");
+  EXPECT_EQ(no_name.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(no_name.message().find("--node_name or set NODE_NAME"), std::string::npos) << no_name;
+
+  AgentConfig stranger = *config;
+  const absl::Status missing = SelectUplinkForNode(stranger, "node-c");
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.message().find("no entry for node \"node-c\" (it has node-a, node-b)"),
+            std::string::npos)
+      << missing;
+  EXPECT_NE(missing.message().find("uplink.per_node.node-c.address"), std::string::npos) << missing;
+
+  // With a shared address, a node without an entry takes the base keys as they are.
+  AgentConfig shared = *config;
+  shared.uplink.address = "192.168.1.99/24";
+  ASSERT_TRUE(SelectUplinkForNode(shared, "node-c").ok());
+  EXPECT_EQ(shared.uplink.address, "192.168.1.99/24");
+  EXPECT_EQ(shared.uplink.interface, "eth1");
+}
+
+TEST(AgentConfigTest, UplinkPerNodeRefusesUnknownKeysAndNonMaps) {
+  auto typo = ParseAgentConfig("uplink: {per_node: {node-a: {adress: 192.168.1.10/24}}}\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("uplink.per_node.node-a"), std::string::npos)
+      << typo.status();
+  EXPECT_NE(typo.status().message().find("adress"), std::string::npos) << typo.status();
+  // A per-node type would change the ports the chart mounts: it stays shared.
+  EXPECT_FALSE(ParseAgentConfig("uplink: {per_node: {node-a: {type: pci}}}\n").ok());
+  auto list = ParseAgentConfig("uplink: {per_node: [node-a]}\n");
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.status().message().find("must map node names"), std::string::npos)
+      << list.status();
+}
+
+TEST(AgentConfigTest, WithoutPerNodeTheNodeNameChangesNothing) {
+  auto config =
+      ParseAgentConfig("uplink: {type: af_packet, interface: eth1, address: 192.168.1.10/24}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(SelectUplinkForNode(*config, "").ok());
+  ASSERT_TRUE(SelectUplinkForNode(*config, "node-a").ok());
+  EXPECT_EQ(config->uplink.address, "192.168.1.10/24");
+}
+
 }  // namespace
 }  // namespace dpcni::dataplane
