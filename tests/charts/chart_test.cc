@@ -463,6 +463,40 @@ TEST_F(ChartTest, APciUplinkGetsTheNodesVfioDevicesAndItsAddressInTheConfig) {
   EXPECT_EQ(config->uplink.pci_address, "0000:03:00.0");
 }
 
+// One release for every node: each agent takes its node's uplink.per_node entry, by the Node name
+// the downward API gives it.
+TEST_F(ChartTest, OneReleaseServesEveryNodeThroughUplinkPerNode) {
+  std::map<std::string, YAML::Node> objects =
+      Render({"agent.extraConfig.uplink.type=pci",
+              "agent.extraConfig.uplink.per_node.node-a.pci_address=0000:03:00.0",
+              "agent.extraConfig.uplink.per_node.node-a.address=192.168.1.10/24",
+              "agent.extraConfig.uplink.per_node.node-b.pci_address=0000:04:00.1",
+              "agent.extraConfig.uplink.per_node.node-b.address=192.168.1.11/24"});
+  const YAML::Node agent = Container(objects["DaemonSet/dpcni"], "agent");
+  std::string node_name_from;
+  for (const YAML::Node& variable : agent["env"]) {
+    if (variable["name"].as<std::string>() == "NODE_NAME") {
+      node_name_from = variable["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>();
+    }
+  }
+  EXPECT_EQ(node_name_from, "spec.nodeName");
+  const std::string agent_yaml = objects["ConfigMap/dpcni"]["data"]["agent.yaml"].as<std::string>();
+  absl::StatusOr<dataplane::AgentConfig> config = ParseAsTheAgent(agent_yaml);
+  ASSERT_TRUE(config.ok()) << config.status() << "\n" << agent_yaml;
+  dataplane::AgentConfig node_b = *config;
+  ASSERT_TRUE(dataplane::SelectUplinkForNode(node_b, "node-b").ok()) << agent_yaml;
+  EXPECT_EQ(node_b.uplink.pci_address, "0000:04:00.1");
+  EXPECT_EQ(node_b.uplink.address, "192.168.1.11/24");
+
+  // A pci uplink still needs an address for every node it names.
+  testing::ProcessResult result =
+      Template({"agent.extraConfig.uplink.type=pci",
+                "agent.extraConfig.uplink.per_node.node-a.pci_address=0000:03:00.0",
+                "agent.extraConfig.uplink.per_node.node-b.address=192.168.1.11/24"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("uplink.per_node.node-b has none"));
+}
+
 TEST_F(ChartTest, RbacIsReadOnlyAndNarrow) {
   std::map<std::string, YAML::Node> objects = Render();
   const YAML::Node cluster_rules = objects["ClusterRole/dpcni"]["rules"];
