@@ -116,9 +116,14 @@ lane_traps
 
 # --- helpers --------------------------------------------------------------------------------------
 
-# Node N's agent pod: the release dpcni-nN runs on node N only (see "helm install" below).
+# The agent pods of the one release on node N (kubectl's other arguments follow).
+agent_pods() {  # N ARGS...
+  kc get pods -n kube-system -l app.kubernetes.io/instance=dpcni \
+    --field-selector "spec.nodeName=${K8S_NODE_NAMES[$1 - 1]}" "${@:2}"
+}
+# Node N's agent pod, the one not being deleted.
 agent_pod() {  # N
-  kc get pods -n kube-system -l "app.kubernetes.io/instance=dpcni-n$1" \
+  agent_pods "$1" \
     -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.metadata.deletionTimestamp}{"\n"}{end}' |
     awk 'NF == 1 { print $1 }'
 }
@@ -133,7 +138,7 @@ node_ready() { kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Read
 node_is() { [ "$(node_ready "$1")" = "$2" ]; }
 agent_ready() {  # N
   local ready
-  ready=$(kc get pods -n kube-system -l "app.kubernetes.io/instance=dpcni-n$1" \
+  ready=$(agent_pods "$1" \
     -o jsonpath='{range .items[*]}{.status.containerStatuses[?(@.name=="agent")].ready}{"\n"}{end}')
   [ "$ready" = true ]
 }
@@ -141,7 +146,7 @@ agent_ready() {  # N
 # fails the lane at once with its last words, rather than at the end of the wait.
 node_ready_or_agent_failed() {  # N
   local restarts pod
-  restarts=$(kc get pods -n kube-system -l "app.kubernetes.io/instance=dpcni-n$1" \
+  restarts=$(agent_pods "$1" \
     -o jsonpath='{range .items[*]}{.status.containerStatuses[?(@.name=="agent")].restartCount}{end}')
   if [ "${restarts:-0}" -gt 0 ]; then
     pod=$(agent_pod "$1")
@@ -249,29 +254,30 @@ phase "helm install on both nodes: Ready"
 for n in 1 2; do
   node_is "${K8S_NODE_NAMES[n - 1]}" False || fail "node $n is '$(node_ready "${K8S_NODE_NAMES[n - 1]}")' before any network plugin"
 done
-# One release per node: the agent's configuration is one ConfigMap per release, and the uplink's
-# address differs per node (the chart has no per-node value for it), so each release is pinned to
-# its node with a nodeSelector. Everything else is the chart's as an operator installs it.
+# One release for both nodes, as an operator installs a CNI: what differs per node (the uplink's
+# address, and on the routed fabric its route to the other subnet) goes under uplink.per_node, and
+# each agent takes its node's entry. Everything else is the chart's as an operator installs it.
 repo=${dpcni_ref%:*} tag=${dpcni_ref##*:}
+per_node=""
 for n in 1 2; do
-  uplink="{\"type\": \"af_packet\", \"interface\": \"up0\", \"address\": \"${data_ips[n - 1]}/24\""
+  entry="\"address\": \"${data_ips[n - 1]}/24\""
   if [ "$fabric" = routed ]; then
     other=$((3 - n))
-    uplink+=", \"routes\": [{\"dst\": \"${data_ips[other - 1]%.*}.0/24\", \"via\": \"${data_gws[n - 1]}\"}]"
+    entry+=", \"routes\": [{\"dst\": \"${data_ips[other - 1]%.*}.0/24\", \"via\": \"${data_gws[n - 1]}\"}]"
   fi
-  uplink+="}"
-  remote=(--set remoteNodes.enabled=true --set remoteNodes.mode=auto --set "remoteNodes.vxlanPort=$VXLAN_PORT"
-    --set remoteNodes.vni=1)
-  [ "$only_same_node" = no ] || remote=(--set remoteNodes.enabled=false)
-  # remoteNodes (the chart renders the agent's remote_nodes and sizes the pods' MTU for VXLAN from
-  # it; dpcni-k8s sends the other Nodes).
-  helm_ install "dpcni-n$n" "$source_dir/charts/dpcni" --namespace kube-system \
-    --set "image.repository=$repo" --set-string "image.tag=$tag" \
-    --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" "${remote[@]}" \
-    --set "nodeSelector.kubernetes\.io/hostname=${K8S_NODE_NAMES[n - 1]}" \
-    --set-json "agent.extraConfig={\"uplink\": $uplink}" >"$K8S_RUN/logs/helm-install-n$n.log" ||
-    fail "helm install dpcni-n$n (logs/helm-install-n$n.log)"
+  per_node+="${per_node:+, }\"${K8S_NODE_NAMES[n - 1]}\": {$entry}"
 done
+uplink="{\"type\": \"af_packet\", \"interface\": \"up0\", \"per_node\": {$per_node}}"
+remote=(--set remoteNodes.enabled=true --set remoteNodes.mode=auto --set "remoteNodes.vxlanPort=$VXLAN_PORT"
+  --set remoteNodes.vni=1)
+[ "$only_same_node" = no ] || remote=(--set remoteNodes.enabled=false)
+# remoteNodes (the chart renders the agent's remote_nodes and sizes the pods' MTU for VXLAN from
+# it; dpcni-k8s sends the other Nodes).
+helm_ install dpcni "$source_dir/charts/dpcni" --namespace kube-system \
+  --set "image.repository=$repo" --set-string "image.tag=$tag" \
+  --set "clusterCIDRs={$K8S_CLUSTER_CIDR}" "${remote[@]}" \
+  --set-json "agent.extraConfig={\"uplink\": $uplink}" >"$K8S_RUN/logs/helm-install.log" ||
+  fail "helm install dpcni (logs/helm-install.log)"
 for n in 1 2; do
   wait_for "node $n Ready" 180 node_ready_or_agent_failed "$n"
   wait_for "node $n's agent pod Ready" 120 agent_ready "$n"
