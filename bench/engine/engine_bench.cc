@@ -58,6 +58,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bench/engine/udp_frame.h"
 #include "dataplane/engine/engine.h"
 
 ABSL_FLAG(std::string, topology, "pods",
@@ -79,7 +80,6 @@ namespace {
 using dataplane::EngineConfig;
 using dataplane::PodEndpoint;
 
-constexpr uint16_t kFrameSize = 64;  // net_null's default packet size
 constexpr uint16_t kQueueSize = 1024;
 constexpr uint32_t kGatewayIp = RTE_IPV4(169, 254, 1, 1);
 constexpr rte_ether_addr kGatewayMac = {{0x02, 0xdc, 0x00, 0x00, 0x00, 0x01}};
@@ -122,22 +122,12 @@ struct BenchPort {
 Frame BuildIpv4(const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
                 uint32_t dst_ip, uint16_t src_port = 40000, uint16_t dst_port = 5001) {
   Frame frame{};
-  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
-  ethernet->src_addr = src_mac;
-  ethernet->dst_addr = dst_mac;
-  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(src_ip);
-  ip->dst_addr = rte_cpu_to_be_32(dst_ip);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(src_port);
-  udp->dst_port = rte_cpu_to_be_16(dst_port);
-  udp->dgram_len = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+  WriteUdpFrame(frame.data(), {.src_mac = src_mac,
+                               .dst_mac = dst_mac,
+                               .src_ip = src_ip,
+                               .dst_ip = dst_ip,
+                               .src_port = src_port,
+                               .dst_port = dst_port});
   return frame;
 }
 

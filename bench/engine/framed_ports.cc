@@ -33,32 +33,25 @@
 #include <cstring>
 #include <thread>
 
+#include "bench/engine/udp_frame.h"
+
 namespace {
 
-constexpr uint16_t kFrameSize = 64;  // engine_bench's, and net_null's default packet size
+using dpcni::bench::kFrameSize;
+using dpcni::bench::WriteUdpFrame;
+
 constexpr uint16_t kMaxPorts = 2;
 
 std::array<std::array<uint8_t, kFrameSize>, kMaxPorts> frames{};
 
 void BuildFrame(uint16_t port, std::array<uint8_t, kFrameSize>& frame) {
-  auto* ethernet = reinterpret_cast<rte_ether_hdr*>(frame.data());
-  const rte_ether_addr source = {{0x02, 0x00, 0x00, 0x00, 0x10, static_cast<uint8_t>(port)}};
-  const rte_ether_addr destination = {{0x02, 0x00, 0x00, 0x00, 0x20, static_cast<uint8_t>(port)}};
-  ethernet->src_addr = source;
-  ethernet->dst_addr = destination;
-  ethernet->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, port, 2));
-  ip->dst_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 1 - port, 1));
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = RTE_BE16(9);
-  udp->dst_port = RTE_BE16(9);
-  udp->dgram_len = rte_cpu_to_be_16(kFrameSize - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+  const auto last = static_cast<uint8_t>(port);
+  WriteUdpFrame(frame.data(), {.src_mac = {{0x02, 0x00, 0x00, 0x00, 0x10, last}},
+                               .dst_mac = {{0x02, 0x00, 0x00, 0x00, 0x20, last}},
+                               .src_ip = RTE_IPV4(198, 18, port, 2),
+                               .dst_ip = RTE_IPV4(198, 18, 1 - port, 1),
+                               .src_port = 9,
+                               .dst_port = 9});
 }
 
 uint16_t WriteFrames(uint16_t, uint16_t, rte_mbuf** packets, uint16_t count, uint16_t,
