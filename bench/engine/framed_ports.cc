@@ -94,6 +94,24 @@ void Sample(int samples, int warmup) {
   }
 }
 
+// The DPDK function `name` that this library hides, from the next object defining it (ethdev).
+template <typename Function>
+Function* Real(const char* name) {
+  auto* real = reinterpret_cast<Function*>(dlsym(RTLD_NEXT, name));
+  if (real == nullptr) std::fprintf(stderr, "framed_ports: no %s to wrap\n", name);
+  return real;
+}
+
+// The port's offload capabilities; every bit when they cannot be read, which leaves a request as
+// it was.
+rte_eth_dev_info Offers(uint16_t port_id) {
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port_id, &info) != 0) {
+    info.rx_offload_capa = info.tx_offload_capa = info.flow_type_rss_offloads = ~uint64_t{0};
+  }
+  return info;
+}
+
 }  // namespace
 
 // l3fwd asks every port for Rx checksum offloads, which net_null lacks (its offload capabilities
@@ -101,71 +119,43 @@ void Sample(int samples, int warmup) {
 // never reads the checksum flags on its forwarding path, so what it does per packet is unchanged.
 extern "C" int rte_eth_dev_configure(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues,
                                      const rte_eth_conf* conf) {
-  using Configure = int (*)(uint16_t, uint16_t, uint16_t, const rte_eth_conf*);
-  static const auto real_configure =
-      reinterpret_cast<Configure>(dlsym(RTLD_NEXT, "rte_eth_dev_configure"));
-  if (real_configure == nullptr) {
-    std::fprintf(stderr, "framed_ports: no rte_eth_dev_configure to wrap\n");
-    return -ENOSYS;
-  }
-  rte_eth_dev_info info;
-  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
-    return real_configure(port_id, rx_queues, tx_queues, conf);
-  }
+  static auto* const real = Real<decltype(rte_eth_dev_configure)>("rte_eth_dev_configure");
+  if (real == nullptr) return -ENOSYS;
+  if (conf == nullptr) return real(port_id, rx_queues, tx_queues, conf);
+  const rte_eth_dev_info offers = Offers(port_id);
   rte_eth_conf offered = *conf;
-  offered.rxmode.offloads &= info.rx_offload_capa;
-  offered.txmode.offloads &= info.tx_offload_capa;
-  offered.rx_adv_conf.rss_conf.rss_hf &= info.flow_type_rss_offloads;
-  return real_configure(port_id, rx_queues, tx_queues, &offered);
+  offered.rxmode.offloads &= offers.rx_offload_capa;
+  offered.txmode.offloads &= offers.tx_offload_capa;
+  offered.rx_adv_conf.rss_conf.rss_hf &= offers.flow_type_rss_offloads;
+  return real(port_id, rx_queues, tx_queues, &offered);
 }
 
 // The same for the queues, which l3fwd sets up with the offloads of its own request.
 extern "C" int rte_eth_rx_queue_setup(uint16_t port_id, uint16_t queue, uint16_t descriptors,
                                       unsigned int socket, const rte_eth_rxconf* conf,
                                       rte_mempool* pool) {
-  using Setup =
-      int (*)(uint16_t, uint16_t, uint16_t, unsigned int, const rte_eth_rxconf*, rte_mempool*);
-  static const auto real_setup =
-      reinterpret_cast<Setup>(dlsym(RTLD_NEXT, "rte_eth_rx_queue_setup"));
-  if (real_setup == nullptr) {
-    std::fprintf(stderr, "framed_ports: no rte_eth_rx_queue_setup to wrap\n");
-    return -ENOSYS;
-  }
-  rte_eth_dev_info info;
-  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
-    return real_setup(port_id, queue, descriptors, socket, conf, pool);
-  }
+  static auto* const real = Real<decltype(rte_eth_rx_queue_setup)>("rte_eth_rx_queue_setup");
+  if (real == nullptr) return -ENOSYS;
+  if (conf == nullptr) return real(port_id, queue, descriptors, socket, conf, pool);
   rte_eth_rxconf offered = *conf;
-  offered.offloads &= info.rx_offload_capa;
-  return real_setup(port_id, queue, descriptors, socket, &offered, pool);
+  offered.offloads &= Offers(port_id).rx_offload_capa;
+  return real(port_id, queue, descriptors, socket, &offered, pool);
 }
 
 extern "C" int rte_eth_tx_queue_setup(uint16_t port_id, uint16_t queue, uint16_t descriptors,
                                       unsigned int socket, const rte_eth_txconf* conf) {
-  using Setup = int (*)(uint16_t, uint16_t, uint16_t, unsigned int, const rte_eth_txconf*);
-  static const auto real_setup =
-      reinterpret_cast<Setup>(dlsym(RTLD_NEXT, "rte_eth_tx_queue_setup"));
-  if (real_setup == nullptr) {
-    std::fprintf(stderr, "framed_ports: no rte_eth_tx_queue_setup to wrap\n");
-    return -ENOSYS;
-  }
-  rte_eth_dev_info info;
-  if (conf == nullptr || rte_eth_dev_info_get(port_id, &info) != 0) {
-    return real_setup(port_id, queue, descriptors, socket, conf);
-  }
+  static auto* const real = Real<decltype(rte_eth_tx_queue_setup)>("rte_eth_tx_queue_setup");
+  if (real == nullptr) return -ENOSYS;
+  if (conf == nullptr) return real(port_id, queue, descriptors, socket, conf);
   rte_eth_txconf offered = *conf;
-  offered.offloads &= info.tx_offload_capa;
-  return real_setup(port_id, queue, descriptors, socket, &offered);
+  offered.offloads &= Offers(port_id).tx_offload_capa;
+  return real(port_id, queue, descriptors, socket, &offered);
 }
 
 extern "C" int rte_eth_dev_start(uint16_t port_id) {
-  using Start = int (*)(uint16_t);
-  static const auto real_start = reinterpret_cast<Start>(dlsym(RTLD_NEXT, "rte_eth_dev_start"));
+  static auto* const real_start = Real<decltype(rte_eth_dev_start)>("rte_eth_dev_start");
   static bool sampling = false;
-  if (real_start == nullptr) {
-    std::fprintf(stderr, "framed_ports: no rte_eth_dev_start to wrap\n");
-    return -ENOSYS;
-  }
+  if (real_start == nullptr) return -ENOSYS;
   if (port_id >= kMaxPorts) {
     std::fprintf(stderr, "framed_ports: port %u: only ports 0 and 1 are framed\n", port_id);
     return -EINVAL;
