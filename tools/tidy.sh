@@ -12,7 +12,7 @@ command -v clang-tidy-14 >/dev/null ||
 [ -f "$build_dir/compile_commands.json" ] ||
   { echo "tidy: no $build_dir/compile_commands.json: configure the build first" >&2; exit 2; }
 if [ $# -eq 0 ]; then
-  mapfile -t files < <(git ls-files 'cni/*.cc' 'common/*.cc' 'dataplane/*.cc' 'tools/*.cc')
+  mapfile -t files < <(git ls-files 'bench/*.cc' 'cni/*.cc' 'common/*.cc' 'dataplane/*.cc' 'tools/*.cc')
 else
   files=("$@")
 fi
