@@ -82,6 +82,10 @@ absl::Status ParseUplinkPerNode(const YAML::Node& node, UplinkConfig& uplink) {
   for (const auto& entry : node) {
     const std::string name = entry.first.as<std::string>();
     const std::string what = absl::StrCat("uplink.per_node.", name);
+    if (!entry.second.IsMap() && !entry.second.IsNull()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " must map uplink keys to values, e.g. {address: 192.168.1.10/24}"));
+    }
     if (auto status = RejectUnknownKeys(
             entry.second, what, {"interface", "pci_address", "address", "gateway", "routes"});
         !status.ok()) {

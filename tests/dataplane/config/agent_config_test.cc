@@ -409,6 +409,13 @@ TEST(AgentConfigTest, UplinkPerNodeRefusesUnknownKeysAndNonMaps) {
   EXPECT_NE(typo.status().message().find("adress"), std::string::npos) << typo.status();
   // A per-node type would change the ports the chart mounts: it stays shared.
   EXPECT_FALSE(ParseAgentConfig("uplink: {per_node: {node-a: {type: pci}}}\n").ok());
+  auto scalar = ParseAgentConfig("uplink: {per_node: {node-a: 192.168.1.10/24}}\n");
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_NE(scalar.status().message().find("uplink.per_node.node-a must map uplink keys"),
+            std::string::npos)
+      << scalar.status();
+  // An empty entry is no override: the node takes the shared keys.
+  EXPECT_TRUE(ParseAgentConfig("uplink: {per_node: {node-a: }}\n").ok());
   auto list = ParseAgentConfig("uplink: {per_node: [node-a]}\n");
   ASSERT_FALSE(list.ok());
   EXPECT_NE(list.status().message().find("must map node names"), std::string::npos)
